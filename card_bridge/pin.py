@@ -1,0 +1,264 @@
+"""Asking the person for their PIN — locally, never over HTTP.
+
+The PIN only ever comes from a window or terminal on this computer (or, in tests, from a
+Python object injected in-process). A web page can ask the bridge to sign in, but cannot
+supply or read the PIN, so a malicious page cannot spend the card's three tries.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import subprocess
+import sys
+import threading
+from collections.abc import Iterable
+from typing import Protocol, runtime_checkable
+
+from card_bridge.apdu import is_valid_pin
+
+
+@runtime_checkable
+class PinPrompt(Protocol):
+    def ask(self, site: str, tries_left: int, last_try: bool) -> str | None:
+        """Return the PIN, or None when the person cancelled.
+
+        On the last try an implementation must return a PIN only after the person
+        explicitly confirmed they want to spend it.
+        """
+        ...
+
+
+# ----------------------------------------------------------------------------------------
+# Test doubles (reachable from Python only)
+# ----------------------------------------------------------------------------------------
+class ScriptedPinPrompt:
+    """Answers from a list, in order (None = cancel); records every question asked."""
+
+    def __init__(self, answers: Iterable[str | None] = ()) -> None:
+        self.answers: list[str | None] = list(answers)
+        self.asked: list[tuple[str, int, bool]] = []
+
+    def ask(self, site: str, tries_left: int, last_try: bool) -> str | None:
+        self.asked.append((site, tries_left, last_try))
+        if not self.answers:
+            return None
+        return self.answers.pop(0)
+
+
+class QueuePinPrompt:
+    """Blocks until a test thread puts an answer (or None) on `answers`."""
+
+    def __init__(self, timeout: float = 30.0) -> None:
+        self.questions: queue.Queue[tuple[str, int, bool]] = queue.Queue()
+        self.answers: queue.Queue[str | None] = queue.Queue()
+        self.timeout = timeout
+
+    def ask(self, site: str, tries_left: int, last_try: bool) -> str | None:
+        self.questions.put((site, tries_left, last_try))
+        try:
+            return self.answers.get(timeout=self.timeout)
+        except queue.Empty:
+            return None
+
+
+# ----------------------------------------------------------------------------------------
+# Terminal
+# ----------------------------------------------------------------------------------------
+class TerminalPinPrompt:
+    def __init__(self, stream: object = None) -> None:
+        self.stream = stream or sys.stderr
+
+    def _say(self, text: str) -> None:
+        print(text, file=self.stream, flush=True)  # type: ignore[call-overload]
+
+    def ask(self, site: str, tries_left: int, last_try: bool) -> str | None:
+        import getpass
+
+        self._say(f"\n{site} がサインインを求めています / {site} wants you to sign in")
+        self._say(f"のこり {tries_left} 回 / {tries_left} tries left")
+        try:
+            if last_try:
+                self._say(
+                    "これが最後の1回です。まちがえるとカードがロックされます。\n"
+                    "This is your LAST try. If it is wrong, the card locks."
+                )
+                answer = input("続けるには yes と入力 / Type yes to continue: ")
+                if answer.strip().lower() not in ("yes", "はい"):
+                    return None
+            for _ in range(3):  # only format mistakes are re-asked: they cost no try
+                pin = getpass.getpass("暗証番号（数字4けた） / PIN (4 numbers): ")
+                if not pin:
+                    return None
+                if is_valid_pin(pin):
+                    return pin
+                self._say("数字4けたで入れてください / Please type 4 numbers")
+        except (EOFError, KeyboardInterrupt):
+            return None
+        return None
+
+
+# ----------------------------------------------------------------------------------------
+# Tk window
+# ----------------------------------------------------------------------------------------
+def run_tk_dialog(site: str, tries_left: int, last_try: bool) -> str | None:
+    """Show the PIN window and block until OK/Cancel. Must run on the thread owning Tk."""
+    import tkinter as tk
+
+    result: dict[str, str | None] = {"pin": None}
+    root = tk.Tk()
+    root.title("Mynagate カードブリッジ / Card bridge")
+    root.resizable(False, False)
+    root.attributes("-topmost", True)  # the browser must not hide the window asking
+
+    frame = tk.Frame(root, padx=18, pady=14)
+    frame.pack()
+    tk.Label(
+        frame,
+        text=f"{site} がサインインを求めています\n{site} wants you to sign in",
+        font=("TkDefaultFont", 12, "bold"),
+        justify="center",
+    ).pack(pady=(0, 8))
+    tk.Label(
+        frame,
+        text="マイナンバーカードの利用者証明用暗証番号（数字4けた）\n"
+        "Your My Number card PIN (4 numbers)",
+        justify="center",
+    ).pack()
+
+    def valid(proposed: str) -> bool:
+        # Typing is limited to at most 4 ASCII digits; anything else is ignored.
+        return len(proposed) <= 4 and all("0" <= c <= "9" for c in proposed)
+
+    pin_var = tk.StringVar()
+    entry = tk.Entry(
+        frame,
+        textvariable=pin_var,
+        show="●",
+        width=8,
+        justify="center",
+        font=("TkFixedFont", 18),
+        validate="key",
+        validatecommand=(root.register(valid), "%P"),
+    )
+    entry.pack(pady=8)
+    tk.Label(frame, text=f"のこり {tries_left} 回 / {tries_left} tries left").pack()
+
+    confirm_var = tk.BooleanVar(value=not last_try)
+    check: tk.Checkbutton | None = None
+    if last_try:
+        tk.Label(
+            frame,
+            fg="#b00020",
+            justify="center",
+            text="これが最後の1回です。まちがえるとカードがロックされ、\n"
+            "市役所・区役所での再設定が必要になります。\n"
+            "This is your LAST try. If it is wrong, the card locks\n"
+            "and must be reset at your city office.",
+        ).pack(pady=(6, 2))
+        check = tk.Checkbutton(
+            frame, variable=confirm_var, text="わかりました。ためします / I understand, try it"
+        )
+        check.pack()
+
+    buttons = tk.Frame(frame)
+    buttons.pack(pady=(10, 0))
+
+    def ok(_event: object = None) -> None:
+        if is_valid_pin(pin_var.get()) and confirm_var.get():
+            result["pin"] = pin_var.get()
+            root.destroy()
+
+    def cancel(_event: object = None) -> None:
+        result["pin"] = None
+        root.destroy()
+
+    ok_button = tk.Button(buttons, text="OK", width=10, command=ok)
+    ok_button.pack(side="left", padx=6)
+    tk.Button(buttons, text="やめる / Cancel", command=cancel).pack(side="left", padx=6)
+
+    def refresh(*_: object) -> None:
+        ready = is_valid_pin(pin_var.get()) and confirm_var.get()
+        ok_button.configure(state="normal" if ready else "disabled")
+
+    pin_var.trace_add("write", refresh)
+    confirm_var.trace_add("write", refresh)
+    refresh()
+    root.bind("<Return>", ok)
+    if check is not None:
+        # Tk's X11 Checkbutton class toggles on Return; here Return means OK (space ticks).
+        check.bind("<Return>", lambda e: (ok(e), "break")[1])
+    root.bind("<KP_Enter>", ok)
+    root.bind("<Escape>", cancel)
+    root.protocol("WM_DELETE_WINDOW", cancel)
+    root.after(50, lambda: (root.lift(), root.focus_force(), entry.focus_set()))
+    root.mainloop()
+    return result["pin"]
+
+
+class TkPinPrompt:
+    """Small Tk window.
+
+    Tk wants to live on one thread (on macOS: the main thread), while the HTTP server asks
+    from worker threads, so off the main thread the window runs in a child process
+    (`python -m card_bridge.pin`) that hands the PIN back over a pipe.
+    """
+
+    def __init__(self, in_process: bool | None = None, timeout: float = 300.0) -> None:
+        self.in_process = in_process
+        self.timeout = timeout
+
+    def ask(self, site: str, tries_left: int, last_try: bool) -> str | None:
+        in_process = self.in_process
+        if in_process is None:
+            in_process = threading.current_thread() is threading.main_thread()
+        if in_process:
+            return run_tk_dialog(site, tries_left, last_try)
+        request = json.dumps({"site": site, "tries_left": tries_left, "last_try": last_try})
+        try:
+            done = subprocess.run(
+                [sys.executable, "-m", "card_bridge.pin"],
+                input=request,
+                capture_output=True,
+                text=True,
+                timeout=self.timeout,
+                check=False,
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        if done.returncode != 0:
+            return None
+        try:
+            pin = json.loads(done.stdout or "null")
+        except ValueError:
+            return None
+        return pin if is_valid_pin(pin) else None
+
+
+def tk_available() -> bool:
+    if sys.platform.startswith("linux") or "bsd" in sys.platform:
+        if not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+            return False
+    try:
+        import tkinter  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def default_prompt() -> PinPrompt:
+    """Tk when there is a display and tkinter imports, else the terminal."""
+    return TkPinPrompt() if tk_available() else TerminalPinPrompt()
+
+
+def _child_main() -> int:
+    # Child side of TkPinPrompt: request JSON on stdin, PIN (or null) JSON on stdout.
+    req = json.loads(sys.stdin.read())
+    pin = run_tk_dialog(str(req["site"]), int(req["tries_left"]), bool(req["last_try"]))
+    sys.stdout.write(json.dumps(pin))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(_child_main())

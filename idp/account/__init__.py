@@ -1,0 +1,1 @@
+"""The student's own pages: apps they use, what each received, cards, password."""

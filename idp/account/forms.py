@@ -1,0 +1,39 @@
+"""Forms of the student's page (Flask-WTF: CSRF on every one)."""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import PasswordField, SelectField, StringField, SubmitField
+from wtforms.validators import DataRequired, Length
+
+
+class WithdrawForm(FlaskForm):
+    submit = SubmitField(_l("このアプリにわたすのをやめる"))
+
+
+class PasswordForm(FlaskForm):
+    current = PasswordField(_l("いまのパスワード"), validators=[DataRequired(), Length(max=128)],
+                            render_kw={"autocomplete": "current-password"})
+    new = PasswordField(_l("新しいパスワード(8文字以上)"),
+                        validators=[DataRequired(), Length(max=128)],
+                        render_kw={"autocomplete": "new-password"})
+    repeat = PasswordField(_l("新しいパスワードをもう一度"),
+                           validators=[DataRequired(), Length(max=128)],
+                           render_kw={"autocomplete": "new-password"})
+    submit = SubmitField(_l("パスワードをかえる"))
+
+
+class ResetForm(FlaskForm):
+    school = SelectField(_l("学校"), validators=[DataRequired()], validate_choice=True)
+    login_id = StringField(_l("ID"), validators=[DataRequired(), Length(max=64)],
+                           render_kw={"autocomplete": "username", "autocapitalize": "none"})
+    code = StringField(_l("先生からもらったコード"), validators=[DataRequired(), Length(max=40)],
+                       render_kw={"autocomplete": "off", "autocapitalize": "characters"})
+    new = PasswordField(_l("新しいパスワード(8文字以上)"),
+                        validators=[DataRequired(), Length(max=128)],
+                        render_kw={"autocomplete": "new-password"})
+    repeat = PasswordField(_l("新しいパスワードをもう一度"),
+                           validators=[DataRequired(), Length(max=128)],
+                           render_kw={"autocomplete": "new-password"})
+    submit = SubmitField(_l("パスワードを決める"))

@@ -1,0 +1,175 @@
+"""The student's own pages under ``/account``. Views parse, call :mod:`service`, render."""
+
+from __future__ import annotations
+
+from flask import (
+    Blueprint,
+    Flask,
+    flash,
+    get_flashed_messages,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import select
+
+from idp.account import service
+from idp.account.forms import PasswordForm, ResetForm, WithdrawForm
+from idp.audit import audit
+from idp.auth.current import current_user, sign_in
+from idp.auth.sessions import end_account_sessions
+from idp.services import services
+from idp.store.models import Account, School
+
+bp = Blueprint("account", __name__, url_prefix="/account")
+
+# What each released claim is, in words a 10-year-old can follow.
+CLAIM_WORDS = {
+    "name": _l("名前"),
+    "school_code": _l("学校"),
+    "school_name": _l("学校"),
+    "grade": _l("学年"),
+    "class_name": _l("クラス"),
+    "role": _l("児童・生徒か先生か"),
+}
+SCOPE_WORDS = {
+    "openid": _l("アプリごとの番号"),
+    "profile": _l("名前"),
+    "school": _l("学校・学年・クラス"),
+    "offline_access": _l("いないときもつながったまま"),
+}
+PASSWORD_ERRORS = {
+    "wrong_current": _l("いまのパスワードがちがいます。"),
+    "mismatch": _l("新しいパスワードが2回とも同じになっていません。"),
+    "too_short": _l("パスワードは8文字以上にしてください。"),
+    "too_long": _l("パスワードは128文字までにしてください。"),
+    "too_common": _l("そのパスワードはかんたんすぎて、ほかの人に当てられてしまいます。"),
+    "bad_code": _l("学校・ID・コードのどれかがちがうか、コードの期限が切れています。"),
+}
+
+
+def claim_words(claims: list[str]) -> list[str]:
+    """The released claims in the current language, each kind named once."""
+    words: list[str] = []
+    for claim in claims:
+        word = str(CLAIM_WORDS.get(claim, claim))
+        if word not in words:
+            words.append(word)
+    return words or [str(SCOPE_WORDS["openid"])]
+
+
+def client_ip() -> str:
+    return request.remote_addr or "unknown"
+
+
+def _signed_in():
+    user = current_user()
+    if user is None:
+        return None, redirect(url_for("auth.login"), 303)
+    return user, None
+
+
+@bp.get("/")
+def home():
+    user, away = _signed_in()
+    if away:
+        return away
+    with services().db.session() as db:
+        apps = service.apps_in_use(db, user.account.id)
+        cards = service.my_cards(db, user.account.id)
+    return render_template("account/home.html", account=user.account, apps=apps,
+                           cards=cards, form=WithdrawForm(), claim_words=claim_words,
+                           scope_words=SCOPE_WORDS, messages=get_flashed_messages())
+
+
+@bp.post("/apps/<client_id>/withdraw")
+def withdraw(client_id: str):
+    user, away = _signed_in()
+    if away:
+        return away
+    form = WithdrawForm()
+    if not form.validate_on_submit():
+        return redirect(url_for("account.home"), 303)
+    with services().db.session() as db:
+        done = service.withdraw_consent(db, user.account.id, client_id[:64])
+    if done:
+        flash(_("そのアプリにわたすのをやめました。つかうときは、もう一度「いいよ」をおしてね。"))
+    return redirect(url_for("account.home"), 303)
+
+
+@bp.route("/password", methods=["GET", "POST"])
+def password():
+    user, away = _signed_in()
+    if away:
+        return away
+    svc = services()
+    form = PasswordForm()
+    if request.method == "GET" or not form.validate_on_submit():
+        status = 400 if request.method == "POST" else 200
+        return render_template("account/password.html", form=form), status
+    throttle_key = f"pwchange:{user.account.id}"
+    if svc.throttle.wait_seconds(throttle_key, client_ip()) > 0:
+        return render_template("account/password.html", form=form,
+                               error=_("すこしまってから、もう一度ためしてね。")), 429
+    with svc.db.session() as db:
+        account = db.get(Account, user.account.id)
+        try:
+            service.change_password(db, account, form.current.data, form.new.data,
+                                    form.repeat.data)
+        except service.PasswordChangeError as exc:
+            db.rollback()
+            if exc.code == "wrong_current":
+                svc.throttle.failure(throttle_key, client_ip())
+            return render_template("account/password.html", form=form,
+                                   error=str(PASSWORD_ERRORS[exc.code])), 400
+    svc.throttle.success(throttle_key)
+    # Sessions elsewhere (a shared tablet) end; this one continues with a new id.
+    end_account_sessions(svc.store, account.id)
+    sign_in(account, acr=user.auth.acr, amr=user.auth.amr)
+    flash(_("パスワードをかえました。"))
+    return redirect(url_for("account.home"), 303)
+
+
+def _schools() -> list[tuple[str, str]]:
+    with services().db.session() as db:
+        return [(s.code, s.name) for s in db.scalars(select(School).order_by(School.name))]
+
+
+@bp.route("/reset", methods=["GET", "POST"])
+def reset():
+    svc = services()
+    form = ResetForm()
+    form.school.choices = _schools()
+    if request.method == "GET" or not form.validate_on_submit():
+        status = 400 if request.method == "POST" else 200
+        return render_template("account/reset.html", form=form), status
+    school, login_id = form.school.data, form.login_id.data.strip()
+    throttle_key = f"reset:{school}:{login_id.lower()}"
+    wait = svc.throttle.wait_seconds(throttle_key, client_ip())
+    if wait > 0:
+        return render_template("account/reset.html", form=form, error=_(
+            "まちがいが続いたので、%(seconds)s秒まってからもう一度ためしてね。",
+            seconds=wait)), 429
+    with svc.db.session() as db:
+        try:
+            account = service.redeem_reset_code(db, school, login_id, form.code.data,
+                                                form.new.data, form.repeat.data)
+        except service.PasswordChangeError as exc:
+            db.rollback()
+            if exc.code == "bad_code":
+                svc.throttle.failure(throttle_key, client_ip())
+                audit(db, "account.password_reset", outcome="refused", ip=client_ip())
+                db.commit()
+            return render_template("account/reset.html", form=form,
+                                   error=str(PASSWORD_ERRORS[exc.code])), 400
+        account_id = account.id
+    svc.throttle.success(throttle_key)
+    end_account_sessions(svc.store, account_id)
+    return render_template("account/reset_done.html"), 200
+
+
+def init_app(app: Flask) -> None:
+    app.register_blueprint(bp)

@@ -1,0 +1,121 @@
+"""Admin forms (Flask-WTF: CSRF on every one). Labels are Japanese msgids."""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileField, FileRequired
+from wtforms import (
+    BooleanField,
+    HiddenField,
+    IntegerField,
+    PasswordField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    SubmitField,
+    TextAreaField,
+)
+from wtforms.validators import DataRequired, Length, NumberRange, Optional
+
+from idp.oidc.clients import AUTH_METHODS, ID_TOKEN_ALGS
+from idp.oidc.scopes import ACR_LEVELS, SUPPORTED_SCOPES
+
+
+class AdminLoginForm(FlaskForm):
+    school = StringField(_l("学校コード"), validators=[DataRequired(), Length(max=64)])
+    login_id = StringField(_l("ID"), validators=[DataRequired(), Length(max=64)],
+                           render_kw={"autocomplete": "username"})
+    password = PasswordField(_l("パスワード"), validators=[DataRequired(), Length(max=128)],
+                             render_kw={"autocomplete": "current-password"})
+    next = HiddenField()
+    submit = SubmitField(_l("サインイン"))
+
+
+class TotpForm(FlaskForm):
+    code = StringField(_l("確認コード(6けた)"), validators=[DataRequired(), Length(max=10)],
+                       render_kw={"autocomplete": "one-time-code", "inputmode": "numeric"})
+    submit = SubmitField(_l("確認する"))
+
+
+class ActionForm(FlaskForm):
+    """A bare button: the CSRF token is the whole form."""
+
+    submit = SubmitField(_l("実行"))
+
+
+class ClientForm(FlaskForm):
+    client_name = StringField(_l("アプリの名前"), validators=[DataRequired(), Length(max=200)])
+    redirect_uris = TextAreaField(_l("リダイレクトURI(1行に1つ)"),
+                                  validators=[DataRequired(), Length(max=5000)])
+    post_logout_redirect_uris = TextAreaField(_l("ログアウト後のURI(1行に1つ)"),
+                                              validators=[Optional(), Length(max=5000)])
+    sector_identifier_uri = StringField(_l("セクター識別子URI"),
+                                        validators=[Optional(), Length(max=500)])
+    token_endpoint_auth_method = SelectField(_l("クライアント認証方式"),
+                                             choices=[(m, m) for m in AUTH_METHODS])
+    scopes = SelectMultipleField(_l("許可するスコープ"),
+                                 choices=[(s, s) for s in SUPPORTED_SCOPES],
+                                 default=["openid"])
+    jwks_uri = StringField(_l("jwks_uri"), validators=[Optional(), Length(max=500)])
+    jwks = TextAreaField(_l("jwks(JSON)"), validators=[Optional(), Length(max=20000)])
+    id_token_signed_response_alg = SelectField(_l("IDトークンの署名アルゴリズム"),
+                                               choices=[(a, a) for a in ID_TOKEN_ALGS])
+    required_acr = SelectField(_l("必要な認証レベル(acr)"),
+                               choices=[("", "-")] + [(a, a) for a in sorted(ACR_LEVELS)])
+    logo_uri = StringField(_l("ロゴのURL(https)"), validators=[Optional(), Length(max=500)])
+    contacts = StringField(_l("連絡先(カンマ区切り)"), validators=[Optional(), Length(max=1000)])
+    access_token_lifetime = IntegerField(_l("アクセストークンの有効秒数"),
+                                         validators=[Optional(), NumberRange(60, 86400)])
+    refresh_token_lifetime = IntegerField(_l("リフレッシュトークンの有効秒数"),
+                                          validators=[Optional(), NumberRange(300, 7776000)])
+    submit = SubmitField(_l("保存する"))
+
+
+class IatForm(FlaskForm):
+    label = StringField(_l("メモ"), validators=[Optional(), Length(max=200)])
+    days = IntegerField(_l("有効日数"), default=7, validators=[NumberRange(1, 90)])
+    max_uses = IntegerField(_l("使える回数"), default=1, validators=[NumberRange(1, 1000)])
+    allowed_scopes = SelectMultipleField(_l("登録で許すスコープ"),
+                                         choices=[(s, s) for s in SUPPORTED_SCOPES],
+                                         default=SUPPORTED_SCOPES)
+    submit = SubmitField(_l("発行する"))
+
+
+class SchoolForm(FlaskForm):
+    code = StringField(_l("学校コード"), validators=[DataRequired(), Length(max=64)])
+    name = StringField(_l("学校名"), validators=[DataRequired(), Length(max=200)])
+    submit = SubmitField(_l("作成する"))
+
+
+class AccountForm(FlaskForm):
+    school = SelectField(_l("学校"), validators=[DataRequired()])
+    login_id = StringField(_l("ID"), validators=[DataRequired(), Length(max=64)])
+    display_name = StringField(_l("氏名"), validators=[Optional(), Length(max=200)])
+    role = SelectField(_l("役割"))
+    grade = StringField(_l("学年"), validators=[Optional(), Length(max=16)])
+    class_name = StringField(_l("組"), validators=[Optional(), Length(max=32)])
+    submit = SubmitField(_l("作成する"))
+
+
+class RosterUploadForm(FlaskForm):
+    file = FileField(_l("名簿ファイル(CSV)"), validators=[FileRequired()])
+    deactivate_missing = BooleanField(
+        _l("ファイルにない児童生徒を無効にする(学校全体の名簿のときだけ)"))
+    submit = SubmitField(_l("確認する(まだ保存しません)"))
+
+
+class RosterApplyForm(FlaskForm):
+    preview_id = HiddenField(validators=[DataRequired()])
+    submit = SubmitField(_l("この内容で取り込む"))
+
+
+class RetentionForm(FlaskForm):
+    days = IntegerField(_l("監査ログの保存日数"), validators=[NumberRange(30, 3650)])
+    submit = SubmitField(_l("保存する"))
+
+
+class ApiTokenForm(FlaskForm):
+    label = StringField(_l("メモ"), validators=[Optional(), Length(max=200)])
+    days = IntegerField(_l("有効日数"), default=30, validators=[NumberRange(1, 90)])
+    submit = SubmitField(_l("発行する"))

@@ -1,0 +1,276 @@
+"""School roster files: decode, parse, check and plan an import. Pure: no Flask, no SQL.
+
+A roster is a CSV as Excel exports it (UTF-8 with or without BOM, or CP932 = Shift_JIS with
+Microsoft's extensions) with the columns school code, login id, display name, grade, class,
+role — English or Japanese headers. :func:`plan_import` compares it with what the database
+holds and says, row by row, what would be created, changed, left alone or refused, so an
+admin sees the whole effect before anything is written; a file with any error is never
+applied.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import unicodedata
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+MAX_ROWS = 5000
+FIELDS = ("school_code", "login_id", "display_name", "grade", "class_name", "role")
+REQUIRED = ("school_code", "login_id", "display_name", "role")
+
+# Header spellings (compared after NFKC, trimming and lower-casing).
+HEADER_ALIASES: dict[str, tuple[str, ...]] = {
+    "school_code": ("school code", "school_code", "schoolcode", "school", "学校コード", "学校番号"),
+    "login_id": ("login id", "login_id", "loginid", "login", "id", "ログインid", "ユーザーid"),
+    "display_name": ("display name", "display_name", "name", "氏名", "名前", "なまえ"),
+    "grade": ("grade", "year", "学年"),
+    "class_name": ("class", "class_name", "classname", "組", "クラス", "学級"),
+    "role": ("role", "役割", "区分", "種別"),
+}
+ROLE_ALIASES: dict[str, str] = {
+    "student": "student", "pupil": "student", "児童": "student", "生徒": "student",
+    "teacher": "teacher", "staff": "teacher", "教員": "teacher", "先生": "teacher",
+    "教師": "teacher", "教職員": "teacher",
+}
+LOGIN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}$")
+
+
+class RosterFileError(ValueError):
+    """The file as a whole cannot be read (encoding, header, size); ``code`` names why."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class RosterRow:
+    line: int
+    school_code: str
+    login_id: str
+    display_name: str
+    grade: str
+    class_name: str
+    role: str
+
+
+@dataclass(frozen=True)
+class RowError:
+    line: int
+    code: str  # machine-readable: missing_field, bad_login_id, duplicate, unknown_school, ...
+    field: str | None = None
+    detail: str = ""
+
+
+@dataclass
+class ParsedRoster:
+    rows: list[RosterRow]
+    errors: list[RowError]
+    encoding: str
+
+
+@dataclass(frozen=True)
+class ExistingAccount:
+    id: str
+    school_id: str
+    login_id: str
+    display_name: str
+    grade: str
+    class_name: str
+    role: str
+    active: bool
+
+
+@dataclass
+class RosterPlan:
+    creates: list[RosterRow] = field(default_factory=list)
+    updates: list[tuple[RosterRow, ExistingAccount, list[str]]] = field(default_factory=list)
+    unchanged: list[RosterRow] = field(default_factory=list)
+    deactivations: list[ExistingAccount] = field(default_factory=list)
+    errors: list[RowError] = field(default_factory=list)
+
+    @property
+    def valid(self) -> bool:
+        return not self.errors
+
+    @property
+    def changes(self) -> int:
+        return len(self.creates) + len(self.updates) + len(self.deactivations)
+
+    def summary(self) -> dict[str, int]:
+        return {"create": len(self.creates), "update": len(self.updates),
+                "unchanged": len(self.unchanged), "deactivate": len(self.deactivations),
+                "errors": len(self.errors)}
+
+
+# ----------------------------------------------------------------------------- decoding
+def decode(data: bytes) -> tuple[str, str]:
+    """Text and the encoding it was in: UTF-8 (BOM optional) first, then CP932."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        try:
+            return data[3:].decode("utf-8"), "utf-8-sig"
+        except UnicodeDecodeError as exc:
+            raise RosterFileError("bad_encoding", f"not valid UTF-8 after the BOM: {exc}") \
+                from exc
+    try:
+        return data.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        pass
+    try:
+        return data.decode("cp932"), "cp932"
+    except UnicodeDecodeError as exc:
+        raise RosterFileError("bad_encoding",
+                              "the file is neither UTF-8 nor Shift_JIS (CP932)") from exc
+
+
+def _norm(value: str) -> str:
+    return unicodedata.normalize("NFKC", value).strip()
+
+
+def _header_map(header: list[str]) -> dict[str, int]:
+    lookup = {alias: name for name, aliases in HEADER_ALIASES.items() for alias in aliases}
+    columns: dict[str, int] = {}
+    for index, raw in enumerate(header):
+        name = lookup.get(_norm(raw).lower())
+        if name is not None and name not in columns:
+            columns[name] = index
+    missing = [name for name in REQUIRED if name not in columns]
+    if missing:
+        raise RosterFileError("missing_columns",
+                              "the header lacks column(s): " + ", ".join(missing))
+    return columns
+
+
+def parse(data: bytes) -> ParsedRoster:
+    """Decode and check each row on its own; cross-row duplicates are errors too."""
+    text, encoding = decode(data)
+    if "\x00" in text:
+        raise RosterFileError("bad_encoding", "the file contains NUL bytes: not a CSV")
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = next(reader, None)
+        if header is None:
+            raise RosterFileError("empty", "the file is empty")
+        columns = _header_map(header)
+        rows: list[RosterRow] = []
+        errors: list[RowError] = []
+        seen: dict[tuple[str, str], int] = {}
+        for cells in reader:
+            line = reader.line_num
+            if not any(cell.strip() for cell in cells):
+                continue
+            if len(rows) + len(errors) >= MAX_ROWS:
+                raise RosterFileError("too_many_rows", f"at most {MAX_ROWS} rows per file")
+            row, row_errors = _check_row(line, cells, columns)
+            if row is not None:
+                key = (row.school_code, row.login_id.lower())
+                if key in seen:
+                    row_errors.append(RowError(line, "duplicate", "login_id",
+                                               f"same login id as line {seen[key]}"))
+                else:
+                    seen[key] = line
+            if row_errors:
+                errors.extend(row_errors)
+            elif row is not None:
+                rows.append(row)
+    except csv.Error as exc:
+        raise RosterFileError("bad_csv", f"line {reader.line_num}: {exc}") from exc
+    if not rows and not errors:
+        raise RosterFileError("empty", "the file has a header but no rows")
+    return ParsedRoster(rows, errors, encoding)
+
+
+def _check_row(line: int, cells: list[str], columns: Mapping[str, int]
+               ) -> tuple[RosterRow | None, list[RowError]]:
+    def cell(name: str) -> str:
+        index = columns.get(name)
+        return cells[index] if index is not None and index < len(cells) else ""
+
+    errors: list[RowError] = []
+    school_code = _norm(cell("school_code"))
+    login_id = _norm(cell("login_id"))
+    display_name = cell("display_name").strip()
+    grade = _norm(cell("grade"))
+    class_name = _norm(cell("class_name"))
+    raw_role = _norm(cell("role")).lower()
+    for name, value in (("school_code", school_code), ("login_id", login_id),
+                        ("display_name", display_name), ("role", raw_role)):
+        if not value:
+            errors.append(RowError(line, "missing_field", name))
+    if school_code and len(school_code) > 64:
+        errors.append(RowError(line, "too_long", "school_code"))
+    if login_id and not LOGIN_ID_RE.match(login_id):
+        errors.append(RowError(line, "bad_login_id", "login_id",
+                               "letters, digits and . _ @ + - only, at most 64"))
+    if len(display_name) > 200:
+        errors.append(RowError(line, "too_long", "display_name"))
+    if len(grade) > 16:
+        errors.append(RowError(line, "too_long", "grade"))
+    if len(class_name) > 32:
+        errors.append(RowError(line, "too_long", "class_name"))
+    role = ROLE_ALIASES.get(raw_role)
+    if raw_role and role is None:
+        code = "admin_role" if raw_role in ("school_admin", "platform_admin") else "bad_role"
+        errors.append(RowError(line, code, "role", raw_role[:40]))
+    if errors:
+        return None, errors
+    return RosterRow(line, school_code, login_id, display_name, grade, class_name,
+                     role or "student"), []
+
+
+# ----------------------------------------------------------------------------- planning
+def plan_import(parsed: ParsedRoster, *, school_ids: Mapping[str, str],
+                allowed_school_ids: set[str] | None,
+                existing: Iterable[ExistingAccount],
+                deactivate_missing: bool) -> RosterPlan:
+    """What importing ``parsed`` would do.
+
+    ``school_ids`` maps school code → id for every known school; ``allowed_school_ids`` is
+    None for a platform admin, else the schools this admin may touch; ``existing`` holds the
+    accounts of the schools named in the file. With ``deactivate_missing`` every active
+    student of a school in the file who is not in the file is deactivated (never deleted).
+    """
+    plan = RosterPlan(errors=list(parsed.errors))
+    by_key = {(a.school_id, a.login_id.lower()): a for a in existing}
+    listed: set[tuple[str, str]] = set()
+    schools_in_file: set[str] = set()
+    for row in parsed.rows:
+        school_id = school_ids.get(row.school_code)
+        if school_id is None:
+            plan.errors.append(RowError(row.line, "unknown_school", "school_code",
+                                        row.school_code))
+            continue
+        if allowed_school_ids is not None and school_id not in allowed_school_ids:
+            plan.errors.append(RowError(row.line, "other_school", "school_code",
+                                        row.school_code))
+            continue
+        schools_in_file.add(school_id)
+        key = (school_id, row.login_id.lower())
+        listed.add(key)
+        current = by_key.get(key)
+        if current is None:
+            plan.creates.append(row)
+            continue
+        if current.role not in ("student", "teacher"):
+            plan.errors.append(RowError(row.line, "admin_account", "login_id", row.login_id))
+            continue
+        changed = [name for name, new, old in (
+            ("display_name", row.display_name, current.display_name),
+            ("grade", row.grade, current.grade),
+            ("class_name", row.class_name, current.class_name),
+            ("role", row.role, current.role),
+            ("active", True, current.active)) if new != old]
+        if changed:
+            plan.updates.append((row, current, changed))
+        else:
+            plan.unchanged.append(row)
+    plan.errors.sort(key=lambda e: e.line)
+    if deactivate_missing:
+        for (school_id, login_key), account in sorted(by_key.items()):
+            if school_id in schools_in_file and (school_id, login_key) not in listed \
+                    and account.role == "student" and account.active:
+                plan.deactivations.append(account)
+    return plan

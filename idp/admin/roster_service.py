@@ -1,0 +1,137 @@
+"""Applying a roster to the database: preview (plan only) and import (all or nothing).
+
+New accounts get a generated first password; the clear passwords are kept only in the
+short-lived store, for the importing admin, long enough to print the per-class sheets.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from idp.admin.roles import Action, Actor, Forbidden, may
+from idp.admin.roster import ExistingAccount, ParsedRoster, RosterPlan, parse, plan_import
+from idp.audit import audit
+from idp.auth.passwords import generate_first_password, hash_password
+from idp.auth.sessions import end_account_sessions
+from idp.store.models import Account, School
+
+SHEET_TTL = 30 * 60  # the clear first passwords live this long, then only their hashes
+
+
+@dataclass
+class ImportResult:
+    plan: RosterPlan
+    applied: bool
+    sheet_id: str | None = None
+    created: list[dict[str, str]] = field(default_factory=list)
+
+
+def build_plan(db: Session, actor: Actor, parsed: ParsedRoster, *, deactivate_missing: bool
+               ) -> RosterPlan:
+    if not (actor.is_platform_admin or may(actor, Action.ROSTER, actor.school_id)):
+        raise Forbidden("not allowed to import rosters")
+    codes = {row.school_code for row in parsed.rows}
+    schools = {s.code: s.id for s in db.scalars(select(School).where(School.code.in_(codes)))} \
+        if codes else {}
+    allowed = None if actor.is_platform_admin else {actor.school_id}
+    existing = [
+        ExistingAccount(a.id, a.school_id, a.login_id, a.display_name or "", a.grade or "",
+                        a.class_name or "", a.role, a.active)
+        for a in db.scalars(select(Account).where(Account.school_id.in_(set(schools.values()))))
+    ] if schools else []
+    return plan_import(parsed, school_ids=schools, allowed_school_ids=allowed,
+                       existing=existing, deactivate_missing=deactivate_missing)
+
+
+def preview(db: Session, actor: Actor, data: bytes, *, deactivate_missing: bool) -> RosterPlan:
+    """Raises :class:`idp.admin.roster.RosterFileError` for an unreadable file."""
+    return build_plan(db, actor, parse(data), deactivate_missing=deactivate_missing)
+
+
+def import_roster(svc, db: Session, actor: Actor, data: bytes, *, deactivate_missing: bool
+                  ) -> ImportResult:
+    """Plan again against the database as it is now, and write the whole plan or nothing.
+
+    The caller's unit of work commits; any error raised here rolls everything back."""
+    plan = preview(db, actor, data, deactivate_missing=deactivate_missing)
+    if not plan.valid:
+        return ImportResult(plan, applied=False)
+    schools = {s.id: s for s in db.scalars(select(School))}
+    code_to_id = {s.code: s.id for s in schools.values()}
+    created: list[dict[str, str]] = []
+    for row in plan.creates:
+        password = generate_first_password()
+        school_id = code_to_id[row.school_code]
+        account = Account(school_id=school_id, login_id=row.login_id,
+                          display_name=row.display_name, grade=row.grade,
+                          class_name=row.class_name, role=row.role,
+                          password_hash=hash_password(password))
+        db.add(account)
+        db.flush()
+        audit(db, "account.created", actor=actor.account_id, account_id=account.id,
+              school_id=school_id, via="roster")
+        created.append({"school_code": row.school_code, "school_name": schools[school_id].name,
+                        "grade": row.grade, "class_name": row.class_name,
+                        "login_id": row.login_id, "display_name": row.display_name,
+                        "password": password})
+    for row, current, changed in plan.updates:
+        account = db.get(Account, current.id)
+        account.display_name = row.display_name
+        account.grade = row.grade
+        account.class_name = row.class_name
+        account.role = row.role
+        account.active = True
+        audit(db, "account.updated", actor=actor.account_id, account_id=account.id,
+              school_id=account.school_id, via="roster", fields=changed)
+    for current in plan.deactivations:
+        account = db.get(Account, current.id)
+        account.active = False
+        end_account_sessions(svc.store, account.id)
+        audit(db, "account.deactivated", actor=actor.account_id, account_id=account.id,
+              school_id=account.school_id, via="roster")
+    for school_id in sorted({code_to_id[r.school_code] for r in plan.creates + plan.unchanged}
+                            | {c.school_id for _, c, _ in plan.updates}
+                            | {c.school_id for c in plan.deactivations}):
+        audit(db, "roster.imported", actor=actor.account_id, school_id=school_id,
+              **plan.summary())
+    result = ImportResult(plan, applied=True, created=created)
+    if created:
+        result.sheet_id = secrets.token_urlsafe(16)
+        svc.store.put(f"roster-sheet:{result.sheet_id}",
+                      {"actor": actor.account_id, "entries": created}, SHEET_TTL)
+    return result
+
+
+def load_sheet(svc, actor: Actor, sheet_id: str) -> list[dict[str, str]] | None:
+    """The first passwords of an import, only for the admin who ran it, while they last."""
+    if not sheet_id or len(sheet_id) > 64:
+        return None
+    data = svc.store.get(f"roster-sheet:{sheet_id}")
+    if not data or data.get("actor") != actor.account_id:
+        return None
+    return data["entries"]
+
+
+def discard_sheet(svc, sheet_id: str) -> None:
+    svc.store.delete(f"roster-sheet:{sheet_id}")
+
+
+def plan_view(plan: RosterPlan) -> dict[str, Any]:
+    """The plan as JSON: counts, each row's fate, each error with its line."""
+    return {
+        "valid": plan.valid,
+        "summary": plan.summary(),
+        "errors": [{"line": e.line, "code": e.code, "field": e.field, "detail": e.detail}
+                   for e in plan.errors],
+        "create": [{"line": r.line, "school_code": r.school_code, "login_id": r.login_id}
+                   for r in plan.creates],
+        "update": [{"line": r.line, "login_id": r.login_id, "fields": changed}
+                   for r, _, changed in plan.updates],
+        "deactivate": [{"login_id": a.login_id, "account_id": a.id}
+                       for a in plan.deactivations],
+    }

@@ -1,0 +1,70 @@
+"""Admin sessions in the browser: who the admin is, how they proved it, and the 15-minute
+idle limit. An admin session needs a second factor: TOTP after the password, or a card
+sign-in (its acr already means "something you have + something you know")."""
+
+from __future__ import annotations
+
+import time
+from functools import wraps
+
+from flask import abort, redirect, request, session, url_for
+
+from idp.admin.roles import Actor
+from idp.auth.current import current_user
+from idp.oidc.scopes import ACR_CARD
+
+ADMIN_IDLE = 15 * 60
+SEEN_KEY = "admin_seen"
+MFA_KEY = "admin_mfa"  # "totp" | "card"
+PENDING_KEY = "admin_pending"  # password checked, TOTP not yet
+PENDING_TTL = 5 * 60
+
+
+def mark_admin(mfa: str) -> None:
+    session[MFA_KEY] = mfa
+    session[SEEN_KEY] = time.time()
+    session.pop(PENDING_KEY, None)
+
+
+def drop_admin() -> None:
+    for key in (SEEN_KEY, MFA_KEY, PENDING_KEY):
+        session.pop(key, None)
+
+
+def admin_state() -> tuple[str, Actor | None]:
+    """("ok", actor) | ("login", None) | ("stale", None) | ("forbidden", None)."""
+    user = current_user()
+    if user is None:
+        return "login", None
+    account = user.account
+    actor = Actor(account.id, account.role, account.school_id)
+    if not actor.is_admin:
+        return "forbidden", None
+    now = time.time()
+    seen = session.get(SEEN_KEY)
+    fresh = isinstance(seen, int | float) and now - seen <= ADMIN_IDLE
+    if session.get(MFA_KEY) and fresh:
+        session[SEEN_KEY] = now
+        return "ok", actor
+    if user.auth.acr == ACR_CARD and (fresh or now - user.auth.auth_time <= ADMIN_IDLE):
+        mark_admin("card")
+        return "ok", actor
+    if session.get(MFA_KEY) or session.get(SEEN_KEY):
+        drop_admin()
+        return "stale", None
+    return "login", None
+
+
+def admin_required(view):
+    """Admin pages: not signed in or stale → the admin sign-in; not an admin → 403."""
+
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        state, actor = admin_state()
+        if state == "forbidden":
+            abort(403)
+        if actor is None:
+            return redirect(url_for("admin.login", reason=state, next=request.path), 303)
+        return view(actor, *args, **kwargs)
+
+    return wrapper

@@ -1,0 +1,232 @@
+"""The app factory: wires settings, stores, Authlib, blueprints, i18n, CSRF and headers."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import structlog
+from flask import Flask, current_app, jsonify, render_template, request
+from flask_babel import Babel
+from flask_wtf.csrf import CSRFError, CSRFProtect
+from sqlalchemy.exc import DBAPIError, OperationalError
+from werkzeug.exceptions import HTTPException
+
+from idp.auth.sessions import StoreSessionInterface
+from idp.auth.throttle import Throttle
+from idp.keys import SigningKeys
+from idp.services import Services
+from idp.settings import Settings
+from idp.store.db import Database
+from idp.store.shortlived import StoreUnavailable, open_store
+
+csrf = CSRFProtect()
+# JSON/form endpoints used by programs, not browsers with our forms: no CSRF token there.
+API_PATHS = ("/token", "/revoke", "/introspect", "/userinfo", "/register", "/api/")
+LOCALES = ("ja", "en")
+
+
+def first_supported_locale(asked: str) -> str | None:
+    """The first of space-separated BCP 47 tags (``ui_locales="fr en-US"``) we can show.
+
+    OIDC Core §3.1.2.1: ui_locales lists preferences in order; tags we do not have are
+    skipped, and a region (``en-US``) falls back to its language.
+    """
+    for tag in asked.split():
+        language = tag.split("-", 1)[0].lower()
+        if language in LOCALES:
+            return language
+    return None
+
+
+def select_locale() -> str:
+    from flask import session
+
+    asked = first_supported_locale(request.args.get("lang", "")) or \
+        first_supported_locale(request.args.get("ui_locales", ""))
+    if asked:
+        session["lang"] = asked
+        return asked
+    if session.get("lang") in LOCALES:
+        return session["lang"]
+    return current_app.extensions["mynagate"].settings.default_locale
+
+
+def lang_url(code: str) -> str:
+    from urllib.parse import urlencode
+
+    args = request.args.to_dict(flat=False)
+    args["lang"] = [code]
+    args.pop("ui_locales", None)
+    return request.path + "?" + urlencode(args, doseq=True)
+
+
+def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
+    settings = settings or Settings.load(overrides or None)
+    configure_logging(settings.log_level)
+    app = Flask(__name__)
+    app.config.update(
+        SECRET_KEY=settings.secret_key,
+        WTF_CSRF_TIME_LIMIT=None,  # the session's own limits bound the token
+        WTF_CSRF_SSL_STRICT=False,  # Referrer-Policy: no-referrer means there is no Referer
+        BABEL_DEFAULT_LOCALE="ja",
+        BABEL_TRANSLATION_DIRECTORIES="translations",
+        MAX_CONTENT_LENGTH=1024 * 1024,
+        TEMPLATES_AUTO_RELOAD=settings.is_development,
+    )
+    store = open_store(settings.redis_url)
+    svc = Services(
+        settings=settings,
+        db=Database(settings.database_url),
+        store=store,
+        keys=SigningKeys.load_or_create(settings.keys_dir),
+        throttle=Throttle(store),
+    )
+    app.extensions["mynagate"] = svc
+    app.session_interface = StoreSessionInterface(
+        store, idle=settings.session_idle, absolute=settings.session_absolute,
+        secure=settings.issuer_is_https)
+    Babel(app, locale_selector=select_locale)
+    csrf.init_app(app)
+
+    from idp.oidc.server import build_authorization_server
+
+    build_authorization_server(app)
+
+    from idp.auth.views import bp as auth_bp
+    from idp.oidc.views import bp as oidc_bp
+
+    app.register_blueprint(oidc_bp)
+    app.register_blueprint(auth_bp)
+    for name in ("idp.auth.card_views", "idp.admin.views", "idp.account.views",
+                 "idp.oidc.registration", "idp.auth.pairing"):
+        _register_optional(app, name)
+    # /authorize accepts POST from any RP page (OIDC Core §3.1.2.1): its CSRF defence is
+    # state/PKCE, not a form token.
+    for view in ("oidc.authorize", "oidc.token", "oidc.revoke", "oidc.introspect",
+                 "oidc.userinfo"):
+        csrf.exempt(app.view_functions[view])
+
+    if settings.trusted_proxy_hops:
+        # Behind a reverse proxy: take the client address and scheme from the proxy's
+        # X-Forwarded-* headers (only as many hops as configured), so per-IP throttling
+        # sees students, not the proxy.
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        n = settings.trusted_proxy_hops
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore[method-assign]
+    install_security_headers(app, https=settings.issuer_is_https)
+    install_error_handlers(app)
+
+    @app.context_processor
+    def inject_globals():
+        from flask_babel import get_locale
+
+        return {"lang": str(get_locale() or "ja"), "issuer": settings.issuer,
+                "dev_mode": settings.is_development, "lang_url": lang_url}
+
+    @app.get("/")
+    def index():
+        return render_template("index.html")
+
+    return app
+
+
+def _register_optional(app: Flask, module_name: str) -> None:
+    """Blueprints of later areas (card sign-in, admin, account) register themselves."""
+    import importlib
+
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        if exc.name == module_name:
+            return
+        raise
+    module.init_app(app)
+
+
+def install_security_headers(app: Flask, *, https: bool) -> None:
+    csp = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+           "connect-src 'self' http://127.0.0.1:47263 http://localhost:47263; "
+           "frame-ancestors 'none'; form-action 'self' http: https:; base-uri 'none'; "
+           "object-src 'none'")
+
+    @app.after_request
+    def headers(response):
+        response.headers.setdefault("Content-Security-Policy", csp)
+        response.headers["X-Frame-Options"] = "DENY"
+        response.headers["Referrer-Policy"] = "no-referrer"
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        if https:
+            response.headers["Strict-Transport-Security"] = "max-age=63072000; includeSubDomains"
+        if response.mimetype == "text/html":
+            response.headers.setdefault("Cache-Control", "no-store")
+        return response
+
+
+def _wants_json() -> bool:
+    return request.path.startswith(API_PATHS) or request.path.startswith("/login/card/") \
+        or request.accept_mimetypes.best == "application/json"
+
+
+def install_error_handlers(app: Flask) -> None:
+    log = structlog.get_logger("idp")
+
+    def unavailable(exc: Exception):
+        log.error("backend_unavailable", error=str(exc)[:200])
+        if _wants_json():
+            response = jsonify(error="temporarily_unavailable",
+                               error_description="the service is busy; try again shortly")
+            response.status_code = 503
+        else:
+            response = app.response_class(
+                render_template("unavailable.html"), status=503, mimetype="text/html")
+        response.headers["Retry-After"] = "5"
+        response.headers["Cache-Control"] = "no-store"
+        return response
+
+    app.register_error_handler(StoreUnavailable, unavailable)
+    app.register_error_handler(OperationalError, unavailable)
+    app.register_error_handler(DBAPIError, unavailable)
+
+    @app.before_request
+    def refuse_when_store_down():
+        from flask import session
+
+        if getattr(session, "store_down", False):
+            raise StoreUnavailable("session store unreachable")
+
+    @app.errorhandler(CSRFError)
+    def csrf_error(exc: CSRFError):
+        return render_template("error.html", error="csrf",
+                               description=None, csrf_expired=True), 400
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        if _wants_json():
+            code = "invalid_request" if exc.code and exc.code < 500 else "server_error"
+            response = jsonify(error=code, error_description=exc.description)
+            response.status_code = exc.code or 500
+            return response
+        return render_template("error.html", error=str(exc.code), description=exc.description,
+                               http_error=True), exc.code or 500
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception):
+        # A bug, not bad input: log it with its trace and say so plainly.
+        log.exception("unhandled_error")
+        if _wants_json():
+            return jsonify(error="server_error", error_description="internal error"), 500
+        return render_template("error.html", error="server_error", description=None), 500
+
+
+def configure_logging(level: str) -> None:
+    logging.basicConfig(level=getattr(logging, level.upper(), logging.INFO), format="%(message)s")
+    structlog.configure(
+        processors=[structlog.contextvars.merge_contextvars, structlog.processors.add_log_level,
+                    structlog.processors.TimeStamper(fmt="iso"),
+                    structlog.processors.format_exc_info,
+                    structlog.processors.JSONRenderer()],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        cache_logger_on_first_use=True,
+    )

@@ -1,0 +1,231 @@
+"""Card sign-in pages and the two JSON endpoints the page's script calls (protocol
+``jpki-auth:1``, docs/card-bridge-protocol.md). Views parse, call :mod:`idp.auth.card` and
+:mod:`idp.auth.cards`, and answer; the rules live there."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import structlog
+from flask import Blueprint, Flask, current_app, jsonify, render_template, request, session, url_for
+from flask_babel import gettext as _
+from flask_wtf.csrf import CSRFError
+
+from idp.audit import audit
+from idp.auth import transactions
+from idp.auth.card import (
+    CardService,
+    build_card_service,
+    issue_challenge,
+    pending_card_record,
+    verify_token,
+)
+from idp.auth.cards import account_for_card
+from idp.auth.current import browser_id, sign_in
+from idp.jpki.errors import CardError
+from idp.jpki.verifier import VerifiedCard
+from idp.oidc.scopes import ACR_CARD, AMR_CARD
+from idp.services import services
+from idp.settings import SettingsError
+from idp.store.models import Account
+
+bp = Blueprint("card", __name__)
+log = structlog.get_logger("idp.card")
+
+# HTTP status of each refusal: the client's fault (400), refused (403), conflict (409), or our
+# side cannot decide now (503).
+STATUS = {
+    "invalid_request": 400,
+    "challenge_expired": 400,
+    "challenge_not_found": 400,
+    "signature_invalid": 403,
+    "certificate_untrusted": 403,
+    "certificate_expired": 403,
+    "certificate_not_yet_valid": 403,
+    "certificate_revoked": 403,
+    "revocation_unavailable": 503,
+    "card_not_linked": 403,
+    "card_linked_elsewhere": 409,
+}
+
+
+def _message(code: str) -> str:
+    """What the page tells the student, in words a 10-year-old can follow."""
+    messages = {
+        "invalid_request": _("カードからの返事がうまく届きませんでした。もう一度ためしてね。"),
+        "challenge_expired": _("時間がたちすぎました。もう一度「はじめる」をおしてね。"),
+        "challenge_not_found": _(
+            "このサインインはもう使えません。もう一度「はじめる」をおしてね。"),
+        "signature_invalid": _("カードの確認ができませんでした。もう一度ためしてね。"),
+        "certificate_untrusted": _(
+            "このカードの証明書はサインインに使えません。マイナンバーカードの"
+            "「利用者証明用電子証明書」を使ってね。"),
+        "certificate_expired": _(
+            "カードの電子証明書の期限が切れています。おうちの人と市役所・区役所で更新してね。"),
+        "certificate_not_yet_valid": _(
+            "カードの電子証明書はまだ使えません。しばらくしてからためしてね。"),
+        "certificate_revoked": _(
+            "このカードはサインインに使えなくなっています。おうちの人か先生に相談してね。"),
+        "revocation_unavailable": _(
+            "いまカードを確認できません。少しまってからためすか、IDとパスワードでサインインしてね。"),
+        "card_not_linked": _(
+            "このカードはまだあなたのIDとつながっていません。いちどだけ、学校のIDとパスワードで"
+            "サインインしてね。"),
+        "card_linked_elsewhere": _(
+            "このカードは、ほかの人のIDとつながっています。先生に相談してね。"),
+    }
+    return messages.get(code, messages["invalid_request"])
+
+
+def card_service() -> CardService:
+    return services().extras["card"]
+
+
+def init_app(app: Flask) -> None:
+    """Build the card verifier from the settings at start, and register the pages."""
+    svc = app.extensions["mynagate"]
+    try:
+        service = build_card_service(svc.settings, svc.store)
+    except ValueError as exc:  # unreadable anchors, missing revocation settings
+        raise SettingsError(f"card sign-in: {exc}") from exc
+    svc.extras["card"] = service
+    svc.card_verifier = service.verifier
+    if service.refresher is not None:
+        refresher = service.refresher
+
+        @app.before_request
+        def keep_crls_fresh() -> None:
+            refresher.ensure_running()  # once per process; cheap afterwards
+
+    app.register_blueprint(bp)
+
+
+def _error(code: str, **extra: Any):
+    response = jsonify(error=code, error_description=_message(code), **extra)
+    response.status_code = STATUS.get(code, 400)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _unavailable():
+    response = jsonify(error="temporarily_unavailable",
+                       error_description=_("いまはカードでサインインできません。"
+                                           "IDとパスワードでサインインしてね。"))
+    response.status_code = 503
+    return response
+
+
+@bp.errorhandler(CSRFError)
+def csrf_refused(exc: CSRFError):
+    if request.path.startswith("/login/card/"):
+        description = _("ページが古くなりました。ページを読みこみなおしてね。")
+        return jsonify(error="invalid_request", error_description=description), 400
+    return render_template("error.html", error="csrf", description=None, csrf_expired=True), 400
+
+
+def _client_ip() -> str:
+    return request.remote_addr or "unknown"
+
+
+def _home_url() -> str:
+    return url_for("account.home") if "account.home" in current_app.view_functions else "/"
+
+
+@bp.get("/login/card")
+def card_page():
+    service = card_service()
+    txn = transactions.load(request.args.get("txn"))
+    txn_id = txn["id"] if txn else None
+    return render_template(
+        "card_login.html", txn=txn, card_required=bool(txn and txn.get("card_required")),
+        card_enabled=service.enabled, revocation_disabled=service.revocation_disabled,
+        challenge_url=url_for("card.challenge", txn=txn_id),
+        verify_url=url_for("card.verify", txn=txn_id),
+        password_url=url_for("auth.login", txn=txn_id))
+
+
+@bp.post("/login/card/challenge")
+def challenge():
+    service = card_service()
+    if not service.enabled:
+        return _unavailable()
+    txn_id = request.args.get("txn")
+    txn = transactions.load(txn_id)
+    if txn_id and txn is None:
+        response = jsonify(error="invalid_request", error_description=_(
+            "時間がたちすぎました。アプリにもどって、もう一度はじめからやってね。"))
+        return response, 400
+    answer = issue_challenge(services().store, service, browser=browser_id(),
+                             txn_id=txn["id"] if txn else None)
+    response = jsonify(answer)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.post("/login/card/verify")
+def verify():
+    service = card_service()
+    if not service.enabled:
+        return _unavailable()
+    txn = transactions.load(request.args.get("txn"))
+    body = request.get_json(force=True, silent=True)
+    try:
+        card, account = check_token(body, browser=browser_id(),
+                                    txn_id=txn["id"] if txn else None, ip=_client_ip())
+    except CardError as exc:
+        return _error(exc.code)
+    return finish_card_sign_in(account, pending_card_record(card), txn)
+
+
+# Shared with the tablet pairing (idp.auth.pairing): the same check, the same sign-in.
+def check_token(body: Any, *, browser: str, txn_id: str | None,
+                ip: str) -> tuple[VerifiedCard, Account | None]:
+    """Verify a bridge token against the challenge issued to ``browser``/``txn_id`` and find
+    the card's account (None: the card is linked to nothing yet). Refusals are audited and
+    raised as :class:`CardError`."""
+    svc = services()
+    try:
+        card = verify_token(svc.store, card_service(), body, browser=browser, txn_id=txn_id)
+    except CardError as exc:
+        with svc.db.session() as db:
+            audit(db, "login.card", outcome="refused", ip=ip, reason=exc.code,
+                  detail=exc.message[:200], bridge=_bridge_name(body))
+        raise
+    with svc.db.session() as db:
+        try:
+            account = account_for_card(db, card, ip=ip)
+        except CardError as exc:
+            refusal: CardError | None = exc
+            account = None
+        else:
+            refusal = None
+    if refusal is not None:
+        raise refusal
+    return card, account
+
+
+def finish_card_sign_in(account: Account | None, pending_card: dict[str, Any],
+                        txn: dict[str, Any] | None, **extra: Any):
+    """Sign this browser in at the card level, or (first use) remember the verified card
+    for the password page, which links it. Answers the JSON the card page's script follows;
+    ``extra`` fields are added to it."""
+    if account is None:
+        session["pending_card"] = pending_card
+        return _error("card_not_linked",
+                      redirect=url_for("auth.login", txn=txn["id"] if txn else None), **extra)
+    sign_in(account, acr=ACR_CARD, amr=AMR_CARD)
+    session.pop("pending_card", None)
+    if txn is not None:
+        transactions.update(txn, authenticated_at=time.time())
+        target = transactions.resume_url(txn)
+    else:
+        target = _home_url()
+    response = jsonify(redirect=target, **extra)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _bridge_name(body: Any) -> str | None:
+    bridge = body.get("bridge") if isinstance(body, dict) else None
+    return bridge[:100] if isinstance(bridge, str) else None

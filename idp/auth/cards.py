@@ -1,0 +1,196 @@
+"""Card bindings: which school account a JPKI user-authentication certificate signs in to.
+
+A certificate is a *binding* to an account, found by (issuer, serial). It changes when the
+card is renewed; the account, and so every relying party's pairwise ``sub``, stays. A card
+bound to one account is never moved to another, and every bind, refusal and revoke is an
+audit event. Each function works inside the caller's unit of work (``db``): a refusal is
+audited in it and then raised as :class:`CardError`, so the caller catches the error inside
+its ``with db.session()`` block to keep the audit event.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from idp.audit import audit
+from idp.jpki.errors import CardError
+from idp.jpki.verifier import VerifiedCard
+from idp.store.models import Account, CardBinding, utcnow
+
+ACTIVE, REVOKED, EXPIRED = "active", "revoked", "expired"
+
+
+@dataclass(frozen=True)
+class CardIdentity:
+    """The identifiers of a verified certificate that a binding keeps (no personal data)."""
+
+    issuer: str
+    serial: str
+    certificate_sha256: str
+    not_after: datetime  # naive UTC, as the database keeps it
+
+    @classmethod
+    def from_verified(cls, card: VerifiedCard) -> CardIdentity:
+        return cls(card.issuer, card.serial, card.certificate_sha256, _naive_utc(card.not_after))
+
+    @classmethod
+    def from_pending(cls, pending: dict[str, Any]) -> CardIdentity:
+        """From the session's ``pending_card``; a damaged record is an invalid request."""
+        try:
+            not_after = datetime.fromisoformat(str(pending["not_after"]))
+            values = [str(pending[k]) for k in ("issuer", "serial", "certificate_sha256")]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise CardError("invalid_request", "pending card record is incomplete") from exc
+        return cls(*values, _naive_utc(not_after))
+
+
+def _naive_utc(moment: datetime) -> datetime:
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    return moment
+
+
+def binding_status(binding: CardBinding, now: datetime | None = None) -> str:
+    """``active``, ``revoked`` or ``expired`` (the certificate's not-after has passed)."""
+    if binding.status == REVOKED:
+        return REVOKED
+    if binding.not_after <= (now or utcnow()):
+        return EXPIRED
+    return ACTIVE
+
+
+def find_binding(db: Session, issuer: str, serial: str) -> CardBinding | None:
+    return db.scalar(select(CardBinding).where(CardBinding.issuer == issuer,
+                                               CardBinding.serial == serial))
+
+
+def bindings_of(db: Session, account_id: str) -> list[CardBinding]:
+    """Every binding of an account, newest first, inactive ones included."""
+    return list(db.scalars(select(CardBinding).where(CardBinding.account_id == account_id)
+                           .order_by(CardBinding.created_at.desc())))
+
+
+def _refuse(db: Session, event: str, code: str, reason: str, *, account_id: str | None,
+            ip: str | None, actor: str | None = None, **details: Any) -> CardError:
+    audit(db, event, outcome="refused", account_id=account_id, ip=ip, actor=actor,
+          reason=reason, **details)
+    return CardError(code, reason.replace("_", " "))
+
+
+def account_for_card(db: Session, card: VerifiedCard, *, ip: str | None) -> Account | None:
+    """The account a verified card signs in to, or ``None`` when the card is bound to nothing.
+
+    Refuses (audited, raised) a revoked binding, a binding whose certificate differs from the
+    presented one, and an account that may not sign in.
+    """
+    binding = find_binding(db, card.issuer, card.serial)
+    if binding is None:
+        audit(db, "login.card", outcome="not_linked", ip=ip, issuer=card.issuer,
+              serial=card.serial)
+        return None
+    details = {"binding_id": binding.id, "serial": card.serial}
+    if binding.certificate_sha256 != card.certificate_sha256:
+        # Same issuer name and serial, another certificate: another CA generation. Never
+        # treat it as the bound card.
+        raise _refuse(db, "login.card", "card_linked_elsewhere", "certificate_mismatch",
+                      account_id=binding.account_id, ip=ip, **details)
+    if binding.status == REVOKED:
+        raise _refuse(db, "login.card", "certificate_revoked", "binding_revoked",
+                      account_id=binding.account_id, ip=ip, **details)
+    account = db.get(Account, binding.account_id)
+    if account is None or not account.active or account.locked:
+        raise _refuse(db, "login.card", "card_not_linked", "account_inactive",
+                      account_id=binding.account_id, ip=ip, **details)
+    binding.last_used_at = utcnow()
+    audit(db, "login.card", account_id=account.id, school_id=account.school_id, ip=ip,
+          **details)
+    return account
+
+
+def bind_card(db: Session, account: Account, card: CardIdentity, *, ip: str | None,
+              actor: str | None = None) -> CardBinding:
+    """Bind ``card`` to ``account`` (idempotent for the same account); never move it."""
+    existing = find_binding(db, card.issuer, card.serial)
+    if existing is None:
+        row = CardBinding(account_id=account.id, issuer=card.issuer, serial=card.serial,
+                          certificate_sha256=card.certificate_sha256,
+                          not_after=card.not_after, status=ACTIVE)
+        try:
+            _insert(db, row)
+        except IntegrityError:
+            # Bound by another request at the same moment: decide as if we had seen it.
+            existing = find_binding(db, card.issuer, card.serial)
+            if existing is None:
+                raise
+        else:
+            audit(db, "card.bound", account_id=account.id, school_id=account.school_id,
+                  ip=ip, actor=actor, binding_id=row.id, issuer=card.issuer,
+                  serial=card.serial, not_after=card.not_after.isoformat())
+            return row
+    details = {"binding_id": existing.id, "serial": card.serial}
+    if existing.account_id != account.id:
+        raise _refuse(db, "card.bind", "card_linked_elsewhere", "linked_elsewhere",
+                      account_id=account.id, ip=ip, actor=actor,
+                      bound_account_id=existing.account_id, **details)
+    if existing.certificate_sha256 != card.certificate_sha256:
+        raise _refuse(db, "card.bind", "card_linked_elsewhere", "certificate_mismatch",
+                      account_id=account.id, ip=ip, actor=actor, **details)
+    if existing.status == REVOKED:
+        raise _refuse(db, "card.bind", "certificate_revoked", "binding_revoked",
+                      account_id=account.id, ip=ip, actor=actor, **details)
+    return existing
+
+
+def _insert(db: Session, row: CardBinding) -> None:
+    """Insert in a savepoint, so a concurrent bind of the same card is a refusal, not a
+    broken unit of work. (pysqlite's savepoints would commit the outer work early; SQLite is
+    single-writer anyway, so it gets a plain flush.)"""
+    if db.get_bind().dialect.name == "sqlite":
+        db.add(row)
+        db.flush()
+        return
+    with db.begin_nested():
+        db.add(row)
+
+
+def bind_pending_card(db: Session, account: Account, pending_card: dict, *, ip: str) -> None:
+    """Bind the card verified earlier in this browser to the account that just signed in
+    with its password (called by the password login view). Raises :class:`CardError`
+    (after auditing) when the card may not be bound to this account."""
+    binding = bind_card(db, account, CardIdentity.from_pending(pending_card), ip=ip,
+                        actor="password")
+    binding.last_used_at = utcnow()
+
+
+def revoke_binding(db: Session, binding_id: str, *, actor: str,
+                   reason: str | None = None) -> CardBinding:
+    """Revoke a binding: the card no longer signs in and cannot be re-linked."""
+    binding = db.get(CardBinding, binding_id)
+    if binding is None:
+        raise LookupError(f"no card binding {binding_id}")
+    if binding.status != REVOKED:
+        binding.status = REVOKED
+        binding.revoked_at = utcnow()
+        audit(db, "card.revoked", account_id=binding.account_id, actor=actor,
+              binding_id=binding.id, serial=binding.serial, reason=reason)
+    return binding
+
+
+def describe_binding(binding: CardBinding, now: datetime | None = None) -> dict[str, Any]:
+    """A binding as plain data (CLI, admin pages); ``active`` is false when expired/revoked."""
+    status = binding_status(binding, now)
+
+    def iso(moment: datetime | None) -> str | None:
+        return moment.replace(microsecond=0).isoformat() + "Z" if moment else None
+
+    return {"id": binding.id, "account_id": binding.account_id, "status": status,
+            "active": status == ACTIVE, "issuer": binding.issuer, "serial": binding.serial,
+            "certificate_sha256": binding.certificate_sha256,
+            "not_after": iso(binding.not_after), "created_at": iso(binding.created_at),
+            "last_used_at": iso(binding.last_used_at), "revoked_at": iso(binding.revoked_at)}

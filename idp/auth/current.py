@@ -1,0 +1,58 @@
+"""Who is signed in to this browser, and how (the session's auth context)."""
+
+from __future__ import annotations
+
+import secrets
+import time
+
+from flask import g, session
+
+from idp.auth.sessions import regenerate
+from idp.oidc.grants import SignedInUser
+from idp.oidc.id_token import AuthContext
+from idp.services import services
+from idp.store.models import Account
+
+
+def browser_id() -> str:
+    """A random id tying login transactions and card challenges to this browser."""
+    if "browser" not in session:
+        session["browser"] = secrets.token_urlsafe(16)
+    return session["browser"]
+
+
+def current_user() -> SignedInUser | None:
+    if "current_user" in g:
+        return g.current_user
+    user = None
+    account_id = session.get("account_id")
+    if account_id:
+        with services().db.session() as db:
+            account = db.get(Account, account_id)
+            if account is not None and account.active and not account.locked:
+                user = SignedInUser(account, AuthContext(
+                    int(session["auth_time"]), session["acr"], list(session["amr"]),
+                    session["sid"]))
+        if user is None:
+            sign_out()
+    g.current_user = user
+    return user
+
+
+def sign_in(account: Account, *, acr: str, amr: list[str]) -> SignedInUser:
+    """Start a signed-in session: a new session id (no fixation), a new ``sid``."""
+    regenerate(session)  # type: ignore[arg-type]
+    session["account_id"] = account.id
+    session["auth_time"] = int(time.time())
+    session["acr"] = acr
+    session["amr"] = list(amr)
+    session["sid"] = secrets.token_urlsafe(16)
+    browser_id()
+    g.current_user = SignedInUser(account, AuthContext(session["auth_time"], acr, amr,
+                                                       session["sid"]))
+    return g.current_user
+
+
+def sign_out() -> None:
+    session.clear()
+    g.current_user = None

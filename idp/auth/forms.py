@@ -1,0 +1,29 @@
+"""Forms (Flask-WTF: CSRF on every one). Labels are translated at render time."""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import HiddenField, PasswordField, SelectField, StringField, SubmitField
+from wtforms.validators import DataRequired, Length
+
+
+class LoginForm(FlaskForm):
+    school = SelectField(_l("学校"), validators=[DataRequired()], validate_choice=True)
+    login_id = StringField(_l("ID"), validators=[DataRequired(), Length(max=64)],
+                           render_kw={"autocomplete": "username", "autocapitalize": "none",
+                                      "spellcheck": "false"})
+    password = PasswordField(_l("パスワード"), validators=[DataRequired(), Length(max=128)],
+                             render_kw={"autocomplete": "current-password"})
+    txn = HiddenField()
+    submit = SubmitField(_l("サインイン"))
+
+
+class ConsentForm(FlaskForm):
+    txn = HiddenField(validators=[DataRequired()])
+    allow = SubmitField(_l("いいよ(許可する)"))
+    deny = SubmitField(_l("やめる"))
+
+
+class LogoutForm(FlaskForm):
+    confirm = SubmitField(_l("サインアウトする"))

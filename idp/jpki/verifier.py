@@ -1,0 +1,78 @@
+"""The one entry point the web layer needs: verify a parsed card token for a challenge.
+
+Challenge bookkeeping (existence, expiry, one-time use, binding to the browser session) is
+the caller's job with its short-lived store; this module only decides whether the token is
+a valid signature over ``(origin, challenge)`` by a trusted, unrevoked card certificate.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+from idp.jpki.challenge import verify_signature
+from idp.jpki.errors import CardError
+from idp.jpki.path import ValidatedCertificate, require_aware, validate_path
+from idp.jpki.revocation import RevocationChecker
+from idp.jpki.token import CardToken
+from idp.jpki.trust import TrustAnchors
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class VerifiedCard:
+    """What the IdP may keep about a verified card: identifiers only, no personal data.
+
+    ``(issuer, serial)`` identifies the certificate (it changes when the card or its
+    certificate is renewed); ``certificate_sha256`` is a convenient single key for it.
+    """
+
+    issuer: str
+    serial: str
+    certificate_sha256: str
+    not_after: datetime
+    subject_cn: str
+
+
+class CardVerifier:
+    """Path validation -> challenge signature -> revocation, in that order.
+
+    Revocation is last so that a forged or replayed token is refused before it can cost an
+    OCSP round trip (and so that a flood of junk tokens cannot be turned against the
+    responder).
+    """
+
+    def __init__(self, anchors: TrustAnchors, revocation: RevocationChecker) -> None:
+        self.anchors = anchors
+        self.revocation = revocation
+
+    def validate(
+        self, token: CardToken, origin: str, challenge: str, now: datetime
+    ) -> ValidatedCertificate:
+        """Path and signature checks only; returns the :class:`ValidatedCertificate`."""
+        require_aware(now)
+        validated = validate_path(token.certificate_der, self.anchors, now)
+        verify_signature(validated.certificate, token.signature, origin, challenge)
+        return validated
+
+    def verify(self, token: CardToken, origin: str, challenge: str, now: datetime) -> VerifiedCard:
+        """Return the :class:`VerifiedCard`, or raise :class:`CardError` saying why not."""
+        validated = self.validate(token, origin, challenge, now)
+        try:
+            self.revocation.check(validated, now)
+        except CardError:
+            raise
+        except Exception as exc:  # a bug or outage in a checker must fail closed
+            log.exception("revocation checker failed")
+            raise CardError(
+                "revocation_unavailable", f"revocation check failed ({type(exc).__name__})"
+            ) from exc
+        return VerifiedCard(
+            issuer=validated.issuer,
+            serial=validated.serial,
+            certificate_sha256=validated.sha256,
+            not_after=validated.not_after,
+            subject_cn=validated.subject_cn,
+        )

@@ -1,0 +1,1 @@
+"""The OpenID Connect protocol, on Authlib: one module per endpoint or specification."""

@@ -1,0 +1,299 @@
+"""Authlib grants configured strictly: authorization code with S256 PKCE for every client
+(RFC 9700 §2.1.1), single-use codes whose replay revokes what they issued, rotating refresh
+tokens whose reuse revokes the family."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from authlib.oauth2.rfc6749 import (
+    InvalidClientError,
+    InvalidGrantError,
+    InvalidRequestError,
+    grants,
+    scope_to_list,
+)
+from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
+from authlib.oauth2.rfc7636 import CodeChallenge
+from joserfc import jwt
+from joserfc.errors import JoseError
+from sqlalchemy import select
+
+from idp.audit import audit
+from idp.oidc.clients import CLIENT_ASSERTION_ALGS
+from idp.oidc.id_token import AuthContext, issue_id_token
+from idp.oidc.scopes import claims_for_scopes
+from idp.oidc.tokens import (
+    IssuedToken,
+    claim_refresh_token,
+    find_token,
+    revoke_family,
+    token_hash,
+)
+from idp.services import services
+from idp.store.models import Account, Client, Consent, Disclosure, TokenFamily
+
+AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]
+
+
+@dataclass
+class SignedInUser:
+    """The grant user: an account plus how this browser session signed in."""
+
+    account: Account
+    auth: AuthContext
+
+    def get_user_id(self) -> str:
+        return self.account.id
+
+
+@dataclass
+class StoredCode:
+    """An authorization code record from the short-lived store (AuthorizationCodeMixin)."""
+
+    code_hash: str
+    data: dict[str, Any]
+
+    def get_redirect_uri(self) -> str:
+        return self.data["redirect_uri"]
+
+    def get_scope(self) -> str:
+        return self.data["scope"]
+
+    def get_nonce(self) -> str | None:
+        return self.data.get("nonce")
+
+    def get_auth_time(self) -> int:
+        return self.data["auth_time"]
+
+    def get_acr(self) -> str:
+        return self.data["acr"]
+
+    def get_amr(self) -> list[str]:
+        return self.data["amr"]
+
+    @property
+    def code_challenge(self) -> str | None:
+        return self.data.get("code_challenge")
+
+    @property
+    def code_challenge_method(self) -> str | None:
+        return self.data.get("code_challenge_method")
+
+    @property
+    def auth(self) -> AuthContext:
+        return AuthContext(self.data["auth_time"], self.data["acr"], self.data["amr"],
+                           self.data["sid"])
+
+
+class S256CodeChallenge(CodeChallenge):
+    """PKCE with S256 only, required from every client, confidential ones included."""
+
+    DEFAULT_CODE_CHALLENGE_METHOD = "S256"
+    SUPPORTED_CODE_CHALLENGE_METHOD = ["S256"]
+    CODE_CHALLENGE_METHODS = {"S256": CodeChallenge.CODE_CHALLENGE_METHODS["S256"]}
+
+    def validate_code_challenge(self, grant, redirect_uri):
+        data = grant.request.payload.data
+        if not data.get("code_challenge"):
+            raise InvalidRequestError("PKCE is required: send code_challenge with "
+                                      "code_challenge_method=S256",
+                                      redirect_uri=redirect_uri)
+        if data.get("code_challenge_method", "plain") != "S256":
+            raise InvalidRequestError("code_challenge_method must be S256",
+                                      redirect_uri=redirect_uri)
+        try:
+            super().validate_code_challenge(grant, redirect_uri)
+        except InvalidRequestError as exc:
+            exc.redirect_uri = redirect_uri
+            raise
+
+
+class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
+    TOKEN_ENDPOINT_AUTH_METHODS = AUTH_METHODS
+
+    def save_authorization_code(self, code: str, request) -> None:
+        svc = services()
+        user: SignedInUser = request.user
+        data = request.payload.data
+        record = {
+            "client_id": request.client.get_client_id(),
+            "redirect_uri": request.payload.redirect_uri,
+            "scope": request.client.get_allowed_scope(request.payload.scope or ""),
+            "account_id": user.account.id,
+            "nonce": data.get("nonce"),
+            "auth_time": user.auth.auth_time,
+            "acr": user.auth.acr,
+            "amr": list(user.auth.amr),
+            "sid": user.auth.sid,
+            "code_challenge": data.get("code_challenge"),
+            "code_challenge_method": data.get("code_challenge_method", "S256"),
+        }
+        svc.store.put("code:" + token_hash(code), record, svc.settings.code_lifetime)
+
+    def query_authorization_code(self, code: str, client) -> StoredCode | None:
+        if not isinstance(code, str) or len(code) > 512:
+            return None
+        svc = services()
+        h = token_hash(code)
+        # GETDEL: of two concurrent redemptions exactly one gets the record.
+        record = svc.store.take("code:" + h)
+        if record is None:
+            self._revoke_on_replay(h)
+            return None
+        if record["client_id"] != client.get_client_id():
+            return None
+        return StoredCode(h, record)
+
+    def _revoke_on_replay(self, code_hash: str) -> None:
+        svc = services()
+        with svc.db.session() as db:
+            family = db.scalar(select(TokenFamily).where(TokenFamily.code_hash == code_hash))
+            if family is not None:
+                revoke_family(db, family.id, "code_replay")
+                audit(db, "token.code_replay", outcome="refused", client_id=family.client_id,
+                      account_id=family.account_id)
+
+    def delete_authorization_code(self, authorization_code) -> None:
+        # Already removed atomically by query_authorization_code.
+        return None
+
+    def authenticate_user(self, authorization_code: StoredCode):
+        return _active_account(authorization_code.data["account_id"])
+
+
+class RefreshTokenGrant(grants.RefreshTokenGrant):
+    TOKEN_ENDPOINT_AUTH_METHODS = AUTH_METHODS
+    INCLUDE_NEW_REFRESH_TOKEN = True
+
+    def authenticate_refresh_token(self, refresh_token: str) -> IssuedToken | None:
+        svc = services()
+        with svc.db.session() as db:
+            issued = find_token(db, refresh_token, "refresh_token")
+            if issued is None or issued.presented_kind != "refresh_token":
+                return None
+            if issued.row.refresh_used_at is not None and issued.family.revoked_at is None:
+                # A rotated-out refresh token came back: it was stolen or replayed, so the
+                # whole family goes (RFC 9700 §4.14.2).
+                revoke_family(db, issued.family.id, "refresh_reuse")
+                audit(db, "token.refresh_reuse", outcome="refused",
+                      client_id=issued.row.client_id, account_id=issued.row.account_id)
+                return None
+            if not issued.is_refresh_usable(svc.settings.refresh_token_idle):
+                return None
+            client = db.get(Client, issued.row.client_id)
+            if client is None or not client.enabled:
+                return None
+            consent = db.scalar(select(Consent).where(
+                Consent.account_id == issued.row.account_id,
+                Consent.client_id == issued.row.client_id))
+            if consent is None:
+                return None
+        # A deactivated or locked account: invalid_grant (Authlib's own check, later, would
+        # answer invalid_request).
+        if _active_account(issued.row.account_id) is None:
+            return None
+        return issued
+
+    def authenticate_user(self, refresh_token: IssuedToken):
+        return _active_account(refresh_token.row.account_id)
+
+    def create_token_response(self):
+        # Rotation must be atomic: claim the presented refresh token before issuing, so of
+        # two concurrent uses exactly one gets new tokens (the other is invalid_grant).
+        with services().db.session() as db:
+            claimed = claim_refresh_token(db, self.request.refresh_token.row.id)
+        if not claimed:
+            raise InvalidGrantError("the refresh token was already used")
+        return super().create_token_response()
+
+    def revoke_old_credential(self, refresh_token: IssuedToken) -> None:
+        # Already marked used by claim_refresh_token in create_token_response.
+        return None
+
+
+def _active_account(account_id: str) -> Account | None:
+    with services().db.session() as db:
+        account = db.get(Account, account_id)
+        if account is None or not account.active or account.locked:
+            return None
+        return account
+
+
+class PrivateKeyJWT(JWTBearerClientAssertion):
+    """``private_key_jwt`` (OIDC Core §9, RFC 7523): the client signs an assertion with a key
+    from its registered ``jwks`` or ``jwks_uri``; each ``jti`` is accepted once."""
+
+    CLIENT_AUTH_METHOD = "private_key_jwt"
+
+    def __init__(self, audiences: list[str]) -> None:
+        super().__init__(validate_jti=True)
+        self._audiences = audiences
+
+    def get_audiences(self) -> list[str]:
+        return self._audiences
+
+    def process_assertion_claims(self, assertion, resolve_key):
+        # Authlib decodes with joserfc's "recommended" algorithms, which leave out PS256
+        # although discovery offers it; accept exactly the published list.
+        try:
+            token = jwt.decode(assertion, resolve_key, algorithms=CLIENT_ASSERTION_ALGS)
+        except JoseError as exc:
+            raise InvalidClientError(description=exc.description) from exc
+        self.verify_claims(token.claims)
+        return token.claims
+
+    def validate_jti(self, claims, jti) -> bool:
+        if not isinstance(jti, str) or len(jti) > 256:
+            return False
+        ttl = max(60, int(claims.get("exp", 0) - time.time()) + 120)
+        return services().store.put_if_absent(
+            "jti:" + token_hash(f"{claims.get('iss')}:{jti}"), {"seen": 1}, ttl)
+
+    def resolve_client_public_key(self, client):
+        row = client.row
+        if row.jwks:
+            return row.jwks
+        if row.jwks_uri:
+            from idp.oidc.jwks_cache import fetch_client_jwks
+
+            return fetch_client_jwks(row.jwks_uri)
+        return {"keys": []}
+
+
+class OpenIDTokenExtension:
+    """Adds the ID token to code and refresh token responses for ``openid`` requests.
+
+    On refresh the new ID token keeps ``iss``, ``sub``, ``aud``, ``auth_time``, ``acr`` and
+    ``amr`` of the original sign-in (OIDC Core §12.2)."""
+
+    def __call__(self, grant) -> None:
+        grant.register_hook("after_create_token_response", self.add_id_token)
+
+    def add_id_token(self, grant, response) -> None:
+        _status, token, _headers = response
+        scopes = scope_to_list(token.get("scope") or "")
+        if "openid" not in scopes:
+            return
+        svc = services()
+        request = grant.request
+        if request.authorization_code is not None:
+            auth = request.authorization_code.auth
+            nonce = request.authorization_code.get_nonce()
+        else:
+            family = request.refresh_token.family
+            auth = AuthContext(family.auth_time, family.acr, list(family.amr), family.sid)
+            nonce = None
+        released = claims_for_scopes(scopes)
+        if released:
+            with svc.db.session() as db:
+                db.add(Disclosure(account_id=request.user.id, client_id=request.client.client_id,
+                                  claims=released, via="id_token"))
+        token["id_token"] = issue_id_token(
+            keys=svc.keys, issuer=svc.settings.issuer,
+            pairwise_secret=svc.settings.pairwise_secret, client_row=request.client.row,
+            account=request.user, scopes=scopes, auth=auth,
+            lifetime=svc.settings.id_token_lifetime, nonce=nonce,
+            access_token=token.get("access_token"))

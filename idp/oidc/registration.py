@@ -1,0 +1,171 @@
+"""Dynamic client registration (RFC 7591) and its management API (RFC 7592).
+
+Registration is open only to the bearer of an initial access token a platform admin issued;
+the token's policy limits the scopes a client may get. Redirect URIs must be https (http only
+on loopback) — the core's ``validate_spec`` enforces that, and registration itself goes
+through the core's one ``register_client``. The response carries a registration access token
+(stored hashed on the client) for reading, replacing and deleting the registration.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+
+from flask import Blueprint, Flask, jsonify, request, url_for
+
+from idp.admin import clients_admin
+from idp.admin.credentials import consume_initial_access_token, digest
+from idp.audit import audit
+from idp.oidc.clients import ClientMetadataError
+from idp.oidc.registration_core import register_client
+from idp.services import services
+from idp.store.models import Client
+
+bp = Blueprint("registration", __name__)
+
+
+def _error(status: int, error: str, description: str):
+    response = jsonify(error=error, error_description=description)
+    response.status_code = status
+    response.headers["Cache-Control"] = "no-store"
+    if status == 401:
+        response.headers["WWW-Authenticate"] = f'Bearer error="{error}"'
+    return response
+
+
+def _bearer() -> str | None:
+    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+    return value.strip() if scheme.lower() == "bearer" and value.strip() else None
+
+
+def _json_body():
+    if request.mimetype != "application/json":
+        return None
+    return request.get_json(silent=True)
+
+
+def _registration_response(row: Client, *, secret: str | None, rat: str | None, status: int):
+    body = clients_admin.client_metadata(row)
+    body = {k: v for k, v in body.items() if v is not None}
+    if secret:
+        body["client_secret"] = secret
+        body["client_secret_expires_at"] = 0
+    if rat:
+        body["registration_access_token"] = rat
+    body["registration_client_uri"] = services().settings.issuer + url_for(
+        "registration.manage", client_id=row.client_id)
+    response = jsonify(body)
+    response.status_code = status
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Pragma"] = "no-cache"
+    return response
+
+
+@bp.post("/register")
+def register():
+    svc = services()
+    token = _bearer()
+    if token is None:
+        return _error(401, "invalid_token", "an initial access token is required "
+                      "(Authorization: Bearer ...); ask the platform administrator")
+    data = _json_body()
+    if not isinstance(data, dict):
+        return _error(400, "invalid_client_metadata",
+                      "the body must be a JSON object (Content-Type: application/json)")
+    try:
+        spec = clients_admin.spec_from_metadata(data)
+    except ClientMetadataError as exc:
+        return _error(400, exc.code, str(exc))
+    with svc.db.session() as db:
+        iat = consume_initial_access_token(db, token)
+        if iat is None:
+            return _error(401, "invalid_token",
+                          "the initial access token is unknown, expired, revoked or used up")
+        allowed = list(iat.allowed_scopes or [])
+        if spec.scopes is None:
+            spec.scopes = allowed
+        refused = [s for s in spec.scopes if s not in allowed]
+        if refused:
+            db.rollback()
+            return _error(400, "invalid_client_metadata",
+                          f"scope(s) not allowed by this initial access token: "
+                          f"{' '.join(refused)}")
+        iat_id = iat.id
+        db.commit()  # the use is spent even if the metadata turns out bad: no retry oracle
+    try:
+        row, secret = register_client(svc, spec, actor=f"iat:{iat_id}")
+    except ClientMetadataError as exc:
+        with svc.db.session() as db:
+            audit(db, "client.registration_refused", outcome="refused",
+                  actor=f"iat:{iat_id}", reason=exc.code)
+        return _error(400, exc.code, str(exc))
+    rat = secrets.token_urlsafe(32)
+    with svc.db.session() as db:
+        stored = db.get(Client, row.client_id)
+        stored.registration_access_token_hash = digest(rat)
+        row = stored
+    return _registration_response(row, secret=secret, rat=rat, status=201)
+
+
+def _authorised_client(db, client_id: str) -> Client | None:
+    token = _bearer()
+    row = db.get(Client, client_id) if len(client_id) <= 64 else None
+    if token is None or row is None or not row.registration_access_token_hash:
+        return None
+    if not hmac.compare_digest(row.registration_access_token_hash, digest(token)):
+        return None
+    return row
+
+
+@bp.route("/register/<client_id>", methods=["GET", "PUT", "DELETE"])
+def manage(client_id: str):
+    """RFC 7592. An unknown client and a wrong token get the same 401 (§2: no oracle)."""
+    svc = services()
+    with svc.db.session() as db:
+        row = _authorised_client(db, client_id)
+        if row is None:
+            return _error(401, "invalid_token", "the registration access token is not valid "
+                          "for this client")
+        if request.method == "GET":
+            return _registration_response(row, secret=None, rat=None, status=200)
+        if request.method == "DELETE":
+            clients_admin.delete_client(db, row, actor=f"rat:{client_id}")
+            db.commit()
+            response = svc_empty(204)
+            return response
+        data = _json_body()
+        if not isinstance(data, dict):
+            return _error(400, "invalid_client_metadata", "the body must be a JSON object")
+        if data.get("client_id") not in (None, client_id):
+            return _error(400, "invalid_client_metadata", "client_id does not match")
+        try:
+            spec = clients_admin.spec_from_metadata(data)
+            if spec.scopes is not None:
+                refused = [s for s in spec.scopes if s not in (row.scopes or [])]
+                if refused:
+                    raise ClientMetadataError("a client cannot grant itself new scopes: "
+                                              + " ".join(refused))
+            secret = clients_admin.update_client(svc, db, row, spec,
+                                                 actor=f"rat:{client_id}")
+        except ClientMetadataError as exc:
+            db.rollback()
+            return _error(400, exc.code, str(exc))
+        db.commit()
+        return _registration_response(row, secret=secret, rat=None, status=200)
+
+
+def svc_empty(status: int):
+    from flask import Response
+
+    response = Response(status=status)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def init_app(app: Flask) -> None:
+    from idp.app import csrf
+
+    app.register_blueprint(bp)
+    csrf.exempt(register)
+    csrf.exempt(manage)

@@ -1,0 +1,170 @@
+"""The Authlib authorization server, wired to Mynagate's storage."""
+
+from __future__ import annotations
+
+from authlib.integrations.flask_oauth2 import AuthorizationServer
+from authlib.oauth2.rfc7009 import RevocationEndpoint
+from authlib.oauth2.rfc7662 import IntrospectionEndpoint
+from authlib.oauth2.rfc9207 import IssuerParameter
+from authlib.oidc.rpinitiated import EndSessionEndpoint
+
+from idp.audit import audit
+from idp.oidc.clients import OAuthClient
+from idp.oidc.grants import (
+    AuthorizationCodeGrant,
+    OpenIDTokenExtension,
+    PrivateKeyJWT,
+    RefreshTokenGrant,
+    S256CodeChallenge,
+)
+from idp.oidc.id_token import subject_for
+from idp.oidc.tokens import (
+    find_token,
+    make_token_generator,
+    new_family,
+    revoke_family,
+    store_token,
+)
+from idp.services import services
+from idp.store.models import Client, utcnow
+
+
+class MynagateAuthorizationServer(AuthorizationServer):
+    def query_client(self, client_id):
+        if not isinstance(client_id, str) or not client_id or len(client_id) > 64:
+            return None
+        with services().db.session() as db:
+            row = db.get(Client, client_id)
+            if row is None or not row.enabled:
+                return None
+            return OAuthClient(row)
+
+    def save_token(self, token, request) -> None:
+        svc = services()
+        settings = svc.settings
+        client_row = request.client.row
+        refresh_lifetime = client_row.refresh_token_lifetime or settings.refresh_token_lifetime
+        with svc.db.session() as db:
+            if request.authorization_code is not None:
+                code = request.authorization_code
+                auth = code.auth
+                family = new_family(
+                    db, client_id=client_row.client_id, account_id=code.data["account_id"],
+                    code_hash=code.code_hash, scope=code.get_scope(), auth_time=auth.auth_time,
+                    acr=auth.acr, amr=auth.amr, sid=auth.sid,
+                    absolute_lifetime=refresh_lifetime)
+            else:
+                family = db.merge(request.refresh_token.family)
+            store_token(db, token, family, refresh_lifetime)
+            audit(db, "token.issued", client_id=client_row.client_id,
+                  account_id=family.account_id, grant_type=request.payload.grant_type,
+                  refresh=bool(token.get("refresh_token")))
+
+
+class TokenRevocation(RevocationEndpoint):
+    """RFC 7009. Revoking a refresh token revokes its family; an unknown token is a 200."""
+
+    CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt",
+                           "none"]
+
+    def query_token(self, token_string, token_type_hint):
+        with services().db.session() as db:
+            return find_token(db, token_string, token_type_hint)
+
+    def revoke_token(self, token, request) -> None:
+        with services().db.session() as db:
+            row = db.merge(token.row)
+            if token.presented_kind == "refresh_token":
+                revoke_family(db, token.family.id, "revoked_by_client")
+            else:
+                row.revoked_at = utcnow()
+            audit(db, "token.revoked", client_id=token.row.client_id,
+                  account_id=token.row.account_id)
+
+
+class TokenIntrospection(IntrospectionEndpoint):
+    """RFC 7662: a client may introspect the tokens issued to itself."""
+
+    CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt"]
+
+    def query_token(self, token_string, token_type_hint):
+        with services().db.session() as db:
+            return find_token(db, token_string, token_type_hint)
+
+    def check_permission(self, token, client, request) -> bool:
+        return token.check_client(client)
+
+    def create_introspection_payload(self, token) -> dict:
+        # Authlib's default judges every token by its *access* expiry, which would call a
+        # live refresh token inactive once its access token expired; introspect_token
+        # decides by the kind of token presented.
+        if not token:
+            return {"active": False}
+        return self.introspect_token(token)
+
+    def introspect_token(self, token) -> dict:
+        svc = services()
+        kind = token.presented_kind
+        if kind == "refresh_token":
+            active = token.is_refresh_usable(svc.settings.refresh_token_idle)
+            exp = token.row.refresh_expires_at
+        else:
+            active = not token.is_expired() and not token.is_revoked()
+            exp = token.row.access_expires_at
+        if not active:
+            return {"active": False}
+        with svc.db.session() as db:
+            client_row = db.get(Client, token.row.client_id)
+            if client_row is None or not client_row.enabled:
+                return {"active": False}
+        return {
+            "active": True,
+            "client_id": token.row.client_id,
+            "scope": token.row.scope,
+            "token_type": kind,
+            "sub": subject_for(svc.settings.pairwise_secret, client_row, token.row.account_id),
+            "aud": token.row.client_id,
+            "iss": svc.settings.issuer,
+            "exp": int(exp.timestamp()) if exp else None,
+            "iat": int(token.row.issued_at.timestamp()),
+        }
+
+
+class EndSession(EndSessionEndpoint):
+    """RP-initiated logout; the view signs the browser out after the person confirms."""
+
+    def get_server_jwks(self):
+        return services().keys.public_jwks()
+
+    def get_algorithms(self) -> list[str]:
+        return ["RS256", "ES256"]
+
+    def end_session(self, end_session_request) -> None:
+        return None
+
+
+class MynagateIssuer(IssuerParameter):
+    def get_issuer(self) -> str:
+        return services().settings.issuer
+
+
+def build_authorization_server(app) -> MynagateAuthorizationServer:
+    settings = app.extensions["mynagate"].settings
+    server = MynagateAuthorizationServer()
+    server.init_app(app)
+    app.extensions["mynagate.oauth2"] = server
+    # Unknown scopes are dropped by OAuthClient.get_allowed_scope rather than refused.
+    server.scopes_supported = None
+    server.register_token_generator(
+        "default", make_token_generator(settings.access_token_lifetime))
+    server.register_grant(AuthorizationCodeGrant,
+                          [S256CodeChallenge(required=True), OpenIDTokenExtension()])
+    server.register_grant(RefreshTokenGrant, [OpenIDTokenExtension()])
+    audiences = [settings.issuer + "/token", settings.issuer]
+    server.register_client_auth_method(PrivateKeyJWT.CLIENT_AUTH_METHOD,
+                                       PrivateKeyJWT(audiences))
+    server.register_endpoint(TokenRevocation)
+    server.register_endpoint(TokenIntrospection)
+    server.register_endpoint(EndSession)
+    server.register_extension(MynagateIssuer())
+    return server

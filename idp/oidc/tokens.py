@@ -1,0 +1,170 @@
+"""Issued tokens: generation, storage (hashed), lookup, and family revocation (RFC 9700)."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import datetime, timedelta
+from typing import Any
+
+from authlib.oauth2.rfc6749 import TokenMixin, scope_to_list
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from idp.store.models import Client, Token, TokenFamily, utcnow
+
+
+def token_hash(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+class IssuedToken(TokenMixin):
+    """A :class:`Token` row with its family, in the shape Authlib expects."""
+
+    def __init__(self, row: Token, family: TokenFamily,
+                 presented_kind: str = "access_token") -> None:
+        self.row = row
+        self.family = family
+        # Which of the row's two values was presented: revocation and introspection act on
+        # that one (a refresh token and its access token share a row).
+        self.presented_kind = presented_kind
+
+    def check_client(self, client) -> bool:
+        return self.row.client_id == client.get_client_id()
+
+    def get_scope(self) -> str:
+        return self.row.scope
+
+    def get_expires_in(self) -> int:
+        return max(0, int((self.row.access_expires_at - utcnow()).total_seconds()))
+
+    def is_expired(self) -> bool:
+        return self.row.access_expires_at <= utcnow()
+
+    def is_revoked(self) -> bool:
+        return self.row.revoked_at is not None or self.family.revoked_at is not None
+
+    def get_user(self):
+        return self.row.account_id
+
+    def get_client(self):
+        return self.row.client_id
+
+    def is_refresh_usable(self, idle: int) -> bool:
+        now = utcnow()
+        return (self.row.refresh_expires_at is not None and self.row.refresh_expires_at > now
+                and self.family.expires_at > now and not self.is_revoked()
+                and self.row.refresh_used_at is None
+                and self.row.issued_at + timedelta(seconds=idle) > now)
+
+
+def make_token_generator(access_lifetime: int):
+    """Authlib token generator: opaque random tokens; a refresh token only when the grant
+    allows it *and* the scope carries ``offline_access`` (OIDC Core §11)."""
+
+    def generate(grant_type: str, client, user=None, scope: str | None = None,
+                 expires_in: int | None = None, include_refresh_token: bool = True
+                 ) -> dict[str, Any]:
+        lifetime = client.row.access_token_lifetime or access_lifetime
+        token = {"token_type": "Bearer", "access_token": secrets.token_urlsafe(32),
+                 "expires_in": lifetime}
+        if scope:
+            token["scope"] = scope
+        if include_refresh_token and "offline_access" in scope_to_list(scope or ""):
+            token["refresh_token"] = secrets.token_urlsafe(32)
+        return token
+
+    return generate
+
+
+def store_token(db: Session, token: dict[str, Any], family: TokenFamily,
+                refresh_lifetime: int) -> Token:
+    now = utcnow()
+    refresh = token.get("refresh_token")
+    row = Token(
+        family_id=family.id, client_id=family.client_id, account_id=family.account_id,
+        scope=token.get("scope", ""), access_token_hash=token_hash(token["access_token"]),
+        refresh_token_hash=token_hash(refresh) if refresh else None, issued_at=now,
+        access_expires_at=now + timedelta(seconds=int(token["expires_in"])),
+        refresh_expires_at=min(family.expires_at, now + timedelta(seconds=refresh_lifetime))
+        if refresh else None,
+    )
+    db.add(row)
+    return row
+
+
+def find_token(db: Session, value: str, kind: str | None = None) -> IssuedToken | None:
+    """Find by access or refresh token value (``kind`` is a hint, RFC 7009 §2.1)."""
+    if not isinstance(value, str) or not value or len(value) > 512:
+        return None
+    h = token_hash(value)
+    columns = [("access_token", Token.access_token_hash),
+               ("refresh_token", Token.refresh_token_hash)]
+    if kind == "refresh_token":
+        columns.reverse()
+    for presented_kind, column in columns:
+        row = db.scalar(select(Token).where(column == h))
+        if row is not None:
+            family = db.get(TokenFamily, row.family_id)
+            if family is not None:
+                return IssuedToken(row, family, presented_kind)
+    return None
+
+
+def claim_refresh_token(db: Session, token_id: str) -> bool:
+    """Mark a refresh token used, atomically: of concurrent uses exactly one gets True."""
+    result = db.execute(update(Token).where(Token.id == token_id,
+                                            Token.refresh_used_at.is_(None),
+                                            Token.revoked_at.is_(None))
+                        .values(refresh_used_at=utcnow()))
+    return result.rowcount == 1
+
+
+def find_active_access_token(db: Session, value: str) -> IssuedToken | None:
+    """An access token that is unexpired, unrevoked, and whose client is still enabled."""
+    if not isinstance(value, str) or not value or len(value) > 512:
+        return None
+    row = db.scalar(select(Token).where(Token.access_token_hash == token_hash(value)))
+    if row is None:
+        return None
+    family = db.get(TokenFamily, row.family_id)
+    client = db.get(Client, row.client_id)
+    issued = IssuedToken(row, family) if family else None
+    if issued is None or issued.is_expired() or issued.is_revoked() or not client or \
+            not client.enabled:
+        return None
+    return issued
+
+
+def revoke_family(db: Session, family_id: str, reason: str) -> None:
+    now = utcnow()
+    db.execute(update(TokenFamily).where(TokenFamily.id == family_id,
+                                         TokenFamily.revoked_at.is_(None))
+               .values(revoked_at=now, revoked_reason=reason))
+    db.execute(update(Token).where(Token.family_id == family_id, Token.revoked_at.is_(None))
+               .values(revoked_at=now))
+
+
+def revoke_client_account_tokens(db: Session, client_id: str, account_id: str,
+                                  reason: str) -> None:
+    """Withdrawn consent: everything this client holds for this account stops working."""
+    families = db.scalars(select(TokenFamily.id).where(
+        TokenFamily.client_id == client_id, TokenFamily.account_id == account_id,
+        TokenFamily.revoked_at.is_(None))).all()
+    for family_id in families:
+        revoke_family(db, family_id, reason)
+
+
+def new_family(db: Session, *, client_id: str, account_id: str, code_hash: str, scope: str,
+               auth_time: int, acr: str, amr: list[str], sid: str,
+               absolute_lifetime: int) -> TokenFamily:
+    family = TokenFamily(client_id=client_id, account_id=account_id, code_hash=code_hash,
+                         scope=scope, auth_time=auth_time, acr=acr, amr=amr, sid=sid,
+                         expires_at=utcnow() + timedelta(seconds=absolute_lifetime))
+    db.add(family)
+    db.flush()
+    return family
+
+
+def now_ts() -> int:
+    return int(datetime.now().timestamp())

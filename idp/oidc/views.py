@@ -1,0 +1,339 @@
+"""Protocol endpoints. Views parse, call and render; the rules live in the modules they call."""
+
+from __future__ import annotations
+
+import time
+from urllib.parse import urlencode
+
+from authlib.oauth2 import OAuth2Error
+from authlib.oauth2.rfc6749 import InvalidRequestError, scope_to_list
+from authlib.oidc.core.errors import ConsentRequiredError, LoginRequiredError
+from flask import (
+    Blueprint,
+    current_app,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
+from joserfc import jwt
+from joserfc.errors import JoseError
+from sqlalchemy import select
+
+from idp.audit import audit
+from idp.auth import transactions
+from idp.auth.current import current_user, sign_out
+from idp.oidc.discovery import provider_metadata
+from idp.oidc.id_token import subject_for
+from idp.oidc.scopes import acr_satisfies, claims_for_scopes, user_claims
+from idp.oidc.tokens import find_active_access_token
+from idp.services import services
+from idp.store.models import Account, Client, Consent, Disclosure
+
+bp = Blueprint("oidc", __name__)
+
+
+def server():
+    return current_app.extensions["mynagate.oauth2"]
+
+
+def _no_store(response):
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Pragma"] = "no-cache"
+    return response
+
+
+# ----------------------------------------------------------------------------- discovery
+@bp.get("/.well-known/openid-configuration")
+@bp.get("/.well-known/oauth-authorization-server")
+def discovery():
+    response = jsonify(provider_metadata(services().settings.issuer))
+    response.headers["Access-Control-Allow-Origin"] = "*"
+    response.headers["Cache-Control"] = "public, max-age=300"
+    return response
+
+
+@bp.get("/jwks.json")
+def jwks():
+    response = jsonify(services().keys.public_jwks())
+    response.headers["Access-Control-Allow-Origin"] = "*"
+    response.headers["Cache-Control"] = "public, max-age=300"
+    return response
+
+
+# ----------------------------------------------------------------------------- authorize
+def _redirect_error(error: OAuth2Error):
+    """Send an error back to a verified redirect URI (with ``iss``, RFC 9207), or show a
+    page when the client or redirect URI could not be trusted (never redirect then)."""
+    if error.redirect_uri:
+        response = server().handle_error_response(None, error)
+        location = response.headers["Location"]
+        sep = "&" if "?" in location else "?"
+        response.headers["Location"] = (
+            location + sep + urlencode({"iss": services().settings.issuer}))
+        return response
+    return render_template("error.html", error=error.error,
+                           description=error.description), 400
+
+
+def _without_echo(error: OAuth2Error) -> OAuth2Error:
+    """Don't reflect the request's own response_type back in the error text."""
+    if error.error == "unsupported_response_type":
+        error.description = "only response_type=code is supported"
+    return error
+
+
+def _parse_max_age(raw: str | None, redirect_uri: str) -> int | None:
+    if raw in (None, ""):
+        return None
+    if not raw.isdigit() or len(raw) > 10:
+        raise InvalidRequestError("max_age must be a non-negative integer",
+                                  redirect_uri=redirect_uri)
+    return int(raw)
+
+
+class RequestNotSupportedError(OAuth2Error):
+    error = "request_not_supported"
+
+
+class RequestUriNotSupportedError(OAuth2Error):
+    error = "request_uri_not_supported"
+
+
+def _refuse_unsupported(data: dict, prompts: list[str], redirect_uri: str) -> None:
+    """Refuse what discovery says is unsupported rather than silently ignore it (OIDC Core
+    §6.1, §6.2), and ``prompt=none`` mixed with other values (§3.1.2.1)."""
+    if data.get("request"):
+        raise RequestNotSupportedError("request objects are not supported",
+                                       redirect_uri=redirect_uri)
+    if data.get("request_uri"):
+        raise RequestUriNotSupportedError("request_uri is not supported",
+                                          redirect_uri=redirect_uri)
+    if "none" in prompts and len(set(prompts)) > 1:
+        raise InvalidRequestError("prompt=none cannot be combined with other values",
+                                  redirect_uri=redirect_uri)
+
+
+def _hinted_subject(hint: str | None, redirect_uri: str) -> str | None:
+    if not hint:
+        return None
+    svc = services()
+    try:
+        token = jwt.decode(hint, svc.keys.public_keyset(), algorithms=["RS256", "ES256"])
+    except (JoseError, ValueError, TypeError) as exc:
+        raise InvalidRequestError("id_token_hint is not an ID token from this provider",
+                                  redirect_uri=redirect_uri) from exc
+    if token.claims.get("iss") != svc.settings.issuer:
+        raise InvalidRequestError("id_token_hint was issued by another provider",
+                                  redirect_uri=redirect_uri)
+    sub = token.claims.get("sub")
+    return sub if isinstance(sub, str) else None
+
+
+@bp.route("/authorize", methods=["GET", "POST"])
+def authorize():
+    svc = services()
+    user = current_user()
+    try:
+        grant = server().get_consent_grant(end_user=user)
+    except OAuth2Error as error:
+        return _redirect_error(_without_echo(error))
+    except ValueError:
+        # Authlib refuses to build an error whose text would echo certain characters from
+        # the request; answer with a page, never a redirect built from such input.
+        return render_template("error.html", error="invalid_request",
+                               description="malformed authorization request"), 400
+    oauth_request = grant.request
+    redirect_uri = oauth_request.payload.redirect_uri
+    client = grant.client
+    data = oauth_request.payload.data
+    params = {k: v for k, v in data.items()
+              if k != transactions.TXN_PARAM and isinstance(v, str)}
+    txn = transactions.load(request.values.get(transactions.TXN_PARAM))
+    if txn is not None and txn.get("client_id") != client.get_client_id():
+        txn = None
+    for locale in (data.get("ui_locales") or "").split():
+        if locale.split("-")[0] in ("ja", "en"):
+            session["lang"] = locale.split("-")[0]
+            break
+    prompts = (data.get("prompt") or "").split()
+    requested_acr = (data.get("acr_values") or "").split()
+    # The client's required level is a floor the request cannot lower: check it on its own
+    # (acr_satisfies takes the lowest of several asked values).
+    required_acr = [client.row.required_acr] if client.row.required_acr else []
+
+    def level_met(acr: str) -> bool:
+        return acr_satisfies(acr, requested_acr) and acr_satisfies(acr, required_acr)
+
+    card_required = not level_met("urn:mynagate:acr:password")
+    try:
+        _refuse_unsupported(data, prompts, redirect_uri)
+        max_age = _parse_max_age(data.get("max_age"), redirect_uri)
+        hinted_sub = _hinted_subject(data.get("id_token_hint"), redirect_uri)
+        logged_in_now = bool(user and txn and txn.get("authenticated_at")
+                             and user.auth.auth_time >= int(txn["started"]) - 1)
+        need_login = user is None
+        reason = "login"
+        if user is not None and not logged_in_now:
+            too_old = max_age is not None and time.time() - user.auth.auth_time > max_age
+            if "login" in prompts or too_old:
+                need_login = True
+            elif hinted_sub and hinted_sub != subject_for(
+                    svc.settings.pairwise_secret, client.row, user.account.id):
+                need_login = True
+                reason = "other_account"
+        if user is not None and not level_met(user.auth.acr):
+            need_login = True
+            reason = "card_required"
+        if need_login:
+            if "none" in prompts:
+                raise LoginRequiredError(redirect_uri=redirect_uri)
+            txn_id = transactions.start(params, card_required=card_required,
+                                        client_name=client.name,
+                                        client_id=client.get_client_id())
+            return redirect(url_for("auth.login", txn=txn_id, reason=reason), 303)
+
+        scopes = scope_to_list(client.get_allowed_scope(oauth_request.payload.scope or ""))
+        with svc.db.session() as db:
+            consent = db.scalar(select(Consent).where(
+                Consent.account_id == user.account.id,
+                Consent.client_id == client.get_client_id()))
+            covered = consent is not None and set(scopes) <= set(consent.scopes or [])
+        consented_now = bool(txn and (txn.get("consented_at") or txn.get("denied")))
+        if not consented_now and (not covered or "consent" in prompts):
+            if "none" in prompts:
+                raise ConsentRequiredError(redirect_uri=redirect_uri)
+            if txn is None:
+                txn_id = transactions.start(params, card_required=card_required,
+                                            client_name=client.name,
+                                            client_id=client.get_client_id())
+            else:
+                txn_id = txn["id"]
+            return redirect(url_for("auth.consent", txn=txn_id), 303)
+    except OAuth2Error as error:
+        error.state = oauth_request.payload.state
+        return _redirect_error(error)
+
+    if txn is not None:
+        svc.store.delete("txn:" + txn["id"])
+        if txn.get("denied"):
+            # The person said no on the consent page: access_denied back to the app.
+            return server().create_authorization_response(grant_user=None, grant=grant)
+    with svc.db.session() as db:
+        audit(db, "authorize.code_issued", client_id=client.get_client_id(),
+              account_id=user.account.id, acr=user.auth.acr)
+    return server().create_authorization_response(grant_user=user, grant=grant)
+
+
+# ----------------------------------------------------------------------------- token
+def _malformed_client_auth():
+    """Authlib assumes a well-formed Basic header; answer a broken one as RFC 6749 §5.2
+    ``invalid_client`` instead of letting it raise."""
+    header = request.headers.get("Authorization")
+    if header is None:
+        return None
+    parts = header.split(None, 1)
+    well_formed = " " not in header or (len(parts) == 2 and (
+        parts[0].lower() != "basic" or parts[1].strip()))
+    if well_formed:
+        return None
+    response = jsonify(error="invalid_client",
+                       error_description="the Authorization header has no credentials")
+    response.status_code = 401
+    response.headers["WWW-Authenticate"] = 'Basic realm="mynagate"'
+    return _no_store(response)
+
+
+@bp.post("/token")
+def token():
+    return _no_store(_malformed_client_auth() or server().create_token_response())
+
+
+@bp.post("/revoke")
+def revoke():
+    return _no_store(_malformed_client_auth()
+                     or server().create_endpoint_response("revocation"))
+
+
+@bp.post("/introspect")
+def introspect():
+    return _no_store(_malformed_client_auth()
+                     or server().create_endpoint_response("introspection"))
+
+
+# ----------------------------------------------------------------------------- userinfo
+def _bearer_error(error: str, description: str, status: int):
+    response = jsonify(error=error, error_description=description)
+    response.status_code = status
+    challenge = f'Bearer realm="mynagate", error="{error}"'
+    response.headers["WWW-Authenticate"] = challenge
+    return _no_store(response)
+
+
+@bp.route("/userinfo", methods=["GET", "POST"])
+def userinfo():
+    svc = services()
+    header = request.headers.get("Authorization", "")
+    value = None
+    if header:
+        scheme, _, credentials = header.partition(" ")
+        if scheme.lower() != "bearer" or not credentials.strip():
+            return _bearer_error("invalid_request", "use the Bearer scheme", 400)
+        value = credentials.strip()
+    elif request.method == "POST" and request.mimetype == "application/x-www-form-urlencoded":
+        value = request.form.get("access_token")
+    if not value:
+        response = _bearer_error("invalid_request", "an access token is required", 401)
+        response.headers["WWW-Authenticate"] = 'Bearer realm="mynagate"'
+        return response
+    with svc.db.session() as db:
+        issued = find_active_access_token(db, value)
+        if issued is None:
+            return _bearer_error("invalid_token", "the access token is not valid", 401)
+        scopes = scope_to_list(issued.row.scope)
+        if "openid" not in scopes:
+            return _bearer_error("insufficient_scope", "the openid scope is required", 403)
+        account = db.get(Account, issued.row.account_id)
+        client_row = db.get(Client, issued.row.client_id)
+        if account is None or not account.active or account.locked:
+            return _bearer_error("invalid_token", "the account is no longer active", 401)
+        claims = {"sub": subject_for(svc.settings.pairwise_secret, client_row, account.id)}
+        claims.update(user_claims(account, scopes))
+        released = claims_for_scopes(scopes)
+        if released:
+            db.add(Disclosure(account_id=account.id, client_id=client_row.client_id,
+                              claims=released, via="userinfo"))
+    return _no_store(jsonify(claims))
+
+
+# ----------------------------------------------------------------------------- logout
+@bp.route("/logout", methods=["GET", "POST"])
+def logout():
+    """RP-initiated logout 1.0: redirects only to a registered post_logout_redirect_uri."""
+    svc = services()
+    user = current_user()
+    if request.method == "GET" or "confirm" not in request.form:
+        try:
+            req = server().validate_endpoint_request("end_session")
+        except OAuth2Error as error:
+            return render_template("error.html", error=error.error,
+                                   description=error.description), 400
+        return render_template(
+            "logout_confirm.html", signed_in=user is not None,
+            client_name=req.client.name if req.client else None,
+            params={k: v for k, v in request.values.items() if isinstance(v, str)})
+    try:
+        req = server().validate_endpoint_request("end_session")
+    except OAuth2Error as error:
+        return render_template("error.html", error=error.error,
+                               description=error.description), 400
+    if user is not None:
+        with svc.db.session() as db:
+            audit(db, "session.logout", account_id=user.account.id,
+                  client_id=req.client.get_client_id() if req.client else None)
+    sign_out()
+    if req.redirect_uri:
+        return redirect(req.redirect_uri, 303)
+    return render_template("logged_out.html")

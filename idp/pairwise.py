@@ -1,0 +1,83 @@
+"""Pairwise pseudonymous subject identifiers (OpenID Connect Core §8.1). Pure: no Flask.
+
+``sub = base64url(HMAC-SHA-256(pairwise_secret, sector || 0x00 || account_id))``: stable for
+one account at one sector, unlinkable across sectors without the secret, and derived from the
+account (never from a card certificate) so it survives card renewal and school transfer.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+from collections.abc import Callable, Iterable
+from urllib.parse import urlsplit
+
+
+class SectorError(ValueError):
+    """The client's sector cannot be determined; maps to ``invalid_client_metadata``."""
+
+
+def pairwise_sub(secret: str | bytes, sector: str, account_id: str) -> str:
+    key = secret.encode() if isinstance(secret, str) else secret
+    mac = hmac.new(key, sector.encode() + b"\x00" + account_id.encode(), hashlib.sha256)
+    return base64.urlsafe_b64encode(mac.digest()).rstrip(b"=").decode("ascii")
+
+
+def redirect_hosts(redirect_uris: Iterable[str]) -> set[str]:
+    return {(urlsplit(uri).hostname or "").lower() for uri in redirect_uris}
+
+
+def determine_sector(
+    redirect_uris: list[str],
+    sector_identifier_uri: str | None,
+    fetch_json: Callable[[str], object] | None = None,
+    *,
+    allow_http: bool = False,
+) -> str:
+    """The sector a client's subjects are computed for (OIDC Core §8.1).
+
+    With a ``sector_identifier_uri`` the sector is its host and the document it points to must
+    be a JSON array containing every redirect URI. Without one, all redirect URIs must share a
+    single host.
+    """
+    if not redirect_uris:
+        raise SectorError("at least one redirect_uri is required")
+    if sector_identifier_uri:
+        parts = urlsplit(sector_identifier_uri)
+        if parts.scheme != "https" and not (allow_http and parts.scheme == "http"):
+            raise SectorError("sector_identifier_uri must use https")
+        if not parts.hostname:
+            raise SectorError("sector_identifier_uri has no host")
+        if fetch_json is None:
+            raise SectorError("sector_identifier_uri cannot be fetched here")
+        try:
+            document = fetch_json(sector_identifier_uri)
+        except Exception as exc:  # noqa: BLE001 - any fetch failure is the same metadata error
+            raise SectorError(f"sector_identifier_uri could not be fetched: {exc}") from exc
+        if not isinstance(document, list) or not all(isinstance(u, str) for u in document):
+            raise SectorError("sector_identifier_uri must return a JSON array of URIs")
+        missing = [uri for uri in redirect_uris if uri not in document]
+        if missing:
+            raise SectorError(f"sector_identifier_uri does not list {missing[0]}")
+        return parts.hostname.lower()
+    hosts = redirect_hosts(redirect_uris)
+    if len(hosts) != 1 or "" in hosts:
+        raise SectorError(
+            "redirect URIs on more than one host need a sector_identifier_uri"
+        )
+    return hosts.pop()
+
+
+def fetch_sector_document(url: str, timeout: float = 5.0) -> object:
+    """Fetch a sector identifier document (small JSON, no redirects followed)."""
+    import requests
+
+    resp = requests.get(url, timeout=timeout, allow_redirects=False,
+                        headers={"Accept": "application/json"})
+    if resp.status_code != 200:
+        raise SectorError(f"HTTP {resp.status_code}")
+    if len(resp.content) > 64 * 1024:
+        raise SectorError("document larger than 64 KiB")
+    return json.loads(resp.content)

@@ -1,0 +1,269 @@
+/* Card sign-in page (protocol jpki-auth:1, docs/card-bridge-protocol.md).
+ *
+ * With the card bridge on this computer: find the bridge (GET /v1/status), wait for the card,
+ * ask the provider for a challenge, let the bridge sign it (the PIN is typed in the bridge's
+ * own window, never here), post the token to the provider and follow its redirect.
+ * Without a reader (tablet): ask the provider for a pairing code, show it, and poll until a
+ * computer with a reader has finished (`card-bridge pair CODE`).
+ *
+ * Every sentence shown comes from the page (data-msg-* on #card-messages), so it is
+ * translated with the page; the provider's own error_description is the fallback.
+ */
+(function () {
+  "use strict";
+
+  var root = document.getElementById("card-login");
+  if (!root) { return; }
+  var cfg = root.dataset;
+  var messages = document.getElementById("card-messages").dataset;
+  var startButton = document.getElementById("card-start");
+  var statusLine = document.getElementById("card-status");
+  var errorBox = document.getElementById("card-error");
+  var errorText = document.getElementById("card-error-text");
+  var installHelp = document.getElementById("card-install-help");
+  var progress = document.getElementById("card-progress");
+  var steps = Array.prototype.slice.call(document.querySelectorAll("#card-steps li"));
+
+  var STEP = { bridge: 0, card: 1, pin: 2, check: 3, done: 4 };
+  var BRIDGE_TIMEOUT_MS = 3000;
+  var CARD_WAIT_MS = 120000;
+  var PAIR_POLL_MS = 1500;
+
+  // data-msg-wrong-pin → messages.msgWrongPin
+  function msg(code, fallback) {
+    var key = "msg" + code.split(/[_-]/).map(function (part) {
+      return part.charAt(0).toUpperCase() + part.slice(1);
+    }).join("");
+    return messages[key] || fallback || messages.msgCardFailure;
+  }
+
+  function showStep(step) {
+    progress.value = step;
+    steps.forEach(function (li) {
+      var n = Number(li.dataset.step);
+      li.classList.toggle("done", n < step || step === STEP.done);
+      li.classList.toggle("current", n === step && step !== STEP.done);
+      if (n === step) { li.setAttribute("aria-current", "step"); } else { li.removeAttribute("aria-current"); }
+    });
+    root.dataset.step = String(step);
+  }
+
+  function say(text) { statusLine.textContent = text; }
+
+  function clearError() {
+    errorBox.hidden = true;
+    installHelp.hidden = true;
+    errorText.textContent = "";
+    delete root.dataset.error;
+  }
+
+  function fail(code, text) {
+    errorText.textContent = text;
+    errorBox.hidden = false;
+    installHelp.hidden = code !== "no_bridge";
+    root.dataset.error = code;
+    say("");
+    startButton.disabled = false;
+  }
+
+  function sleep(ms) { return new Promise(function (resolve) { setTimeout(resolve, ms); }); }
+
+  function withTimeout(ms) {
+    var controller = new AbortController();
+    setTimeout(function () { controller.abort(); }, ms);
+    return controller.signal;
+  }
+
+  function readJson(response) {
+    return response.text().then(function (text) {
+      var body = {};
+      try { body = text ? JSON.parse(text) : {}; } catch (e) { body = {}; }
+      return { ok: response.ok, status: response.status, body: body || {} };
+    });
+  }
+
+  // ------------------------------------------------------------------ the provider
+  function provider(url, body) {
+    return fetch(url, {
+      method: "POST", credentials: "same-origin", cache: "no-store",
+      headers: { "Content-Type": "application/json", "Accept": "application/json",
+                 "X-CSRFToken": cfg.csrf },
+      body: JSON.stringify(body || {})
+    }).then(readJson, function () { throw { code: "network" }; });
+  }
+
+  function providerError(answer) {
+    var code = answer.body.error || "invalid_request";
+    var known = messages[("msg-" + code).replace(/[_-](.)/g, function (m, c) { return c.toUpperCase(); })];
+    return { code: code, text: known || answer.body.error_description || messages.msgNetwork,
+             redirect: answer.body.redirect };
+  }
+
+  // ------------------------------------------------------------------ the bridge
+  function bridgeStatus() {
+    return fetch(cfg.bridgeUrl + "/v1/status", { cache: "no-store", signal: withTimeout(BRIDGE_TIMEOUT_MS) })
+      .then(readJson, function () { throw { code: "no_bridge" }; })
+      .then(function (answer) {
+        if (!answer.ok) { throw { code: "no_bridge" }; }
+        return answer.body;
+      });
+  }
+
+  function bridgeError(answer) {
+    var body = answer.body, code = body.error || "card_failure";
+    if (code === "wrong_pin") {
+      var tries = Number(body.tries_left);
+      var text = tries === 1 ? messages.msgWrongPinLast : messages.msgWrongPin.replace("{tries}", String(tries));
+      return { code: code, text: text, tries: tries };
+    }
+    if (code === "forbidden_origin" || code === "forbidden_host" || code === "origin_mismatch") {
+      return { code: "no_bridge", text: messages.msgNoBridge };
+    }
+    return { code: code, text: msg(code, body.error_description_ja || body.error_description) };
+  }
+
+  function waitForCard(status) {
+    if (status.pcsc !== "ok" || !status.reader) { return Promise.reject({ code: "no_reader" }); }
+    if (status.card) { return Promise.resolve(); }
+    showStep(STEP.card);
+    say(messages.msgPutCard);
+    var deadline = Date.now() + CARD_WAIT_MS;
+    function poll() {
+      return sleep(1000).then(bridgeStatus).then(function (next) {
+        if (next.pcsc !== "ok" || !next.reader) { throw { code: "no_reader" }; }
+        if (next.card) { return; }
+        if (Date.now() > deadline) { throw { code: "no_card" }; }
+        return poll();
+      });
+    }
+    return poll();
+  }
+
+  function signIn() {
+    clearError();
+    startButton.disabled = true;
+    showStep(STEP.bridge);
+    say(messages.msgLooking);
+    bridgeStatus()
+      .then(waitForCard)
+      .then(function () { return provider(cfg.challengeUrl); })
+      .then(function (answer) {
+        if (!answer.ok) { throw providerError(answer); }
+        showStep(STEP.pin);
+        say(messages.msgPin);
+        return fetch(cfg.bridgeUrl + "/v1/authenticate", {
+          method: "POST", cache: "no-store",
+          headers: { "Content-Type": "application/json" },
+          body: JSON.stringify({ challenge: answer.body.challenge, origin: answer.body.origin })
+        }).then(readJson, function () { throw { code: "no_bridge" }; });
+      })
+      .then(function (answer) {
+        if (!answer.ok) { throw bridgeError(answer); }
+        showStep(STEP.check);
+        say(messages.msgChecking);
+        return provider(cfg.verifyUrl, answer.body);
+      })
+      .then(function (answer) {
+        if (!answer.ok || !answer.body.redirect) { throw providerError(answer); }
+        finish(answer.body.redirect, messages.msgDone);
+      })
+      .catch(function (problem) {
+        problem = problem || {};
+        var code = problem.code || "card_failure";
+        var text = problem.text || msg(code);
+        if (code === "card_not_linked" && problem.redirect) {
+          fail(code, messages.msgCardNotLinked);
+          setTimeout(function () { window.location.assign(problem.redirect); }, 1500);
+          return;
+        }
+        fail(code, text);
+        if (code === "no_bridge") { showStep(STEP.bridge); }
+      });
+  }
+
+  function finish(target, text) {
+    showStep(STEP.done);
+    say(text);
+    root.dataset.done = "true";
+    window.location.assign(target);
+  }
+
+  startButton.addEventListener("click", signIn);
+
+  // ------------------------------------------------------------------ tablet pairing
+  var pairButton = document.getElementById("card-pair-start");
+  var pairBox = document.getElementById("card-pair-box");
+  var pairCode = document.getElementById("card-pair-code");
+  var pairCommandCode = document.getElementById("card-pair-command-code");
+  var pairQr = document.getElementById("card-pair-qr");
+  var pairStatus = document.getElementById("card-pair-status");
+  var pairing = 0;  // bumps on every new code: an old poll loop stops
+
+  function pairFail(code, text) {
+    pairStatus.textContent = "";
+    pairBox.dataset.state = "error";
+    fail(code, text);
+    pairButton.disabled = false;
+  }
+
+  function pollPairing(generation, statusUrl, deadline) {
+    if (generation !== pairing) { return; }
+    fetch(statusUrl, { credentials: "same-origin", cache: "no-store",
+                       headers: { "Accept": "application/json" } })
+      .then(readJson, function () { return { ok: false, status: 0, body: { state: "waiting" } }; })
+      .then(function (answer) {
+        if (generation !== pairing) { return; }
+        var body = answer.body;
+        if (body.state === "done" && body.redirect) {
+          pairBox.dataset.state = "done";
+          pairStatus.textContent = messages.msgPairDone;
+          finish(body.redirect, messages.msgPairDone);
+          return;
+        }
+        if (body.state === "error" || (answer.status >= 400 && answer.status !== 0)) {
+          var code = body.error || "pairing_expired";
+          if (code === "card_not_linked" && body.redirect) {
+            pairFail(code, messages.msgCardNotLinked);
+            setTimeout(function () { window.location.assign(body.redirect); }, 1500);
+            return;
+          }
+          if (code === "pairing_expired" || code === "pairing_not_found") {
+            pairFail(code, messages.msgPairExpired);
+            return;
+          }
+          pairFail(code, providerError(answer).text);
+          return;
+        }
+        var left = Math.max(0, Math.round((deadline - Date.now()) / 1000));
+        pairStatus.textContent = messages.msgPairWaiting.replace("{seconds}", String(left));
+        setTimeout(function () { pollPairing(generation, statusUrl, deadline); }, PAIR_POLL_MS);
+      });
+  }
+
+  function startPairing() {
+    clearError();
+    pairButton.disabled = true;
+    var generation = ++pairing;
+    provider(cfg.pairUrl).then(function (answer) {
+      if (!answer.ok) { throw providerError(answer); }
+      var body = answer.body;
+      pairCode.textContent = body.code;
+      pairCommandCode.textContent = body.code;
+      if (body.qr_svg) {
+        pairQr.src = "data:image/svg+xml;charset=utf-8," + encodeURIComponent(body.qr_svg);
+        pairQr.hidden = false;
+      } else {
+        pairQr.hidden = true;
+      }
+      pairBox.hidden = false;
+      pairBox.dataset.state = "waiting";
+      pairButton.disabled = false;
+      pollPairing(generation, body.status_url, Date.now() + body.expires_in * 1000);
+    }).catch(function (problem) {
+      problem = problem || {};
+      pairFail(problem.code || "network", problem.text || messages.msgNetwork);
+    });
+  }
+
+  if (pairButton) { pairButton.addEventListener("click", startPairing); }
+})();

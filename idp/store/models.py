@@ -1,0 +1,185 @@
+"""Durable records (SQLAlchemy 2). Short-lived state lives in :mod:`idp.store.shortlived`.
+
+Secrets, codes and tokens are stored only as SHA-256 hashes (they are high-entropy random
+values, so a fast hash is enough); passwords only as Argon2id hashes.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict: JSON, list: JSON}
+
+
+class School(Base):
+    __tablename__ = "schools"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class Account(Base):
+    __tablename__ = "accounts"
+    __table_args__ = (UniqueConstraint("school_id", "login_id", name="uq_account_school_login"),)
+    # The internal id is the root of every pairwise sub; it never leaves the provider.
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    school_id: Mapped[str] = mapped_column(ForeignKey("schools.id"), index=True)
+    login_id: Mapped[str] = mapped_column(String(64))
+    display_name: Mapped[str] = mapped_column(String(200), default="")
+    role: Mapped[str] = mapped_column(String(32), default="student")
+    grade: Mapped[str] = mapped_column(String(16), default="")
+    class_name: Mapped[str] = mapped_column(String(32), default="")
+    password_hash: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    totp_secret: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    locked: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+    school: Mapped[School] = relationship(lazy="joined")
+
+
+class CardBinding(Base):
+    """A JPKI user-authentication certificate bound to an account.
+
+    The certificate is a *binding*: it changes at card renewal while the account (and so
+    every pairwise ``sub``) stays.
+    """
+
+    __tablename__ = "card_bindings"
+    __table_args__ = (UniqueConstraint("issuer", "serial", name="uq_card_issuer_serial"),)
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), index=True)
+    issuer: Mapped[str] = mapped_column(String(400))
+    serial: Mapped[str] = mapped_column(String(80))
+    certificate_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    not_after: Mapped[datetime] = mapped_column(DateTime)
+    status: Mapped[str] = mapped_column(String(16), default="active")  # active|revoked
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class Client(Base):
+    __tablename__ = "clients"
+    client_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    client_secret_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    name: Mapped[str] = mapped_column(String(200))
+    redirect_uris: Mapped[list] = mapped_column(JSON, default=list)
+    post_logout_redirect_uris: Mapped[list] = mapped_column(JSON, default=list)
+    sector_identifier_uri: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    sector: Mapped[str] = mapped_column(String(255))
+    token_endpoint_auth_method: Mapped[str] = mapped_column(String(40))
+    grant_types: Mapped[list] = mapped_column(JSON, default=list)
+    scopes: Mapped[list] = mapped_column(JSON, default=list)
+    jwks: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    jwks_uri: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    id_token_signed_response_alg: Mapped[str] = mapped_column(String(10), default="RS256")
+    required_acr: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    logo_uri: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    contacts: Mapped[list] = mapped_column(JSON, default=list)
+    access_token_lifetime: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    refresh_token_lifetime: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    registration_access_token_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class Consent(Base):
+    __tablename__ = "consents"
+    __table_args__ = (UniqueConstraint("account_id", "client_id", name="uq_consent"),)
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), index=True)
+    client_id: Mapped[str] = mapped_column(ForeignKey("clients.client_id", ondelete="CASCADE"))
+    scopes: Mapped[list] = mapped_column(JSON, default=list)
+    granted_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class TokenFamily(Base):
+    """Every token issued from one authorization code: revoked together on code replay or
+    refresh-token reuse (RFC 9700 §4.14)."""
+
+    __tablename__ = "token_families"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    client_id: Mapped[str] = mapped_column(ForeignKey("clients.client_id", ondelete="CASCADE"),
+                                           index=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    scope: Mapped[str] = mapped_column(Text, default="")
+    auth_time: Mapped[int] = mapped_column(Integer)
+    acr: Mapped[str] = mapped_column(String(100))
+    amr: Mapped[list] = mapped_column(JSON, default=list)
+    sid: Mapped[str] = mapped_column(String(64), default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    revoked_reason: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+class Token(Base):
+    """One access token and (optionally) its refresh token, within a family."""
+
+    __tablename__ = "tokens"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    family_id: Mapped[str] = mapped_column(ForeignKey("token_families.id", ondelete="CASCADE"),
+                                           index=True)
+    client_id: Mapped[str] = mapped_column(String(64), index=True)
+    account_id: Mapped[str] = mapped_column(String(32), index=True)
+    scope: Mapped[str] = mapped_column(Text, default="")
+    access_token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    refresh_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True, nullable=True)
+    issued_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    access_expires_at: Mapped[datetime] = mapped_column(DateTime)
+    refresh_expires_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    refresh_used_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class Disclosure(Base):
+    """What a relying party received and when (the student's やりとり履歴)."""
+
+    __tablename__ = "disclosures"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), index=True)
+    client_id: Mapped[str] = mapped_column(String(64), index=True)
+    claims: Mapped[list] = mapped_column(JSON, default=list)
+    via: Mapped[str] = mapped_column(String(32))  # id_token | userinfo
+    at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
+
+
+class AuditEvent(Base):
+    __tablename__ = "audit_events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
+    event: Mapped[str] = mapped_column(String(64), index=True)
+    actor: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    account_id: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
+    school_id: Mapped[str | None] = mapped_column(String(32), nullable=True, index=True)
+    client_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    ip: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    outcome: Mapped[str] = mapped_column(String(16), default="ok")
+    details: Mapped[dict] = mapped_column(JSON, default=dict)

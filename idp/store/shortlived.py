@@ -1,0 +1,199 @@
+"""Short-lived state (codes, login transactions, sessions, challenges, rate-limit counters).
+
+One interface, two implementations: :class:`RedisStore` for real deployments and
+:class:`MemoryStore`, the embedded default for a single process. Values are JSON objects.
+``take`` is atomic, which is what makes an authorization code single-use under concurrency.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from typing import Any, Protocol
+
+
+class StoreUnavailable(RuntimeError):
+    """The short-lived store cannot be reached; callers answer 503 and write nothing."""
+
+
+class ShortLivedStore(Protocol):
+    def put(self, key: str, value: dict[str, Any], ttl: int) -> None: ...
+    def put_if_absent(self, key: str, value: dict[str, Any], ttl: int) -> bool: ...
+    def get(self, key: str) -> dict[str, Any] | None: ...
+    def take(self, key: str) -> dict[str, Any] | None: ...
+    def delete(self, key: str) -> None: ...
+    def incr(self, key: str, ttl: int) -> int: ...
+    def ttl(self, key: str) -> int: ...
+    def add_member(self, key: str, member: str, ttl: int) -> None: ...
+    def members(self, key: str) -> set[str]: ...
+    def remove_member(self, key: str, member: str) -> None: ...
+    def ping(self) -> None: ...
+
+
+class MemoryStore:
+    """In-process store: one process only (the settings refuse it with several workers)."""
+
+    def __init__(self, clock=time.monotonic) -> None:
+        self._data: dict[str, tuple[float, Any]] = {}
+        self._lock = threading.Lock()
+        self._clock = clock
+        self._ops = 0
+
+    def _live(self, key: str) -> Any | None:
+        item = self._data.get(key)
+        if item is None:
+            return None
+        if item[0] <= self._clock():
+            del self._data[key]
+            return None
+        return item[1]
+
+    def _sweep(self) -> None:
+        self._ops += 1
+        if self._ops % 1000 == 0:
+            now = self._clock()
+            for key in [k for k, (exp, _) in self._data.items() if exp <= now]:
+                del self._data[key]
+
+    def put(self, key: str, value: dict[str, Any], ttl: int) -> None:
+        blob = json.dumps(value)
+        with self._lock:
+            self._sweep()
+            self._data[key] = (self._clock() + ttl, blob)
+
+    def put_if_absent(self, key: str, value: dict[str, Any], ttl: int) -> bool:
+        blob = json.dumps(value)
+        with self._lock:
+            if self._live(key) is not None:
+                return False
+            self._data[key] = (self._clock() + ttl, blob)
+            return True
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        with self._lock:
+            blob = self._live(key)
+        return json.loads(blob) if isinstance(blob, str) else None
+
+    def take(self, key: str) -> dict[str, Any] | None:
+        with self._lock:
+            blob = self._live(key)
+            if blob is not None:
+                del self._data[key]
+        return json.loads(blob) if isinstance(blob, str) else None
+
+    def delete(self, key: str) -> None:
+        with self._lock:
+            self._data.pop(key, None)
+
+    def incr(self, key: str, ttl: int) -> int:
+        with self._lock:
+            current = self._live(key)
+            if isinstance(current, int):
+                exp = self._data[key][0]
+                self._data[key] = (exp, current + 1)
+                return current + 1
+            self._data[key] = (self._clock() + ttl, 1)
+            return 1
+
+    def ttl(self, key: str) -> int:
+        with self._lock:
+            if self._live(key) is None:
+                return -2
+            return max(0, int(self._data[key][0] - self._clock()))
+
+    def add_member(self, key: str, member: str, ttl: int) -> None:
+        with self._lock:
+            current = self._live(key)
+            members = set(current) if isinstance(current, set) else set()
+            members.add(member)
+            self._data[key] = (self._clock() + ttl, members)
+
+    def members(self, key: str) -> set[str]:
+        with self._lock:
+            current = self._live(key)
+            return set(current) if isinstance(current, set) else set()
+
+    def remove_member(self, key: str, member: str) -> None:
+        with self._lock:
+            current = self._live(key)
+            if isinstance(current, set):
+                current.discard(member)
+
+    def ping(self) -> None:
+        return None
+
+
+class RedisStore:
+    """Redis-backed store. Every Redis failure becomes :class:`StoreUnavailable`."""
+
+    def __init__(self, url: str, prefix: str = "mynagate:") -> None:
+        import redis
+
+        self._redis_errors = (redis.RedisError, OSError)
+        self._r = redis.Redis.from_url(url, socket_timeout=3, socket_connect_timeout=3,
+                                       health_check_interval=30)
+        self._p = prefix
+
+    def _call(self, fn, *args):
+        try:
+            return fn(*args)
+        except self._redis_errors as exc:
+            raise StoreUnavailable(str(exc)) from exc
+
+    def put(self, key: str, value: dict[str, Any], ttl: int) -> None:
+        self._call(self._r.set, self._p + key, json.dumps(value), max(1, ttl))
+
+    def put_if_absent(self, key: str, value: dict[str, Any], ttl: int) -> bool:
+        def op():
+            return self._r.set(self._p + key, json.dumps(value), ex=max(1, ttl), nx=True)
+        return bool(self._call(op))
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        blob = self._call(self._r.get, self._p + key)
+        return json.loads(blob) if blob else None
+
+    def take(self, key: str) -> dict[str, Any] | None:
+        blob = self._call(self._r.getdel, self._p + key)
+        return json.loads(blob) if blob else None
+
+    def delete(self, key: str) -> None:
+        self._call(self._r.delete, self._p + key)
+
+    def incr(self, key: str, ttl: int) -> int:
+        def op():
+            pipe = self._r.pipeline()
+            pipe.incr(self._p + key)
+            pipe.expire(self._p + key, max(1, ttl), nx=True)
+            return pipe.execute()[0]
+        return int(self._call(op))
+
+    def ttl(self, key: str) -> int:
+        return int(self._call(self._r.ttl, self._p + key))
+
+    def add_member(self, key: str, member: str, ttl: int) -> None:
+        def op():
+            pipe = self._r.pipeline()
+            pipe.sadd(self._p + key, member)
+            pipe.expire(self._p + key, max(1, ttl))
+            pipe.execute()
+        self._call(op)
+
+    def members(self, key: str) -> set[str]:
+        raw = self._call(self._r.smembers, self._p + key)
+        return {m.decode() if isinstance(m, bytes) else m for m in raw}
+
+    def remove_member(self, key: str, member: str) -> None:
+        self._call(self._r.srem, self._p + key, member)
+
+    def ping(self) -> None:
+        self._call(self._r.ping)
+
+    def flush_prefix(self) -> None:
+        """Delete every key of this store (tests use a unique prefix each run)."""
+        for key in self._r.scan_iter(self._p + "*"):
+            self._r.delete(key)
+
+
+def open_store(redis_url: str) -> ShortLivedStore:
+    return RedisStore(redis_url) if redis_url else MemoryStore()

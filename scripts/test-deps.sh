@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Install and start everything the test suite talks to, on Debian (run as root, as CI does):
+# PostgreSQL, Redis, pcscd + the vpcd virtual reader, Chromium, Xvfb/xdotool, Node + npm
+# openid-client. Idempotent: already-installed packages and running services are left alone.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_pkgs=()
+have() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
+for pkg in postgresql redis-server pcscd vsmartcard-vpcd libpcsclite-dev swig build-essential \
+           python3-dev chromium fonts-noto-cjk xvfb xdotool python3-tk; do
+  have "$pkg" || need_pkgs+=("$pkg")
+done
+# Node may come from elsewhere (nodesource's nodejs bundles npm and conflicts with Debian's):
+# ask for the commands, not the packages.
+command -v node >/dev/null 2>&1 || need_pkgs+=(nodejs)
+command -v npm >/dev/null 2>&1 || need_pkgs+=(npm)
+if [ ${#need_pkgs[@]} -gt 0 ]; then
+  echo "test-deps: installing ${need_pkgs[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >/dev/null
+fi
+
+# PostgreSQL: trust auth on loopback, database "test".
+if ! pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null; then
+  version=$(ls /etc/postgresql | sort -V | tail -n1)
+  pg_ctlcluster --skip-systemctl-redirect "$version" main start
+  for _ in $(seq 1 30); do pg_isready -h 127.0.0.1 -p 5432 -q && break; sleep 0.5; done
+fi
+if ! psql -h 127.0.0.1 -U postgres -d test -c 'select 1' >/dev/null 2>&1; then
+  hba=$(ls /etc/postgresql/*/main/pg_hba.conf | head -n1)
+  if ! grep -q "mynagate-tests" "$hba"; then
+    sed -i '1i host all all 127.0.0.1/32 trust # mynagate-tests\nhost all all ::1/128 trust # mynagate-tests' "$hba"
+    version=$(ls /etc/postgresql | sort -V | tail -n1)
+    pg_ctlcluster --skip-systemctl-redirect "$version" main reload
+    sleep 1
+  fi
+  psql -h 127.0.0.1 -U postgres -tc "select 1 from pg_database where datname='test'" | grep -q 1 \
+    || psql -h 127.0.0.1 -U postgres -c 'create database test' >/dev/null
+fi
+echo "test-deps: PostgreSQL ready"
+
+# Redis (no persistence: test state only).
+if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
+  mkdir -p /var/lib/redis /var/log/redis
+  redis-server --daemonize yes --bind 127.0.0.1 -::1 --port 6379 --save "" --appendonly no \
+    --dir /var/lib/redis --logfile /var/log/redis/ci.log
+  for _ in $(seq 1 30); do redis-cli ping >/dev/null 2>&1 && break; sleep 0.2; done
+fi
+echo "test-deps: Redis ready"
+
+# pcscd with the vpcd virtual reader.
+if [ -f scripts/pcsc-up.sh ]; then bash scripts/pcsc-up.sh; fi
+
+# The independent relying party (npm openid-client v6).
+if [ -f tests/rp_node/package.json ] && [ -x .venv/bin/python ]; then
+  (cd tests/rp_node && { [ -d node_modules/openid-client ] || npm ci --no-audit --no-fund --silent || npm install --no-audit --no-fund --silent; })
+  echo "test-deps: openid-client installed"
+fi
+echo "test-deps: done"

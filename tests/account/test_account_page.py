@@ -1,0 +1,149 @@
+"""The student's own page: apps, what each received, withdrawing, cards, passwords."""
+
+from __future__ import annotations
+
+import re
+
+from tests.admin.conftest import own_ip
+from tests.conftest import csrf_of, redeem, token_request
+
+
+def _signed_in_with_tokens(client, browser, rp, student, scope="openid profile offline_access"):
+    query, verifier = browser.sign_in_and_authorize(rp, student, scope=scope,
+                                                    prompt="consent")
+    tokens = redeem(client, rp, query["code"], verifier).get_json()
+    assert "access_token" in tokens, tokens
+    return tokens
+
+
+def test_page_needs_sign_in(client):
+    response = client.get("/account/")
+    assert response.status_code == 303 and "/login" in response.headers["Location"]
+
+
+def test_shows_apps_and_what_each_received(client, browser, make_rp, student):
+    rp = make_rp(host="page.example.test", name="さんすうアプリ")
+    tokens = _signed_in_with_tokens(client, browser, rp, student)
+    client.get("/userinfo", headers={"Authorization": "Bearer " + tokens["access_token"]})
+    html = client.get("/account/").get_data(as_text=True)
+    assert f'id="app-{rp.client_id}"' in html and "さんすうアプリ" in html
+    section = html.split(f'id="app-{rp.client_id}"', 1)[1].split("</section>", 1)[0]
+    assert section.count("<tr>") >= 3  # header + id token + userinfo disclosures
+    assert "名前" in section
+    english = client.get("/account/?lang=en")
+    assert english.status_code == 200 and 'lang="en"' in english.get_data(as_text=True)
+
+
+def test_withdrawing_consent_revokes_that_apps_tokens(client, browser, make_rp, student, svc):
+    from idp.store.models import AuditEvent, Consent
+
+    rp = make_rp(host="withdraw.example.test")
+    other = make_rp(host="keep.example.test")
+    tokens = _signed_in_with_tokens(client, browser, rp, student)
+    kept = _signed_in_with_tokens(client, browser, other, student)
+    html = client.get("/account/").get_data(as_text=True)
+    response = client.post(f"/account/apps/{rp.client_id}/withdraw",
+                           data={"csrf_token": csrf_of(html)})
+    assert response.status_code == 303
+    bearer = {"Authorization": "Bearer " + tokens["access_token"]}
+    assert client.get("/userinfo", headers=bearer).status_code == 401
+    refreshed = token_request(client, rp, {"grant_type": "refresh_token",
+                                           "refresh_token": tokens["refresh_token"]})
+    assert refreshed.status_code == 400 and refreshed.get_json()["error"] == "invalid_grant"
+    # Another app the student still uses keeps working.
+    assert client.get("/userinfo", headers={
+        "Authorization": "Bearer " + kept["access_token"]}).status_code == 200
+    page = client.get("/account/").get_data(as_text=True)
+    assert f'id="app-{rp.client_id}"' not in page and f'id="app-{other.client_id}"' in page
+    with svc.db.session() as s:
+        assert s.query(Consent).filter_by(account_id=student.id,
+                                          client_id=rp.client_id).count() == 0
+        event = s.query(AuditEvent).filter_by(event="consent.withdrawn",
+                                              client_id=rp.client_id).one()
+        assert event.actor == student.id
+    # Using the app again asks again.
+    response, _ = browser.authorize(rp)
+    assert response.status_code == 303 and "/consent" in response.headers["Location"]
+
+
+def test_withdraw_without_csrf_changes_nothing(client, browser, make_rp, student, svc):
+    from idp.store.models import Consent
+
+    rp = make_rp(host="csrf.example.test")
+    _signed_in_with_tokens(client, browser, rp, student)
+    client.post(f"/account/apps/{rp.client_id}/withdraw", data={})
+    with svc.db.session() as s:
+        assert s.query(Consent).filter_by(account_id=student.id,
+                                          client_id=rp.client_id).count() == 1
+
+
+def test_my_cards_show_their_state(client, browser, rp, student, svc):
+    import secrets
+    from datetime import timedelta
+
+    from idp.store.models import CardBinding, utcnow
+
+    with svc.db.session() as s:
+        for status, days in (("active", 300), ("active", -2), ("revoked", 300)):
+            s.add(CardBinding(account_id=student.id, issuer="CN=CA", status=status,
+                              serial=secrets.token_hex(6),
+                              certificate_sha256=secrets.token_hex(32),
+                              not_after=utcnow() + timedelta(days=days)))
+    browser.sign_in_and_authorize(rp, student)
+    html = client.get("/account/").get_data(as_text=True)
+    assert {m for m in re.findall(r'class="card-(\w+)"', html)} == {"active", "expired",
+                                                                    "revoked"}
+
+
+def test_change_password(client, browser, rp, make_student, svc):
+    from idp.auth.passwords import verify_password
+    from idp.store.models import Account
+
+    own_ip(client)
+    student = make_student()
+    browser.sign_in_and_authorize(rp, student)
+    page = client.get("/account/password").get_data(as_text=True)
+    wrong = client.post("/account/password", data={
+        "csrf_token": csrf_of(page), "current": "nope nope nope", "new": "a new long phrase",
+        "repeat": "a new long phrase"})
+    assert wrong.status_code == 400 and 'id="error"' in wrong.get_data(as_text=True)
+    common = client.post("/account/password", data={
+        "csrf_token": csrf_of(page), "current": student.password, "new": "password",
+        "repeat": "password"})
+    assert common.status_code == 400
+    done = client.post("/account/password", data={
+        "csrf_token": csrf_of(page), "current": student.password,
+        "new": "a new long phrase", "repeat": "a new long phrase"})
+    assert done.status_code == 303
+    assert client.get("/account/").status_code == 200  # still signed in here
+    with svc.db.session() as s:
+        assert verify_password(s.get(Account, student.id).password_hash, "a new long phrase")
+
+
+def test_reset_code_from_admin_lets_the_student_choose_a_password(
+        app, client, make_student, svc, token_of, school_admin):
+    from idp.auth.passwords import verify_password
+    from idp.store.models import Account
+
+    own_ip(client)
+    student = make_student()
+    issued = app.test_client().post(f"/api/admin/accounts/{student.id}/reset-code",
+                                    headers=token_of(school_admin)).get_json()
+    code = issued["reset_code"]
+    page = client.get("/account/reset").get_data(as_text=True)
+
+    def redeem_code(value, new="my own secret words"):
+        return client.post("/account/reset", data={
+            "csrf_token": csrf_of(page), "school": student.school_code,
+            "login_id": student.login_id, "code": value, "new": new, "repeat": new})
+
+    assert redeem_code("AAAA-BBBB-CCCC").status_code == 400
+    assert redeem_code(code.lower().replace("-", " ")).status_code == 200
+    with svc.db.session() as s:
+        assert verify_password(s.get(Account, student.id).password_hash,
+                               "my own secret words")
+    assert redeem_code(code, new="another secret words").status_code == 400  # used once
+    # The admin API never reveals a password or lets one be set.
+    body = app.test_client().get(f"/api/admin/accounts/{student.id}",
+                                 headers=token_of(school_admin)).get_json()
+    assert "password" not in body and "password_hash" not in body

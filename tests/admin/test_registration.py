@@ -1,0 +1,98 @@
+"""RFC 7591 dynamic registration (only with an initial access token) and RFC 7592."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import RP, redeem
+
+META = {"client_name": "動的アプリ", "redirect_uris": ["https://dyn.example.test/cb"],
+        "token_endpoint_auth_method": "client_secret_post", "scope": "openid profile"}
+
+
+@pytest.fixture
+def iat(client, platform_admin, token_of):
+    def make(full: bool = False, **body):
+        response = client.post("/api/admin/initial-access-tokens", json=body,
+                               headers=token_of(platform_admin))
+        assert response.status_code == 201, response.get_json()
+        return response.get_json() if full else response.get_json()["token"]
+
+    return make
+
+
+def _register(client, token, meta=META):
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return client.post("/register", json=meta, headers=headers)
+
+
+def test_registration_needs_an_initial_access_token(client):
+    response = _register(client, None)
+    assert response.status_code == 401 and response.get_json()["error"] == "invalid_token"
+    assert _register(client, "iat_guess").status_code == 401
+
+
+def test_registration_with_token_then_sign_in(client, iat, browser, student):
+    response = _register(client, iat())
+    assert response.status_code == 201, response.get_json()
+    body = response.get_json()
+    assert response.headers["Cache-Control"] == "no-store"
+    for key in ("client_id", "client_secret", "registration_access_token",
+                "registration_client_uri", "client_id_issued_at"):
+        assert body[key], key
+    assert body["client_secret_expires_at"] == 0 and body["subject_type"] == "pairwise"
+    rp = RP(body["client_id"], body["client_secret"], META["redirect_uris"][0],
+            "dyn.example.test", "client_secret_post")
+    query, verifier = browser.sign_in_and_authorize(rp, student)
+    assert redeem(client, rp, query["code"], verifier).status_code == 200
+
+
+def test_token_uses_are_limited_and_revocation_works(client, iat, platform_admin, token_of):
+    token = iat(max_uses=1)
+    assert _register(client, token).status_code == 201
+    assert _register(client, token).status_code == 401
+    listed = client.get("/api/admin/initial-access-tokens",
+                        headers=token_of(platform_admin)).get_json()
+    assert all("token" not in t for t in listed["initial_access_tokens"])
+    second = iat(full=True, max_uses=5)
+    assert client.delete(f"/api/admin/initial-access-tokens/{second['id']}",
+                         headers=token_of(platform_admin)).status_code == 204
+    assert _register(client, second["token"]).status_code == 401
+
+
+def test_policy_scopes_and_https_redirects(client, iat):
+    token = iat(max_uses=10, allowed_scopes=["openid"])
+    refused = _register(client, token, {**META, "scope": "openid school"})
+    assert refused.status_code == 400
+    assert refused.get_json()["error"] == "invalid_client_metadata"
+    defaulted = _register(client, token, {k: v for k, v in META.items() if k != "scope"})
+    assert defaulted.status_code == 201 and defaulted.get_json()["scope"] == "openid"
+    plain_http = _register(client, token, {**META, "scope": "openid",
+                                           "redirect_uris": ["http://dyn.example.test/cb"]})
+    assert plain_http.status_code == 400
+    assert plain_http.get_json()["error"] == "invalid_redirect_uri"
+    loopback = _register(client, token, {**META, "scope": "openid",
+                                         "redirect_uris": ["http://127.0.0.1:8123/cb"]})
+    assert loopback.status_code == 201
+    not_json = client.post("/register", data="client_name=x",
+                           headers={"Authorization": f"Bearer {token}"})
+    assert not_json.status_code == 400
+
+
+def test_rfc7592_read_update_delete(client, iat):
+    body = _register(client, iat()).get_json()
+    uri = body["registration_client_uri"].split("127.0.0.1:5000", 1)[1]
+    auth = {"Authorization": "Bearer " + body["registration_access_token"]}
+    read = client.get(uri, headers=auth)
+    assert read.status_code == 200 and "client_secret" not in read.get_json()
+    assert client.get(uri, headers={"Authorization": "Bearer wrong"}).status_code == 401
+    assert client.get(uri).status_code == 401
+    updated = client.put(uri, json={**META, "client_id": body["client_id"],
+                                    "client_name": "動的アプリ v2"}, headers=auth)
+    assert updated.status_code == 200 and updated.get_json()["client_name"] == "動的アプリ v2"
+    widened = client.put(uri, json={**META, "scope": "openid school"}, headers=auth)
+    assert widened.status_code == 400
+    other_id = client.put(uri, json={**META, "client_id": "someone-else"}, headers=auth)
+    assert other_id.status_code == 400
+    assert client.delete(uri, headers=auth).status_code == 204
+    assert client.get(uri, headers=auth).status_code == 401

@@ -1,0 +1,250 @@
+"""The ``make run`` demo: idempotent seed, persisted development secrets, the demo RP's ID
+token checks, and a real HTTP journey through both demo apps showing pairwise subjects."""
+
+from __future__ import annotations
+
+import json
+import re
+import stat
+import time
+from dataclasses import replace
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from joserfc import jwt
+from joserfc.jwk import RSAKey
+from sqlalchemy import func, select
+
+from idp.demo.rp import IdTokenError, verify_id_token
+from idp.demo.seed import (
+    CLIENTS_FILE,
+    DEMO_RPS,
+    DEMO_SCHOOL_CODE,
+    DEMO_STUDENT_LOGIN,
+    SECRETS_FILE,
+    demo_settings,
+    reset_demo_password,
+    seed_demo,
+)
+from idp.demo.serve import serve_demo
+from idp.oidc.id_token import subject_for
+from idp.oidc.scopes import ACR_CARD, ACR_PASSWORD
+from idp.store.models import Account, Client, School
+from tests.conftest import Student
+from tests.rp_node.live import HttpBrowser
+
+
+def _counts(svc) -> tuple[int, int, int]:
+    with svc.db.session() as db:
+        return (db.scalar(select(func.count()).select_from(School)),
+                db.scalar(select(func.count()).select_from(Account)),
+                db.scalar(select(func.count()).select_from(Client)))
+
+
+# ----------------------------------------------------------------------------- seed
+def test_seed_demo_is_idempotent(svc, tmp_path):
+    rps = [replace(rp, port=rp.port + 1000) for rp in DEMO_RPS]  # ports no other test uses
+    first = seed_demo(svc, rps=rps, state_dir=tmp_path)
+    before = _counts(svc)
+    second = seed_demo(svc, rps=rps, state_dir=tmp_path)
+    assert _counts(svc) == before, "a second seed must create nothing"
+    assert second["school"] == {**first["school"], "created": False}
+    assert second["student"]["created"] is False and second["student"]["password"] is None
+    for key in ("drill", "notes"):
+        assert second["clients"][key]["created"] is False
+        assert second["clients"][key]["client_id"] == first["clients"][key]["client_id"]
+        assert second["clients"][key]["client_secret"] == first["clients"][key]["client_secret"]
+    # Different hosts, different sectors.
+    assert first["clients"]["drill"]["sector"] == "127.0.0.1"
+    assert first["clients"]["notes"]["sector"] == "localhost"
+    saved = tmp_path / CLIENTS_FILE
+    assert stat.S_IMODE(saved.stat().st_mode) == 0o600
+    assert set(json.loads(saved.read_text())) == {"drill", "notes"}
+
+
+def test_seed_registers_again_when_the_redirect_uri_changes(svc, tmp_path):
+    rps = [replace(rp, port=rp.port + 2000) for rp in DEMO_RPS]
+    first = seed_demo(svc, rps=rps, state_dir=tmp_path)
+    moved = [replace(rps[0], port=rps[0].port + 1), rps[1]]
+    second = seed_demo(svc, rps=moved, state_dir=tmp_path)
+    assert second["clients"]["drill"]["created"] is True
+    assert second["clients"]["drill"]["client_id"] != first["clients"]["drill"]["client_id"]
+    assert second["clients"]["drill"]["redirect_uri"] == moved[0].redirect_uri
+    assert second["clients"]["notes"]["created"] is False
+
+
+def test_the_student_password_is_printed_once_and_can_be_reset(svc, tmp_path):
+    from idp.auth.passwords import verify_password
+
+    seed_demo(svc, rps=[], state_dir=tmp_path)  # the student exists after this, either way
+    password = reset_demo_password(svc)
+    assert re.fullmatch(r"[a-z0-9]{4}-[a-z0-9]{4}-[a-z0-9]{4}", password)
+    with svc.db.session() as db:
+        row = db.scalar(select(Account).join(School).where(
+            School.code == DEMO_SCHOOL_CODE, Account.login_id == DEMO_STUDENT_LOGIN))
+        assert row.password_hash.startswith("$argon2id$")
+        assert verify_password(row.password_hash, password)
+    assert seed_demo(svc, rps=[], state_dir=tmp_path)["student"]["password"] is None
+
+
+def test_dev_secrets_are_generated_once_and_kept(tmp_path):
+    first = demo_settings(tmp_path, environ={})
+    again = demo_settings(tmp_path, environ={})
+    assert first.env == "development"
+    assert first.issuer == "http://127.0.0.1:5000"
+    assert first.pairwise_secret == again.pairwise_secret  # subs survive a restart
+    assert first.secret_key == again.secret_key
+    assert first.database_url == f"sqlite:///{tmp_path.resolve() / 'mynagate.db'}"
+    assert stat.S_IMODE((tmp_path / SECRETS_FILE).stat().st_mode) == 0o600
+    other = demo_settings(tmp_path / "other", environ={})
+    assert other.pairwise_secret != first.pairwise_secret
+
+
+def test_demo_settings_let_the_environment_win(tmp_path):
+    settings = demo_settings(tmp_path, environ={"IDP_DATABASE_URL": "sqlite:///elsewhere.db"})
+    assert settings.database_url == "sqlite:///elsewhere.db"
+    assert demo_settings(tmp_path, issuer="http://127.0.0.1:6123", environ={}).issuer == \
+        "http://127.0.0.1:6123"
+
+
+# ----------------------------------------------------------------------------- ID token
+@pytest.fixture(scope="module")
+def signer():
+    key = RSAKey.generate_key(2048, auto_kid=True)
+    jwks = {"keys": [{**key.as_dict(private=False), "alg": "RS256", "kid": key.kid}]}
+    return key, jwks
+
+
+def _id_token(key, **claims) -> str:
+    now = int(time.time())
+    base = {"iss": "http://127.0.0.1:5000", "aud": "rp-1", "sub": "s-1", "iat": now,
+            "exp": now + 300, "nonce": "n-1"}
+    base.update(claims)
+    base = {k: v for k, v in base.items() if v is not None}
+    return jwt.encode({"alg": "RS256", "kid": key.kid}, base, key)
+
+
+def _verify(token, jwks, nonce="n-1"):
+    return verify_id_token(token, jwks, issuer="http://127.0.0.1:5000", client_id="rp-1",
+                           nonce=nonce)
+
+
+def test_demo_rp_accepts_a_good_id_token(signer):
+    key, jwks = signer
+    assert _verify(_id_token(key), jwks)["sub"] == "s-1"
+
+
+@pytest.mark.parametrize("claims, nonce", [
+    ({"iss": "http://evil.example"}, "n-1"),
+    ({"aud": "rp-2"}, "n-1"),
+    ({"aud": ["rp-1", "rp-2"]}, "n-1"),  # several audiences and no azp
+    ({"exp": int(time.time()) - 3600}, "n-1"),
+    ({"nonce": "other"}, "n-1"),
+    ({"nonce": None}, "n-1"),
+    ({"sub": None}, "n-1"),
+])
+def test_demo_rp_refuses_a_bad_id_token(signer, claims, nonce):
+    key, jwks = signer
+    with pytest.raises(IdTokenError):
+        _verify(_id_token(key, **claims), jwks, nonce)
+
+
+def test_demo_rp_refuses_a_token_signed_by_another_key(signer):
+    _key, jwks = signer
+    stranger = RSAKey.generate_key(2048, auto_kid=True)
+    with pytest.raises(IdTokenError):
+        _verify(_id_token(stranger), jwks)
+
+
+# ----------------------------------------------------------------------------- journey
+@pytest.fixture(scope="module")
+def demo(app, settings_overrides, tmp_path_factory):
+    """The whole demo over real HTTP on free ports, on the test database and store."""
+    overrides = {k: v for k, v in settings_overrides.items() if k != "issuer"}
+    servers = serve_demo(state_dir=tmp_path_factory.mktemp("demo-state"), provider_port=0,
+                         rps=[replace(rp, port=0) for rp in DEMO_RPS], overrides=overrides)
+    yield servers
+    servers.stop()
+
+
+@pytest.fixture(scope="module")
+def demo_student(demo) -> Student:
+    svc = demo.provider_app.extensions["mynagate"]
+    password = demo.seed["student"]["password"] or reset_demo_password(svc)
+    with svc.db.session() as db:
+        row = db.scalar(select(Account).join(School).where(
+            School.code == DEMO_SCHOOL_CODE, Account.login_id == DEMO_STUDENT_LOGIN))
+        return Student(row.id, DEMO_SCHOOL_CODE, DEMO_STUDENT_LOGIN, password)
+
+
+def _shown(html: str, element_id: str) -> str:
+    match = re.search(rf'id="{element_id}">([^<]*)<', html)
+    assert match, f"#{element_id} not on the page"
+    return match.group(1).strip()
+
+
+def test_two_demo_apps_get_different_subs_for_the_same_student(demo, demo_student):
+    svc = demo.provider_app.extensions["mynagate"]
+    browser = HttpBrowser(demo_student)
+    subs = {}
+    for key, (rp, _served) in demo.rps.items():
+        url, page = browser.go(f"{rp.origin}/login")
+        assert page.status_code == 200, page.text[:500]
+        assert url == f"{rp.origin}/", url
+        subs[key] = _shown(page.text, "sub")
+        assert _shown(page.text, "acr") == ACR_PASSWORD
+        assert _shown(page.text, "amr") == "pwd"
+        with svc.db.session() as db:
+            client = db.get(Client, demo.seed["clients"][key]["client_id"])
+            assert subs[key] == subject_for(svc.settings.pairwise_secret, client,
+                                            demo_student.id)
+    assert subs["drill"] != subs["notes"]
+    # One sign-in served both apps: the second went straight to consent.
+    assert sum("/login?" in u for u in browser.visited) == 1
+
+    # Signing in again gives the same sub (stable per sector).
+    rp, _ = demo.rps["drill"]
+    _url, page = browser.go(f"{rp.origin}/login")
+    assert _shown(page.text, "sub") == subs["drill"]
+
+
+def test_demo_app_logout_goes_through_the_provider(demo, demo_student):
+    rp, _ = demo.rps["notes"]
+    browser = HttpBrowser(demo_student)
+    _url, page = browser.go(f"{rp.origin}/login")
+    assert 'id="sub"' in page.text
+    token = re.search(r'name="token" value="([^"]+)"', page.text).group(1)
+    response = browser.http.post(f"{rp.origin}/logout", data={"token": token},
+                                 allow_redirects=False, timeout=30)
+    assert response.status_code == 303
+    end_session = response.headers["Location"]
+    assert end_session.startswith(demo.issuer + "/logout?")
+    assert parse_qs(urlsplit(end_session).query)["post_logout_redirect_uri"] == \
+        [rp.post_logout_redirect_uri]
+    url, page = browser.go(end_session)
+    assert url.startswith(rp.post_logout_redirect_uri), url
+    assert "サインアウトしました" in page.text
+    # Signed out at the provider too: the next sign-in asks for the password again.
+    before = sum("/login?" in u for u in browser.visited)
+    browser.go(f"{rp.origin}/login")
+    assert sum("/login?" in u for u in browser.visited) == before + 1
+
+
+def test_demo_card_link_asks_for_the_card_level(demo):
+    rp, _ = demo.rps["drill"]
+    browser = HttpBrowser()
+    response = browser.http.get(f"{rp.origin}/login?card=1", allow_redirects=False,
+                                timeout=30)
+    assert response.status_code == 303
+    query = parse_qs(urlsplit(response.headers["Location"]).query)
+    assert query["acr_values"] == [ACR_CARD]
+    assert query["code_challenge_method"] == ["S256"] and query["state"] and query["nonce"]
+
+
+def test_demo_app_refuses_a_callback_it_did_not_start(demo):
+    rp, _ = demo.rps["drill"]
+    browser = HttpBrowser()
+    response = browser.http.get(f"{rp.origin}/callback?code=x&state=y&iss={demo.issuer}",
+                                timeout=30)
+    assert response.status_code == 400
+    assert "state mismatch" in response.text
