@@ -18,7 +18,8 @@ WAIT_SECONDS=${PCSC_UP_WAIT:-10}
 # Parallel test workers may call this at the same time: one pcscd, one apt-get.
 if command -v flock >/dev/null 2>&1; then
     exec 9>"${TMPDIR:-/tmp}/mynagate-pcsc-up.lock"
-    flock 9
+    # Bounded: a stuck holder must fail this script, never hang CI.
+    flock -w 120 9 || die "another pcsc-up.sh held the lock for 120 s"
 fi
 
 # 1. Packages --------------------------------------------------------------------------
@@ -57,7 +58,9 @@ else
     mkdir -p /run/pcscd
     # No systemd in containers: run it in the foreground, detached, logging to a file so a
     # failing CI job can show why. --auto-exit is deliberately NOT used (tests come and go).
-    nohup setsid "$PCSCD" --foreground --info >"$LOG" 2>&1 </dev/null &
+    # 9>&-: pcscd must not inherit the lock's descriptor, or it would hold the lock for
+    # its whole life and every later run of this script would wait for it forever.
+    nohup setsid "$PCSCD" --foreground --info >"$LOG" 2>&1 </dev/null 9>&- &
     say "started pcscd (pid $!, log $LOG)"
 fi
 
