@@ -43,7 +43,7 @@ fi
 
 # 2. pcscd -----------------------------------------------------------------------------
 pcscd_running() {
-    if [ -r /run/pcscd/pcscd.pid ] && kill -0 "$(cat /run/pcscd/pcscd.pid)" 2>/dev/null; then
+    if [ -r /run/pcscd/pcscd.pid ] && kill -0 "$(tr -d '\0' </run/pcscd/pcscd.pid)" 2>/dev/null; then
         return 0
     fi
     pgrep -x pcscd >/dev/null 2>&1

@@ -28,7 +28,11 @@ def digest(value: str) -> str:
 
 
 class CredentialError(ValueError):
-    """A bad request to make a credential (bad lifetime, bad scopes)."""
+    """A bad request to make a credential; ``code`` names why (bad lifetime, bad scopes)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 # ----------------------------------------------------------------------------- IAT
@@ -36,13 +40,14 @@ def issue_initial_access_token(db: Session, *, actor: Actor, label: str, days: i
                                max_uses: int, allowed_scopes: list[str] | None
                                ) -> tuple[InitialAccessToken, str]:
     if not 1 <= days <= IAT_MAX_DAYS:
-        raise CredentialError(f"days must be 1-{IAT_MAX_DAYS}")
+        raise CredentialError("bad_days", f"days must be 1-{IAT_MAX_DAYS}")
     if not 1 <= max_uses <= 1000:
-        raise CredentialError("max_uses must be 1-1000")
+        raise CredentialError("bad_max_uses", "max_uses must be 1-1000")
     scopes = list(allowed_scopes or SUPPORTED_SCOPES)
     unknown = [s for s in scopes if s not in SUPPORTED_SCOPES]
     if unknown or "openid" not in scopes:
-        raise CredentialError("allowed_scopes must be known scopes and include openid")
+        raise CredentialError("bad_scopes",
+                              "allowed_scopes must be known scopes and include openid")
     value = "iat_" + secrets.token_urlsafe(32)
     row = InitialAccessToken(token_hash=digest(value), label=label[:200],
                              allowed_scopes=scopes, max_uses=max_uses,
@@ -77,9 +82,9 @@ def consume_initial_access_token(db: Session, value: str) -> InitialAccessToken 
 def issue_api_token(db: Session, *, actor: Actor, label: str, days: int
                     ) -> tuple[AdminApiToken, str]:
     if not actor.is_admin:
-        raise CredentialError("only admins hold admin API tokens")
+        raise CredentialError("not_admin", "only admins hold admin API tokens")
     if not 1 <= days <= API_TOKEN_MAX_DAYS:
-        raise CredentialError(f"days must be 1-{API_TOKEN_MAX_DAYS}")
+        raise CredentialError("bad_days", f"days must be 1-{API_TOKEN_MAX_DAYS}")
     value = "mgadm_" + secrets.token_urlsafe(32)
     row = AdminApiToken(token_hash=digest(value), account_id=actor.account_id,
                         label=label[:200], expires_at=utcnow() + timedelta(days=days))

@@ -203,8 +203,7 @@ def _check_row(line: int, cells: list[str], columns: Mapping[str, int]
     if school_code and len(school_code) > 64:
         errors.append(RowError(line, "too_long", "school_code"))
     if login_id and not LOGIN_ID_RE.match(login_id):
-        errors.append(RowError(line, "bad_login_id", "login_id",
-                               "letters, digits and . _ @ + - only, at most 64"))
+        errors.append(RowError(line, "bad_login_id", "login_id", login_id[:70]))
     if len(display_name) > 200:
         errors.append(RowError(line, "too_long", "display_name"))
     if len(grade) > 16:

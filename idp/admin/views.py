@@ -43,6 +43,7 @@ from idp.admin.forms import (
     SchoolForm,
     TotpForm,
 )
+from idp.admin.messages import describe
 from idp.admin.roles import ACCOUNT_ROLES, Action, Actor, Forbidden, may, may_grant_role, require
 from idp.admin.roster import RosterFileError
 from idp.admin.sheets import first_password_pdf
@@ -58,6 +59,13 @@ from idp.store.admin_models import AdminApiToken, InitialAccessToken
 from idp.store.models import Account, Client, School, utcnow
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+
+@bp.context_processor
+def _admin_words() -> dict[str, Any]:
+    return {"describe": describe}
+
+
 PREVIEW_TTL = 30 * 60
 MAX_ROSTER_BYTES = 900 * 1024
 
@@ -262,7 +270,7 @@ def client_new(actor: Actor):
                                       actor=actor.account_id)
     except ClientMetadataError as exc:
         return _render("admin/client_form.html", actor, 400, form=form, row=None,
-                       error=f"{exc.code}: {exc}")
+                       error=describe(exc.code, str(exc)))
     if secret:
         _show_once("client_secret", secret)
     return redirect(url_for("admin.client_detail", client_id=row.client_id), 303)
@@ -292,7 +300,7 @@ def client_detail(actor: Actor, client_id: str):
                                                      actor=actor.account_id)
             except ClientMetadataError as exc:
                 db.rollback()
-                error = f"{exc.code}: {exc}"
+                error = describe(exc.code, str(exc))
             else:
                 db.commit()
                 if secret:
@@ -343,7 +351,7 @@ def iats(actor: Actor):
                 db.rollback()
                 rows = list(db.scalars(select(InitialAccessToken)))
                 return _render("admin/iats.html", actor, 400, form=form, rows=rows,
-                               error=str(exc), action_form=ActionForm())
+                               error=describe(exc.code), action_form=ActionForm())
             audit(db, "iat.issued", actor=actor.account_id, iat_id=row.id)
             db.commit()
             _show_once("initial_access_token", value)
@@ -382,7 +390,7 @@ def schools(actor: Actor):
                 accounts.create_school(db, actor, form.code.data, form.name.data)
             except accounts.AdminInputError as exc:
                 db.rollback()
-                error = str(exc)
+                error = describe(exc.code)
             else:
                 db.commit()
                 return redirect(url_for("admin.schools"), 303)
@@ -427,7 +435,8 @@ def account_new(actor: Actor):
                 grade=form.grade.data or "", class_name=form.class_name.data or "")
         except accounts.AdminInputError as exc:
             db.rollback()
-            return _render("admin/account_new.html", actor, 400, form=form, error=str(exc))
+            return _render("admin/account_new.html", actor, 400, form=form,
+                           error=describe(exc.code))
         account_id = row.id
     _show_once("reset_code", code)
     return redirect(url_for("admin.account_detail", account_id=account_id), 303)
@@ -497,7 +506,8 @@ def roster(actor: Actor):
             plan = roster_service.preview(db, actor, data, deactivate_missing=deactivate)
         except RosterFileError as exc:
             return _render("admin/roster.html", actor, 400, form=form,
-                           error=_("ファイルを読めません: %(why)s", why=str(exc)))
+                           error=_("ファイルを読めません: %(why)s",
+                                   why=describe(exc.code, str(exc))))
     preview_id = secrets.token_urlsafe(16)
     services().store.put(f"roster-preview:{preview_id}",
                          {"actor": actor.account_id, "data": data.decode("latin-1"),

@@ -229,3 +229,29 @@ def test_roster_through_the_pages(app, svc, fresh_school, make_account):
     assert refused.status_code == 422
     assert 'id="roster-errors"' in refused.get_data(as_text=True)
     assert 'id="roster-apply"' not in refused.get_data(as_text=True)
+    assert "必要な項目が空です。" in refused.get_data(as_text=True)
+    english = c.post("/admin/roster?lang=en", data={
+        "csrf_token": form_token(c, "/admin/roster"), "file": (io.BytesIO(bad.encode()),
+                                                               "bad.csv")},
+        content_type="multipart/form-data")
+    assert english.status_code == 422
+    assert "A required field is empty." in english.get_data(as_text=True)
+    unreadable = c.post("/admin/roster", data={
+        "csrf_token": form_token(c, "/admin/roster"),
+        "file": (io.BytesIO(b"\xff\xfe\x00bad"), "bad.csv")},
+        content_type="multipart/form-data")
+    assert unreadable.status_code == 400
+    assert "The character encoding cannot be read" in unreadable.get_data(as_text=True)
+
+
+def test_school_form_errors_are_in_the_readers_language(app, platform_admin):
+    c = app.test_client()
+    admin_sign_in(c, platform_admin)
+    taken = {"csrf_token": form_token(c, "/admin/schools"),
+             "code": platform_admin.school_code, "name": "二つ目"}
+    japanese = c.post("/admin/schools", data=taken)
+    assert japanese.status_code == 400
+    assert "この学校コードは、もう登録されています。" in japanese.get_data(as_text=True)
+    english = c.post("/admin/schools?lang=en", data=taken)
+    assert english.status_code == 400
+    assert "This school code is already registered." in english.get_data(as_text=True)

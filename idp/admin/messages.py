@@ -1,0 +1,50 @@
+"""The admin pages' words for the machine-readable codes the admin services raise.
+
+The services (and the JSON API) speak in codes with an English detail for developers; the
+pages show the same failure in the reader's language, with the detail (a value from the
+file or the form) after it when there is one.
+"""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+
+_MESSAGES = {
+    # schools and accounts (idp.admin.accounts.AdminInputError)
+    "invalid_school": _l("学校コード(1〜64文字)と学校名(1〜200文字)を入れてください。"),
+    "school_exists": _l("この学校コードは、もう登録されています。"),
+    "invalid_role": _l("この役割は選べません。"),
+    "invalid_login_id": _l("ログインIDは英数字と . _ @ + - だけで、64文字までです。"),
+    "too_long": _l("長すぎる項目があります。"),
+    "unknown_school": _l("その学校コードの学校は登録されていません。"),
+    "login_id_taken": _l("このログインIDは、この学校でもう使われています。"),
+    "self_lock": _l("自分のアカウントはロックできません。"),
+    # relying parties (idp.oidc.clients.ClientMetadataError, RFC 7591 codes)
+    "invalid_redirect_uri": _l("リダイレクトURIが使えません(https か、ループバックの http だけ)。"),
+    "invalid_client_metadata": _l("アプリの設定に問題があります。"),
+    # credentials (idp.admin.credentials.CredentialError)
+    "bad_days": _l("有効日数が範囲の外です。"),
+    "bad_max_uses": _l("使える回数は1〜1000回です。"),
+    "bad_scopes": _l("スコープは登録済みのものだけで、openid を含めてください。"),
+    "not_admin": _l("管理者だけが管理APIトークンを持てます。"),
+    # roster files (idp.admin.roster.RosterFileError) and rows (RowError)
+    "bad_encoding": _l("文字コードが読めません(UTF-8 か Shift_JIS の CSV にしてください)。"),
+    "missing_columns": _l("見出しの行に必要な列がありません。"),
+    "empty": _l("ファイルに名簿の行がありません。"),
+    "too_many_rows": _l("1つのファイルの行が多すぎます。分けてください。"),
+    "bad_csv": _l("CSVとして読めません。"),
+    "missing_field": _l("必要な項目が空です。"),
+    "bad_login_id": _l("ログインIDに使えない文字があります(英数字と . _ @ + -、64文字まで)。"),
+    "duplicate": _l("同じログインIDが、ファイルの中に2回あります。"),
+    "other_school": _l("あなたが管理していない学校です。"),
+    "admin_account": _l("管理者のアカウントは名簿では変えられません。"),
+    "admin_role": _l("管理者の役割は名簿では付けられません。"),
+    "bad_role": _l("役割は student か teacher(児童生徒・教員)にしてください。"),
+}
+
+
+def describe(code: str, detail: str = "") -> str:
+    """The reader's-language sentence for ``code``, with ``detail`` after it when given."""
+    message = _MESSAGES.get(code)
+    text = str(message) if message is not None else code
+    return f"{text} ({detail})" if detail else text
