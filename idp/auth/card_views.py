@@ -50,7 +50,7 @@ STATUS = {
 }
 
 
-def _message(code: str) -> str:
+def card_message(code: str) -> str:
     """What the page tells the student, in words a 10-year-old can follow."""
     messages = {
         "invalid_request": _("カードからの返事がうまく届きませんでした。もう一度ためしてね。"),
@@ -101,14 +101,14 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
 
 
-def _error(code: str, **extra: Any):
-    response = jsonify(error=code, error_description=_message(code), **extra)
+def card_error_response(code: str, **extra: Any):
+    response = jsonify(error=code, error_description=card_message(code), **extra)
     response.status_code = STATUS.get(code, 400)
     response.headers["Cache-Control"] = "no-store"
     return response
 
 
-def _unavailable():
+def card_unavailable_response():
     response = jsonify(error="temporarily_unavailable",
                        error_description=_("いまはカードでサインインできません。"
                                            "IDとパスワードでサインインしてね。"))
@@ -149,7 +149,7 @@ def card_page():
 def challenge():
     service = card_service()
     if not service.enabled:
-        return _unavailable()
+        return card_unavailable_response()
     txn_id = request.args.get("txn")
     txn = transactions.load(txn_id)
     if txn_id and txn is None:
@@ -167,14 +167,14 @@ def challenge():
 def verify():
     service = card_service()
     if not service.enabled:
-        return _unavailable()
+        return card_unavailable_response()
     txn = transactions.load(request.args.get("txn"))
     body = request.get_json(force=True, silent=True)
     try:
         card, account = check_token(body, browser=browser_id(),
                                     txn_id=txn["id"] if txn else None, ip=_client_ip())
     except CardError as exc:
-        return _error(exc.code)
+        return card_error_response(exc.code)
     return finish_card_sign_in(account, pending_card_record(card), txn)
 
 
@@ -212,7 +212,7 @@ def finish_card_sign_in(account: Account | None, pending_card: dict[str, Any],
     ``extra`` fields are added to it."""
     if account is None:
         session["pending_card"] = pending_card
-        return _error("card_not_linked",
+        return card_error_response("card_not_linked",
                       redirect=url_for("auth.login", txn=txn["id"] if txn else None), **extra)
     sign_in(account, acr=ACR_CARD, amr=AMR_CARD)
     session.pop("pending_card", None)

@@ -15,13 +15,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from idp.audit import audit
 from idp.jpki.errors import CardError
 from idp.jpki.verifier import VerifiedCard
-from idp.store.models import Account, CardBinding, utcnow
+from idp.store.models import Account, CardBinding, new_id, utcnow
 
 ACTIVE, REVOKED, EXPIRED = "active", "revoked", "expired"
 
@@ -118,21 +119,17 @@ def bind_card(db: Session, account: Account, card: CardIdentity, *, ip: str | No
     """Bind ``card`` to ``account`` (idempotent for the same account); never move it."""
     existing = find_binding(db, card.issuer, card.serial)
     if existing is None:
-        row = CardBinding(account_id=account.id, issuer=card.issuer, serial=card.serial,
-                          certificate_sha256=card.certificate_sha256,
-                          not_after=card.not_after, status=ACTIVE)
-        try:
-            _insert(db, row)
-        except IntegrityError:
-            # Bound by another request at the same moment: decide as if we had seen it.
-            existing = find_binding(db, card.issuer, card.serial)
-            if existing is None:
-                raise
-        else:
+        row = _insert_unless_bound(db, account, card)
+        if row is not None:
             audit(db, "card.bound", account_id=account.id, school_id=account.school_id,
                   ip=ip, actor=actor, binding_id=row.id, issuer=card.issuer,
                   serial=card.serial, not_after=card.not_after.isoformat())
             return row
+        # Bound by another request at the same moment: decide as if we had seen it.
+        existing = find_binding(db, card.issuer, card.serial)
+        if existing is None:  # the same certificate under another (issuer, serial)
+            raise _refuse(db, "card.bind", "card_linked_elsewhere", "certificate_mismatch",
+                          account_id=account.id, ip=ip, actor=actor, serial=card.serial)
     details = {"binding_id": existing.id, "serial": card.serial}
     if existing.account_id != account.id:
         raise _refuse(db, "card.bind", "card_linked_elsewhere", "linked_elsewhere",
@@ -147,16 +144,21 @@ def bind_card(db: Session, account: Account, card: CardIdentity, *, ip: str | No
     return existing
 
 
-def _insert(db: Session, row: CardBinding) -> None:
-    """Insert in a savepoint, so a concurrent bind of the same card is a refusal, not a
-    broken unit of work. (pysqlite's savepoints would commit the outer work early; SQLite is
-    single-writer anyway, so it gets a plain flush.)"""
-    if db.get_bind().dialect.name == "sqlite":
-        db.add(row)
-        db.flush()
-        return
-    with db.begin_nested():
-        db.add(row)
+def _insert_unless_bound(db: Session, account: Account, card: CardIdentity
+                         ) -> CardBinding | None:
+    """The new binding, or ``None`` when the card got bound in the meantime.
+
+    ``INSERT ... ON CONFLICT DO NOTHING`` (SQLite and PostgreSQL alike), so two requests
+    binding the same card at once cannot both win, and the loser's unit of work (its audit
+    events) stays usable: no failed flush, no savepoint."""
+    insert = {"postgresql": postgresql_insert, "sqlite": sqlite_insert}[
+        db.get_bind().dialect.name]
+    statement = insert(CardBinding).values(
+        id=new_id(), account_id=account.id, issuer=card.issuer, serial=card.serial,
+        certificate_sha256=card.certificate_sha256, not_after=card.not_after, status=ACTIVE,
+        created_at=utcnow()).on_conflict_do_nothing().returning(CardBinding.id)
+    inserted = db.execute(statement).scalar_one_or_none()
+    return db.get(CardBinding, inserted) if inserted is not None else None
 
 
 def bind_pending_card(db: Session, account: Account, pending_card: dict, *, ip: str) -> None:

@@ -27,10 +27,10 @@ from flask_wtf.csrf import CSRFError
 from idp.auth import transactions
 from idp.auth.card import issue_challenge, pending_card_record
 from idp.auth.card_views import (
-    _error,
-    _message,
-    _unavailable,
+    card_error_response,
+    card_message,
     card_service,
+    card_unavailable_response,
     check_token,
     finish_card_sign_in,
 )
@@ -110,7 +110,7 @@ def csrf_refused(exc: CSRFError):
 def create():
     service = card_service()
     if not service.enabled:
-        return _unavailable()
+        return card_unavailable_response()
     txn_id = request.args.get("txn")
     txn = transactions.load(txn_id)
     if txn_id and txn is None:
@@ -159,7 +159,7 @@ def bridge_request(code: str):
                                issuer=services().settings.issuer)
     service = card_service()
     if not service.enabled:
-        return _unavailable()
+        return card_unavailable_response()
     try:
         code, record = _pairings().for_bridge(code, ip=_client_ip())
     except PairingRefused as exc:
@@ -174,7 +174,7 @@ def bridge_request(code: str):
 @bp.post("/login/card/pair/<code>")
 def complete(code: str):
     if not card_service().enabled:
-        return _unavailable()
+        return card_unavailable_response()
     body = request.get_json(force=True, silent=True)
     pairings = _pairings()
     try:
@@ -186,12 +186,12 @@ def complete(code: str):
                                     txn_id=record["txn"], ip=_client_ip())
     except CardError as exc:
         pairings.finish(code, record, error=exc.code)
-        return _error(exc.code)
+        return card_error_response(exc.code)
     if account is None:
         pairings.finish(code, record, error="card_not_linked",
                         pending_card=pending_card_record(card))
         return _json({"state": "error", "error": "card_not_linked",
-                      "error_description": _message("card_not_linked")}, 403)
+                      "error_description": card_message("card_not_linked")}, 403)
     pairings.finish(code, record, account_id=account.id)
     log.info("card_pairing_done", pairing=record["id"])
     return _json({"state": DONE, "message": _(
@@ -218,12 +218,12 @@ def status(code: str):
     if error:
         description = (_("時間がたちすぎました。アプリにもどって、もう一度はじめからやってね。")
                        if error == "txn_expired" else
-                       _refusal_message(error) if error in REFUSAL_STATUS else _message(error))
+                       _refusal_message(error) if error in REFUSAL_STATUS else card_message(error))
         return _json({"state": "error", "error": error, "error_description": description})
     with services().db.session() as db:
         account = db.get(Account, record["account_id"])
         usable = account is not None and account.active and not account.locked
     if not usable:
         return _json({"state": "error", "error": "card_not_linked",
-                      "error_description": _message("card_not_linked")})
+                      "error_description": card_message("card_not_linked")})
     return finish_card_sign_in(account, {}, txn, state=DONE)

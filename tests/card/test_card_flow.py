@@ -159,6 +159,54 @@ def test_binding_to_another_account_directly_is_refused(crl_svc, new_card, make_
     assert refused.value.code == "card_linked_elsewhere"
 
 
+def test_two_accounts_binding_one_card_at_once_exactly_one_wins(crl_svc, new_card,
+                                                                 make_student):
+    """Two requests bind the same card to two accounts at the same moment: one binding,
+    one clean refusal (audited), nothing else raised, on SQLite and on PostgreSQL."""
+    import threading
+
+    from idp.jpki.errors import CardError
+
+    card = new_card()
+    identity = CardIdentity(card.certificate.issuer.rfc4514_string(), format(card.serial, "x"),
+                            certificate_sha256(card.certificate),
+                            card.certificate.not_valid_after_utc.replace(tzinfo=None))
+    students = [make_student(), make_student()]
+    both_read = threading.Barrier(2, timeout=10)
+    outcomes: dict[str, str] = {}
+
+    def bind(student) -> None:
+        try:
+            with crl_svc.db.session() as db:
+                account = db.get(Account, student.id)
+                # Both have looked and seen no binding before either inserts.
+                assert db.scalar(select(CardBinding).where(
+                    CardBinding.serial == identity.serial)) is None
+                both_read.wait()
+                try:
+                    bind_card(db, account, identity, ip="test")
+                    outcomes[student.id] = "bound"
+                except CardError as exc:
+                    outcomes[student.id] = exc.code
+        except Exception as exc:  # noqa: BLE001 - recorded and asserted on below
+            outcomes[student.id] = repr(exc)
+
+    threads = [threading.Thread(target=bind, args=(s,)) for s in students]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert sorted(outcomes.values()) == ["bound", "card_linked_elsewhere"], outcomes
+    with crl_svc.db.session() as db:
+        rows = list(db.scalars(select(CardBinding).where(CardBinding.serial == identity.serial)))
+        winner = next(k for k, v in outcomes.items() if v == "bound")
+        assert [r.account_id for r in rows] == [winner]
+        loser = next(k for k, v in outcomes.items() if v != "bound")
+        refusal = db.scalar(select(AuditEvent).where(AuditEvent.event == "card.bind",
+                                                     AuditEvent.account_id == loser))
+        assert refusal is not None and refusal.outcome == "refused"
+
+
 def test_client_requiring_the_card_level_never_gets_a_password_sign_in(
         crl_app, crl_svc, new_card, student, make_rp):
     strict = make_rp(host="exam.example.test", required_acr=ACR_CARD)
