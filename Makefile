@@ -9,18 +9,18 @@ DEVSTAMP := $(VENV)/.installed-dev
 
 .PHONY: run test test-fast lint bench venv translations clean bridge
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || \
 	  (apt-get update -qq && apt-get install -y -qq python3-venv && $(PYTHON) -m venv $(VENV))
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e .
+	$(BIN)/pip install -q -c constraints.txt -e .
 	@touch $(STAMP)
 
 # The test tools include pyscard, which PyPI ships as source only: scripts/test-deps.sh
 # installs the compiler, swig and the PC/SC headers it builds with (and the test services).
-$(DEVSTAMP): $(STAMP) pyproject.toml
+$(DEVSTAMP): $(STAMP) pyproject.toml constraints.txt
 	bash scripts/test-deps.sh
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
 	@touch $(DEVSTAMP)
 
 venv: $(STAMP)
@@ -39,7 +39,7 @@ bridge: $(STAMP)
 	@command -v swig >/dev/null 2>&1 && dpkg -s libpcsclite-dev >/dev/null 2>&1 || \
 	  (apt-get update -qq && apt-get install -y -qq swig build-essential libpcsclite-dev)
 	bash scripts/pcsc-up.sh
-	$(BIN)/pip install -q -e '.[bridge]'
+	$(BIN)/pip install -q -c constraints.txt -e '.[bridge]'
 
 test: $(DEVSTAMP) translations
 	bash scripts/test-deps.sh

@@ -9,8 +9,8 @@ import structlog
 from flask import Flask, current_app, jsonify, render_template, request
 from flask_babel import Babel
 from flask_wtf.csrf import CSRFError, CSRFProtect
-from sqlalchemy.exc import DBAPIError, OperationalError
-from werkzeug.exceptions import HTTPException
+from sqlalchemy.exc import DataError, DBAPIError, OperationalError
+from werkzeug.exceptions import BadRequest, HTTPException
 
 from idp.auth.sessions import StoreSessionInterface
 from idp.auth.throttle import Throttle
@@ -87,6 +87,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
         store, idle=settings.session_idle, absolute=settings.session_absolute,
         secure=settings.issuer_is_https)
     Babel(app, locale_selector=select_locale)
+    install_input_guard(app)
     csrf.init_app(app)
 
     from idp.oidc.server import build_authorization_server
@@ -169,6 +170,37 @@ def _wants_json() -> bool:
         or request.accept_mimetypes.best == "application/json"
 
 
+_FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+def _carries_nul() -> bool:
+    """Whether the query, a form field or a JSON body holds U+0000 (uploaded files are the
+    views' business: a roster file is checked as a file)."""
+    def any_nul(pairs) -> bool:
+        return any("\x00" in key or "\x00" in value for key, value in pairs)
+
+    if any_nul(request.args.items(multi=True)):
+        return True
+    if request.mimetype in _FORM_TYPES:
+        return any_nul(request.form.items(multi=True))
+    if request.is_json:
+        body = request.get_data(cache=True)
+        return b"\\u0000" in body or b"\x00" in body
+    return False
+
+
+def install_input_guard(app: Flask) -> None:
+    """Refuse what no view can use, before any other check (the CSRF check included)."""
+
+    @app.before_request
+    def refuse_nul_characters():
+        # U+0000 is never meaningful in a login id, a redirect URI or a client id, and
+        # PostgreSQL cannot store it while SQLite can: refuse it at the door, the same on
+        # both backends, before any view sees it.
+        if _carries_nul():
+            raise BadRequest("the request contains a NUL (U+0000) character")
+
+
 def install_error_handlers(app: Flask) -> None:
     log = structlog.get_logger("idp")
 
@@ -188,6 +220,14 @@ def install_error_handlers(app: Flask) -> None:
     app.register_error_handler(StoreUnavailable, unavailable)
     app.register_error_handler(OperationalError, unavailable)
     app.register_error_handler(DBAPIError, unavailable)
+
+    @app.errorhandler(DataError)
+    def data_refused(exc: DataError):
+        # The database refused a value the request carried (a character PostgreSQL cannot
+        # store, a number out of range): the client's input, not an outage. The unit of work
+        # was rolled back, so nothing is half written.
+        log.warning("request_data_refused", error=str(exc.orig)[:200])
+        return http_error(BadRequest("a value in the request cannot be used"))
 
     @app.before_request
     def refuse_when_store_down():

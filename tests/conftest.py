@@ -15,6 +15,8 @@ import secrets
 import subprocess
 import sys
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -44,28 +46,38 @@ def compile_translations() -> None:
                     "-d", str(ROOT / "idp" / "translations")], check=True, capture_output=True)
 
 
-@pytest.fixture(scope="session")
-def backend_urls(tmp_path_factory):
-    if BACKEND == "postgres":
-        import redis
-        from sqlalchemy import create_engine, text
+@contextmanager
+def fresh_postgres_database(prefix: str = "mynagate_test_") -> Iterator[str]:
+    """A new, empty PostgreSQL database (its name) that is dropped afterwards; Redis must
+    answer too. Fails in CI (skips locally) when either is unreachable."""
+    import redis
+    from sqlalchemy import create_engine, text
 
-        name = "mynagate_test_" + uuid.uuid4().hex[:10]
-        try:
-            admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-            with admin.connect() as conn:
-                conn.execute(text(f'CREATE DATABASE "{name}"'))
-            redis.Redis.from_url(REDIS_URL).ping()
-        except Exception as exc:  # noqa: BLE001
-            need(False, f"PostgreSQL/Redis not reachable: {exc}")
-        url = PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
-        yield {"database_url": url, "redis_url": REDIS_URL}
-        admin.dispose()
+    name = prefix + uuid.uuid4().hex[:10]
+    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        redis.Redis.from_url(REDIS_URL).ping()
+    except Exception as exc:  # noqa: BLE001
+        need(False, f"PostgreSQL/Redis not reachable: {exc}")
+    try:
+        yield name
+    finally:
         with admin.connect() as conn:
             conn.execute(text(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"),
                 {"n": name})
             conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def backend_urls(tmp_path_factory):
+    if BACKEND == "postgres":
+        with fresh_postgres_database() as name:
+            yield {"database_url": PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name,
+                   "redis_url": REDIS_URL}
         return
     db = tmp_path_factory.mktemp("db") / "idp.db"
     yield {"database_url": f"sqlite:///{db}", "redis_url": ""}
@@ -90,23 +102,48 @@ def settings_overrides(backend_urls, keys_dir):
     }
 
 
-@pytest.fixture(scope="session")
-def app(settings_overrides):
+def build_app(settings_values: dict, *, migrate: bool = True):
+    """A provider app for tests on the given settings, with a Redis key prefix of its own;
+    release it with :func:`close_app`."""
     from idp.app import create_app
     from idp.cli import upgrade_database
     from idp.settings import Settings
 
-    compile_translations()
-    settings = Settings.load(settings_overrides, environ={})
-    upgrade_database(settings.database_url)
+    settings = Settings.load(settings_values, environ={})
+    if migrate:
+        upgrade_database(settings.database_url)
     application = create_app(settings)
     application.config.update(TESTING=True)
     use_unique_redis_prefix(application)
-    yield application
-    store = application.extensions["mynagate"].store
-    if hasattr(store, "flush_prefix"):
-        store.flush_prefix()
-    application.extensions["mynagate"].db.engine.dispose()
+    return application
+
+
+def close_app(application) -> None:
+    """Stop what the app runs in the background, drop its Redis keys, close its pool."""
+    svc = application.extensions["mynagate"]
+    card = svc.extras.get("card")
+    if card is not None and card.refresher is not None:
+        card.refresher.stop()
+    if hasattr(svc.store, "flush_prefix"):
+        svc.store.flush_prefix()
+    svc.db.engine.dispose()
+
+
+@contextmanager
+def provider_app(settings_values: dict, *, migrate: bool = True):
+    """:func:`build_app` for a ``with`` block (module- and session-scoped fixtures)."""
+    application = build_app(settings_values, migrate=migrate)
+    try:
+        yield application
+    finally:
+        close_app(application)
+
+
+@pytest.fixture(scope="session")
+def app(settings_overrides):
+    compile_translations()
+    with provider_app(settings_overrides) as application:
+        yield application
 
 
 def use_unique_redis_prefix(application) -> None:

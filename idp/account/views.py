@@ -15,6 +15,7 @@ from flask import (
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
+from wtforms.fields.choices import SelectChoice
 
 from idp.account import service
 from idp.account.forms import PasswordForm, ResetForm, WithdrawForm
@@ -133,9 +134,10 @@ def password():
     return redirect(url_for("account.home"), 303)
 
 
-def _schools() -> list[tuple[str, str]]:
+def _schools() -> list[SelectChoice]:
     with services().db.session() as db:
-        return [(s.code, s.name) for s in db.scalars(select(School).order_by(School.name))]
+        rows = db.scalars(select(School).order_by(School.name))
+        return [SelectChoice(s.code, s.name) for s in rows]
 
 
 @bp.route("/reset", methods=["GET", "POST"])

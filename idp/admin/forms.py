@@ -16,6 +16,7 @@ from wtforms import (
     SubmitField,
     TextAreaField,
 )
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 from idp.oidc.clients import AUTH_METHODS, ID_TOKEN_ALGS
@@ -53,16 +54,17 @@ class ClientForm(FlaskForm):
     sector_identifier_uri = StringField(_l("セクター識別子URI"),
                                         validators=[Optional(), Length(max=500)])
     token_endpoint_auth_method = SelectField(_l("クライアント認証方式"),
-                                             choices=[(m, m) for m in AUTH_METHODS])
+                                             choices=list(AUTH_METHODS))
     scopes = SelectMultipleField(_l("許可するスコープ"),
-                                 choices=[(s, s) for s in SUPPORTED_SCOPES],
+                                 choices=list(SUPPORTED_SCOPES),
                                  default=["openid"])
     jwks_uri = StringField(_l("jwks_uri"), validators=[Optional(), Length(max=500)])
     jwks = TextAreaField(_l("jwks(JSON)"), validators=[Optional(), Length(max=20000)])
     id_token_signed_response_alg = SelectField(_l("IDトークンの署名アルゴリズム"),
-                                               choices=[(a, a) for a in ID_TOKEN_ALGS])
+                                               choices=list(ID_TOKEN_ALGS))
     required_acr = SelectField(_l("必要な認証レベル(acr)"),
-                               choices=[("", "-")] + [(a, a) for a in sorted(ACR_LEVELS)])
+                               choices=[SelectChoice("", "-"),
+                                        *map(SelectChoice, sorted(ACR_LEVELS))])
     logo_uri = StringField(_l("ロゴのURL(https)"), validators=[Optional(), Length(max=500)])
     contacts = StringField(_l("連絡先(カンマ区切り)"), validators=[Optional(), Length(max=1000)])
     access_token_lifetime = IntegerField(_l("アクセストークンの有効秒数"),
@@ -77,7 +79,7 @@ class IatForm(FlaskForm):
     days = IntegerField(_l("有効日数"), default=7, validators=[NumberRange(1, 90)])
     max_uses = IntegerField(_l("使える回数"), default=1, validators=[NumberRange(1, 1000)])
     allowed_scopes = SelectMultipleField(_l("登録で許すスコープ"),
-                                         choices=[(s, s) for s in SUPPORTED_SCOPES],
+                                         choices=list(SUPPORTED_SCOPES),
                                          default=SUPPORTED_SCOPES)
     submit = SubmitField(_l("発行する"))
 

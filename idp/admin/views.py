@@ -20,6 +20,7 @@ from flask import (
 )
 from flask_babel import gettext as _
 from sqlalchemy import select
+from wtforms.fields.choices import SelectChoice
 
 from idp.admin import (
     accounts,
@@ -421,9 +422,9 @@ def account_list(actor: Actor):
 def account_new(actor: Actor):
     form = AccountForm()
     with services().db.session() as db:
-        form.school.choices = [(s.id, f"{s.code} {s.name}")
+        form.school.choices = [SelectChoice(s.id, f"{s.code} {s.name}")
                                for s in accounts.list_schools(db, actor)]
-    form.role.choices = [(r, r) for r in ACCOUNT_ROLES if may_grant_role(actor, r)]
+    form.role.choices = [r for r in ACCOUNT_ROLES if may_grant_role(actor, r)]
     if request.method == "GET" or not form.validate_on_submit():
         return _render("admin/account_new.html", actor,
                        400 if request.method == "POST" else 200, form=form)

@@ -24,7 +24,7 @@ from sqlalchemy import select
 
 from tests.admin.conftest import Admin, _make_account
 from tests.browser.journey_rp import JourneyRP
-from tests.conftest import ROOT, unique, use_unique_redis_prefix
+from tests.conftest import ROOT, build_app, close_app, unique
 
 pytestmark = [pytest.mark.browser]
 TIMEOUT_MS = 15_000
@@ -38,27 +38,18 @@ PUPILS = [("5", "1", "佐藤 はると"), ("5", "1", "鈴木 ゆい"), ("5", "2"
 def provider(settings_overrides):
     """The provider on a port of its own (its issuer is that address), on the selected
     backend, served by werkzeug's threaded server as ``make run`` does."""
-    from idp.app import create_app
-    from idp.cli import upgrade_database
     from idp.demo.serve import ServedApp
-    from idp.settings import Settings
 
     served = ServedApp("127.0.0.1", 0)
     try:
-        settings = Settings.load({**settings_overrides, "issuer": served.url}, environ={})
-        upgrade_database(settings.database_url)
-        application = create_app(settings)
-        use_unique_redis_prefix(application)
+        application = build_app({**settings_overrides, "issuer": served.url})
         served.start(application)
     except BaseException:
         served.stop()
         raise
     yield application.extensions["mynagate"], served.url
     served.stop()
-    store = application.extensions["mynagate"].store
-    if hasattr(store, "flush_prefix"):
-        store.flush_prefix()
-    application.extensions["mynagate"].db.engine.dispose()
+    close_app(application)
 
 
 @pytest.fixture(scope="module")

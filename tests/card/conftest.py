@@ -14,6 +14,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from tests.card.helpers import Card, CardBrowser
+from tests.conftest import provider_app
 
 
 class KeyPool:
@@ -57,32 +58,12 @@ def new_card(test_pki, card_keys):
     return make
 
 
-def _card_app(settings_overrides: dict, **overrides):
-    from idp.app import create_app
-    from idp.cli import upgrade_database
-    from idp.settings import Settings
-
-    settings = Settings.load({**settings_overrides, **overrides}, environ={})
-    upgrade_database(settings.database_url)
-    application = create_app(settings)
-    application.config.update(TESTING=True)
-    return application
-
-
-def _close(application) -> None:
-    svc = application.extensions["mynagate"]
-    refresher = svc.extras["card"].refresher
-    if refresher is not None:
-        refresher.stop()
-    svc.db.engine.dispose()
-
-
 @pytest.fixture(scope="session")
 def crl_app(settings_overrides, test_pki) -> Iterator:
-    application = _card_app(settings_overrides, jpki_trust_anchors=[str(test_pki.root_path)],
-                            jpki_revocation="crl", jpki_crl_sources=[str(test_pki.crl_path)])
-    yield application
-    _close(application)
+    with provider_app({**settings_overrides, "jpki_trust_anchors": [str(test_pki.root_path)],
+                       "jpki_revocation": "crl", "jpki_crl_sources": [str(test_pki.crl_path)]}
+                      ) as application:
+        yield application
 
 
 @pytest.fixture(scope="session")
@@ -99,10 +80,10 @@ def ocsp_responder(test_pki):
 
 @pytest.fixture(scope="session")
 def ocsp_app(settings_overrides, test_pki, ocsp_responder) -> Iterator:
-    application = _card_app(settings_overrides, jpki_trust_anchors=[str(test_pki.root_path)],
-                            jpki_revocation="ocsp", jpki_ocsp_url=ocsp_responder.url)
-    yield application
-    _close(application)
+    with provider_app({**settings_overrides, "jpki_trust_anchors": [str(test_pki.root_path)],
+                       "jpki_revocation": "ocsp", "jpki_ocsp_url": ocsp_responder.url}
+                      ) as application:
+        yield application
 
 
 @pytest.fixture(scope="session")

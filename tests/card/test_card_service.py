@@ -30,15 +30,12 @@ def test_revocation_none_builds_with_a_visible_warning(test_pki):
 
 
 def test_revocation_none_page_shows_the_warning(settings_overrides, test_pki):
-    from tests.card.conftest import _card_app, _close
+    from tests.conftest import provider_app
 
-    application = _card_app(settings_overrides, jpki_trust_anchors=[str(test_pki.root_path)],
-                            jpki_revocation="none")
-    try:
+    with provider_app({**settings_overrides, "jpki_trust_anchors": [str(test_pki.root_path)],
+                       "jpki_revocation": "none"}) as application:
         html = application.test_client().get("/login/card").get_data(as_text=True)
-        assert 'id="card-revocation-warning"' in html
-    finally:
-        _close(application)
+    assert 'id="card-revocation-warning"' in html
 
 
 def test_crl_mode_page_has_no_warning(card_browser):

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.card.conftest import test_pki  # noqa: F401 - the card app needs a trust anchor
-from tests.conftest import Student, unique, use_unique_redis_prefix
+from tests.conftest import Student, provider_app, unique
 
 ASCII_SCHOOL = "Maple Elementary"
 ASCII_STUDENT = "Ken Sato"
@@ -48,17 +48,6 @@ def ascii_rp(make_rp):
 def card_app(app, settings_overrides, test_pki) -> Iterator:  # noqa: F811
     """The provider with card sign-in on, so the card page renders every script message.
     (Depends on ``app``, which brings the shared database up to date.)"""
-    from idp.app import create_app
-    from idp.settings import Settings
-
-    settings = Settings.load({**settings_overrides,
-                              "jpki_trust_anchors": [str(test_pki.root_path)],
-                              "jpki_revocation": "none"}, environ={})
-    application = create_app(settings)
-    application.config.update(TESTING=True)
-    use_unique_redis_prefix(application)
-    yield application
-    svc = application.extensions["mynagate"]
-    if hasattr(svc.store, "flush_prefix"):
-        svc.store.flush_prefix()
-    svc.db.engine.dispose()
+    with provider_app({**settings_overrides, "jpki_trust_anchors": [str(test_pki.root_path)],
+                       "jpki_revocation": "none"}, migrate=False) as application:
+        yield application

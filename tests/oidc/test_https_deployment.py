@@ -6,24 +6,14 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import pkce_pair, use_unique_redis_prefix
+from tests.conftest import pkce_pair, provider_app
 
 
 @pytest.fixture(scope="module")
 def https_app(settings_overrides):
-    from idp.app import create_app
-    from idp.settings import Settings
-
-    settings = Settings.load({**settings_overrides, "issuer": "https://idp.example.test/"},
-                             environ={})
-    application = create_app(settings)
-    application.config.update(TESTING=True)
-    use_unique_redis_prefix(application)
-    yield application
-    store = application.extensions["mynagate"].store
-    if hasattr(store, "flush_prefix"):
-        store.flush_prefix()
-    application.extensions["mynagate"].db.engine.dispose()
+    with provider_app({**settings_overrides, "issuer": "https://idp.example.test/"},
+                      migrate=False) as application:
+        yield application
 
 
 def test_https_issuer_cookie_and_hsts(https_app, rp):

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from idp.demo import setup_demo_card
 from idp.demo.seed import demo_settings
 from idp.jpki.testpki import load_test_pki
+from tests.conftest import close_app
 
 
 def test_demo_card_pki_is_minted_once_and_trusted_with_its_crl(tmp_path, capsys):
@@ -55,9 +56,7 @@ def test_the_provider_starts_with_the_demo_card_switched_on(tmp_path):
         page = app.test_client().get("/login/card").get_data(as_text=True)
         assert 'id="card-start"' in page and 'id="card-off"' not in page
     finally:
-        if card.refresher is not None:
-            card.refresher.stop()
-        app.extensions["mynagate"].db.engine.dispose()
+        close_app(app)
 
 
 def test_nothing_changes_outside_development_or_with_own_anchors(tmp_path):

@@ -3,58 +3,42 @@ written, and the provider serves again once they are back (no restart)."""
 
 from __future__ import annotations
 
-import uuid
-
 import pytest
-from sqlalchemy import create_engine, text
 
-from tests.conftest import PG_ADMIN_URL, REDIS_URL, Browser, need, redeem, unique
+from tests.conftest import (
+    PG_ADMIN_URL,
+    Browser,
+    build_app,
+    close_app,
+    fresh_postgres_database,
+    redeem,
+    unique,
+)
 from tests.provider.tcp_proxy import CuttableProxy
 
 
 @pytest.fixture(scope="module")
 def faulty(tmp_path_factory):
     """A provider on PostgreSQL + Redis reached through cuttable proxies."""
-    import redis
-
-    from idp.app import create_app
-    from idp.cli import upgrade_database
-    from idp.settings import Settings
-
-    name = "mynagate_fault_" + uuid.uuid4().hex[:8]
-    try:
-        admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        redis.Redis.from_url(REDIS_URL).ping()
-    except Exception as exc:  # noqa: BLE001
-        need(False, f"PostgreSQL/Redis not reachable: {exc}")
-    pg_proxy = CuttableProxy("127.0.0.1", 5432)
-    redis_proxy = CuttableProxy("127.0.0.1", 6379)
-    base = PG_ADMIN_URL.rsplit("@", 1)[0]
-    db_url = f"{base}@127.0.0.1:{pg_proxy.port}/{name}"
-    upgrade_database(db_url)
-    settings = Settings.load({
-        "env": "test", "issuer": "http://127.0.0.1:5000",
-        "secret_key": "fault-secret-key-0123456789",
-        "pairwise_secret": "fault-pairwise-secret-0123456789",
-        "keys_dir": str(tmp_path_factory.mktemp("fault-keys")),
-        "database_url": db_url, "redis_url": f"redis://127.0.0.1:{redis_proxy.port}/14",
-        "jpki_revocation": "none", "jpki_trust_anchors": [],
-    }, environ={})
-    app = create_app(settings)
-    app.config.update(TESTING=True)
-    yield app, pg_proxy, redis_proxy
-    redis_proxy.restore()
-    pg_proxy.restore()
-    app.extensions["mynagate"].db.engine.dispose()
-    pg_proxy.close()
-    redis_proxy.close()
-    with admin.connect() as conn:
-        conn.execute(text(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"),
-            {"n": name})
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+    with fresh_postgres_database("mynagate_fault_") as name:
+        pg_proxy = CuttableProxy("127.0.0.1", 5432)
+        redis_proxy = CuttableProxy("127.0.0.1", 6379)
+        base = PG_ADMIN_URL.rsplit("@", 1)[0]
+        app = build_app({
+            "env": "test", "issuer": "http://127.0.0.1:5000",
+            "secret_key": "fault-secret-key-0123456789",
+            "pairwise_secret": "fault-pairwise-secret-0123456789",
+            "keys_dir": str(tmp_path_factory.mktemp("fault-keys")),
+            "database_url": f"{base}@127.0.0.1:{pg_proxy.port}/{name}",
+            "redis_url": f"redis://127.0.0.1:{redis_proxy.port}/14",
+            "jpki_revocation": "none", "jpki_trust_anchors": [],
+        })
+        yield app, pg_proxy, redis_proxy
+        redis_proxy.restore()
+        pg_proxy.restore()
+        close_app(app)
+        pg_proxy.close()
+        redis_proxy.close()
 
 
 def _seed(app):

@@ -74,3 +74,48 @@ def test_fuzzing_reaches_a_real_client(app, make_rp):
                 "max_age": max_age, "code_challenge": "x" * 43,
                 "code_challenge_method": "S256"})
             assert response.status_code in (302, 303, 400), (prompt, max_age)
+
+
+def _basic(user: str, password: str) -> str:
+    import base64
+
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+@pytest.mark.parametrize(("method", "path", "kwargs"), [
+    ("GET", "/authorize", {"query_string": {"client_id": "\x00", "response_type": "code"}}),
+    ("POST", "/token", {"data": {"grant_type": "authorization_code", "code": "\x00"}}),
+    ("POST", "/register", {"json": {"redirect_uris": ["https://rp.example.test/\x00"]}}),
+    ("POST", "/login/card/verify", {"json": {"format": "jpki-auth:1", "bridge": "\x00"}}),
+])
+def test_a_nul_character_is_a_client_error_on_every_backend(app, method, path, kwargs):
+    """PostgreSQL cannot store U+0000 and SQLite can: either way the request is refused as
+    the client's error (400), never as an outage (503) or a crash (500)."""
+    response = app.test_client().open(path, method=method, **kwargs)
+    assert response.status_code == 400, (path, response.status_code)
+    assert "NUL (U+0000)" in response.get_data(as_text=True)
+    if path != "/authorize":
+        assert response.get_json()["error"] == "invalid_request"
+
+
+def test_a_nul_in_the_sign_in_form_is_refused_and_the_login_goes_on(browser, rp, student):
+    from tests.conftest import Student
+
+    login_page = browser.follow_to_login(browser.authorize(rp)[0])
+    refused = browser.password_login(login_page, Student(
+        student.id, student.school_code + "\x00", student.login_id, student.password))
+    assert refused.status_code == 400 and "NUL (U+0000)" in refused.get_data(as_text=True)
+    # Nothing was lost: the same login page still signs the student in.
+    signed_in = browser.password_login(login_page, student)
+    assert signed_in.status_code == 303, signed_in.get_data(as_text=True)[:300]
+
+
+def test_a_value_the_database_refuses_is_a_client_error(app):
+    """A NUL reaching the database another way (inside HTTP Basic credentials) is refused
+    as bad input by PostgreSQL, and is an unknown client on SQLite: a 4xx on both, nothing
+    stored."""
+    response = app.test_client().post(
+        "/token", data={"grant_type": "authorization_code", "code": "c"},
+        headers={"Authorization": _basic("\x00client", "secret")})
+    assert response.status_code in (400, 401), response.status_code
+    assert response.get_json()["error"] in ("invalid_request", "invalid_client")
