@@ -75,11 +75,12 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
         TEMPLATES_AUTO_RELOAD=settings.is_development,
     )
     store = open_store(settings.redis_url)
+    database = Database(settings.database_url)
     svc = Services(
         settings=settings,
-        db=Database(settings.database_url),
+        db=database,
         store=store,
-        keys=SigningKeys.load_or_create(settings.keys_dir),
+        keys=SigningKeys(database, settings.keys_dir, settings.signing_key_retention),
         throttle=Throttle(store),
     )
     app.extensions["mynagate"] = svc

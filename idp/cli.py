@@ -59,6 +59,7 @@ def serve(ctx: Ctx, host: str, port: int) -> None:
     """Serve the provider (gunicorn when IDP_WORKERS > 1, else a threaded server)."""
     settings = ctx.services.settings
     app = ctx.app
+    check_signing_keys(ctx.services)
     if settings.workers > 1:
         from gunicorn.app.base import BaseApplication
 
@@ -77,6 +78,86 @@ def serve(ctx: Ctx, host: str, port: int) -> None:
 
     click.echo(f"Mynagate serving {settings.issuer} on http://{host}:{port}")
     run_simple(host, port, app, threaded=True, use_reloader=False)
+
+
+def check_signing_keys(services) -> None:
+    """Refuse to start without a usable database schema and signing keys, saying why."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from idp.keys import KeyFileMissing
+
+    try:
+        services.keys.refresh()
+    except KeyFileMissing as exc:
+        fail(str(exc))
+    except SQLAlchemyError as exc:
+        fail(f"cannot read the signing keys from the database ({type(exc).__name__}); "
+             "is IDP_DATABASE_URL right, and has `idp db upgrade` run?")
+
+
+# ----------------------------------------------------------------------------- keys
+@cli.group()
+def keys() -> None:
+    """ID token signing keys: list, rotate, prune."""
+
+
+@keys.command("list")
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def keys_list(ctx: Ctx, as_json: bool) -> None:
+    """Every key in the list: next (announced), active (signing), retired (still published
+    until the retention ends)."""
+    from idp.keys import describe, ensure_keys
+    from idp.store.models import SigningKey
+
+    settings = ctx.services.settings
+    with ctx.services.db.session() as s:
+        ensure_keys(s, settings.keys_dir)
+        rows = [describe(row) for row in s.scalars(
+            select(SigningKey).order_by(SigningKey.alg, SigningKey.created_at))]
+    if as_json:
+        click.echo(json.dumps(rows))
+        return
+    for row in rows:
+        click.echo(f"{row['kid']}\t{row['alg']}\t{row['state']}\t"
+                   f"created {row['created_at']}\tretired {row['retired_at'] or '-'}")
+
+
+@keys.command("rotate")
+@click.option("--alg", "algorithms", multiple=True, type=click.Choice(["RS256", "ES256"]),
+              help="Only this algorithm (repeatable); default both.")
+@click.option("--json", "as_json", is_flag=True)
+@pass_ctx
+def keys_rotate(ctx: Ctx, algorithms: tuple[str, ...], as_json: bool) -> None:
+    """Start signing with the announced key, retire the current one, announce a new one.
+    Every worker picks the change up within 30 seconds."""
+    from idp.audit import audit
+    from idp.keys import ALGORITHMS, describe, rotate
+
+    settings = ctx.services.settings
+    with ctx.services.db.session() as s:
+        promoted = rotate(s, settings.keys_dir, algorithms or ALGORITHMS)
+        rows = [describe(row) for row in promoted]
+        audit(s, "keys.rotated", actor="cli", kids=[row["kid"] for row in rows])
+    if as_json:
+        click.echo(json.dumps(rows))
+        return
+    for row in rows:
+        click.echo(f"{row['alg']} now signs with {row['kid']}")
+
+
+@keys.command("prune")
+@pass_ctx
+def keys_prune(ctx: Ctx) -> None:
+    """Remove retired keys older than IDP_SIGNING_KEY_RETENTION from the list (and /jwks.json)."""
+    from idp.audit import audit
+    from idp.keys import prune
+
+    with ctx.services.db.session() as s:
+        removed = prune(s, ctx.services.settings.signing_key_retention)
+        if removed:
+            audit(s, "keys.pruned", actor="cli", kids=removed)
+    click.echo(f"removed {len(removed)} retired key(s)")
 
 
 # ----------------------------------------------------------------------------- db

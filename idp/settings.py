@@ -36,6 +36,7 @@ class Settings:
     secret_key: str = ""
     pairwise_secret: str = ""
     keys_dir: str = "var/keys"
+    signing_key_retention: int = 14 * 24 * 3600
     workers: int = 1
     trusted_proxy_hops: int = 0
     default_locale: str = "ja"
@@ -106,6 +107,9 @@ class Settings:
             raise SettingsError("IDP_ENV must be production, development or test")
         if self.default_locale not in ("ja", "en"):
             raise SettingsError("IDP_DEFAULT_LOCALE must be ja or en")
+        if self.signing_key_retention < self.id_token_lifetime:
+            raise SettingsError("IDP_SIGNING_KEY_RETENTION must be at least "
+                                "IDP_ID_TOKEN_LIFETIME: a retired key must outlive its tokens")
         if not 0 <= self.trusted_proxy_hops <= 5:
             raise SettingsError("IDP_TRUSTED_PROXY_HOPS must be between 0 and 5")
         relaxed = self.env in ("development", "test")

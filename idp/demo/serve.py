@@ -112,6 +112,7 @@ def serve_demo(*, state_dir: str | Path = "var", host: str = "127.0.0.1",
             upgrade_database(settings.database_url)
         setup_demo_card(settings)
         provider_app = create_app(settings)
+        provider_app.extensions["mynagate"].keys.refresh()  # signing keys ready before serving
         seed = seed_demo(provider_app.extensions["mynagate"],
                          rps=[rp for rp, _ in served_rps.values()], state_dir=state_dir)
     except BaseException:

@@ -177,7 +177,8 @@ def build_client(spec: ClientSpec, sector: str) -> tuple[Client, str | None]:
     if spec.token_endpoint_auth_method in ("client_secret_basic", "client_secret_post"):
         secret = secrets.token_urlsafe(32)
     row = Client(
-        client_id=secrets.token_urlsafe(16),
+        # Hex, not base64url: an id starting with "-" reads as an option on a command line.
+        client_id=secrets.token_hex(16),
         client_secret_hash=hash_secret(secret) if secret else None,
         name=spec.name,
         redirect_uris=list(spec.redirect_uris),

@@ -183,3 +183,17 @@ class AuditEvent(Base):
     ip: Mapped[str | None] = mapped_column(String(64), nullable=True)
     outcome: Mapped[str] = mapped_column(String(16), default="ok")
     details: Mapped[dict] = mapped_column(JSON, default=dict)
+
+
+class SigningKey(Base):
+    """An ID token signing key as every worker sees it: only the public half. The private
+    half is a file in ``IDP_KEYS_DIR`` (see :mod:`idp.keys`)."""
+
+    __tablename__ = "signing_keys"
+    kid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    alg: Mapped[str] = mapped_column(String(8), index=True)
+    public_jwk: Mapped[dict] = mapped_column(JSON)
+    state: Mapped[str] = mapped_column(String(8), index=True)  # next | active | retired
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    activated_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    retired_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)

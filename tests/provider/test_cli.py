@@ -62,6 +62,7 @@ def test_school_account_client_lifecycle(run):
     listed = json.loads(run("client", "list", "--json").output)
     assert created["client_id"] in [c["client_id"] for c in listed]
     assert "client_secret" not in json.dumps(listed)
+    assert all(c in "0123456789abcdef" for c in created["client_id"])  # never starts with -
     assert run("client", "delete", created["client_id"]).exit_code == 0
     listed = json.loads(run("client", "list", "--json").output)
     assert created["client_id"] not in [c["client_id"] for c in listed]
@@ -103,3 +104,17 @@ def test_production_without_secrets_refuses_to_start():
         "IDP_REDIS_URL": ""})
     assert result.exit_code != 0
     assert "IDP_" in result.output
+
+
+def test_an_older_client_id_starting_with_a_dash_can_be_deleted(run, svc):
+    from idp.oidc.clients import ClientSpec, build_client
+
+    row, _ = build_client(ClientSpec(name="古いアプリ",
+                                     redirect_uris=["https://old.example.jp/cb"],
+                                     post_logout_redirect_uris=[]),
+                          "old.example.jp")
+    row.client_id = "-" + row.client_id[:20]  # as base64url ids could be, before hex
+    with svc.db.session() as s:
+        s.add(row)
+    result = run("client", "delete", "--", row.client_id)
+    assert result.exit_code == 0, result.output
