@@ -131,15 +131,17 @@ def register(cli: Any) -> None:
 
     @demo.command("reset-password")
     @click.option("--state-dir", default="var", show_default=True)
-    def demo_reset_password(state_dir: str) -> None:
-        """Give demo-student a new generated password and print it."""
+    @click.option("--login", default="demo-student", show_default=True,
+                  type=click.Choice(["demo-student", "demo-admin"]))
+    def demo_reset_password(state_dir: str, login: str) -> None:
+        """Give a demo account a new generated password and print it."""
         from idp.app import create_app
         from idp.demo.seed import demo_settings, reset_demo_password
         from idp.settings import SettingsError
 
         try:
             app = create_app(demo_settings(state_dir))
-            password = reset_demo_password(app.extensions["mynagate"])
+            password = reset_demo_password(app.extensions["mynagate"], login)
         except (SettingsError, LookupError) as exc:
             raise click.ClickException(str(exc)) from exc
-        click.echo(f"demo-student password / パスワード: {password}")
+        click.echo(f"{login} password / パスワード: {password}")

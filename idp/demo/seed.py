@@ -31,6 +31,10 @@ DEMO_SCHOOL_CODE = "demo-school"
 DEMO_SCHOOL_NAME = "マイナゲート小学校"
 DEMO_STUDENT_LOGIN = "demo-student"
 DEMO_STUDENT_NAME = "マイナ たろう"
+# A platform admin, so a school's IT person trying the demo can open /admin/ too (the first
+# sign-in there shows the TOTP key to put in an authenticator app).
+DEMO_ADMIN_LOGIN = "demo-admin"
+DEMO_ADMIN_NAME = "デモ管理者"
 DEMO_PROVIDER_PORT = 5000
 SECRETS_FILE = "dev-secrets.json"
 CLIENTS_FILE = "demo-clients.json"
@@ -140,13 +144,18 @@ def seed_demo(services: Any, *, rps: Sequence[DemoRP] = DEMO_RPS,
     """
     state = Path(state_dir)
     school, school_created = _ensure_school(services)
-    login, password = _ensure_student(services, school)
+    student_password = _ensure_account(services, school, DEMO_STUDENT_LOGIN,
+                                       DEMO_STUDENT_NAME, "student", grade="5", class_name="1")
+    admin_password = _ensure_account(services, school, DEMO_ADMIN_LOGIN, DEMO_ADMIN_NAME,
+                                     "platform_admin")
     clients = _ensure_clients(services, rps, state / CLIENTS_FILE)
     return {
         "issuer": services.settings.issuer,
         "school": {"code": school.code, "name": school.name, "created": school_created},
-        "student": {"school": school.code, "login": login, "password": password,
-                    "created": password is not None},
+        "student": {"school": school.code, "login": DEMO_STUDENT_LOGIN,
+                    "password": student_password, "created": student_password is not None},
+        "admin": {"school": school.code, "login": DEMO_ADMIN_LOGIN, "password": admin_password,
+                  "created": admin_password is not None},
         "clients": clients,
     }
 
@@ -163,29 +172,34 @@ def _ensure_school(services: Any) -> tuple[School, bool]:
     return row, True
 
 
-def _ensure_student(services: Any, school: School) -> tuple[str, str | None]:
+def _ensure_account(services: Any, school: School, login: str, name: str, role: str,
+                    **details: str) -> str | None:
+    """Create the account once; its generated password (to print once), or ``None`` when
+    it already existed."""
     with services.db.session() as db:
         row = db.scalar(select(Account).where(Account.school_id == school.id,
-                                              Account.login_id == DEMO_STUDENT_LOGIN))
+                                              Account.login_id == login))
         if row is not None:
-            return row.login_id, None
+            return None
         password = generate_first_password()
-        row = Account(school_id=school.id, login_id=DEMO_STUDENT_LOGIN,
-                      display_name=DEMO_STUDENT_NAME, role="student", grade="5",
-                      class_name="1", password_hash=hash_password(password))
+        row = Account(school_id=school.id, login_id=login, display_name=name, role=role,
+                      password_hash=hash_password(password), **details)
         db.add(row)
         db.flush()
         audit(db, "account.created", actor="demo", account_id=row.id, school_id=school.id)
-    return DEMO_STUDENT_LOGIN, password
+    return password
 
 
-def reset_demo_password(services: Any) -> str:
-    """Give ``demo-student`` a new generated password and return it (to print once)."""
+def reset_demo_password(services: Any, login: str = DEMO_STUDENT_LOGIN) -> str:
+    """Give a demo account (``demo-student`` unless told) a new generated password and
+    return it (to print once)."""
+    if login not in (DEMO_STUDENT_LOGIN, DEMO_ADMIN_LOGIN):
+        raise LookupError(f"{login} is not a demo account")
     with services.db.session() as db:
         row = db.scalar(select(Account).join(School).where(
-            School.code == DEMO_SCHOOL_CODE, Account.login_id == DEMO_STUDENT_LOGIN))
+            School.code == DEMO_SCHOOL_CODE, Account.login_id == login))
         if row is None:
-            raise LookupError("the demo student does not exist yet: run the demo once")
+            raise LookupError(f"{login} does not exist yet: run the demo once")
         password = generate_first_password()
         row.password_hash = hash_password(password)
         row.locked = False

@@ -156,6 +156,15 @@ def describe(servers: DemoServers) -> str:
     else:
         lines.append("  パスワード password: shown when the demo first ran; to set a new one:")
         lines.append("      .venv/bin/idp demo reset-password")
+    admin = seed["admin"]
+    lines += [
+        "",
+        f"Admin pages / 管理画面: {servers.issuer}/admin/",
+        f"  school {seed['school']['code']}, ID {admin['login']}, password "
+        + (admin["password"] or "(shown when the demo first ran; "
+                             ".venv/bin/idp demo reset-password --login demo-admin)"),
+        "  The first admin sign-in shows a TOTP key: add it to an authenticator app.",
+    ]
     lines += [
         "",
         "The two apps are on different hosts (127.0.0.1 and localhost), so they receive",

@@ -87,6 +87,23 @@ def test_the_student_password_is_printed_once_and_can_be_reset(svc, tmp_path):
     assert seed_demo(svc, rps=[], state_dir=tmp_path)["student"]["password"] is None
 
 
+def test_the_demo_admin_signs_in_to_the_admin_pages_and_enrols_totp(app, svc, tmp_path):
+    from tests.conftest import csrf_of
+
+    seeded = seed_demo(svc, rps=[], state_dir=tmp_path)
+    assert seeded["admin"]["login"] == "demo-admin"
+    password = reset_demo_password(svc, "demo-admin")
+    with pytest.raises(LookupError):
+        reset_demo_password(svc, "someone-else")  # only the demo's own accounts
+    c = app.test_client()
+    page = c.get("/admin/login")
+    response = c.post("/admin/login", data={
+        "csrf_token": csrf_of(page.get_data(as_text=True)), "school": DEMO_SCHOOL_CODE,
+        "login_id": "demo-admin", "password": password, "next": ""})
+    assert response.status_code == 303 and response.headers["Location"].endswith("/admin/totp")
+    assert 'id="totp-secret"' in c.get("/admin/totp").get_data(as_text=True)
+
+
 def test_dev_secrets_are_generated_once_and_kept(tmp_path):
     first = demo_settings(tmp_path, environ={})
     again = demo_settings(tmp_path, environ={})
@@ -248,3 +265,13 @@ def test_demo_app_refuses_a_callback_it_did_not_start(demo):
                                 timeout=30)
     assert response.status_code == 400
     assert "state mismatch" in response.text
+
+
+def test_the_banner_says_what_to_open_and_how_to_sign_in(demo):
+    from idp.demo.serve import describe
+
+    text = describe(demo)
+    assert f"{demo.issuer}/admin/" in text
+    assert "demo-student" in text and "demo-admin" in text and DEMO_SCHOOL_CODE in text
+    for rp, _served in demo.rps.values():
+        assert f"{rp.origin}/" in text
