@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 from sqlalchemy import select
 
+from idp.keys import ALGORITHMS as KEY_ALGORITHMS
 from idp.settings import Settings, SettingsError
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
@@ -124,7 +125,7 @@ def keys_list(ctx: Ctx, as_json: bool) -> None:
 
 
 @keys.command("rotate")
-@click.option("--alg", "algorithms", multiple=True, type=click.Choice(["RS256", "ES256"]),
+@click.option("--alg", "algorithms", multiple=True, type=click.Choice(KEY_ALGORITHMS),
               help="Only this algorithm (repeatable); default both.")
 @click.option("--json", "as_json", is_flag=True)
 @pass_ctx
@@ -132,11 +133,11 @@ def keys_rotate(ctx: Ctx, algorithms: tuple[str, ...], as_json: bool) -> None:
     """Start signing with the announced key, retire the current one, announce a new one.
     Every worker picks the change up within 30 seconds."""
     from idp.audit import audit
-    from idp.keys import ALGORITHMS, describe, rotate
+    from idp.keys import describe, rotate
 
     settings = ctx.services.settings
     with ctx.services.db.session() as s:
-        promoted = rotate(s, settings.keys_dir, algorithms or ALGORITHMS)
+        promoted = rotate(s, settings.keys_dir, algorithms or KEY_ALGORITHMS)
         rows = [describe(row) for row in promoted]
         audit(s, "keys.rotated", actor="cli", kids=[row["kid"] for row in rows])
     if as_json:
@@ -282,7 +283,7 @@ def client() -> None:
     ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]))
 @click.option("--jwks-uri", default=None)
 @click.option("--jwks-file", type=click.File("r"), default=None, help="A JWK set (JSON file)")
-@click.option("--id-token-alg", default="RS256", type=click.Choice(["RS256", "ES256"]))
+@click.option("--id-token-alg", default="RS256", type=click.Choice(KEY_ALGORITHMS))
 @click.option("--scope", "scopes", multiple=True, help="Allowed scope (repeat); default all")
 @click.option("--require-acr", default=None)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON")

@@ -23,16 +23,17 @@ import os
 import threading
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from dataclasses import dataclass, replace
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import structlog
 from joserfc.jwk import ECKey, KeySet, RSAKey
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from idp.store.models import SigningKey, utcnow
+from idp.store.models import SigningKey, iso_utc, utcnow
 
 ALGORITHMS = ("RS256", "ES256")
 NEXT, ACTIVE, RETIRED = "next", "active", "retired"
@@ -43,6 +44,7 @@ LEGACY_FILES = {"RS256": "rs256.jwk.json", "ES256": "es256.jwk.json"}
 REFRESH_SECONDS = 30.0
 
 Key = RSAKey | ECKey
+log = structlog.get_logger("idp.keys")
 
 
 class KeyFileMissing(RuntimeError):
@@ -120,13 +122,15 @@ def rotate(db: Session, directory: str | Path, algorithms: Iterable[str] = ALGOR
            ) -> list[SigningKey]:
     """Per algorithm: the next key starts signing, the active one retires (its private file
     is deleted), and a fresh next key is announced. Returns the newly active rows."""
+    algorithms = list(algorithms)
+    unknown = [alg for alg in algorithms if alg not in ALGORITHMS]
+    if unknown:
+        raise ValueError(f"unknown algorithm {unknown[0]!r} (one of {', '.join(ALGORITHMS)})")
     directory = Path(directory)
     ensure_keys(db, directory)
     now = utcnow()
     promoted = []
     for alg in algorithms:
-        if alg not in ALGORITHMS:
-            raise ValueError(f"unknown algorithm {alg!r} (one of {', '.join(ALGORITHMS)})")
         for old in _rows(db, alg, ACTIVE):
             old.state, old.retired_at = RETIRED, now
             _private_path(directory, old.kid).unlink(missing_ok=True)
@@ -157,12 +161,9 @@ def published(db: Session, retention: int) -> list[SigningKey]:
 
 
 def describe(row: SigningKey) -> dict[str, Any]:
-    def iso(moment: datetime | None) -> str | None:
-        return moment.replace(microsecond=0).isoformat() + "Z" if moment else None
-
     return {"kid": row.kid, "alg": row.alg, "state": row.state,
-            "created_at": iso(row.created_at), "activated_at": iso(row.activated_at),
-            "retired_at": iso(row.retired_at)}
+            "created_at": iso_utc(row.created_at), "activated_at": iso_utc(row.activated_at),
+            "retired_at": iso_utc(row.retired_at)}
 
 
 # ----------------------------------------------------------------------------- in a worker
@@ -170,6 +171,7 @@ def describe(row: SigningKey) -> dict[str, Any]:
 class _Snapshot:
     signing: dict[str, Key]  # alg -> the active key, private half loaded
     jwks: dict[str, Any]
+    keyset: KeySet  # the same keys, for verifying (id_token_hint)
     read_at: float
 
 
@@ -198,11 +200,13 @@ class SigningKeys:
                 return self._snapshot  # another thread just read it
             try:
                 self._snapshot = self._read()
-            except Exception:
+            except Exception as exc:
                 if snapshot is None:
                     raise
-                # The database is away: keep signing and publishing with what we had.
-                self._snapshot = _Snapshot(snapshot.signing, snapshot.jwks, time.monotonic())
+                # The database is away (or a new key's file is not here yet): keep signing
+                # and publishing with what we had, and try again after REFRESH_SECONDS.
+                log.warning("signing_keys_not_refreshed", error=str(exc)[:200])
+                self._snapshot = replace(snapshot, read_at=time.monotonic())
             return self._snapshot
 
     def refresh(self) -> None:
@@ -220,8 +224,8 @@ class SigningKeys:
                           key=lambda r: (r.activated_at or r.created_at, r.kid)):
             newest_active[row.alg] = row  # two workers starting at once may both make one
         signing = {alg: self._private_key(row) for alg, row in newest_active.items()}
-        return _Snapshot(signing, {"keys": [dict(row.public_jwk) for row in rows]},
-                         time.monotonic())
+        jwks = {"keys": [dict(row.public_jwk) for row in rows]}
+        return _Snapshot(signing, jwks, KeySet.import_key_set(jwks), time.monotonic())
 
     def _private_key(self, row: SigningKey) -> Key:
         key = self._private.get(row.kid)
@@ -247,4 +251,4 @@ class SigningKeys:
         return self._current().jwks
 
     def public_keyset(self) -> KeySet:
-        return KeySet.import_key_set(self.public_jwks())
+        return self._current().keyset

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from idp.audit import audit
 from idp.jpki.errors import CardError
 from idp.jpki.verifier import VerifiedCard
-from idp.store.models import Account, CardBinding, new_id, utcnow
+from idp.store.models import Account, CardBinding, iso_utc, new_id, utcnow
 
 ACTIVE, REVOKED, EXPIRED = "active", "revoked", "expired"
 
@@ -187,10 +187,7 @@ def revoke_binding(db: Session, binding_id: str, *, actor: str,
 def describe_binding(binding: CardBinding, now: datetime | None = None) -> dict[str, Any]:
     """A binding as plain data (CLI, admin pages); ``active`` is false when expired/revoked."""
     status = binding_status(binding, now)
-
-    def iso(moment: datetime | None) -> str | None:
-        return moment.replace(microsecond=0).isoformat() + "Z" if moment else None
-
+    iso = iso_utc
     return {"id": binding.id, "account_id": binding.account_id, "status": status,
             "active": status == ACTIVE, "issuer": binding.issuer, "serial": binding.serial,
             "certificate_sha256": binding.certificate_sha256,

@@ -132,7 +132,7 @@ def register(cli: Any) -> None:
     @demo.command("reset-password")
     @click.option("--state-dir", default="var", show_default=True)
     @click.option("--login", default="demo-student", show_default=True,
-                  type=click.Choice(["demo-student", "demo-admin"]))
+                  help="demo-student or demo-admin")
     def demo_reset_password(state_dir: str, login: str) -> None:
         """Give a demo account a new generated password and print it."""
         from idp.app import create_app

@@ -13,13 +13,14 @@ from urllib.parse import urlsplit
 
 from authlib.oauth2.rfc6749 import ClientMixin, scope_to_list
 
+from idp.keys import ALGORITHMS as SIGNING_ALGORITHMS
 from idp.oidc.scopes import ACR_LEVELS, SUPPORTED_SCOPES
 from idp.pairwise import SectorError, determine_sector
 from idp.settings import LOOPBACK_HOSTS
 from idp.store.models import Client
 
 AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]
-ID_TOKEN_ALGS = ["RS256", "ES256"]
+ID_TOKEN_ALGS = list(SIGNING_ALGORITHMS)  # what the provider holds keys for
 # Accepted for private_key_jwt assertions (and published as such in discovery).
 CLIENT_ASSERTION_ALGS = ["RS256", "ES256", "PS256"]
 

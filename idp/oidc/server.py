@@ -9,6 +9,7 @@ from authlib.oauth2.rfc9207 import IssuerParameter
 from authlib.oidc.rpinitiated import EndSessionEndpoint
 
 from idp.audit import audit
+from idp.keys import ALGORITHMS as SIGNING_ALGORITHMS
 from idp.oidc.clients import OAuthClient
 from idp.oidc.grants import (
     AuthorizationCodeGrant,
@@ -137,7 +138,7 @@ class EndSession(EndSessionEndpoint):
         return services().keys.public_jwks()
 
     def get_algorithms(self) -> list[str]:
-        return ["RS256", "ES256"]
+        return list(SIGNING_ALGORITHMS)
 
     def end_session(self, end_session_request) -> None:
         return None

@@ -25,6 +25,7 @@ from sqlalchemy import select
 from idp.audit import audit
 from idp.auth import transactions
 from idp.auth.current import current_user, sign_out
+from idp.keys import ALGORITHMS as SIGNING_ALGORITHMS
 from idp.oidc.discovery import provider_metadata
 from idp.oidc.id_token import subject_for
 from idp.oidc.scopes import acr_satisfies, claims_for_scopes, user_claims
@@ -121,7 +122,7 @@ def _hinted_subject(hint: str | None, redirect_uri: str) -> str | None:
         return None
     svc = services()
     try:
-        token = jwt.decode(hint, svc.keys.public_keyset(), algorithms=["RS256", "ES256"])
+        token = jwt.decode(hint, svc.keys.public_keyset(), algorithms=list(SIGNING_ALGORITHMS))
     except (JoseError, ValueError, TypeError) as exc:
         raise InvalidRequestError("id_token_hint is not an ID token from this provider",
                                   redirect_uri=redirect_uri) from exc

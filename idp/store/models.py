@@ -26,6 +26,11 @@ def utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
+def iso_utc(moment: datetime | None) -> str | None:
+    """A stored (naive UTC) moment as ISO 8601 to the second with ``Z``, for people and JSON."""
+    return moment.replace(microsecond=0).isoformat() + "Z" if moment else None
+
+
 def new_id() -> str:
     return uuid.uuid4().hex
 

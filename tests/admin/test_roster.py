@@ -199,17 +199,20 @@ def test_first_passwords_work_and_the_sheet_is_a_pdf(client, svc, fresh_school,
                       headers=other).status_code == 404
 
 
+def _upload(c, data: bytes, filename: str, path: str = "/admin/roster"):
+    import io
+
+    return c.post(path, data={"csrf_token": form_token(c, "/admin/roster"),
+                              "file": (io.BytesIO(data), filename)},
+                  content_type="multipart/form-data")
+
+
 def test_roster_through_the_pages(app, svc, fresh_school, make_account):
     admin = make_account("school_admin", in_school=fresh_school)
     c = app.test_client()
     admin_sign_in(c, admin)
     text = _csv(fresh_school.code, [("w1", "一郎", "2", "1", "児童")])
-    import io
-
-    preview = c.post("/admin/roster", data={
-        "csrf_token": form_token(c, "/admin/roster"), "file": (io.BytesIO(text.encode("cp932")),
-                                                               "meibo.csv")},
-        content_type="multipart/form-data")
+    preview = _upload(c, text.encode("cp932"), "meibo.csv")
     html = preview.get_data(as_text=True)
     assert preview.status_code == 200, html[:800]
     assert 'id="roster-apply"' in html
@@ -221,25 +224,16 @@ def test_roster_through_the_pages(app, svc, fresh_school, make_account):
 
     sheet = re.search(r'id="roster-sheet-all" class="primary" href="([^"]+)"', page).group(1)
     assert c.get(sheet).data.startswith(b"%PDF")
-    bad = _csv(fresh_school.code, [("w2", "", "2", "1", "児童")])
-    refused = c.post("/admin/roster", data={
-        "csrf_token": form_token(c, "/admin/roster"), "file": (io.BytesIO(bad.encode()),
-                                                               "bad.csv")},
-        content_type="multipart/form-data")
+    bad = _csv(fresh_school.code, [("w2", "", "2", "1", "児童")]).encode()
+    refused = _upload(c, bad, "bad.csv")
     assert refused.status_code == 422
     assert 'id="roster-errors"' in refused.get_data(as_text=True)
     assert 'id="roster-apply"' not in refused.get_data(as_text=True)
     assert "必要な項目が空です。" in refused.get_data(as_text=True)
-    english = c.post("/admin/roster?lang=en", data={
-        "csrf_token": form_token(c, "/admin/roster"), "file": (io.BytesIO(bad.encode()),
-                                                               "bad.csv")},
-        content_type="multipart/form-data")
+    english = _upload(c, bad, "bad.csv", path="/admin/roster?lang=en")
     assert english.status_code == 422
     assert "A required field is empty." in english.get_data(as_text=True)
-    unreadable = c.post("/admin/roster", data={
-        "csrf_token": form_token(c, "/admin/roster"),
-        "file": (io.BytesIO(b"\xff\xfe\x00bad"), "bad.csv")},
-        content_type="multipart/form-data")
+    unreadable = _upload(c, b"\xff\xfe\x00bad", "bad.csv")
     assert unreadable.status_code == 400
     assert "The character encoding cannot be read" in unreadable.get_data(as_text=True)
 
