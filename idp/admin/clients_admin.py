@@ -56,9 +56,10 @@ def _lifetime(data: dict[str, Any], key: str, bounds: tuple[int, int]) -> int | 
     return value
 
 
-def spec_from_metadata(data: Any) -> ClientSpec:
+def spec_from_metadata(data: Any, *, name_required: bool = True) -> ClientSpec:
     """RFC 7591 client metadata (JSON object) → :class:`ClientSpec`; type errors are
-    ``invalid_client_metadata``, and the core's ``validate_spec`` checks the rest."""
+    ``invalid_client_metadata``, and the core's ``validate_spec`` checks the rest.
+    Dynamic registration passes ``name_required=False`` (RFC 7591 §2: optional)."""
     if not isinstance(data, dict):
         raise ClientMetadataError("the body must be a JSON object of client metadata")
     scope = _string(data, "scope", max_len=200)
@@ -71,7 +72,7 @@ def spec_from_metadata(data: Any) -> ClientSpec:
         raise ClientMetadataError("only response_types [\"code\"] is supported")
     redirect_uris = _string_list(data, "redirect_uris") or []
     return ClientSpec(
-        name=_string(data, "client_name", required=True, max_len=200) or "",
+        name=_string(data, "client_name", required=name_required, max_len=200) or "",
         redirect_uris=redirect_uris,
         post_logout_redirect_uris=_string_list(data, "post_logout_redirect_uris") or [],
         token_endpoint_auth_method=_string(data, "token_endpoint_auth_method", max_len=40)

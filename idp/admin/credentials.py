@@ -43,7 +43,9 @@ def issue_initial_access_token(db: Session, *, actor: Actor, label: str, days: i
         raise CredentialError("bad_days", f"days must be 1-{IAT_MAX_DAYS}")
     if not 1 <= max_uses <= 1000:
         raise CredentialError("bad_max_uses", "max_uses must be 1-1000")
-    scopes = list(allowed_scopes or SUPPORTED_SCOPES)
+    # Only a missing list means "every scope"; an explicitly empty one (a form with no box
+    # ticked) is refused below, never widened to all.
+    scopes = list(SUPPORTED_SCOPES if allowed_scopes is None else allowed_scopes)
     unknown = [s for s in scopes if s not in SUPPORTED_SCOPES]
     if unknown or "openid" not in scopes:
         raise CredentialError("bad_scopes",

@@ -55,7 +55,10 @@ class OAuthClient(ClientMixin):
     def get_allowed_scope(self, scope: str) -> str:
         if not scope:
             return ""
-        allowed = set(self.row.scopes or SUPPORTED_SCOPES)
+        # None (a row from before scopes were stored) means every scope; an empty list
+        # means none — never read [] as "all".
+        scopes = self.row.scopes
+        allowed = set(SUPPORTED_SCOPES if scopes is None else scopes)
         return " ".join(s for s in scope_to_list(scope) if s in allowed)
 
     def check_redirect_uri(self, redirect_uri: str) -> bool:
@@ -127,6 +130,35 @@ def _check_uri(uri: str, what: str, *, allow_http_loopback: bool = True) -> None
                               "invalid_redirect_uri")
 
 
+def scopes_within(requested: list[str] | None, allowed: list[str], granted_by: str
+                  ) -> list[str]:
+    """The scopes a self-registered client gets under a ceiling (an initial access token's
+    list, or the client's own scopes on RFC 7592 update).
+
+    Missing or empty means the ceiling itself — never "every supported scope". Asking for
+    more is refused (``invalid_client_metadata``), not silently reduced: a registrant should
+    know at once that its app will not get what it asked for.
+    """
+    if not allowed:
+        raise ClientMetadataError(f"{granted_by} allows no scopes; ask the platform "
+                                  "administrator for a new one")
+    if not requested:
+        return list(allowed)
+    refused = [s for s in requested if s not in allowed]
+    if refused:
+        raise ClientMetadataError(f"scope(s) not allowed by {granted_by}: {' '.join(refused)}")
+    return list(requested)
+
+
+def default_client_name(spec: ClientSpec) -> None:
+    """RFC 7591 §2: client_name is optional; without one the app is named by the host of
+    its first redirect URI (what a student would recognise on the consent page)."""
+    if not spec.name and spec.redirect_uris:
+        first = spec.redirect_uris[0]
+        host = urlsplit(first).hostname if isinstance(first, str) else None
+        spec.name = (host or "")[:200]
+
+
 def validate_spec(spec: ClientSpec, fetch_json: Callable[[str], object] | None,
                   *, allow_http_sector: bool = False) -> str:
     """Check a client's metadata; returns its pairwise sector."""
@@ -188,7 +220,7 @@ def build_client(spec: ClientSpec, sector: str) -> tuple[Client, str | None]:
         sector=sector,
         token_endpoint_auth_method=spec.token_endpoint_auth_method,
         grant_types=list(spec.grant_types or ["authorization_code", "refresh_token"]),
-        scopes=list(spec.scopes or SUPPORTED_SCOPES),
+        scopes=list(SUPPORTED_SCOPES if spec.scopes is None else spec.scopes),
         jwks=spec.jwks,
         jwks_uri=spec.jwks_uri,
         id_token_signed_response_alg=spec.id_token_signed_response_alg,

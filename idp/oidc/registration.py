@@ -17,7 +17,7 @@ from flask import Blueprint, Flask, jsonify, request, url_for
 from idp.admin import clients_admin
 from idp.admin.credentials import consume_initial_access_token, digest
 from idp.audit import audit
-from idp.oidc.clients import ClientMetadataError
+from idp.oidc.clients import ClientMetadataError, ClientSpec, default_client_name, scopes_within
 from idp.oidc.registration_core import register_client
 from idp.services import services
 from idp.store.models import Client
@@ -69,31 +69,17 @@ def register():
     if token is None:
         return _error(401, "invalid_token", "an initial access token is required "
                       "(Authorization: Bearer ...); ask the platform administrator")
-    data = _json_body()
-    if not isinstance(data, dict):
-        return _error(400, "invalid_client_metadata",
-                      "the body must be a JSON object (Content-Type: application/json)")
-    try:
-        spec = clients_admin.spec_from_metadata(data)
-    except ClientMetadataError as exc:
-        return _error(400, exc.code, str(exc))
+    # The token is checked before the body is even read: without a valid token a caller
+    # learns nothing about which metadata would pass.
     with svc.db.session() as db:
         iat = consume_initial_access_token(db, token)
         if iat is None:
             return _error(401, "invalid_token",
                           "the initial access token is unknown, expired, revoked or used up")
-        allowed = list(iat.allowed_scopes or [])
-        if spec.scopes is None:
-            spec.scopes = allowed
-        refused = [s for s in spec.scopes if s not in allowed]
-        if refused:
-            db.rollback()
-            return _error(400, "invalid_client_metadata",
-                          f"scope(s) not allowed by this initial access token: "
-                          f"{' '.join(refused)}")
-        iat_id = iat.id
+        iat_id, allowed = iat.id, list(iat.allowed_scopes or [])
         db.commit()  # the use is spent even if the metadata turns out bad: no retry oracle
     try:
+        spec = _registration_spec(_json_body(), allowed)
         row, secret = register_client(svc, spec, actor=f"iat:{iat_id}")
     except ClientMetadataError as exc:
         with svc.db.session() as db:
@@ -106,6 +92,17 @@ def register():
         stored.registration_access_token_hash = digest(rat)
         row = stored
     return _registration_response(row, secret=secret, rat=rat, status=201)
+
+
+def _registration_spec(data: object, allowed: list[str]) -> ClientSpec:
+    """RFC 7591 metadata under an initial access token's policy (see scopes_within)."""
+    if not isinstance(data, dict):
+        raise ClientMetadataError(
+            "the body must be a JSON object (Content-Type: application/json)")
+    spec = clients_admin.spec_from_metadata(data, name_required=False)
+    default_client_name(spec)
+    spec.scopes = scopes_within(spec.scopes, allowed, "this initial access token")
+    return spec
 
 
 def _authorised_client(db, client_id: str) -> Client | None:
@@ -140,12 +137,12 @@ def manage(client_id: str):
         if data.get("client_id") not in (None, client_id):
             return _error(400, "invalid_client_metadata", "client_id does not match")
         try:
-            spec = clients_admin.spec_from_metadata(data)
-            if spec.scopes is not None:
-                refused = [s for s in spec.scopes if s not in (row.scopes or [])]
-                if refused:
-                    raise ClientMetadataError("a client cannot grant itself new scopes: "
-                                              + " ".join(refused))
+            spec = clients_admin.spec_from_metadata(data, name_required=False)
+            default_client_name(spec)
+            # A registration access token never widens the client: its current scopes are
+            # the ceiling, and an empty or missing scope keeps them (never "all").
+            spec.scopes = scopes_within(spec.scopes, list(row.scopes or []),
+                                        "this client's registration")
             secret = clients_admin.update_client(svc, db, row, spec,
                                                  actor=f"rat:{client_id}")
         except ClientMetadataError as exc:

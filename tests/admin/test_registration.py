@@ -96,3 +96,107 @@ def test_rfc7592_read_update_delete(client, iat):
     assert other_id.status_code == 400
     assert client.delete(uri, headers=auth).status_code == 204
     assert client.get(uri, headers=auth).status_code == 401
+
+
+# ----------------------------------------------------------------------------- issue 8
+def _scopes_of(svc, client_id: str) -> list[str]:
+    from idp.store.models import Client
+
+    with svc.db.session() as s:
+        return list(s.get(Client, client_id).scopes)
+
+
+def test_empty_scope_list_gets_the_tokens_scopes_not_all(client, iat, svc):
+    token = iat(max_uses=5, allowed_scopes=["openid"])
+    for empty in ({"scopes": []}, {"scope": ""}, {}):
+        meta = {k: v for k, v in META.items() if k != "scope"} | empty
+        response = _register(client, token, meta)
+        assert response.status_code == 201, (empty, response.get_json())
+        assert response.get_json()["scope"] == "openid"
+        assert _scopes_of(svc, response.get_json()["client_id"]) == ["openid"]
+
+
+def test_token_allowing_no_scopes_registers_nothing(client, iat, svc):
+    """A token row whose list is empty (an old row, a bug elsewhere) grants none, not all."""
+    from sqlalchemy import update
+
+    from idp.admin.credentials import digest
+    from idp.store.admin_models import InitialAccessToken
+
+    token = iat(max_uses=5)
+    with svc.db.session() as s:
+        s.execute(update(InitialAccessToken).where(InitialAccessToken.token_hash ==
+                                                   digest(token)).values(allowed_scopes=[]))
+    for meta in ({k: v for k, v in META.items() if k != "scope"}, META):
+        response = _register(client, token, meta)
+        assert response.status_code == 400
+        assert response.get_json()["error"] == "invalid_client_metadata"
+
+
+def test_admin_cannot_issue_a_token_with_an_empty_scope_list(client, platform_admin,
+                                                             token_of):
+    response = client.post("/api/admin/initial-access-tokens", json={"allowed_scopes": []},
+                           headers=token_of(platform_admin))
+    assert response.status_code == 400
+
+
+def test_update_with_empty_scopes_keeps_the_clients_scopes(client, iat, svc):
+    """A hostile app holding its registration access token sends scopes [] hoping it reads
+    as "every scope"."""
+    body = _register(client, iat(allowed_scopes=["openid", "profile"])).get_json()
+    uri = body["registration_client_uri"].split("127.0.0.1:5000", 1)[1]
+    auth = {"Authorization": "Bearer " + body["registration_access_token"]}
+    meta = {k: v for k, v in META.items() if k != "scope"}
+    for empty in ({"scopes": []}, {"scope": ""}, {}):
+        updated = client.put(uri, json=meta | empty, headers=auth)
+        assert updated.status_code == 200, updated.get_json()
+        assert updated.get_json()["scope"] == "openid profile"
+        assert _scopes_of(svc, body["client_id"]) == ["openid", "profile"]
+    widened = client.put(uri, json=meta | {"scopes": ["openid", "profile", "school"]},
+                         headers=auth)
+    assert widened.status_code == 400
+    assert widened.get_json()["error"] == "invalid_client_metadata"
+
+
+def test_client_with_an_empty_scope_list_is_granted_no_scope():
+    from idp.oidc.clients import OAuthClient
+    from idp.store.models import Client
+
+    assert OAuthClient(Client(client_id="x", scopes=[])).get_allowed_scope("openid school") \
+        == ""
+    assert OAuthClient(Client(client_id="x", scopes=["openid"])).get_allowed_scope(
+        "openid school") == "openid"
+
+
+def test_client_name_is_optional_and_defaults_to_the_redirect_host(client, iat):
+    token = iat(max_uses=3)
+    meta = {k: v for k, v in META.items() if k != "client_name"}
+    response = _register(client, token, meta)
+    assert response.status_code == 201, response.get_json()
+    assert response.get_json()["client_name"] == "dyn.example.test"
+    body = response.get_json()
+    uri = body["registration_client_uri"].split("127.0.0.1:5000", 1)[1]
+    updated = client.put(uri, json=meta, headers={
+        "Authorization": "Bearer " + body["registration_access_token"]})
+    assert updated.status_code == 200 and updated.get_json()["client_name"] == \
+        "dyn.example.test"
+
+
+@pytest.mark.parametrize("token", [None, "iat_guess"])
+@pytest.mark.parametrize("body", [META, {"client_name": 5}, "not an object",
+                                  {**META, "redirect_uris": ["http://dyn.example.test/cb"]}])
+def test_without_a_valid_token_metadata_is_never_judged(client, token, body):
+    """Someone without a token learns nothing about which metadata would pass: 401 first,
+    whatever the body."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    response = client.post("/register", json=body, headers=headers)
+    assert response.status_code == 401
+    assert response.get_json()["error"] == "invalid_token"
+    assert response.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+def test_a_used_up_token_is_401_even_for_bad_metadata(client, iat):
+    token = iat(max_uses=1)
+    assert _register(client, token, {"client_name": 5}).status_code == 400  # use spent
+    assert _register(client, token, {"client_name": 5}).status_code == 401
+    assert _register(client, token).status_code == 401
