@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import ipaddress
 import json
 from collections.abc import Callable, Iterable
 from urllib.parse import urlsplit
@@ -25,6 +26,29 @@ def pairwise_sub(secret: str | bytes, sector: str, account_id: str) -> str:
     return base64.urlsafe_b64encode(mac.digest()).rstrip(b"=").decode("ascii")
 
 
+# Redirect hosts that say nothing about who runs the app: any native app on any machine can
+# listen on loopback, and an IP literal is not a name anyone owns. Such a client is a sector
+# of its own (see own_sector), unless it proves a shared sector with a sector_identifier_uri.
+LOOPBACK_NAMES = {"localhost", "localhost."}
+
+
+def is_unowned_host(host: str) -> bool:
+    """Loopback names and IP literals (v4 or v6, bracketed or not)."""
+    if host.lower() in LOOPBACK_NAMES or host.lower().endswith(".localhost"):
+        return True
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+    except ValueError:
+        return False
+    return True
+
+
+def own_sector(client_id: str) -> str:
+    """The sector of a client that shares it with no one. The ``client:`` prefix holds a
+    colon, which no host name can, so no other client can claim it by its redirect host."""
+    return "client:" + client_id
+
+
 def redirect_hosts(redirect_uris: Iterable[str]) -> set[str]:
     return {(urlsplit(uri).hostname or "").lower() for uri in redirect_uris}
 
@@ -35,12 +59,14 @@ def determine_sector(
     fetch_json: Callable[[str], object] | None = None,
     *,
     allow_http: bool = False,
-) -> str:
+) -> str | None:
     """The sector a client's subjects are computed for (OIDC Core §8.1).
 
     With a ``sector_identifier_uri`` the sector is its host and the document it points to must
     be a JSON array containing every redirect URI. Without one, all redirect URIs must share a
-    single host.
+    single host; when that host is loopback or an IP literal the answer is None: the client
+    is its own sector (:func:`own_sector` of its client id), so two native apps on
+    ``http://127.0.0.1/cb`` never see the same ``sub``.
     """
     if not redirect_uris:
         raise SectorError("at least one redirect_uri is required")
@@ -67,7 +93,8 @@ def determine_sector(
         raise SectorError(
             "redirect URIs on more than one host need a sector_identifier_uri"
         )
-    return hosts.pop()
+    host = hosts.pop()
+    return None if is_unowned_host(host) else host
 
 
 def fetch_sector_document(url: str, timeout: float = 5.0) -> object:

@@ -148,6 +148,8 @@ def update_client(svc, db: Session, row: Client, spec: ClientSpec, *, actor: str
     it did not have (shown once)."""
     sector = validate_spec(spec, _fetch(svc),
                            allow_http_sector=svc.settings.allow_http_sector_identifier)
+    if sector is None:  # loopback / IP-literal redirects: the client's own sector
+        sector = pairwise.own_sector(row.client_id)
     if sector != row.sector:
         raise ClientMetadataError(
             f"the pairwise sector would change from {row.sector} to {sector}; that would give "

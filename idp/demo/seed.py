@@ -64,8 +64,9 @@ class DemoRP:
         return f"{self.origin}/logged-out"
 
 
-# Two hosts on purpose: 127.0.0.1 and localhost are different sectors, so the same student
-# gets a different ``sub`` in each app — the point of pairwise subjects, made visible.
+# Two apps on loopback: each is a pairwise sector of its own (loopback names nobody), so the
+# same student gets a different ``sub`` in each app — the point of pairwise subjects, made
+# visible.
 DEMO_RPS: tuple[DemoRP, ...] = (
     DemoRP("drill", "算数ドリル (demo)", "127.0.0.1", 5001),
     DemoRP("notes", "英語ノート (demo)", "localhost", 5002),

@@ -15,7 +15,7 @@ from authlib.oauth2.rfc6749 import ClientMixin, scope_to_list
 
 from idp.keys import ALGORITHMS as SIGNING_ALGORITHMS
 from idp.oidc.scopes import ACR_LEVELS, SUPPORTED_SCOPES
-from idp.pairwise import SectorError, determine_sector
+from idp.pairwise import SectorError, determine_sector, own_sector
 from idp.settings import LOOPBACK_HOSTS
 from idp.store.models import Client
 
@@ -160,8 +160,9 @@ def default_client_name(spec: ClientSpec) -> None:
 
 
 def validate_spec(spec: ClientSpec, fetch_json: Callable[[str], object] | None,
-                  *, allow_http_sector: bool = False) -> str:
-    """Check a client's metadata; returns its pairwise sector."""
+                  *, allow_http_sector: bool = False) -> str | None:
+    """Check a client's metadata; returns its pairwise sector, or None when the client is a
+    sector of its own (loopback / IP-literal redirect URIs, see pairwise.determine_sector)."""
     if not spec.name or len(spec.name) > 200:
         raise ClientMetadataError("client name is required (at most 200 characters)")
     if not spec.redirect_uris:
@@ -204,20 +205,22 @@ def validate_spec(spec: ClientSpec, fetch_json: Callable[[str], object] | None,
         raise ClientMetadataError(str(exc)) from exc
 
 
-def build_client(spec: ClientSpec, sector: str) -> tuple[Client, str | None]:
-    """A new :class:`Client` row and its secret (shown once; only its hash is kept)."""
+def build_client(spec: ClientSpec, sector: str | None) -> tuple[Client, str | None]:
+    """A new :class:`Client` row and its secret (shown once; only its hash is kept).
+    ``sector`` None: the client is its own sector."""
     secret = None
     if spec.token_endpoint_auth_method in ("client_secret_basic", "client_secret_post"):
         secret = secrets.token_urlsafe(32)
+    # Hex, not base64url: an id starting with "-" reads as an option on a command line.
+    client_id = secrets.token_hex(16)
     row = Client(
-        # Hex, not base64url: an id starting with "-" reads as an option on a command line.
-        client_id=secrets.token_hex(16),
+        client_id=client_id,
         client_secret_hash=hash_secret(secret) if secret else None,
         name=spec.name,
         redirect_uris=list(spec.redirect_uris),
         post_logout_redirect_uris=list(spec.post_logout_redirect_uris),
         sector_identifier_uri=spec.sector_identifier_uri,
-        sector=sector,
+        sector=sector if sector is not None else own_sector(client_id),
         token_endpoint_auth_method=spec.token_endpoint_auth_method,
         grant_types=list(spec.grant_types or ["authorization_code", "refresh_token"]),
         scopes=list(SUPPORTED_SCOPES if spec.scopes is None else spec.scopes),

@@ -19,5 +19,5 @@ def register_client(svc, spec: ClientSpec, *, actor: str) -> tuple[Client, str |
     with svc.db.session() as s:
         s.add(row)
         s.flush()
-        audit(s, "client.created", actor=actor, client_id=row.client_id, sector=sector)
+        audit(s, "client.created", actor=actor, client_id=row.client_id, sector=row.sector)
     return row, secret

@@ -54,9 +54,11 @@ def test_seed_demo_is_idempotent(svc, tmp_path):
         assert second["clients"][key]["created"] is False
         assert second["clients"][key]["client_id"] == first["clients"][key]["client_id"]
         assert second["clients"][key]["client_secret"] == first["clients"][key]["client_secret"]
-    # Different hosts, different sectors.
-    assert first["clients"]["drill"]["sector"] == "127.0.0.1"
-    assert first["clients"]["notes"]["sector"] == "localhost"
+    # Loopback apps are each a sector of their own (issue 8): different subs.
+    assert first["clients"]["drill"]["sector"] == "client:" + first["clients"]["drill"][
+        "client_id"]
+    assert first["clients"]["notes"]["sector"] == "client:" + first["clients"]["notes"][
+        "client_id"]
     saved = tmp_path / CLIENTS_FILE
     assert stat.S_IMODE(saved.stat().st_mode) == 0o600
     assert set(json.loads(saved.read_text())) == {"drill", "notes"}

@@ -157,3 +157,56 @@ def test_pairwise_core_properties():
     # No ambiguity from concatenation: ("a.b", "c") and ("a", "b.c") differ.
     assert pairwise_sub("s" * 20, "ab", "c") != pairwise_sub("s" * 20, "a", "bc")
     assert len(one) <= 255 and one.isascii()
+
+
+# ----------------------------------------------------------------------------- issue 8
+@pytest.mark.parametrize("redirect", ["http://127.0.0.1/cb", "http://[::1]:8080/cb",
+                                      "http://localhost:5000/cb", "https://192.0.2.7/cb"])
+def test_two_native_apps_on_one_loopback_uri_get_different_subs(make_rp, new_browser,
+                                                               shared_student, redirect):
+    first = make_rp(redirect_uris=[redirect])
+    second = make_rp(redirect_uris=[redirect])
+    assert first.sector == "client:" + first.client_id
+    assert second.sector == "client:" + second.client_id
+    subs = {rp.client_id: sign_in_tokens(new_browser(), rp, shared_student).claims["sub"]
+            for rp in (first, second)}
+    assert subs[first.client_id] != subs[second.client_id]
+    # Stable for each app across sign-ins.
+    assert sign_in_tokens(new_browser(), first, shared_student).claims["sub"] == \
+        subs[first.client_id]
+
+
+def test_a_hostile_app_cannot_claim_a_native_apps_sector_by_host(make_rp, shared_student,
+                                                                new_browser):
+    """A hostile app knows a native app's (public) client id and registers a redirect host
+    spelled like it, hoping for the native app's subs."""
+    native = make_rp(redirect_uris=["http://127.0.0.1/cb"])
+    copycat = make_rp(host=native.client_id)
+    assert copycat.sector != native.sector
+    subs = [sign_in_tokens(new_browser(), rp, shared_student).claims["sub"]
+            for rp in (native, copycat)]
+    assert subs[0] != subs[1]
+
+
+def test_loopback_apps_share_a_sector_only_through_a_sector_document(make_rp, sector_server,
+                                                                   http_sectors):
+    uris = ["http://127.0.0.1:7001/cb", "http://127.0.0.1:7002/cb"]
+    doc = sector_server.serve("/loopback-family.json", uris)
+    one = make_rp(redirect_uris=uris[:1], sector_identifier_uri=doc)
+    two = make_rp(redirect_uris=uris[1:], sector_identifier_uri=doc)
+    assert one.sector == two.sector == "127.0.0.1"
+
+
+def test_editing_a_loopback_client_keeps_its_own_sector(svc, make_rp):
+    from idp.admin import clients_admin
+    from idp.oidc.clients import ClientSpec
+    from idp.store.models import Client
+
+    rp = make_rp(redirect_uris=["http://127.0.0.1:7100/cb"])
+    spec = ClientSpec(name="改名", redirect_uris=["http://127.0.0.1:7100/cb",
+                                                 "http://127.0.0.1:7101/cb"],
+                      post_logout_redirect_uris=[])
+    with svc.db.session() as db:
+        row = db.get(Client, rp.client_id)
+        clients_admin.update_client(svc, db, row, spec, actor="test")
+        assert row.sector == "client:" + rp.client_id and row.name == "改名"
