@@ -11,9 +11,11 @@ import base64
 import hashlib
 import hmac
 import ipaddress
-import json
 from collections.abc import Callable, Iterable
 from urllib.parse import urlsplit
+
+from idp import outbound
+from idp.outbound import OutboundPolicy
 
 
 class SectorError(ValueError):
@@ -80,8 +82,11 @@ def determine_sector(
             raise SectorError("sector_identifier_uri cannot be fetched here")
         try:
             document = fetch_json(sector_identifier_uri)
+        except outbound.OutboundError as exc:  # its str() is the generic, safe sentence
+            raise SectorError(f"sector_identifier_uri {exc}") from exc
         except Exception as exc:  # noqa: BLE001 - any fetch failure is the same metadata error
-            raise SectorError(f"sector_identifier_uri could not be fetched: {exc}") from exc
+            # No detail back to the registrant: it would map the network behind the URL.
+            raise SectorError("sector_identifier_uri could not be fetched") from exc
         if not isinstance(document, list) or not all(isinstance(u, str) for u in document):
             raise SectorError("sector_identifier_uri must return a JSON array of URIs")
         missing = [uri for uri in redirect_uris if uri not in document]
@@ -97,14 +102,6 @@ def determine_sector(
     return None if is_unowned_host(host) else host
 
 
-def fetch_sector_document(url: str, timeout: float = 5.0) -> object:
-    """Fetch a sector identifier document (small JSON, no redirects followed)."""
-    import requests
-
-    resp = requests.get(url, timeout=timeout, allow_redirects=False,
-                        headers={"Accept": "application/json"})
-    if resp.status_code != 200:
-        raise SectorError(f"HTTP {resp.status_code}")
-    if len(resp.content) > 64 * 1024:
-        raise SectorError("document larger than 64 KiB")
-    return json.loads(resp.content)
+def fetch_sector_document(url: str, policy: OutboundPolicy) -> object:
+    """Fetch a sector identifier document through the guarded fetcher (idp.outbound)."""
+    return outbound.fetch_json(url, policy)

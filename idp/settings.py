@@ -50,6 +50,7 @@ class Settings:
     login_transaction_lifetime: int = 15 * 60
     sector_fetch_timeout: float = 5.0
     allow_http_sector_identifier: bool = False
+    outbound_allow: list[str] = field(default_factory=list)
     jpki_trust_anchors: list[str] = field(
         default_factory=lambda: ["config/jpki/auth_ca_2015.pem", "config/jpki/auth_ca_2023.pem"]
     )
@@ -149,6 +150,7 @@ class Settings:
                 "IDP_REDIS_URL is required in production (the in-process store loses "
                 "sessions on restart and cannot be shared)"
             )
+        self._validate_outbound_allow()
         modes = {"crl", "ocsp", "ocsp,crl", "none"}
         self.jpki_revocation = self.jpki_revocation.replace(" ", "")
         if self.jpki_revocation not in modes:
@@ -161,6 +163,14 @@ class Settings:
         if "crl" in self.jpki_revocation and not self.jpki_crl_sources and not relaxed:
             raise SettingsError("IDP_JPKI_CRL_SOURCES is required for revocation mode "
                                 f"{self.jpki_revocation}")
+
+    def _validate_outbound_allow(self) -> None:
+        from idp.outbound import parse_allow_list
+
+        try:
+            parse_allow_list(self.outbound_allow)
+        except ValueError as exc:
+            raise SettingsError(f"IDP_OUTBOUND_ALLOW: {exc}") from exc
 
 
 def _coerce(name: str, raw: Any, default: Any) -> Any:

@@ -135,19 +135,15 @@ def admin_view(row: Client) -> dict[str, Any]:
     return data
 
 
-def _fetch(svc):
-    def fetch(url: str) -> object:
-        return pairwise.fetch_sector_document(url, timeout=svc.settings.sector_fetch_timeout)
-
-    return fetch
-
-
 def update_client(svc, db: Session, row: Client, spec: ClientSpec, *, actor: str
                   ) -> str | None:
     """Replace a client's metadata; returns a new secret when the auth method now needs one
     it did not have (shown once)."""
-    sector = validate_spec(spec, _fetch(svc),
-                           allow_http_sector=svc.settings.allow_http_sector_identifier)
+    from idp.oidc.registration_core import outbound_url_checker, sector_fetcher
+
+    sector = validate_spec(spec, sector_fetcher(svc.settings),
+                           allow_http_sector=svc.settings.allow_http_sector_identifier,
+                           check_url=outbound_url_checker(svc.settings))
     if sector is None:  # loopback / IP-literal redirects: the client's own sector
         sector = pairwise.own_sector(row.client_id)
     if sector != row.sector:

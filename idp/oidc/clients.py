@@ -160,7 +160,8 @@ def default_client_name(spec: ClientSpec) -> None:
 
 
 def validate_spec(spec: ClientSpec, fetch_json: Callable[[str], object] | None,
-                  *, allow_http_sector: bool = False) -> str | None:
+                  *, allow_http_sector: bool = False,
+                  check_url: Callable[[str], None] | None = None) -> str | None:
     """Check a client's metadata; returns its pairwise sector, or None when the client is a
     sector of its own (loopback / IP-literal redirect URIs, see pairwise.determine_sector)."""
     if not spec.name or len(spec.name) > 200:
@@ -180,6 +181,8 @@ def validate_spec(spec: ClientSpec, fetch_json: Callable[[str], object] | None,
         raise ClientMetadataError("give jwks or jwks_uri, not both")
     if spec.jwks_uri:
         _check_uri(spec.jwks_uri, "jwks_uri")
+        if check_url is not None:  # the outbound guard: refused now, not at first use
+            check_url(spec.jwks_uri)
     if spec.jwks is not None:
         from joserfc.jwk import KeySet
 

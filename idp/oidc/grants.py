@@ -288,8 +288,11 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
         keys = row.jwks
         if not keys and row.jwks_uri:
             from idp.oidc.jwks_cache import fetch_client_jwks
+            from idp.outbound import policy_from_settings
 
-            keys = fetch_client_jwks(row.jwks_uri)
+            # Checked again at every fetch: DNS may have changed since registration.
+            keys = fetch_client_jwks(row.jwks_uri,
+                                     policy_from_settings(services().settings, http=True))
         try:
             return KeySet.import_key_set(keys) if keys else KeySet([])
         except (JoseError, ValueError, TypeError, KeyError) as exc:

@@ -52,8 +52,10 @@ def sector_server():
 
 @pytest.fixture
 def http_sectors(svc, monkeypatch):
-    """Allow an http sector_identifier_uri (the local server) for this test only."""
+    """Allow an http sector_identifier_uri (the local server) for this test only; the local
+    server is on loopback, so it is put on the outbound allow-list too."""
     monkeypatch.setattr(svc.settings, "allow_http_sector_identifier", True)
+    monkeypatch.setattr(svc.settings, "outbound_allow", ["127.0.0.1"])
 
 
 @pytest.fixture
