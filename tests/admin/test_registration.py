@@ -200,3 +200,18 @@ def test_a_used_up_token_is_401_even_for_bad_metadata(client, iat):
     assert _register(client, token, {"client_name": 5}).status_code == 400  # use spent
     assert _register(client, token, {"client_name": 5}).status_code == 401
     assert _register(client, token).status_code == 401
+
+
+@pytest.mark.parametrize("jwks_uri", ["https://10.0.0.7/jwks.json",
+                                      "https://[::ffff:169.254.169.254]/jwks.json",
+                                      "http://127.0.0.1:9/jwks.json"])
+def test_registration_refuses_an_internal_jwks_uri(client, iat, jwks_uri):
+    """A registrant names an internal service as its key URL, hoping the provider will
+    fetch it later on its behalf."""
+    response = _register(client, iat(), {"redirect_uris": ["https://pk.example.test/cb"],
+                                         "token_endpoint_auth_method": "private_key_jwt",
+                                         "jwks_uri": jwks_uri})
+    assert response.status_code == 400, response.get_json()
+    body = response.get_json()
+    assert body["error"] == "invalid_client_metadata"
+    assert "not allowed" in body["error_description"]
