@@ -71,6 +71,8 @@ class LocalServer:
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
+        # A refused body makes the fetcher hang up mid-write: expected, not worth a traceback.
+        self.httpd.handle_error = lambda _request, _address: None
         self.port = self.httpd.server_address[1]
         scheme = "http"
         if tls_files:
