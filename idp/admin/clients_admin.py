@@ -144,8 +144,11 @@ def update_client(svc, db: Session, row: Client, spec: ClientSpec, *, actor: str
     sector = validate_spec(spec, sector_fetcher(svc.settings),
                            allow_http_sector=svc.settings.allow_http_sector_identifier,
                            check_url=outbound_url_checker(svc.settings))
-    if sector is None:  # loopback / IP-literal redirects: the client's own sector
-        sector = pairwise.own_sector(row.client_id)
+    if sector is None:  # loopback / IP-literal redirects: the client's own sector ...
+        # ... except for a client registered before that rule, whose sector is the loopback
+        # host itself: keep it, or every student would get a new sub at that app.
+        legacy = pairwise.is_unowned_host(row.sector)
+        sector = row.sector if legacy else pairwise.own_sector(row.client_id)
     if sector != row.sector:
         raise ClientMetadataError(
             f"the pairwise sector would change from {row.sector} to {sector}; that would give "

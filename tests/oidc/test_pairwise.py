@@ -212,3 +212,20 @@ def test_editing_a_loopback_client_keeps_its_own_sector(svc, make_rp):
         row = db.get(Client, rp.client_id)
         clients_admin.update_client(svc, db, row, spec, actor="test")
         assert row.sector == "client:" + rp.client_id and row.name == "改名"
+
+
+def test_a_loopback_client_from_before_keeps_its_sector_when_edited(svc, make_rp):
+    """Clients registered before the own-sector rule keep their sector (and their subs)."""
+    from idp.admin import clients_admin
+    from idp.oidc.clients import ClientSpec
+    from idp.store.models import Client
+
+    rp = make_rp(redirect_uris=["http://127.0.0.1:7200/cb"])
+    with svc.db.session() as db:
+        db.get(Client, rp.client_id).sector = "127.0.0.1"  # as registered before issue 8
+    spec = ClientSpec(name="旧アプリ", redirect_uris=["http://127.0.0.1:7200/cb"],
+                      post_logout_redirect_uris=[])
+    with svc.db.session() as db:
+        row = db.get(Client, rp.client_id)
+        clients_admin.update_client(svc, db, row, spec, actor="test")
+        assert row.sector == "127.0.0.1"
