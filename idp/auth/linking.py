@@ -115,6 +115,13 @@ def may_confirm(pending: dict[str, Any], *, account_id: str | None, sid: str | N
     return not made.get("needs_mfa") or admin_mfa == "totp"
 
 
+def after_totp(pending: dict[str, Any], admin_mfa: str | None) -> bool:
+    """The offer was made after TOTP in this sign-in (an admin's link needs it, and only
+    such a binding is marked ``linked_with_mfa``)."""
+    made = pending.get("offer")
+    return isinstance(made, dict) and bool(made.get("needs_mfa")) and admin_mfa == "totp"
+
+
 def make_offer(pending: dict[str, Any], *, account_id: str, sid: str, mfa: bool) -> None:
     pending["offer"] = {"account_id": account_id, "sid": sid, "needs_mfa": mfa}
 

@@ -198,6 +198,12 @@ def link_card():
             return render_template("error.html", error="card_linked_elsewhere", http_error=True,
                                    message=_("このカードは、ほかの人のIDとつながっています。"
                                              "先生に相談してね。")), 409
+        with_mfa = linking.after_totp(pending, admin_mfa)
+        if offer.needs_mfa and not with_mfa:  # became an admin since the offer was made
+            session.pop(linking.SESSION_KEY, None)
+            return render_template("error.html", error="link_expired", http_error=True,
+                                   message=_("管理者のIDにカードをつなぐときは、管理者のサインイン"
+                                             "で確認コードを入れてください。")), 403
         if request.method == "GET" or not form.validate_on_submit() or \
                 form.card.data != pending["id"]:
             form.txn.data, form.card.data = (txn["id"] if txn else ""), pending["id"]
@@ -209,7 +215,7 @@ def link_card():
             linked = False
         else:
             try:
-                linking.link(db, account, pending, ip=client_ip(), with_mfa=offer.needs_mfa)
+                linking.link(db, account, pending, ip=client_ip(), with_mfa=with_mfa)
             except CardError:
                 return render_template("error.html", error="card_linked_elsewhere",
                                        http_error=True, message=_(

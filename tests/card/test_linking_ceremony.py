@@ -284,3 +284,19 @@ def test_one_card_shows_no_several_cards_notice(crl_app, crl_svc, new_card, stud
     txn, _ = browser.start_authorization(rp)
     browser.password_after_card(browser.use_card(new_card(), txn), student, rp)
     assert 'id="several-cards"' not in browser.c.get("/account/").get_data(as_text=True)
+
+
+def test_account_made_admin_after_the_offer_cannot_link_without_totp(
+        crl_app, crl_svc, new_card, student, rp):
+    """Abuse: the offer was made to a student account that became an admin before つなぐ:
+    the card is not linked (it would be an admin card linked without TOTP)."""
+    from idp.store.models import Account
+
+    browser = CardBrowser(crl_app.test_client())
+    txn, _ = browser.start_authorization(rp)
+    signed_in = _password(browser, _tap_unlinked(browser, new_card(), txn), student)
+    confirm = browser.c.get(signed_in.headers["Location"])
+    with crl_svc.db.session() as db:
+        db.get(Account, student.id).role = "school_admin"
+    assert browser.choose_link(confirm).status_code == 403
+    assert _bindings(crl_svc, student.id) == []
