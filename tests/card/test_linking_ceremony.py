@@ -300,3 +300,21 @@ def test_account_made_admin_after_the_offer_cannot_link_without_totp(
         db.get(Account, student.id).role = "school_admin"
     assert browser.choose_link(confirm).status_code == 403
     assert _bindings(crl_svc, student.id) == []
+
+
+def test_junk_on_the_confirmation_page_is_a_readable_refusal(crl_app, new_card, student, rp):
+    browser = CardBrowser(crl_app.test_client())
+    txn, _ = browser.start_authorization(rp)
+    signed_in = _password(browser, _tap_unlinked(browser, new_card(), txn), student)
+    page = browser.c.get(signed_in.headers["Location"]).get_data(as_text=True)
+    assert browser.c.get("/login/link", query_string={"txn": "\x00" * 80}).status_code == 400
+    posted = browser.c.post("/login/link", data={"csrf_token": csrf_of(page), "card": "wrong",
+                                                 "txn": txn, "link": "1"})
+    assert posted.status_code == 400
+    for query in ({"card": "x" * 5000}, {"txn": "y" * 80, "card": "a"}, {}):
+        response = browser.c.get("/login/link", query_string=query)
+        assert response.status_code == 400 and 'id="error-message"' in \
+            response.get_data(as_text=True)
+    posted = browser.c.post("/login/link", data={"csrf_token": csrf_of(page), "card": "wrong",
+                                                 "txn": txn, "link": "1"})
+    assert posted.status_code == 400
