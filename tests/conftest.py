@@ -287,10 +287,11 @@ class Browser:
     def password_login(self, login_page, student: Student):
         html = login_page.get_data(as_text=True)
         txn = re.search(r'name="txn" type="hidden" value="([^"]*)"', html)
+        card = re.search(r'name="card" type="hidden" value="([^"]*)"', html)
         return self.c.post("/login", data={
             "csrf_token": csrf_of(html), "school": student.school_code,
             "login_id": student.login_id, "password": student.password,
-            "txn": txn.group(1) if txn else ""})
+            "txn": txn.group(1) if txn else "", "card": card.group(1) if card else ""})
 
     def consent(self, response, allow: bool = True):
         assert response.status_code == 303

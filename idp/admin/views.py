@@ -52,6 +52,7 @@ from idp.admin.web_auth import admin_required
 from idp.audit import audit
 from idp.auth.current import sign_in
 from idp.auth.passwords import verify_password
+from idp.auth.views import admin_link_url
 from idp.oidc.clients import ClientMetadataError
 from idp.oidc.registration_core import register_client
 from idp.oidc.scopes import ACR_PASSWORD
@@ -180,7 +181,9 @@ def totp_step():
         target = session[web_auth.PENDING_KEY].get("next") or url_for("admin.home")
     sign_in(account, acr=ACR_PASSWORD, amr=["pwd", "otp", "mfa"])
     web_auth.mark_admin("totp")
-    return redirect(_safe_next(target), 303)
+    # A card this admin tapped and gave the password for: offered now, after TOTP.
+    link_url = admin_link_url(account.id)
+    return redirect(link_url or _safe_next(target), 303)
 
 
 @bp.post("/logout")

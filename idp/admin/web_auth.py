@@ -1,6 +1,8 @@
 """Admin sessions in the browser: who the admin is, how they proved it, and the 15-minute
 idle limit. An admin session needs a second factor: TOTP after the password, or a card
-sign-in (its acr already means "something you have + something you know")."""
+sign-in (its acr already means "something you have + something you know") with a card that
+was linked in a sign-in that passed TOTP (a card linked with a password alone would make a
+known password enough)."""
 
 from __future__ import annotations
 
@@ -11,7 +13,9 @@ from flask import abort, redirect, request, session, url_for
 
 from idp.admin.roles import Actor
 from idp.auth.current import current_user
+from idp.auth.linking import card_stands_in_for_totp
 from idp.oidc.scopes import ACR_CARD
+from idp.services import services
 
 ADMIN_IDLE = 15 * 60
 SEEN_KEY = "admin_seen"
@@ -46,13 +50,20 @@ def admin_state() -> tuple[str, Actor | None]:
     if session.get(MFA_KEY) and fresh:
         session[SEEN_KEY] = now
         return "ok", actor
-    if user.auth.acr == ACR_CARD and (fresh or now - user.auth.auth_time <= ADMIN_IDLE):
+    if user.auth.acr == ACR_CARD and (fresh or now - user.auth.auth_time <= ADMIN_IDLE) \
+            and _card_was_linked_under_totp(account.id):
         mark_admin("card")
         return "ok", actor
     if session.get(MFA_KEY) or session.get(SEEN_KEY):
         drop_admin()
         return "stale", None
     return "login", None
+
+
+def _card_was_linked_under_totp(account_id: str) -> bool:
+    """A card sign-in stands in for TOTP only with a binding linked under TOTP."""
+    with services().db.session() as db:
+        return card_stands_in_for_totp(db, account_id, session.get("card_binding"))
 
 
 def admin_required(view):

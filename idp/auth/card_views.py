@@ -13,7 +13,7 @@ from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 
 from idp.audit import audit
-from idp.auth import transactions
+from idp.auth import linking, transactions
 from idp.auth.card import (
     CardService,
     build_card_service,
@@ -139,6 +139,7 @@ def card_page():
     txn_id = txn["id"] if txn else None
     return render_template(
         "card_login.html", txn=txn, card_required=bool(txn and txn.get("card_required")),
+        linked=request.args.get("reason") == "linked",
         card_enabled=service.enabled, revocation_disabled=service.revocation_disabled,
         challenge_url=url_for("card.challenge", txn=txn_id),
         verify_url=url_for("card.verify", txn=txn_id),
@@ -210,12 +211,18 @@ def finish_card_sign_in(account: Account | None, pending_card: dict[str, Any],
     """Sign this browser in at the card level, or (first use) remember the verified card
     for the password page, which links it. Answers the JSON the card page's script follows;
     ``extra`` fields are added to it."""
+    txn_id = txn["id"] if txn else None
     if account is None:
-        session["pending_card"] = pending_card
-        return card_error_response("card_not_linked",
-                      redirect=url_for("auth.login", txn=txn["id"] if txn else None), **extra)
-    sign_in(account, acr=ACR_CARD, amr=AMR_CARD)
-    session.pop("pending_card", None)
+        # Linked to nothing yet: kept for this login transaction only, for the password page
+        # carrying its id (idp.auth.linking).
+        pending = linking.new_pending(pending_card, txn_id=txn_id, now=time.time())
+        session[linking.SESSION_KEY] = pending
+        return card_error_response("card_not_linked", redirect=url_for(
+            "auth.login", txn=txn_id, card=pending["id"]), **extra)
+    with services().db.session() as db:
+        binding_id = linking.binding_id_for(db, pending_card)
+    sign_in(account, acr=ACR_CARD, amr=AMR_CARD, card_binding=binding_id)
+    session.pop(linking.SESSION_KEY, None)
     if txn is not None:
         transactions.update(txn, authenticated_at=time.time())
         target = transactions.resume_url(txn)

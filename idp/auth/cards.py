@@ -115,37 +115,76 @@ def account_for_card(db: Session, card: VerifiedCard, *, ip: str | None) -> Acco
 
 
 def bind_card(db: Session, account: Account, card: CardIdentity, *, ip: str | None,
-              actor: str | None = None) -> CardBinding:
-    """Bind ``card`` to ``account`` (idempotent for the same account); never move it."""
+              actor: str | None = None, linked_with_mfa: bool = False) -> CardBinding:
+    """Bind ``card`` to ``account`` (idempotent for the same account); never move it.
+
+    ``linked_with_mfa``: the person passed TOTP in the sign-in that links it (only such a
+    binding stands in for an admin's second factor). A card added next to another active
+    one is audited with ``second_card=True``."""
     existing = find_binding(db, card.issuer, card.serial)
     if existing is None:
-        row = _insert_unless_bound(db, account, card)
+        others = active_card_count(db, account.id)
+        row = _insert_unless_bound(db, account, card, linked_with_mfa)
         if row is not None:
             audit(db, "card.bound", account_id=account.id, school_id=account.school_id,
                   ip=ip, actor=actor, binding_id=row.id, issuer=card.issuer,
-                  serial=card.serial, not_after=card.not_after.isoformat())
+                  serial=card.serial, not_after=card.not_after.isoformat(),
+                  second_card=others > 0, linked_with_mfa=linked_with_mfa)
             return row
         # Bound by another request at the same moment: decide as if we had seen it.
         existing = find_binding(db, card.issuer, card.serial)
         if existing is None:  # the same certificate under another (issuer, serial)
             raise _refuse(db, "card.bind", "card_linked_elsewhere", "certificate_mismatch",
                           account_id=account.id, ip=ip, actor=actor, serial=card.serial)
-    details = {"binding_id": existing.id, "serial": card.serial}
-    if existing.account_id != account.id:
-        raise _refuse(db, "card.bind", "card_linked_elsewhere", "linked_elsewhere",
-                      account_id=account.id, ip=ip, actor=actor,
-                      bound_account_id=existing.account_id, **details)
-    if existing.certificate_sha256 != card.certificate_sha256:
-        raise _refuse(db, "card.bind", "card_linked_elsewhere", "certificate_mismatch",
-                      account_id=account.id, ip=ip, actor=actor, **details)
-    if existing.status == REVOKED:
-        raise _refuse(db, "card.bind", "certificate_revoked", "binding_revoked",
-                      account_id=account.id, ip=ip, actor=actor, **details)
+    refusal = _refusal(db, account, card, existing, ip=ip, actor=actor)
+    if refusal is not None:
+        raise refusal
     return existing
 
 
-def _insert_unless_bound(db: Session, account: Account, card: CardIdentity
-                         ) -> CardBinding | None:
+def check_bindable(db: Session, account: Account, card: CardIdentity, *, ip: str | None,
+                   actor: str | None = None) -> CardBinding | None:
+    """Refuse (audited, raised) now what :func:`bind_card` would refuse, without binding:
+    asked before the person is shown the confirmation page. Returns the account's own
+    binding of this card when it is bound already."""
+    existing = find_binding(db, card.issuer, card.serial)
+    if existing is None:
+        by_certificate = db.scalar(select(CardBinding).where(
+            CardBinding.certificate_sha256 == card.certificate_sha256))
+        if by_certificate is not None:
+            raise _refuse(db, "card.bind", "card_linked_elsewhere", "certificate_mismatch",
+                          account_id=account.id, ip=ip, actor=actor, serial=card.serial)
+        return None
+    refusal = _refusal(db, account, card, existing, ip=ip, actor=actor)
+    if refusal is not None:
+        raise refusal
+    return existing
+
+
+def _refusal(db: Session, account: Account, card: CardIdentity, existing: CardBinding, *,
+             ip: str | None, actor: str | None) -> CardError | None:
+    """Why an already-bound card may not be (re)bound to ``account`` (audited), if it may not."""
+    details = {"binding_id": existing.id, "serial": card.serial}
+    if existing.account_id != account.id:
+        return _refuse(db, "card.bind", "card_linked_elsewhere", "linked_elsewhere",
+                       account_id=account.id, ip=ip, actor=actor,
+                       bound_account_id=existing.account_id, **details)
+    if existing.certificate_sha256 != card.certificate_sha256:
+        return _refuse(db, "card.bind", "card_linked_elsewhere", "certificate_mismatch",
+                       account_id=account.id, ip=ip, actor=actor, **details)
+    if existing.status == REVOKED:
+        return _refuse(db, "card.bind", "certificate_revoked", "binding_revoked",
+                       account_id=account.id, ip=ip, actor=actor, **details)
+    return None
+
+
+def active_card_count(db: Session, account_id: str) -> int:
+    """How many of the account's cards sign in today (not revoked, not expired)."""
+    return sum(1 for row in bindings_of(db, account_id) if binding_status(row) == ACTIVE)
+
+
+def _insert_unless_bound(db: Session, account: Account, card: CardIdentity,
+                         linked_with_mfa: bool = False) -> CardBinding | None:
     """The new binding, or ``None`` when the card got bound in the meantime.
 
     ``INSERT ... ON CONFLICT DO NOTHING`` (SQLite and PostgreSQL alike), so two requests
@@ -156,18 +195,10 @@ def _insert_unless_bound(db: Session, account: Account, card: CardIdentity
     statement = insert(CardBinding).values(
         id=new_id(), account_id=account.id, issuer=card.issuer, serial=card.serial,
         certificate_sha256=card.certificate_sha256, not_after=card.not_after, status=ACTIVE,
-        created_at=utcnow()).on_conflict_do_nothing().returning(CardBinding.id)
+        created_at=utcnow(), linked_with_mfa=linked_with_mfa,
+    ).on_conflict_do_nothing().returning(CardBinding.id)
     inserted = db.execute(statement).scalar_one_or_none()
     return db.get(CardBinding, inserted) if inserted is not None else None
-
-
-def bind_pending_card(db: Session, account: Account, pending_card: dict, *, ip: str) -> None:
-    """Bind the card verified earlier in this browser to the account that just signed in
-    with its password (called by the password login view). Raises :class:`CardError`
-    (after auditing) when the card may not be bound to this account."""
-    binding = bind_card(db, account, CardIdentity.from_pending(pending_card), ip=ip,
-                        actor="password")
-    binding.last_used_at = utcnow()
 
 
 def revoke_binding(db: Session, binding_id: str, *, actor: str,

@@ -39,14 +39,20 @@ def current_user() -> SignedInUser | None:
     return user
 
 
-def sign_in(account: Account, *, acr: str, amr: list[str]) -> SignedInUser:
-    """Start a signed-in session: a new session id (no fixation), a new ``sid``."""
+def sign_in(account: Account, *, acr: str, amr: list[str],
+            card_binding: str | None = None) -> SignedInUser:
+    """Start a signed-in session: a new session id (no fixation), a new ``sid``.
+    ``card_binding``: the binding a card sign-in used (the admin rule looks at it)."""
     regenerate(session)  # type: ignore[arg-type]
     session["account_id"] = account.id
     session["auth_time"] = int(time.time())
     session["acr"] = acr
     session["amr"] = list(amr)
     session["sid"] = secrets.token_urlsafe(16)
+    if card_binding:
+        session["card_binding"] = card_binding
+    else:
+        session.pop("card_binding", None)
     browser_id()
     g.current_user = SignedInUser(account, AuthContext(session["auth_time"], acr, amr,
                                                        session["sid"]))

@@ -16,6 +16,7 @@ class LoginForm(FlaskForm):
     password = PasswordField(_l("パスワード"), validators=[DataRequired(), Length(max=128)],
                              render_kw={"autocomplete": "current-password"})
     txn = HiddenField()
+    card = HiddenField()  # the id of the card tapped in this sign-in, to be linked
     submit = SubmitField(_l("サインイン"))
 
 
@@ -27,3 +28,12 @@ class ConsentForm(FlaskForm):
 
 class LogoutForm(FlaskForm):
     confirm = SubmitField(_l("サインアウトする"))
+
+
+class LinkCardForm(FlaskForm):
+    """The confirmation page of the card-linking ceremony."""
+
+    txn = HiddenField()
+    card = HiddenField(validators=[DataRequired()])
+    link = SubmitField(_l("つなぐ"))
+    skip = SubmitField(_l("つながない"))

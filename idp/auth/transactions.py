@@ -12,6 +12,9 @@ import time
 from typing import Any
 from urllib.parse import urlencode
 
+from flask import session
+
+from idp.auth import linking
 from idp.auth.current import browser_id
 from idp.services import services
 
@@ -21,6 +24,9 @@ TXN_PARAM = "mynagate_txn"
 def start(params: dict[str, str], *, card_required: bool = False, client_name: str = "",
           client_id: str = "") -> str:
     svc = services()
+    # A new authorization request is a new sign-in: a card tapped (and not linked) in an
+    # earlier one must not be offered to whoever signs in now (shared school PCs).
+    session.pop(linking.SESSION_KEY, None)
     txn_id = secrets.token_urlsafe(24)
     svc.store.put("txn:" + txn_id, {
         "browser": browser_id(), "params": params, "started": time.time(),

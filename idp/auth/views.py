@@ -9,12 +9,14 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
+from idp.admin import web_auth
 from idp.audit import audit
-from idp.auth import transactions
+from idp.auth import linking, transactions
 from idp.auth.current import current_user, sign_in
-from idp.auth.forms import ConsentForm, LoginForm
+from idp.auth.forms import ConsentForm, LinkCardForm, LoginForm
 from idp.auth.passwords import needs_rehash, verify_password
-from idp.oidc.scopes import ACR_CARD, ACR_PASSWORD, AMR_CARD, AMR_PASSWORD, SCOPE_CLAIMS
+from idp.jpki.errors import CardError
+from idp.oidc.scopes import ACR_PASSWORD, AMR_PASSWORD, SCOPE_CLAIMS
 from idp.services import services
 from idp.store.models import Account, Client, Consent, School, utcnow
 
@@ -27,7 +29,6 @@ SCOPE_WORDS = {
     "school": _l("学校・学年・クラス"),
     "offline_access": _l("あなたがいないときも、アプリがつながったままでいること"),
 }
-PENDING_CARD_TTL = 300
 
 
 def _schools() -> list[tuple[str, str]]:
@@ -63,10 +64,7 @@ def login():
         form.txn.data = txn["id"] if txn else ""
         if txn and txn["params"].get("login_hint") and not form.login_id.data:
             form.login_id.data = txn["params"]["login_hint"][:64]
-    pending_card = session.get("pending_card")
-    if pending_card and time.time() - pending_card.get("at", 0) > PENDING_CARD_TTL:
-        session.pop("pending_card", None)
-        pending_card = None
+    pending_card = _pending_card(txn)
     card_required = bool(txn and txn.get("card_required"))
     context = {"form": form, "txn": txn, "card_required": card_required,
                "pending_card": pending_card, "reason": request.args.get("reason"),
@@ -104,29 +102,136 @@ def login():
             from idp.auth.passwords import _hasher
 
             account.password_hash = _hasher.hash(form.password.data)
-        acr, amr = ACR_PASSWORD, AMR_PASSWORD
         if pending_card:
-            from idp.auth.cards import bind_pending_card
-            from idp.jpki.errors import CardError
-
-            try:
-                bind_pending_card(db, account, pending_card, ip=client_ip())
-            except CardError as exc:
-                # Refused and audited (e.g. the card belongs to another account): no sign-in.
-                session.pop("pending_card", None)
-                context["pending_card"] = None
-                if exc.code == "card_linked_elsewhere":
-                    context["error"] = _("このカードは、ほかの人のIDとつながっています。"
-                                         "先生に相談してね。")
-                else:
-                    context["error"] = _("このカードはサインインに使えなくなっています。"
-                                         "先生に相談してね。")
-                return render_template("login.html", **context), 409
-            acr, amr = ACR_CARD, AMR_CARD
+            refused = _check_card_link(db, account, pending_card, context)
+            if refused is not None:
+                return refused
+            if linking.needs_mfa(account):
+                return _admin_must_link_after_totp(db, account, pending_card, context)
         audit(db, "login.password", account_id=account.id, school_id=account.school_id,
-              ip=client_ip(), acr=acr)
-    sign_in(account, acr=acr, amr=amr)
-    session.pop("pending_card", None)
+              ip=client_ip(), acr=ACR_PASSWORD)
+    # Password-level even with a card in hand: the card proves nothing about this account
+    # until it is linked, and only a later sign-in with the linked card is card-level.
+    sign_in(account, acr=ACR_PASSWORD, amr=AMR_PASSWORD)
+    if pending_card:
+        linking.make_offer(pending_card, account_id=account.id, sid=session["sid"], mfa=False)
+        session.modified = True
+        return redirect(url_for("auth.link_card", txn=txn["id"] if txn else None,
+                                card=pending_card["id"]), 303)
+    return _after_sign_in(txn)
+
+
+def _pending_card(txn: dict | None) -> dict | None:
+    """The card tapped in this login transaction, if this page carries its id; any other
+    page (a new sign-in in the same browser) drops it, so it is never offered to the next
+    person at a shared PC."""
+    stored = session.get(linking.SESSION_KEY)
+    visible = linking.visible_pending(stored, txn_id=txn["id"] if txn else None,
+                                      card_id=request.values.get("card"), now=time.time())
+    if visible is None and stored is not None and request.method == "GET":
+        session.pop(linking.SESSION_KEY, None)
+    return visible
+
+
+def _check_card_link(db, account: Account, pending_card: dict, context: dict):
+    """Refuse the sign-in (audited) when the tapped card may not join this account."""
+    try:
+        linking.offer(db, account, pending_card, ip=client_ip())
+    except CardError as exc:
+        session.pop(linking.SESSION_KEY, None)
+        context["pending_card"] = None
+        if exc.code == "card_linked_elsewhere":
+            context["error"] = _("このカードは、ほかの人のIDとつながっています。"
+                                 "先生に相談してね。")
+        else:
+            context["error"] = _("このカードはサインインに使えなくなっています。"
+                                 "先生に相談してね。")
+        return render_template("login.html", **context), 409
+    return None
+
+
+def _admin_must_link_after_totp(db, account: Account, pending_card: dict, context: dict):
+    """An admin links a card only after TOTP: no sign-in here; the admin sign-in offers the
+    link once the code is right (:func:`admin_link_url`)."""
+    pending_card["admin_account"] = account.id
+    session.modified = True
+    audit(db, "card.bind", outcome="deferred", account_id=account.id,
+          school_id=account.school_id, ip=client_ip(), reason="admin_needs_totp")
+    context["error"] = _("管理者のIDにカードをつなぐときは、管理者のサインインで確認コードを"
+                         "入れてください。そのあとで、つなぐかどうかをきかれます。")
+    context["admin_link"] = True
+    return render_template("login.html", **context), 403
+
+
+def admin_link_url(account_id: str) -> str | None:
+    """After an admin's TOTP: the confirmation page for the card this admin tapped (and
+    then gave the password for on the sign-in page) in this browser, if any."""
+    stored = session.get(linking.SESSION_KEY)
+    if not linking.is_fresh(stored, time.time()) or stored.get("admin_account") != account_id:
+        return None
+    linking.make_offer(stored, account_id=account_id, sid=session["sid"], mfa=True)
+    session.modified = True
+    return url_for("auth.link_card", txn=stored.get("txn"), card=stored["id"])
+
+
+@bp.route("/login/link", methods=["GET", "POST"])
+def link_card():
+    """The confirmation page: this card will be joined to this ID (named); つなぐ links it,
+    つながない drops it and the sign-in goes on without it."""
+    svc = services()
+    txn = transactions.load(request.values.get("txn"))
+    pending = _pending_card(txn)
+    user = current_user()
+    admin_mfa = session.get(web_auth.MFA_KEY)
+    if pending is None or user is None or not linking.may_confirm(
+            pending, account_id=user.account.id, sid=session.get("sid"), admin_mfa=admin_mfa):
+        return render_template("error.html", error="link_expired", http_error=True, message=_(
+            "時間がたちすぎたので、カードはつながっていません。もう一度カードでサインインしてね。"
+        )), 400
+    form = LinkCardForm()
+    with svc.db.session() as db:
+        account = db.get(Account, user.account.id)
+        try:
+            offer = linking.offer(db, account, pending, ip=client_ip())
+        except CardError:
+            session.pop(linking.SESSION_KEY, None)
+            return render_template("error.html", error="card_linked_elsewhere", http_error=True,
+                                   message=_("このカードは、ほかの人のIDとつながっています。"
+                                             "先生に相談してね。")), 409
+        with_mfa = linking.after_totp(pending, admin_mfa)
+        if offer.needs_mfa and not with_mfa:  # became an admin since the offer was made
+            session.pop(linking.SESSION_KEY, None)
+            return render_template("error.html", error="link_expired", http_error=True,
+                                   message=_("管理者のIDにカードをつなぐときは、管理者のサインイン"
+                                             "で確認コードを入れてください。")), 403
+        if request.method == "GET" or not form.validate_on_submit() or \
+                form.card.data != pending["id"]:
+            form.txn.data, form.card.data = (txn["id"] if txn else ""), pending["id"]
+            status = 400 if request.method == "POST" else 200
+            return render_template("link_card.html", form=form, offer=offer), status
+        session.pop(linking.SESSION_KEY, None)
+        if not form.link.data:
+            linking.decline(db, account, pending, ip=client_ip())
+            linked = False
+        else:
+            try:
+                linking.link(db, account, pending, ip=client_ip(), with_mfa=with_mfa)
+            except CardError:
+                return render_template("error.html", error="card_linked_elsewhere",
+                                       http_error=True, message=_(
+                                           "このカードはつなげませんでした。先生に相談してね。")
+                                       ), 409
+            linked = True
+    return _after_link(txn, linked=linked, admin=offer.needs_mfa)
+
+
+def _after_link(txn: dict | None, *, linked: bool, admin: bool):
+    if linked and txn is not None and txn.get("card_required"):
+        # The app needs the card level: this sign-in is password-level, so ask for the
+        # card once more; now linked, it signs in at the card level.
+        return redirect(url_for("card.card_page", txn=txn["id"], reason="linked"), 303)
+    if admin and txn is None:
+        return redirect(url_for("admin.home"), 303)
     return _after_sign_in(txn)
 
 

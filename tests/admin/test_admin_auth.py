@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import re
+import secrets
 import time
 
 import pyotp
@@ -88,25 +89,65 @@ def test_activity_within_fifteen_minutes_keeps_the_session(app, platform_admin):
     assert c.get("/admin/accounts").status_code == 200
 
 
-def _card_session(c, account_id, auth_time):
+def _card_binding(svc, account_id, *, linked_with_mfa: bool) -> str:
+    from datetime import timedelta
+
+    from idp.store.models import CardBinding, utcnow
+
+    with svc.db.session() as s:
+        row = CardBinding(account_id=account_id, issuer="CN=test", serial=secrets.token_hex(8),
+                          certificate_sha256=secrets.token_hex(32),
+                          not_after=utcnow() + timedelta(days=365),
+                          linked_with_mfa=linked_with_mfa)
+        s.add(row)
+    return row.id
+
+
+def _card_session(c, account_id, auth_time, binding_id=None):
     from idp.oidc.scopes import ACR_CARD, AMR_CARD
 
     with c.session_transaction() as session:
         session.update(account_id=account_id, auth_time=int(auth_time), acr=ACR_CARD,
                        amr=AMR_CARD, sid="sid-test")
+        if binding_id:
+            session["card_binding"] = binding_id
 
 
-def test_card_sign_in_counts_as_second_factor(app, make_account):
+def test_card_sign_in_counts_as_second_factor(app, svc, make_account):
+    # Issue 8: only with a card that was linked under TOTP (the session names the binding).
     admin = make_account("school_admin", totp=False)
     c = app.test_client()
-    _card_session(c, admin.id, time.time())
+    _card_session(c, admin.id, time.time(), _card_binding(svc, admin.id, linked_with_mfa=True))
     assert c.get("/admin/accounts").status_code == 200
 
 
-def test_old_card_sign_in_needs_a_fresh_one(app, make_account):
+def test_card_linked_without_totp_or_someone_elses_is_no_second_factor(app, svc,
+                                                                       make_account):
+    admin, other = make_account("school_admin"), make_account("school_admin")
+    for binding in (None, _card_binding(svc, admin.id, linked_with_mfa=False),
+                    _card_binding(svc, other.id, linked_with_mfa=True), "x" * 40):
+        c = app.test_client()
+        _card_session(c, admin.id, time.time(), binding)
+        assert c.get("/admin/accounts").status_code == 303, binding
+
+
+def test_revoked_mfa_card_is_no_second_factor(app, svc, make_account):
+    from idp.store.models import CardBinding
+
+    admin = make_account("school_admin")
+    binding = _card_binding(svc, admin.id, linked_with_mfa=True)
+    with svc.db.session() as s:
+        s.get(CardBinding, binding).status = "revoked"
+    c = app.test_client()
+    _card_session(c, admin.id, time.time(), binding)
+    assert c.get("/admin/accounts").status_code == 303
+
+
+def test_old_card_sign_in_needs_a_fresh_one(app, svc, make_account):
     admin = make_account("school_admin", totp=False)
     c = app.test_client()
-    _card_session(c, admin.id, time.time() - 3600)
+    _card_session(c, admin.id, time.time() - 3600,
+                  _card_binding(svc, admin.id, linked_with_mfa=True))
     assert c.get("/admin/accounts").status_code == 303
 
 

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from card_bridge.pin import ScriptedPinPrompt
 from idp.demo.seed import DEMO_SCHOOL_CODE, DEMO_STUDENT_LOGIN
 from idp.oidc.id_token import subject_for
-from idp.oidc.scopes import ACR_CARD
+from idp.oidc.scopes import ACR_CARD, ACR_PASSWORD
 from idp.store.models import Account, CardBinding, Client, School
 from tests.bridge.bridge_helpers import PIN, wait_for
 
@@ -160,9 +160,17 @@ def test_first_card_sign_in_links_the_card_with_the_password(journey, demo, brid
     person.page.fill("input[name=login_id]", DEMO_STUDENT_LOGIN)
     person.page.fill("input[name=password]", password)
     person.page.click("input[type=submit], button[type=submit]")
+    # The confirmation page names the account; nothing is linked until つなぐ.
+    person.page.wait_for_url(re.compile(r"/login/link\?"))
+    person.shot("confirm-link")
+    assert DEMO_STUDENT_LOGIN in person.page.inner_text("#link-account")
+    with _svc(demo).db.session() as db:
+        assert db.scalar(select(CardBinding).where(CardBinding.account_id == account.id)) is None
+    person.page.click("#link-yes")
     shown = person.back_at_app()
     assert shown["sub"] == expected_sub(demo)
-    assert shown["acr"] == ACR_CARD and shown["amr"] == "sc pin hwk"
+    # Issue 8: the sign-in that links the card is password-level.
+    assert shown["acr"] == ACR_PASSWORD and shown["amr"] == "pwd"
     with _svc(demo).db.session() as db:
         assert db.scalar(select(CardBinding).where(CardBinding.account_id == account.id))
 

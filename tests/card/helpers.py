@@ -12,7 +12,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from tests.conftest import Browser, query_of
+from tests.conftest import Browser, csrf_of, query_of
 
 ORIGIN = "http://127.0.0.1:5000"  # the issuer's origin in the test settings
 
@@ -105,12 +105,28 @@ class CardBrowser(Browser):
         return self.finish(self.c.get(response.get_json()["redirect"]), rp)
 
     def password_after_card(self, response, student, rp) -> dict:
-        """card_not_linked -> the login page -> password -> back at the RP."""
+        """card_not_linked -> the login page -> password -> つなぐ -> back at the RP."""
+        return self.finish(self.link_after_card(response, student), rp)
+
+    def link_after_card(self, response, student, *, link: bool = True):
+        """card_not_linked -> the login page -> password -> the confirmation page -> つなぐ
+        (or つながない); returns the answer to that choice."""
         body = response.get_json()
         assert response.status_code == 403 and body["error"] == "card_not_linked", body
         page = self.c.get(body["redirect"])
         assert page.status_code == 200
-        return self.finish(self.password_login(page, student), rp)
+        signed_in = self.password_login(page, student)
+        assert signed_in.status_code == 303, signed_in.get_data(as_text=True)[:300]
+        assert signed_in.headers["Location"].startswith("/login/link"), signed_in.headers
+        return self.choose_link(self.c.get(signed_in.headers["Location"]), link=link)
+
+    def choose_link(self, confirm_page, *, link: bool = True):
+        """Press つなぐ (or つながない) on the confirmation page."""
+        assert confirm_page.status_code == 200, confirm_page.get_data(as_text=True)[:300]
+        html = confirm_page.get_data(as_text=True)
+        fields = dict(re.findall(r'name="(txn|card)" type="hidden" value="([^"]*)"', html))
+        data = {"csrf_token": csrf_of(html), **fields, ("link" if link else "skip"): "1"}
+        return self.c.post("/login/link", data=data)
 
 
 def error_of(response) -> str:

@@ -76,10 +76,11 @@ def test_first_use_links_the_card_with_the_password_then_the_card_alone_signs_in
     assert query_of(body["redirect"])["txn"] == txn
     login_page = first.c.get(body["redirect"])
     assert "いちどだけ" in login_page.get_data(as_text=True)  # the page explains
-    query = first.finish(first.password_login(login_page, student), rp)
+    query = first.password_after_card(response, student, rp)
     claims = id_token_claims(first.c, crl_svc, rp, query, verifier)
-    # Card verified + password: the card level.
-    assert claims["acr"] == ACR_CARD and claims["amr"] == ["sc", "pin", "hwk"]
+    # The sign-in that links the card is a password sign-in: the card proved nothing about
+    # the account until it was linked (issue 8; it used to claim the card level).
+    assert claims["acr"] == ACR_PASSWORD and claims["amr"] == ["pwd"]
     with crl_svc.db.session() as db:
         [binding] = bindings_of(db, student.id)
         assert binding.serial == format(card.serial, "x")
@@ -122,12 +123,13 @@ def test_card_linked_elsewhere_is_refused_audited_and_never_moved(
     # Two browsers saw the same unlinked card; the owner links it first.
     late = CardBrowser(crl_app.test_client())
     txn, _ = late.start_authorization(rp)
-    assert error_of(late.use_card(card, txn)) == "card_not_linked"
+    late_answer = late.use_card(card, txn)
+    assert error_of(late_answer) == "card_not_linked"
     early = CardBrowser(crl_app.test_client())
     early_txn, _ = early.start_authorization(rp)
     early.password_after_card(early.use_card(card, early_txn), owner, rp)
 
-    page = late.c.get(f"/login?txn={txn}")
+    page = late.c.get(late_answer.get_json()["redirect"])
     response = late.password_login(page, other)
     assert response.status_code == 409
     assert "ほかの人のID" in response.get_data(as_text=True)
@@ -284,15 +286,25 @@ def test_required_card_level_cannot_be_lowered_by_the_request(crl_app, student, 
     assert refused.status_code == 400
 
 
-def test_first_use_under_a_card_only_client_links_with_the_password_at_card_level(
+def test_first_use_under_a_card_only_client_links_then_asks_for_the_card_again(
         crl_app, crl_svc, new_card, student, make_rp):
+    """Issue 8: linking is password-level, so a card-only app is not answered by it; the
+    child is sent back to the card page, told the card is now linked, and the second tap
+    signs in at the card level."""
     strict = make_rp(host="exam3.example.test", required_acr=ACR_CARD)
+    card = new_card()
     browser = CardBrowser(crl_app.test_client())
     txn, verifier = browser.start_authorization(strict)
-    response = browser.use_card(new_card(), txn)
+    response = browser.use_card(card, txn)
     # The verified card opens the password form once, to link it.
     assert 'name="password"' in browser.c.get(response.get_json()["redirect"]).get_data(
         as_text=True)
-    query = browser.password_after_card(response, student, strict)
+    linked = browser.link_after_card(browser.use_card(card, txn), student)
+    assert linked.status_code == 303
+    location = linked.headers["Location"]
+    assert location.startswith("/login/card") and query_of(location)["txn"] == txn
+    page = browser.c.get(location).get_data(as_text=True)
+    assert 'id="card-linked"' in page and "もう一度カードで" in page
+    query = browser.follow_json_redirect(browser.use_card(card, txn), strict)
     claims = id_token_claims(browser.c, crl_svc, strict, query, verifier)
     assert claims["acr"] == ACR_CARD and claims["amr"] == ["sc", "pin", "hwk"]

@@ -10,7 +10,7 @@ import pytest
 
 from idp.auth import pairing_core
 from idp.auth.pairing_core import ALPHABET, display_code, normalize_code
-from idp.oidc.scopes import ACR_CARD
+from idp.oidc.scopes import ACR_CARD, ACR_PASSWORD
 from tests.card.helpers import ORIGIN, CardBrowser, error_of, make_token
 from tests.card.test_card_flow import bind_directly, id_token_claims
 
@@ -158,8 +158,11 @@ def test_unlinked_card_sends_the_tablet_to_the_password_once(crl_app, crl_svc, t
     assert result["state"] == "error" and result["error"] == "card_not_linked"
     page = tablet.c.get(result["redirect"])
     assert "いちどだけ" in page.get_data(as_text=True)
-    query = tablet.finish(tablet.password_login(page, student), rp)
-    assert id_token_claims(tablet.c, crl_svc, rp, query, verifier)["acr"] == ACR_CARD
+    signed_in = tablet.password_login(page, student)
+    assert signed_in.headers["Location"].startswith("/login/link")  # confirm before linking
+    query = tablet.finish(tablet.choose_link(tablet.c.get(signed_in.headers["Location"])), rp)
+    # Issue 8: the sign-in that links the card is password-level.
+    assert id_token_claims(tablet.c, crl_svc, rp, query, verifier)["acr"] == ACR_PASSWORD
 
     # Now linked: the card alone signs the tablet in.
     second = Tablet(crl_app.test_client())
