@@ -50,6 +50,7 @@ from idp.admin.roster import RosterFileError
 from idp.admin.sheets import first_password_pdf
 from idp.admin.web_auth import admin_required
 from idp.audit import audit
+from idp.auth import device_cookie
 from idp.auth.current import sign_in
 from idp.auth.passwords import verify_password
 from idp.oidc.clients import ClientMetadataError
@@ -117,26 +118,36 @@ def login():
         return _render("admin/login.html", None, status, form=form, reason=reason)
     school_code, login_id = form.school.data.strip(), form.login_id.data.strip()
     throttle_key = f"admin:{school_code}:{login_id.lower()}"
-    wait = svc.throttle.wait_seconds(throttle_key, client_ip())
-    if wait > 0:
-        return _render("admin/login.html", None, 429, form=form,
-                       error=_("%(seconds)s秒まってからもう一度ためしてください。", seconds=wait))
     with svc.db.session() as db:
         account = db.scalar(select(Account).join(School).where(
             School.code == school_code, Account.login_id == login_id))
+        attempt = svc.throttle.begin(throttle_key, client_ip(), known=account is not None,
+                                     device=device_cookie.current())
+        if not attempt.allowed:
+            return _admin_slow_down(form, attempt.wait)
         ok = verify_password(account.password_hash if account else None, form.password.data)
         if not ok or not credentials.is_admin_account(account):
-            svc.throttle.failure(throttle_key, client_ip())
+            failure = attempt.failed(account.id if account else None)
             audit(db, "admin.login", outcome="refused", ip=client_ip(),
                   account_id=account.id if account else None,
                   reason="bad_credentials" if not ok else "not_admin")
+            if failure.guessing:
+                audit(db, "login.guessing", outcome="flagged", ip=client_ip(),
+                      account_id=account.id, failures=failure.failures, step="admin")
             db.commit()
+            if failure.wait:
+                return _admin_slow_down(form, failure.wait)
             return _render("admin/login.html", None, 401, form=form,
                            error=_("IDかパスワードがちがうか、管理者ではありません。"))
-        svc.throttle.success(throttle_key)
+        device = attempt.succeeded(device_cookie.current())
         session[web_auth.PENDING_KEY] = {"account_id": account.id, "at": time.time(),
                                          "next": _safe_next(form.next.data)}
-    return redirect(url_for("admin.totp_step"), 303)
+    return device_cookie.attach(redirect(url_for("admin.totp_step"), 303), device)
+
+
+def _admin_slow_down(form: AdminLoginForm, seconds: int):
+    return _render("admin/login.html", None, 429, form=form,
+                   error=_("%(seconds)s秒まってからもう一度ためしてください。", seconds=seconds))
 
 
 def _pending_account(db) -> Account | None:
@@ -166,21 +177,25 @@ def totp_step():
         if request.method == "GET" or not form.validate_on_submit():
             return _render("admin/totp.html", None, 400 if request.method == "POST" else 200,
                            **context)
-        throttle_key = f"admin-totp:{account.id}"
-        if svc.throttle.wait_seconds(throttle_key, client_ip()) > 0 or \
-                not totp.verify(enrolment, form.code.data):
-            svc.throttle.failure(throttle_key, client_ip())
-            audit(db, "admin.totp", outcome="refused", account_id=account.id, ip=client_ip())
+        attempt = svc.throttle.begin(f"admin-totp:{account.id}", client_ip(),
+                                     device=device_cookie.current())
+        if not attempt.allowed or not totp.verify(enrolment, form.code.data):
+            failure = attempt.failed(account.id) if attempt.allowed else None
+            audit(db, "admin.totp", outcome="refused", account_id=account.id, ip=client_ip(),
+                  reason="bad_code" if attempt.allowed else "slow_down")
+            if failure and failure.guessing:
+                audit(db, "login.guessing", outcome="flagged", ip=client_ip(),
+                      account_id=account.id, failures=failure.failures, step="totp")
             db.commit()
             context["error"] = _("確認コードがちがいます。アプリの新しいコードを入れてください。")
             return _render("admin/totp.html", None, 401, **context)
-        svc.throttle.success(throttle_key)
+        device = attempt.succeeded(device_cookie.current())
         audit(db, "admin.login", account_id=account.id, school_id=account.school_id,
               ip=client_ip(), mfa="totp", enrolled=enrolling)
         target = session[web_auth.PENDING_KEY].get("next") or url_for("admin.home")
     sign_in(account, acr=ACR_PASSWORD, amr=["pwd", "otp", "mfa"])
     web_auth.mark_admin("totp")
-    return redirect(_safe_next(target), 303)
+    return device_cookie.attach(redirect(_safe_next(target), 303), device)
 
 
 @bp.post("/logout")
@@ -450,7 +465,8 @@ def account_detail(actor: Actor, account_id: str):
         row = accounts.load_account(db, actor, account_id)
         cards = accounts.account_cards(db, row.id)
     return _render("admin/account.html", actor, row=row, cards=cards,
-                   card_status=accounts.card_status, form=ActionForm())
+                   card_status=accounts.card_status, form=ActionForm(),
+                   guessing=services().throttle.guessing_flag(row.id))
 
 
 @bp.post("/accounts/<account_id>/<operation>")

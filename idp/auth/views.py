@@ -10,7 +10,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from idp.audit import audit
-from idp.auth import transactions
+from idp.auth import device_cookie, transactions
 from idp.auth.current import current_user, sign_in
 from idp.auth.forms import ConsentForm, LoginForm
 from idp.auth.passwords import needs_rehash, verify_password
@@ -80,26 +80,30 @@ def login():
 
     school_code, login_id = form.school.data, form.login_id.data.strip()
     throttle_key = f"{school_code}:{login_id.lower()}"
-    wait = svc.throttle.wait_seconds(throttle_key, client_ip())
-    if wait > 0:
-        context["error"] = _("まちがいが続いたので、%(seconds)s秒まってからもう一度ためしてね。",
-                             seconds=wait)
-        return render_template("login.html", **context), 429
     with svc.db.session() as db:
         account = db.scalar(select(Account).join(School).where(
             School.code == school_code, Account.login_id == login_id))
+        attempt = svc.throttle.begin(throttle_key, client_ip(), known=account is not None,
+                                     device=device_cookie.current())
+        if not attempt.allowed:
+            return _slow_down(context, attempt.wait)
         ok = verify_password(account.password_hash if account else None, form.password.data)
         usable = ok and account is not None and account.active and not account.locked
         if not usable:
-            svc.throttle.failure(throttle_key, client_ip())
+            failure = attempt.failed(account.id if account else None)
             audit(db, "login.password", outcome="refused", ip=client_ip(),
                   account_id=account.id if account else None,
                   reason="bad_credentials" if not ok else "inactive")
+            if failure.guessing:
+                audit(db, "login.guessing", outcome="flagged", ip=client_ip(),
+                      account_id=account.id, failures=failure.failures)
             db.commit()
+            if failure.wait:  # the address is slowed: the same answer as for an unknown ID
+                return _slow_down(context, failure.wait)
             # One message for an unknown ID and a wrong password.
             context["error"] = _("IDかパスワードがちがいます。")
             return render_template("login.html", **context), 401
-        svc.throttle.success(throttle_key)
+        device = attempt.succeeded(device_cookie.current())
         if needs_rehash(account.password_hash):
             from idp.auth.passwords import _hasher
 
@@ -127,7 +131,13 @@ def login():
               ip=client_ip(), acr=acr)
     sign_in(account, acr=acr, amr=amr)
     session.pop("pending_card", None)
-    return _after_sign_in(txn)
+    return device_cookie.attach(_after_sign_in(txn), device)
+
+
+def _slow_down(context: dict, seconds: int):
+    context["error"] = _("まちがいが続いたので、%(seconds)s秒まってからもう一度ためしてね。",
+                         seconds=seconds)
+    return render_template("login.html", **context), 429
 
 
 @bp.route("/consent", methods=["GET", "POST"])
