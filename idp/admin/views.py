@@ -53,6 +53,7 @@ from idp.audit import audit
 from idp.auth import device_cookie
 from idp.auth.current import sign_in
 from idp.auth.passwords import verify_password
+from idp.auth.throttle import audit_guessing
 from idp.oidc.clients import ClientMetadataError
 from idp.oidc.registration_core import register_client
 from idp.oidc.scopes import ACR_PASSWORD
@@ -121,19 +122,18 @@ def login():
     with svc.db.session() as db:
         account = db.scalar(select(Account).join(School).where(
             School.code == school_code, Account.login_id == login_id))
-        attempt = svc.throttle.begin(throttle_key, client_ip(), known=account is not None,
-                                     device=device_cookie.current())
+        attempt = svc.throttle.begin(throttle_key, client_ip(), device=device_cookie.current(),
+                                     account_id=account.id if account else None)
         if not attempt.allowed:
+            audit_guessing(db, attempt, ip=client_ip(), step="admin")
             return _admin_slow_down(form, attempt.wait)
         ok = verify_password(account.password_hash if account else None, form.password.data)
         if not ok or not credentials.is_admin_account(account):
-            failure = attempt.failed(account.id if account else None)
+            failure = attempt.failed()
             audit(db, "admin.login", outcome="refused", ip=client_ip(),
                   account_id=account.id if account else None,
                   reason="bad_credentials" if not ok else "not_admin")
-            if failure.guessing:
-                audit(db, "login.guessing", outcome="flagged", ip=client_ip(),
-                      account_id=account.id, failures=failure.failures, step="admin")
+            audit_guessing(db, attempt, ip=client_ip(), step="admin")
             db.commit()
             if failure.wait:
                 return _admin_slow_down(form, failure.wait)
@@ -178,14 +178,13 @@ def totp_step():
             return _render("admin/totp.html", None, 400 if request.method == "POST" else 200,
                            **context)
         attempt = svc.throttle.begin(f"admin-totp:{account.id}", client_ip(),
-                                     device=device_cookie.current())
+                                     account_id=account.id, device=device_cookie.current())
         if not attempt.allowed or not totp.verify(enrolment, form.code.data):
-            failure = attempt.failed(account.id) if attempt.allowed else None
+            if attempt.allowed:
+                attempt.failed()
             audit(db, "admin.totp", outcome="refused", account_id=account.id, ip=client_ip(),
                   reason="bad_code" if attempt.allowed else "slow_down")
-            if failure and failure.guessing:
-                audit(db, "login.guessing", outcome="flagged", ip=client_ip(),
-                      account_id=account.id, failures=failure.failures, step="totp")
+            audit_guessing(db, attempt, ip=client_ip(), step="totp")
             db.commit()
             context["error"] = _("確認コードがちがいます。アプリの新しいコードを入れてください。")
             return _render("admin/totp.html", None, 401, **context)

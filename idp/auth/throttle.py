@@ -38,7 +38,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from itsdangerous import BadData, URLSafeTimedSerializer
+from sqlalchemy.orm import Session
 
+from idp.audit import audit
 from idp.store.shortlived import ShortLivedStore
 
 
@@ -108,20 +110,26 @@ class Failure:
 
 @dataclass
 class Attempt:
-    """One reserved attempt; settle it with :meth:`failed` or :meth:`succeeded`."""
+    """One reserved attempt; settle it with :meth:`failed` or :meth:`succeeded`.
+
+    ``guessing`` turns true on the one attempt (refused or failed) that raised the
+    sustained-guessing flag; :func:`audit_guessing` records it."""
 
     throttle: Throttle
     account_key: str | None
+    account_id: str | None
     wait: int
     own: tuple[str, ThrottlePolicy] | None = None
     reserved: list[tuple[str, ThrottlePolicy]] = field(default_factory=list)
     hidden_ip_wait: int = 0
+    failures: int = 0
+    guessing: bool = False
 
     @property
     def allowed(self) -> bool:
         return self.wait == 0
 
-    def failed(self, account_id: str | None = None) -> Failure:
+    def failed(self) -> Failure:
         t = self.throttle
         now = t._clock()
         next_wait = 0
@@ -129,10 +137,8 @@ class Attempt:
             n, _ = t._store.tally(key, 0, policy.window, stamp=now)
             next_wait = max(next_wait, delay_for(n, policy))
         self.reserved = []
-        failures, guessing = 0, False
-        if self.account_key:
-            failures, guessing = t._count_guess(self.account_key, account_id, now)
-        return Failure(self.hidden_ip_wait, next_wait, failures, guessing)
+        t._count_guess(self, now)
+        return Failure(self.hidden_ip_wait, next_wait, self.failures, self.guessing)
 
     def succeeded(self, cookie: str | None = None) -> str | None:
         """Give the reservations back, clear this account's own counter; returns the device
@@ -156,13 +162,15 @@ class Throttle:
         self._digest_key = (secret or "").encode()
 
     # ------------------------------------------------------------------ attempts
-    def begin(self, account_key: str | None, ip: str | None, *, known: bool = True,
-              device: str | None = None, scope: Scope = LOGIN) -> Attempt:
+    def begin(self, account_key: str | None, ip: str | None, *,
+              account_id: str | None = None, device: str | None = None,
+              scope: Scope = LOGIN) -> Attempt:
         """Reserve an attempt at ``account_key`` (None: no account, e.g. a pairing code)
-        from ``ip``. ``known``: the account exists; ``device``: the browser's device cookie.
-        Refused attempts (``wait`` > 0) hold no reservation."""
+        from ``ip``. ``account_id``: the account, when it exists; ``device``: the browser's
+        device cookie. Refused attempts (``wait`` > 0) hold no reservation."""
         now = self._clock()
-        attempt = Attempt(self, account_key, 0)
+        attempt = Attempt(self, account_key, account_id, 0)
+        known = account_id is not None
         own_before = 0
         if account_key:
             device_id = self.device_allowance(device, account_key)
@@ -186,20 +194,22 @@ class Throttle:
             for key, policy in attempt.reserved:
                 self._store.tally(key, -1, policy.window)
             attempt.reserved = []
+            self._count_guess(attempt, now)  # hammering a slowed account is guessing too
         return attempt
 
-    def _count_guess(self, account_key: str, account_id: str | None,
-                     now: float) -> tuple[int, bool]:
-        """Count a failure at the account from anywhere; raise the flag once per window."""
-        failures, _ = self._store.tally(f"thr:sus:{account_key}", 1, GUESSING_WINDOW)
-        if failures < GUESSING_FAILURES or not account_id:
-            return failures, False
-        if not self._store.put_if_absent(f"thr:sus-raised:{account_key}", {"at": now},
-                                         GUESSING_WINDOW):
-            return failures, False
-        self._store.put(f"thr:flag:{account_id}", {"since": now, "failures": failures},
-                        FLAG_TTL)
-        return failures, True
+    def _count_guess(self, attempt: Attempt, now: float) -> None:
+        """Count a failed or refused attempt at an account, from anywhere; raise the flag
+        once per window (not per guess)."""
+        if not attempt.account_key:
+            return
+        key = attempt.account_key
+        attempt.failures, _ = self._store.tally(f"thr:sus:{key}", 1, GUESSING_WINDOW)
+        if attempt.failures < GUESSING_FAILURES or not attempt.account_id:
+            return
+        if self._store.put_if_absent(f"thr:sus-raised:{key}", {"at": now}, GUESSING_WINDOW):
+            self._store.put(f"thr:flag:{attempt.account_id}",
+                            {"since": now, "failures": attempt.failures}, FLAG_TTL)
+            attempt.guessing = True
 
     def guessing_flag(self, account_id: str) -> dict[str, Any] | None:
         """The admin-visible flag, ``{"since": ISO UTC time, "failures": n}``, or None."""
@@ -268,3 +278,10 @@ class Throttle:
             yield f"thr:acct:{account_key}", ACCOUNT_POLICY
         if ip:
             yield f"thr:ip:{ip}", IP_POLICY
+
+
+def audit_guessing(db: Session, attempt: Attempt, *, ip: str | None, **details: Any) -> None:
+    """Record ``login.guessing`` when this attempt raised the sustained-guessing flag."""
+    if attempt.guessing:
+        audit(db, "login.guessing", outcome="flagged", account_id=attempt.account_id, ip=ip,
+              attempts=attempt.failures, **details)

@@ -14,6 +14,7 @@ from idp.auth import device_cookie, transactions
 from idp.auth.current import current_user, sign_in
 from idp.auth.forms import ConsentForm, LoginForm
 from idp.auth.passwords import needs_rehash, verify_password
+from idp.auth.throttle import audit_guessing
 from idp.oidc.scopes import ACR_CARD, ACR_PASSWORD, AMR_CARD, AMR_PASSWORD, SCOPE_CLAIMS
 from idp.services import services
 from idp.store.models import Account, Client, Consent, School, utcnow
@@ -83,20 +84,19 @@ def login():
     with svc.db.session() as db:
         account = db.scalar(select(Account).join(School).where(
             School.code == school_code, Account.login_id == login_id))
-        attempt = svc.throttle.begin(throttle_key, client_ip(), known=account is not None,
-                                     device=device_cookie.current())
+        attempt = svc.throttle.begin(throttle_key, client_ip(), device=device_cookie.current(),
+                                     account_id=account.id if account else None)
         if not attempt.allowed:
+            audit_guessing(db, attempt, ip=client_ip())
             return _slow_down(context, attempt.wait)
         ok = verify_password(account.password_hash if account else None, form.password.data)
         usable = ok and account is not None and account.active and not account.locked
         if not usable:
-            failure = attempt.failed(account.id if account else None)
+            failure = attempt.failed()
             audit(db, "login.password", outcome="refused", ip=client_ip(),
                   account_id=account.id if account else None,
                   reason="bad_credentials" if not ok else "inactive")
-            if failure.guessing:
-                audit(db, "login.guessing", outcome="flagged", ip=client_ip(),
-                      account_id=account.id, failures=failure.failures)
+            audit_guessing(db, attempt, ip=client_ip())
             db.commit()
             if failure.wait:  # the address is slowed: the same answer as for an unknown ID
                 return _slow_down(context, failure.wait)
