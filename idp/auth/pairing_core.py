@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from idp.auth.throttle import PAIRING, Throttle
+from idp.auth.throttle import PAIRING, Attempt, Throttle
 from idp.store.shortlived import ShortLivedStore
 
 ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
@@ -92,7 +92,7 @@ class Pairings:
     throttle: Throttle | None = None
 
     def __post_init__(self) -> None:
-        if self.throttle is None:
+        if self.throttle is None:  # the app passes its own (with the device-cookie key)
             self.throttle = Throttle(self.store)
 
     # ------------------------------------------------------------------ limits
@@ -101,7 +101,7 @@ class Pairings:
         per_ip = self.store.incr(f"cardpair-new:ip:{ip}", CREATE_WINDOW)
         return per_browser <= CREATE_LIMIT_PER_BROWSER and per_ip <= CREATE_LIMIT_PER_IP
 
-    def _attempt(self, ip: str):
+    def _attempt(self, ip: str) -> Attempt:
         """One throttled lookup from ``ip``, reserved before the code is looked at."""
         attempt = self.throttle.begin(None, ip, scope=PAIRING)
         if not attempt.allowed:
@@ -109,7 +109,7 @@ class Pairings:
         return attempt
 
     @staticmethod
-    def _miss(attempt) -> PairingRefused:
+    def _miss(attempt: Attempt) -> PairingRefused:
         """The refusal for a wrong code: "not found", or "slow down" once delays begin."""
         failure = attempt.failed()
         if failure.next_wait:

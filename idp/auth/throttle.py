@@ -33,7 +33,7 @@ import hmac
 import math
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -273,7 +273,8 @@ class Throttle:
             self._store.delete(f"thr:acct:{account_key}")
 
     @staticmethod
-    def _keys(account_key: str | None, ip: str | None):
+    def _keys(account_key: str | None,
+              ip: str | None) -> Iterator[tuple[str, ThrottlePolicy]]:
         if account_key:
             yield f"thr:acct:{account_key}", ACCOUNT_POLICY
         if ip:
