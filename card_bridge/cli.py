@@ -131,7 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument(
         "--yes",
         action="store_true",
-        help="skip the terminal confirmation (the PIN window still asks)",
+        help="do not ask to confirm the app, site, school and time (scripts only)",
     )
     return p
 
@@ -224,14 +224,32 @@ def _cmd_status(args: argparse.Namespace) -> int:
     return 0 if st.pcsc == "ok" else 1
 
 
-def _terminal_confirm(client_name: str, origin: str) -> bool:
-    print(f"{client_name or origin} ({origin}) がサインインを求めています。")
-    print(f"{client_name or origin} ({origin}) wants you to sign in.")
+CONFIRM_HEAD = (
+    "このサインインを待っているのは、あなたのタブレットですか?\n"
+    "Is this the sign-in waiting on YOUR tablet?"
+)
+CONFIRM_TAIL = (
+    "ちがうときや、わからないときは「いいえ」にしてね。\n"
+    "If it is not yours, or you are not sure, answer no."
+)
+
+
+def _terminal_confirm(facts: Any) -> bool:
+    print(CONFIRM_HEAD)
+    for line in facts.lines():
+        print("  " + line)
+    print(CONFIRM_TAIL)
     try:
         answer = input("続けますか / Continue? [y/N] ")
-    except EOFError:
+    except (EOFError, KeyboardInterrupt):
         return False
     return answer.strip().lower() in ("y", "yes", "はい")
+
+
+def _tk_confirm(facts: Any) -> bool:
+    from card_bridge.pin import run_tk_confirm
+
+    return run_tk_confirm("\n".join([CONFIRM_HEAD, "", *facts.lines(), "", CONFIRM_TAIL]))
 
 
 def _cmd_pair(args: argparse.Namespace) -> int:
@@ -241,8 +259,10 @@ def _cmd_pair(args: argparse.Namespace) -> int:
     from card_bridge.pin import TkPinPrompt
 
     prompt = _prompt(args.prompt)
-    # The Tk window names the site and has Cancel: it is the confirmation in itself.
-    confirm = None if args.yes or isinstance(prompt, TkPinPrompt) else _terminal_confirm
+    # Asked by default, before the card is touched; --yes is for scripts only.
+    confirm = (
+        None if args.yes else _tk_confirm if isinstance(prompt, TkPinPrompt) else _terminal_confirm
+    )
     try:
         pair_with_provider(
             args.provider,

@@ -4,7 +4,8 @@ The tablet shows a short code; the person runs `card-bridge pair CODE --provider
 
 Contract with the provider (the provider side is implemented separately):
   GET  {provider}/login/card/pair/{code}
-       -> 200 {"challenge": <base64url, >=43>, "origin": <provider origin>, "client_name": str}
+       -> 200 {"challenge": <base64url, >=43>, "origin": <provider origin>, "client_name": str,
+               "school_name": str | null, "started_at": ISO 8601 (Japan time), ...}
   POST {provider}/login/card/pair/{code}   Content-Type: application/json
        body: the token of card_bridge.token.build_token
        -> 2xx (JSON or empty) on success; 4xx/5xx {"error": ..., "error_description": ...}
@@ -12,15 +13,24 @@ Contract with the provider (the provider side is implemented separately):
 The bridge refuses to sign for any origin other than the provider URL's own origin: a
 look-alike "provider" must not be able to relay the real site's challenge through a
 victim's card.
+
+Before the PIN, the person is shown whose login the code belongs to (the app, the provider
+host, the school, when the login started, in Japan time) and asked to confirm: a neighbour who
+shows a child a code for *their* login is caught here. The host shown is the one this bridge
+talks to, never a name the provider sends; provider text is stripped of control characters
+so it cannot rewrite the terminal.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
+import unicodedata
 import urllib.error
 import urllib.request
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -33,8 +43,61 @@ MAX_RESPONSE = 64 * 1024
 TIMEOUT = 15.0
 
 
+JST = dt.timezone(dt.timedelta(hours=9), "JST")
+
+
 class PairingError(Exception):
     """A problem with the provider or the code (not with the card)."""
+
+
+@dataclass(frozen=True)
+class PairingFacts:
+    """What the person confirms before the card is touched."""
+
+    client_name: str
+    origin: str
+    host: str
+    school_name: str
+    started_at: str  # "2026-04-08 08:40" in Japan time, or "" when the provider sent none
+
+    def lines(self) -> list[str]:
+        unknown = "不明 / unknown"
+        return [
+            f"アプリ / App:      {self.client_name or unknown}",
+            f"サイト / Site:     {self.host}",
+            f"学校 / School:     {self.school_name or unknown}",
+            f"開始 / Started:    {self.started_at + ' (日本時間 / Japan time)' if self.started_at else unknown}",  # noqa: E501
+        ]
+
+
+def _text(value: object, limit: int = 100) -> str:
+    """Provider text for display: no control or format characters (no terminal escapes)."""
+    if not isinstance(value, str):
+        return ""
+    clean = "".join(c for c in value if unicodedata.category(c)[0] != "C")
+    return " ".join(clean.split())[:limit]
+
+
+def _japan_time(value: object) -> str:
+    if not isinstance(value, str) or len(value) > 40:
+        return ""
+    try:
+        when = dt.datetime.fromisoformat(value)
+    except ValueError:
+        return ""
+    if when.tzinfo is None:
+        return ""
+    return when.astimezone(JST).strftime("%Y-%m-%d %H:%M")
+
+
+def facts_of(req: dict[str, Any], origin: str) -> PairingFacts:
+    return PairingFacts(
+        client_name=_text(req.get("client_name")),
+        origin=origin,
+        host=origin.split("://", 1)[1],
+        school_name=_text(req.get("school_name")),
+        started_at=_japan_time(req.get("started_at")),
+    )
 
 
 def _http_json(method: str, url: str, body: dict[str, Any] | None = None) -> Any:
@@ -94,14 +157,14 @@ def pair_with_provider(
     *,
     prompt: PinPrompt,
     transport_factory: Callable[[], Any],
-    confirm: Callable[[str, str], bool] | None = None,
+    confirm: Callable[[PairingFacts], bool] | None = None,
     version: str = __version__,
 ) -> Any:
     """Fetch the pairing request, ask the person, sign with the card, post the token.
 
-    `confirm(client_name, origin)` is asked before the card is touched (None = the PIN
-    window, which names the site and has Cancel, is the confirmation). Returns the
-    provider's JSON answer (or None). Raises PairingError or card_bridge.errors.CardError.
+    `confirm(facts)` is asked before the card is touched (None only for `--yes` scripts).
+    Returns the provider's JSON answer (or None). Raises PairingError or
+    card_bridge.errors.CardError.
     """
     from card_bridge.errors import Cancelled
     from card_bridge.server import run_authentication
@@ -112,7 +175,6 @@ def pair_with_provider(
     if not isinstance(req, dict):
         raise PairingError("provider sent no pairing request")
     challenge, origin = req.get("challenge"), req.get("origin")
-    client_name = str(req.get("client_name") or "")[:100]
     if not isinstance(origin, str):
         raise PairingError("provider sent no origin")
     try:
@@ -126,9 +188,9 @@ def pair_with_provider(
     if not is_valid_challenge(challenge):
         raise PairingError("provider sent a malformed challenge")
     assert isinstance(challenge, str)
-    if confirm is not None and not confirm(client_name, origin_n):
+    facts = facts_of(req, origin_n)
+    if confirm is not None and not confirm(facts):
         raise Cancelled()
-    host = origin_n.split("://", 1)[1]
-    site = f"{client_name} ({host})" if client_name else host
+    site = f"{facts.client_name} ({facts.host})" if facts.client_name else facts.host
     token = run_authentication(transport_factory(), prompt, site, origin_n, challenge, version)
     return _http_json("POST", url, token)

@@ -197,6 +197,37 @@ def run_tk_dialog(site: str, tries_left: int, last_try: bool) -> str | None:
     return result["pin"]
 
 
+def run_tk_confirm(text: str) -> bool:
+    """A Yes/No window with the pairing facts; only Yes (clicked or Return) continues."""
+    import tkinter as tk
+
+    result = {"yes": False}
+    root = tk.Tk()
+    root.title("Mynagate カードブリッジ / Card bridge")
+    root.resizable(False, False)
+    root.attributes("-topmost", True)
+    frame = tk.Frame(root, padx=18, pady=14)
+    frame.pack()
+    tk.Label(frame, text=text, justify="left", font=("TkDefaultFont", 11)).pack(pady=(0, 10))
+    buttons = tk.Frame(frame)
+    buttons.pack()
+
+    def answer(yes: bool) -> None:
+        result["yes"] = yes
+        root.destroy()
+
+    tk.Button(buttons, text="はい / Yes", width=10, command=lambda: answer(True)).pack(
+        side="left", padx=6
+    )
+    no = tk.Button(buttons, text="いいえ / No", width=10, command=lambda: answer(False))
+    no.pack(side="left", padx=6)
+    root.bind("<Escape>", lambda _e: answer(False))
+    root.protocol("WM_DELETE_WINDOW", lambda: answer(False))
+    root.after(50, lambda: (root.lift(), root.focus_force(), no.focus_set()))
+    root.mainloop()
+    return result["yes"]
+
+
 class TkPinPrompt:
     """Small Tk window.
 

@@ -81,7 +81,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
         db=database,
         store=store,
         keys=SigningKeys(database, settings.keys_dir, settings.signing_key_retention),
-        throttle=Throttle(store),
+        throttle=Throttle(store, secret=settings.secret_key),
     )
     app.extensions["mynagate"] = svc
     app.session_interface = StoreSessionInterface(

@@ -319,6 +319,7 @@ def get_account(db: Session, actor: Actor, account_id: str):
     row = accounts.load_account(db, actor, account_id)
     body = accounts.account_view(row)
     body["cards"] = [accounts.card_view(c) for c in accounts.account_cards(db, row.id)]
+    body["guessing"] = services().throttle.guessing_flag(row.id)  # sustained wrong passwords
     return body
 
 

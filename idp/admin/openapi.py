@@ -315,7 +315,9 @@ def _schemas() -> dict[str, Any]:
         "id": string, "school_code": string, "login_id": string, "display_name": string,
         "role": string, "grade": string, "class_name": string, "active": {"type": "boolean"},
         "locked": {"type": "boolean"}, "has_password": {"type": "boolean"},
-        "created_at": nullable, "cards": {"type": "array", "items": _ref("Card")}}}
+        "created_at": nullable, "cards": {"type": "array", "items": _ref("Card")},
+        "guessing": {"type": ["object", "null"], "properties": {
+            "since": string, "failures": {"type": "integer"}}}}}
     iat = {"type": "object", "properties": {
         "id": string, "label": string, "allowed_scopes": {"type": "array", "items": string},
         "max_uses": {"type": "integer"}, "uses": {"type": "integer"},

@@ -50,8 +50,10 @@ from idp.admin.roster import RosterFileError
 from idp.admin.sheets import first_password_pdf
 from idp.admin.web_auth import admin_required
 from idp.audit import audit
+from idp.auth import device_cookie
 from idp.auth.current import sign_in
 from idp.auth.passwords import verify_password
+from idp.auth.throttle import audit_guessing
 from idp.auth.views import admin_link_url
 from idp.oidc.clients import ClientMetadataError
 from idp.oidc.registration_core import register_client
@@ -118,26 +120,35 @@ def login():
         return _render("admin/login.html", None, status, form=form, reason=reason)
     school_code, login_id = form.school.data.strip(), form.login_id.data.strip()
     throttle_key = f"admin:{school_code}:{login_id.lower()}"
-    wait = svc.throttle.wait_seconds(throttle_key, client_ip())
-    if wait > 0:
-        return _render("admin/login.html", None, 429, form=form,
-                       error=_("%(seconds)s秒まってからもう一度ためしてください。", seconds=wait))
     with svc.db.session() as db:
         account = db.scalar(select(Account).join(School).where(
             School.code == school_code, Account.login_id == login_id))
+        attempt = svc.throttle.begin(throttle_key, client_ip(), device=device_cookie.current(),
+                                     account_id=account.id if account else None)
+        if not attempt.allowed:
+            audit_guessing(db, attempt, ip=client_ip(), step="admin")
+            return _admin_slow_down(form, attempt.wait)
         ok = verify_password(account.password_hash if account else None, form.password.data)
         if not ok or not credentials.is_admin_account(account):
-            svc.throttle.failure(throttle_key, client_ip())
+            failure = attempt.failed()
             audit(db, "admin.login", outcome="refused", ip=client_ip(),
                   account_id=account.id if account else None,
                   reason="bad_credentials" if not ok else "not_admin")
+            audit_guessing(db, attempt, ip=client_ip(), step="admin")
             db.commit()
+            if failure.wait:
+                return _admin_slow_down(form, failure.wait)
             return _render("admin/login.html", None, 401, form=form,
                            error=_("IDかパスワードがちがうか、管理者ではありません。"))
-        svc.throttle.success(throttle_key)
+        device = attempt.succeeded(device_cookie.current())
         session[web_auth.PENDING_KEY] = {"account_id": account.id, "at": time.time(),
                                          "next": _safe_next(form.next.data)}
-    return redirect(url_for("admin.totp_step"), 303)
+    return device_cookie.attach(redirect(url_for("admin.totp_step"), 303), device)
+
+
+def _admin_slow_down(form: AdminLoginForm, seconds: int):
+    return _render("admin/login.html", None, 429, form=form,
+                   error=_("%(seconds)s秒まってからもう一度ためしてください。", seconds=seconds))
 
 
 def _pending_account(db) -> Account | None:
@@ -167,15 +178,18 @@ def totp_step():
         if request.method == "GET" or not form.validate_on_submit():
             return _render("admin/totp.html", None, 400 if request.method == "POST" else 200,
                            **context)
-        throttle_key = f"admin-totp:{account.id}"
-        if svc.throttle.wait_seconds(throttle_key, client_ip()) > 0 or \
-                not totp.verify(enrolment, form.code.data):
-            svc.throttle.failure(throttle_key, client_ip())
-            audit(db, "admin.totp", outcome="refused", account_id=account.id, ip=client_ip())
+        attempt = svc.throttle.begin(f"admin-totp:{account.id}", client_ip(),
+                                     account_id=account.id, device=device_cookie.current())
+        if not attempt.allowed or not totp.verify(enrolment, form.code.data):
+            if attempt.allowed:
+                attempt.failed()
+            audit(db, "admin.totp", outcome="refused", account_id=account.id, ip=client_ip(),
+                  reason="bad_code" if attempt.allowed else "slow_down")
+            audit_guessing(db, attempt, ip=client_ip(), step="totp")
             db.commit()
             context["error"] = _("確認コードがちがいます。アプリの新しいコードを入れてください。")
             return _render("admin/totp.html", None, 401, **context)
-        svc.throttle.success(throttle_key)
+        device = attempt.succeeded(device_cookie.current())
         audit(db, "admin.login", account_id=account.id, school_id=account.school_id,
               ip=client_ip(), mfa="totp", enrolled=enrolling)
         target = session[web_auth.PENDING_KEY].get("next") or url_for("admin.home")
@@ -183,7 +197,7 @@ def totp_step():
     web_auth.mark_admin("totp")
     # A card this admin tapped and gave the password for: offered now, after TOTP.
     link_url = admin_link_url(account.id)
-    return redirect(link_url or _safe_next(target), 303)
+    return device_cookie.attach(redirect(link_url or _safe_next(target), 303), device)
 
 
 @bp.post("/logout")
@@ -453,7 +467,8 @@ def account_detail(actor: Actor, account_id: str):
         row = accounts.load_account(db, actor, account_id)
         cards = accounts.account_cards(db, row.id)
     return _render("admin/account.html", actor, row=row, cards=cards,
-                   card_status=accounts.card_status, form=ActionForm())
+                   card_status=accounts.card_status, form=ActionForm(),
+                   guessing=services().throttle.guessing_flag(row.id))
 
 
 @bp.post("/accounts/<account_id>/<operation>")

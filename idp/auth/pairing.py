@@ -3,8 +3,9 @@
 - ``POST /login/card/pair`` (the tablet's card page, CSRF) → ``{code, expires_in, qr_svg,
   status_url}``;
 - ``GET /login/card/pair/<code>`` (``card-bridge pair`` on a PC with a reader; no cookies)
-  → ``{challenge, origin, client_name, expires_in}``; a browser opening the same URL (the QR
-  code) gets a page saying what to do with the code;
+  → ``{challenge, origin, client_name, provider_host, school_name, started_at,
+  expires_in}`` (what the bridge shows before the PIN; ``started_at`` in Japan time); a
+  browser opening the same URL (the QR code) gets a page saying what to do with the code;
 - ``POST /login/card/pair/<code>`` (the bridge, with its token; no CSRF token: the code is the
   capability) → verified exactly like ``/login/card/verify`` and recorded for the tablet;
 - ``GET /login/card/pair/<code>/status`` (the tablet's script, only from the browser that
@@ -36,6 +37,7 @@ from idp.auth.card_views import (
 )
 from idp.auth.current import browser_id
 from idp.auth.pairing_core import (
+    CREATE_WINDOW,
     DONE,
     WAITING,
     PairingRefused,
@@ -62,7 +64,7 @@ def _refusal_message(code: str) -> str:
             "その番号は見つかりません。タブレットに出ている番号をたしかめてね。"),
         "pairing_used": _("その番号はもう使われました。タブレットで新しい番号を出してね。"),
         "pairing_expired": _("番号の時間(2分)がすぎました。タブレットで新しい番号を出してね。"),
-        "slow_down": _("まちがいが多すぎます。10分ほどまってから、もう一度ためしてね。"),
+        "slow_down": _("まちがいが多すぎます。少しまってから、もう一度ためしてね。"),
     }
     return messages.get(code, messages["pairing_not_found"])
 
@@ -78,7 +80,7 @@ def init_app(app: Flask) -> None:
 
 def _pairings() -> Pairings:
     svc = services()
-    return Pairings(svc.store, svc.settings.secret_key)
+    return Pairings(svc.store, svc.settings.secret_key, throttle=svc.throttle)
 
 
 def _client_ip() -> str:
@@ -96,7 +98,7 @@ def _refused(exc: PairingRefused):
     response = _json({"error": exc.code, "error_description": _refusal_message(exc.code)},
                      REFUSAL_STATUS.get(exc.code, 400))
     if exc.code == "slow_down":
-        response.headers["Retry-After"] = "600"
+        response.headers["Retry-After"] = str(max(1, exc.retry_after))
     return response
 
 
@@ -119,11 +121,11 @@ def create():
     pairings = _pairings()
     browser = browser_id()
     if not pairings.creation_allowed(browser=browser, ip=_client_ip()):
-        return _refused(PairingRefused("slow_down"))
+        return _refused(PairingRefused("slow_down", CREATE_WINDOW))
     code, record = pairings.create(
         browser=browser, txn_id=txn["id"] if txn else None,
         client_name=(txn or {}).get("client_name") or _("マイナゲート"),
-        replaces=session.get(SESSION_KEY))
+        replaces=session.get(SESSION_KEY), started=(txn or {}).get("started"))
     session[SESSION_KEY] = pairings.key_of(code)
     pair_url = services().settings.issuer + url_for("card_pair.bridge_request", code=code)
     return _json({"code": display_code(code), "expires_in": pairings.remaining(record),
@@ -166,9 +168,10 @@ def bridge_request(code: str):
         return _refused(exc)
     answer = issue_challenge(services().store, service, browser="pair:" + record["id"],
                              txn_id=record["txn"])
+    pairings = _pairings()
     return _json({"challenge": answer["challenge"], "origin": answer["origin"],
-                  "client_name": record["client_name"],
-                  "expires_in": _pairings().remaining(record)})
+                  **pairings.bridge_facts(record, services().settings.issuer),
+                  "expires_in": pairings.remaining(record)})
 
 
 @bp.post("/login/card/pair/<code>")

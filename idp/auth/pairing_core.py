@@ -12,19 +12,25 @@ Rules kept here:
   concurrent posts cannot both sign in;
 - it is bound to the browser and login transaction that asked for it: only that browser can
   read its result, and the card's challenge is issued to the pairing itself;
-- wrong codes are counted per IP address; past :data:`MISS_LIMIT` in :data:`MISS_WINDOW`
-  every code lookup from that address is refused, right or wrong, until the window passes.
+- wrong codes are counted per IP address by :mod:`idp.auth.throttle` (reserved before the
+  lookup, progressive and capped delays, :data:`~idp.auth.throttle.PAIR_POLICY`); a slowed
+  address gets every bridge lookup refused, right or wrong, until its delay passes, but the
+  tablet polling its own code from its own browser is never slowed (a school shares one
+  address with whoever is guessing).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import hmac
 import secrets
 import time
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
+from idp.auth.throttle import PAIRING, Attempt, Throttle
 from idp.store.shortlived import ShortLivedStore
 
 ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
@@ -32,8 +38,6 @@ CODE_LENGTH = 8
 CODE_LIFETIME = 120
 #: How long a finished or expired record is kept so that the tablet learns what happened.
 RESULT_GRACE = 60
-MISS_LIMIT = 30  # a school shares one address: room for typos, none for guessing 31**8 codes
-MISS_WINDOW = 600
 CREATE_LIMIT_PER_BROWSER = 10
 CREATE_LIMIT_PER_IP = 300
 CREATE_WINDOW = 600
@@ -44,9 +48,10 @@ WAITING, DONE, ERROR = "waiting", "done", "error"
 class PairingRefused(Exception):
     """A pairing request that cannot go on; ``code`` is the JSON ``error`` value."""
 
-    def __init__(self, code: str) -> None:
+    def __init__(self, code: str, retry_after: int = 0) -> None:
         super().__init__(code)
         self.code = code
+        self.retry_after = retry_after
 
 
 def _now() -> float:
@@ -84,6 +89,11 @@ class Pairings:
     store: ShortLivedStore
     secret: str
     lifetime: int = CODE_LIFETIME
+    throttle: Throttle | None = None
+
+    def __post_init__(self) -> None:
+        if self.throttle is None:  # the app passes its own (with the device-cookie key)
+            self.throttle = Throttle(self.store)
 
     # ------------------------------------------------------------------ limits
     def creation_allowed(self, *, browser: str, ip: str) -> bool:
@@ -91,31 +101,33 @@ class Pairings:
         per_ip = self.store.incr(f"cardpair-new:ip:{ip}", CREATE_WINDOW)
         return per_browser <= CREATE_LIMIT_PER_BROWSER and per_ip <= CREATE_LIMIT_PER_IP
 
-    def blocked(self, ip: str) -> bool:
-        return self.store.get(f"cardpair-block:{ip}") is not None
+    def _attempt(self, ip: str) -> Attempt:
+        """One throttled lookup from ``ip``, reserved before the code is looked at."""
+        attempt = self.throttle.begin(None, ip, scope=PAIRING)
+        if not attempt.allowed:
+            raise PairingRefused("slow_down", attempt.wait)
+        return attempt
 
-    def count_miss(self, ip: str) -> int:
-        """Count a wrong code from ``ip``; at the limit, block the address for the window."""
-        misses = self.store.incr(f"cardpair-miss:{ip}", MISS_WINDOW)
-        if misses >= MISS_LIMIT:
-            self.store.put(f"cardpair-block:{ip}", {"misses": misses}, MISS_WINDOW)
-        return misses
-
-    def _miss(self, ip: str) -> PairingRefused:
-        """The refusal for a wrong code: "not found", or "slow down" once at the limit."""
-        if self.count_miss(ip) >= MISS_LIMIT:
-            return PairingRefused("slow_down")
+    @staticmethod
+    def _miss(attempt: Attempt) -> PairingRefused:
+        """The refusal for a wrong code: "not found", or "slow down" once delays begin."""
+        failure = attempt.failed()
+        if failure.next_wait:
+            return PairingRefused("slow_down", failure.next_wait)
         return PairingRefused("pairing_not_found")
 
     # ------------------------------------------------------------------ lifecycle
     def create(self, *, browser: str, txn_id: str | None, client_name: str,
-               replaces: str | None = None) -> tuple[str, dict[str, Any]]:
-        """A new code for this browser's login; an earlier code of the browser stops working."""
+               replaces: str | None = None, started: float | None = None,
+               school_name: str | None = None) -> tuple[str, dict[str, Any]]:
+        """A new code for this browser's login; an earlier code of the browser stops working.
+        ``started``: when the login began (the bridge shows it), ``school_name`` if known."""
         if replaces:
             self.store.delete(replaces)
         record = {"id": secrets.token_urlsafe(16), "browser": browser, "txn": txn_id,
                   "client_name": client_name[:100], "expires_at": _now() + self.lifetime,
-                  "state": WAITING}
+                  "state": WAITING, "started": float(started or _now()),
+                  "school_name": (school_name or "")[:100] or None}
         for _ in range(5):
             code = new_code()
             if self.store.put_if_absent(record_key(self.secret, code), record,
@@ -128,12 +140,12 @@ class Pairings:
 
     def for_bridge(self, raw_code: object, *, ip: str) -> tuple[str, dict[str, Any]]:
         """The waiting pairing a bridge asks about. Counts and refuses wrong codes."""
-        if self.blocked(ip):
-            raise PairingRefused("slow_down")
+        attempt = self._attempt(ip)
         code = normalize_code(raw_code)
         record = self.store.get(self.key_of(code)) if code else None
         if record is None:
-            raise self._miss(ip)
+            raise self._miss(attempt)
+        attempt.succeeded()
         if record.get("state") != WAITING:
             raise PairingRefused("pairing_used")
         if _now() > float(record["expires_at"]):
@@ -163,13 +175,14 @@ class Pairings:
         self.store.put(self.key_of(code), record, int(remaining) + RESULT_GRACE)
 
     def for_browser(self, raw_code: object, *, browser: str, ip: str) -> dict[str, Any]:
-        """The pairing as its own browser sees it; someone else's code is "not found"."""
-        if self.blocked(ip):
-            raise PairingRefused("slow_down")
+        """The pairing as its own browser sees it; someone else's code is "not found".
+
+        Its own browser is answered before any throttling: a tablet waiting for its result
+        must not be stopped by a guesser behind the same school address."""
         code = normalize_code(raw_code)
         record = self.store.get(self.key_of(code)) if code else None
         if record is None or not hmac.compare_digest(str(record.get("browser")), browser):
-            raise self._miss(ip)
+            raise self._miss(self._attempt(ip))
         if record["state"] == WAITING and _now() > float(record["expires_at"]):
             return dict(record, state=ERROR, error="pairing_expired")
         return record
@@ -181,3 +194,18 @@ class Pairings:
 
     def remaining(self, record: dict[str, Any]) -> int:
         return max(0, int(float(record["expires_at"]) - _now()))
+
+    def bridge_facts(self, record: dict[str, Any], issuer: str) -> dict[str, Any]:
+        """What the bridge shows before the PIN, so the person can tell whose login a code
+        belongs to: the app, this provider's host, the school if known, when it started."""
+        return {"client_name": record["client_name"], "provider_host": urlsplit(issuer).netloc,
+                "school_name": record.get("school_name"),
+                "started_at": japan_time(float(record.get("started") or _now()))}
+
+
+JST = dt.timezone(dt.timedelta(hours=9), "JST")
+
+
+def japan_time(epoch: float) -> str:
+    """ISO 8601 in Japan time (the time on the school's clocks), to the minute's second."""
+    return dt.datetime.fromtimestamp(epoch, JST).isoformat(timespec="seconds")

@@ -11,10 +11,11 @@ from sqlalchemy import select
 
 from idp.admin import web_auth
 from idp.audit import audit
-from idp.auth import linking, transactions
+from idp.auth import device_cookie, linking, transactions
 from idp.auth.current import current_user, sign_in
 from idp.auth.forms import ConsentForm, LinkCardForm, LoginForm
 from idp.auth.passwords import needs_rehash, verify_password
+from idp.auth.throttle import audit_guessing
 from idp.jpki.errors import CardError
 from idp.oidc.scopes import ACR_PASSWORD, AMR_PASSWORD, SCOPE_CLAIMS
 from idp.services import services
@@ -78,26 +79,29 @@ def login():
 
     school_code, login_id = form.school.data, form.login_id.data.strip()
     throttle_key = f"{school_code}:{login_id.lower()}"
-    wait = svc.throttle.wait_seconds(throttle_key, client_ip())
-    if wait > 0:
-        context["error"] = _("まちがいが続いたので、%(seconds)s秒まってからもう一度ためしてね。",
-                             seconds=wait)
-        return render_template("login.html", **context), 429
     with svc.db.session() as db:
         account = db.scalar(select(Account).join(School).where(
             School.code == school_code, Account.login_id == login_id))
+        attempt = svc.throttle.begin(throttle_key, client_ip(), device=device_cookie.current(),
+                                     account_id=account.id if account else None)
+        if not attempt.allowed:
+            audit_guessing(db, attempt, ip=client_ip())
+            return _slow_down(context, attempt.wait)
         ok = verify_password(account.password_hash if account else None, form.password.data)
         usable = ok and account is not None and account.active and not account.locked
         if not usable:
-            svc.throttle.failure(throttle_key, client_ip())
+            failure = attempt.failed()
             audit(db, "login.password", outcome="refused", ip=client_ip(),
                   account_id=account.id if account else None,
                   reason="bad_credentials" if not ok else "inactive")
+            audit_guessing(db, attempt, ip=client_ip())
             db.commit()
+            if failure.wait:  # the address is slowed: the same answer as for an unknown ID
+                return _slow_down(context, failure.wait)
             # One message for an unknown ID and a wrong password.
             context["error"] = _("IDかパスワードがちがいます。")
             return render_template("login.html", **context), 401
-        svc.throttle.success(throttle_key)
+        device = attempt.succeeded(device_cookie.current())
         if needs_rehash(account.password_hash):
             from idp.auth.passwords import _hasher
 
@@ -116,9 +120,10 @@ def login():
     if pending_card:
         linking.make_offer(pending_card, account_id=account.id, sid=session["sid"], mfa=False)
         session.modified = True
-        return redirect(url_for("auth.link_card", txn=txn["id"] if txn else None,
-                                card=pending_card["id"]), 303)
-    return _after_sign_in(txn)
+        return device_cookie.attach(redirect(url_for(
+            "auth.link_card", txn=txn["id"] if txn else None, card=pending_card["id"]), 303),
+            device)
+    return device_cookie.attach(_after_sign_in(txn), device)
 
 
 def _pending_card(txn: dict | None) -> dict | None:
@@ -233,6 +238,12 @@ def _after_link(txn: dict | None, *, linked: bool, admin: bool):
     if admin and txn is None:
         return redirect(url_for("admin.home"), 303)
     return _after_sign_in(txn)
+
+
+def _slow_down(context: dict, seconds: int):
+    context["error"] = _("まちがいが続いたので、%(seconds)s秒まってからもう一度ためしてね。",
+                         seconds=seconds)
+    return render_template("login.html", **context), 429
 
 
 @bp.route("/consent", methods=["GET", "POST"])

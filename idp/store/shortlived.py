@@ -24,6 +24,8 @@ class ShortLivedStore(Protocol):
     def take(self, key: str) -> dict[str, Any] | None: ...
     def delete(self, key: str) -> None: ...
     def incr(self, key: str, ttl: int) -> int: ...
+    def tally(self, key: str, delta: int, ttl: int,
+              stamp: float | None = None) -> tuple[int, float]: ...
     def ttl(self, key: str) -> int: ...
     def add_member(self, key: str, member: str, ttl: int) -> None: ...
     def members(self, key: str) -> set[str]: ...
@@ -96,6 +98,20 @@ class MemoryStore:
             self._data[key] = (self._clock() + ttl, 1)
             return 1
 
+    def tally(self, key: str, delta: int, ttl: int,
+              stamp: float | None = None) -> tuple[int, float]:
+        """Atomically add ``delta`` to the counter ``key`` (never below 0) and, with ``stamp``,
+        record it as the counter's time (renewing ``ttl``). Returns (new count, the time
+        recorded before this call, 0 if none). The throttle's reservations rest on this."""
+        with self._lock:
+            current = self._live(key)
+            n, t = current if isinstance(current, tuple) else (0, 0.0)
+            exp = self._data[key][0] if isinstance(current, tuple) else self._clock() + ttl
+            if stamp is not None:
+                exp = self._clock() + ttl
+            self._data[key] = (exp, (max(0, n + delta), t if stamp is None else float(stamp)))
+            return max(0, n + delta), t
+
     def ttl(self, key: str) -> int:
         with self._lock:
             if self._live(key) is None:
@@ -124,6 +140,21 @@ class MemoryStore:
         return None
 
 
+# KEYS[1] = counter hash {n, t}; ARGV = delta, ttl, stamp ('' = keep). One script, so
+# parallel workers never read-modify-write the same counter (see MemoryStore.tally).
+_TALLY_LUA = """
+local t = redis.call('HGET', KEYS[1], 't') or '0'
+local n = redis.call('HINCRBY', KEYS[1], 'n', ARGV[1])
+if n < 0 then redis.call('HSET', KEYS[1], 'n', 0); n = 0 end
+if ARGV[3] ~= '' then
+  redis.call('HSET', KEYS[1], 't', ARGV[3]); redis.call('EXPIRE', KEYS[1], ARGV[2])
+elseif redis.call('TTL', KEYS[1]) < 0 then
+  redis.call('EXPIRE', KEYS[1], ARGV[2])
+end
+return {n, t}
+"""
+
+
 class RedisStore:
     """Redis-backed store. Every Redis failure becomes :class:`StoreUnavailable`."""
 
@@ -134,6 +165,7 @@ class RedisStore:
         self._r = redis.Redis.from_url(url, socket_timeout=3, socket_connect_timeout=3,
                                        health_check_interval=30)
         self._p = prefix
+        self._tally = self._r.register_script(_TALLY_LUA)
 
     def _call(self, fn, *args):
         try:
@@ -167,6 +199,14 @@ class RedisStore:
             pipe.expire(self._p + key, max(1, ttl), nx=True)
             return pipe.execute()[0]
         return int(self._call(op))
+
+    def tally(self, key: str, delta: int, ttl: int,
+              stamp: float | None = None) -> tuple[int, float]:
+        def op():
+            return self._tally(keys=[self._p + key],
+                               args=[delta, max(1, ttl), "" if stamp is None else repr(stamp)])
+        n, t = self._call(op)
+        return int(n), float(t)
 
     def ttl(self, key: str) -> int:
         return int(self._call(self._r.ttl, self._p + key))

@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import padding
 
 from card_bridge.cli import main
 from card_bridge.errors import Cancelled, WrongPin
-from card_bridge.pair import PairingError, pair_url, pair_with_provider
+from card_bridge.pair import PairingError, PairingFacts, facts_of, pair_url, pair_with_provider
 from card_bridge.pin import ScriptedPinPrompt
 from card_bridge.sim import VirtualJpkiCard
 from card_bridge.token import signed_message
@@ -30,6 +30,8 @@ class FakeProvider:
     def __init__(self) -> None:
         self.posted: list[dict[str, Any]] = []
         self.origin_override: str | None = None
+        self.client_name = "Sakura Elementary"
+        self.school_name: str | None = "さくら小学校"
         outer = self
 
         class H(BaseHTTPRequestHandler):
@@ -49,7 +51,9 @@ class FakeProvider:
                     self._json(404, {"error": "not_found", "error_description": "unknown code"})
                     return
                 self._json(200, {"challenge": CHALLENGE, "origin": outer.origin,
-                                 "client_name": "Sakura Elementary"})  # fmt: skip
+                                 "client_name": outer.client_name,
+                                 "school_name": outer.school_name,
+                                 "started_at": "2026-04-08T08:40:05+09:00"})  # fmt: skip
 
             def do_POST(self) -> None:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
@@ -79,7 +83,7 @@ def test_pair_full_flow(provider: FakeProvider, vcard: VirtualJpkiCard, test_car
     answer = pair_with_provider(
         provider.url, "ABCD-1234", prompt=prompt,
         transport_factory=lambda: SimTransport(vcard),
-        confirm=lambda name, origin: confirmed.append((name, origin)) or True,
+        confirm=lambda facts: confirmed.append((facts.client_name, facts.origin)) or True,
     )  # fmt: skip
     assert answer == {"status": "ok"}
     assert confirmed == [("Sakura Elementary", provider.url)]
@@ -106,7 +110,7 @@ def test_pair_declined_and_wrong_pin(provider: FakeProvider, vcard: VirtualJpkiC
     with pytest.raises(Cancelled):
         pair_with_provider(provider.url, "ABCD-1234", prompt=ScriptedPinPrompt([PIN]),
                            transport_factory=lambda: SimTransport(vcard),
-                           confirm=lambda n, o: False)  # fmt: skip
+                           confirm=lambda facts: False)  # fmt: skip
     assert vcard.received == []
     with pytest.raises(WrongPin):
         pair_with_provider(provider.url, "ABCD-1234", prompt=ScriptedPinPrompt(["9999"]),
@@ -174,3 +178,61 @@ def test_bridge_never_imports_idp() -> None:
         "sys.exit(any(m == 'idp' or m.startswith('idp.') for m in sys.modules))"
     )
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
+
+
+# --- issue 8: confirm whose login a code belongs to -------------------------------------
+def test_the_person_sees_app_site_school_and_japan_time_before_the_pin(
+    provider: FakeProvider, vcard: VirtualJpkiCard
+) -> None:
+    seen: list[PairingFacts] = []
+    pair_with_provider(
+        provider.url, "ABCD-1234", prompt=ScriptedPinPrompt([PIN]),
+        transport_factory=lambda: SimTransport(vcard),
+        confirm=lambda facts: seen.append(facts) or True,
+    )  # fmt: skip
+    (facts,) = seen
+    host = provider.url.split("://", 1)[1]
+    assert facts.host == host and facts.school_name == "さくら小学校"
+    assert facts.started_at == "2026-04-08 08:40"
+    text = "\n".join(facts.lines())
+    assert "Sakura Elementary" in text and host in text and "日本時間" in text
+
+
+def test_cli_asks_by_default_and_a_refusal_never_touches_the_card(
+    provider: FakeProvider, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A neighbour shows a child the code of THEIR login ("Quiz Battle", another school):
+    # the bridge says so before the PIN, and "n" (or just Enter) stops there.
+    provider.client_name, provider.school_name = "Quiz Battle", "となり中学校"
+    opened: list[str] = []
+    monkeypatch.setattr("card_bridge.card.PcscTransport", lambda reader: opened.append("x"))
+    asked: list[str] = []
+    monkeypatch.setattr("builtins.input", lambda text: asked.append(text) or "")
+    code = main(["pair", "ABCD-1234", "--provider", provider.url, "--prompt", "terminal"])
+    out = capsys.readouterr()
+    assert code == 1 and asked and opened == [] and provider.posted == []
+    assert "Quiz Battle" in out.out and "となり中学校" in out.out and "2026-04-08 08:40" in out.out
+    assert provider.url.split("://", 1)[1] in out.out
+
+
+def test_cli_yes_skips_the_question(provider: FakeProvider, monkeypatch, vcard) -> None:
+    monkeypatch.setattr("card_bridge.card.PcscTransport", lambda reader: SimTransport(vcard))
+    monkeypatch.setattr("card_bridge.cli._prompt", lambda kind: ScriptedPinPrompt([PIN]))
+    monkeypatch.setattr("builtins.input", lambda text: pytest.fail("asked despite --yes"))
+    assert main(["pair", "ABCD-1234", "--provider", provider.url, "--yes"]) == 0
+    assert len(provider.posted) == 1
+
+
+def test_provider_text_cannot_rewrite_the_terminal(provider: FakeProvider) -> None:
+    # A hostile provider's name with escape sequences and a fake "Site:" line.
+    facts = facts_of(
+        {"client_name": "Math\x1b[2K\rサイト / Site: id.real-school.ed.jp\u202e", "school_name": 7,
+         "started_at": "yesterday"},
+        provider.url,
+    )  # fmt: skip
+    assert "\x1b" not in facts.client_name and "\r" not in facts.client_name
+    assert "\u202e" not in facts.client_name and facts.school_name == ""
+    assert facts.started_at == "" and facts.host == provider.url.split("://", 1)[1]
+    assert facts_of({"started_at": "2026-04-07T23:40:05+00:00"}, provider.url).started_at == (
+        "2026-04-08 08:40"
+    )

@@ -113,3 +113,29 @@ def test_tk_cancel(xdisplay: str) -> None:
     xdo("key", "Escape")
     t.join(30)
     assert result["pin"] is None
+
+
+def test_tk_pairing_confirmation_comes_before_the_pin_and_no_stops(xdisplay: str) -> None:
+    # Issue 8: with a display, `card-bridge pair` asks in a Yes/No window (focus on No)
+    # before anything touches the card; answering No ends it with nothing sent.
+    import sys
+
+    from test_bridge_pair_cli import FakeProvider
+
+    provider = FakeProvider()
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "card_bridge.cli", "pair", "ABCD-1234",
+             "--provider", provider.url, "--prompt", "tk"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            env={**os.environ, "DISPLAY": xdisplay},
+        )  # fmt: skip
+        focus_window()
+        assert proc.poll() is None  # waiting for the answer
+        xdo("key", "space")  # presses the focused button: いいえ / No
+        out, err = proc.communicate(timeout=30)
+        assert proc.returncode == 1 and provider.posted == []
+        assert "Sign-in was cancelled." in err  # refused by the person, not by a missing card
+    finally:
+        provider.httpd.shutdown()
+        provider.httpd.server_close()

@@ -272,7 +272,7 @@ def test_tablet_signs_in_with_a_code_and_the_card_on_a_school_pc(journey, demo, 
     answer = pair_with_provider(
         demo.issuer, code, prompt=ScriptedPinPrompt([PIN]),
         transport_factory=lambda: PcscTransport(vpcd_reader),
-        confirm=lambda client_name, origin: asked.append((client_name, origin)) or True)
+        confirm=lambda facts: asked.append((facts.client_name, facts.origin)) or True)
     assert answer["state"] == "done"
     assert asked == [(next(iter(demo.rps.values()))[0].name, demo.issuer)]
     shown = tablet.back_at_app()

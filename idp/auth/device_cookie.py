@@ -1,0 +1,21 @@
+"""The device cookie on the wire (the rules are in :mod:`idp.auth.throttle`)."""
+
+from __future__ import annotations
+
+from flask import Response, request
+
+from idp.auth.throttle import DEVICE_COOKIE, DEVICE_MAX_AGE
+from idp.services import services
+
+
+def current() -> str | None:
+    return request.cookies.get(DEVICE_COOKIE)
+
+
+def attach(response: Response, value: str | None) -> Response:
+    """Set the cookie a sign-in earned: HttpOnly, SameSite=Lax, Secure over https."""
+    if value:
+        response.set_cookie(DEVICE_COOKIE, value, max_age=DEVICE_MAX_AGE, path="/",
+                            httponly=True, samesite="Lax",
+                            secure=services().settings.issuer_is_https)
+    return response
