@@ -20,6 +20,7 @@ from idp.oidc.grants import (
 )
 from idp.oidc.id_token import subject_for
 from idp.oidc.tokens import (
+    account_may_use_tokens,
     find_token,
     make_token_generator,
     new_family,
@@ -116,7 +117,8 @@ class TokenIntrospection(IntrospectionEndpoint):
             return {"active": False}
         with svc.db.session() as db:
             client_row = db.get(Client, token.row.client_id)
-            if client_row is None or not client_row.enabled:
+            if client_row is None or not client_row.enabled or \
+                    not account_may_use_tokens(db, token.row.account_id):
                 return {"active": False}
         return {
             "active": True,
