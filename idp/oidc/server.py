@@ -17,6 +17,7 @@ from idp.oidc.grants import (
     PrivateKeyJWT,
     RefreshTokenGrant,
     S256CodeChallenge,
+    unit_of_work,
 )
 from idp.oidc.id_token import subject_for
 from idp.oidc.tokens import (
@@ -46,7 +47,7 @@ class MynagateAuthorizationServer(AuthorizationServer):
         settings = svc.settings
         client_row = request.client.row
         refresh_lifetime = client_row.refresh_token_lifetime or settings.refresh_token_lifetime
-        with svc.db.session() as db:
+        with unit_of_work(request) as db:
             if request.authorization_code is not None:
                 code = request.authorization_code
                 auth = code.auth
