@@ -181,7 +181,8 @@ def _carries_nul() -> bool:
     """Whether the query, a form field or a JSON body holds U+0000 (uploaded files are the
     views' business: a roster file is checked as a file)."""
     def any_nul(pairs) -> bool:
-        return any("\x00" in key or "\x00" in value for key, value in pairs)
+        # A multipart part can come without a value (None): nothing to look into there.
+        return any("\x00" in (key or "") or "\x00" in (value or "") for key, value in pairs)
 
     if any_nul(request.args.items(multi=True)):
         return True
