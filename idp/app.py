@@ -181,7 +181,7 @@ def _carries_nul() -> bool:
     """Whether the query, a form field or a JSON body holds U+0000 (uploaded files are the
     views' business: a roster file is checked as a file)."""
     def any_nul(pairs) -> bool:
-        # A multipart part can come without a value (None): nothing to look into there.
+        # A multipart part can come without a name (None): refused by the caller anyway.
         return any("\x00" in (key or "") or "\x00" in (value or "") for key, value in pairs)
 
     if any_nul(request.args.items(multi=True)):
@@ -204,6 +204,10 @@ def install_input_guard(app: Flask) -> None:
         # both backends, before any view sees it.
         if _carries_nul():
             raise BadRequest("the request contains a NUL (U+0000) character")
+        # A multipart part without a name cannot be any field we read, and the CSRF check
+        # would trip on it (a None key): refuse it here, as the client's error.
+        if request.mimetype in _FORM_TYPES and (None in request.form or None in request.files):
+            raise BadRequest("a form field in the request has no name")
 
 
 def install_error_handlers(app: Flask) -> None:
