@@ -32,11 +32,12 @@ from idp.oidc.tokens import (
     IssuedToken,
     claim_refresh_token,
     find_token,
+    issued_before_revocation,
     revoke_family,
     token_hash,
 )
 from idp.services import services
-from idp.store.models import Account, Client, Consent, Disclosure, TokenFamily
+from idp.store.models import Account, Client, Consent, Disclosure, TokenFamily, utcnow
 
 AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]
 
@@ -133,6 +134,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             "sid": user.auth.sid,
             "code_challenge": data.get("code_challenge"),
             "code_challenge_method": data.get("code_challenge_method", "S256"),
+            "issued_at": utcnow().isoformat(),
         }
         svc.store.put("code:" + token_hash(code), record, svc.settings.code_lifetime)
 
@@ -160,7 +162,13 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         return None
 
     def authenticate_user(self, authorization_code: StoredCode):
-        return _active_account(authorization_code.data["account_id"])
+        account = _active_account(authorization_code.data["account_id"])
+        # Access ended (password reset, sessions ended, card revoked...) after this code
+        # was issued: it goes with the tokens (invalid_grant).
+        if account is None or issued_before_revocation(
+                account, authorization_code.data.get("issued_at")):
+            return None
+        return account
 
 
 class RefreshTokenGrant(grants.RefreshTokenGrant):

@@ -171,9 +171,24 @@ def revoke_account_tokens(db: Session, account_id: str, reason: str, *,
                           .values(revoked_at=now, revoked_reason=reason)).rowcount
     db.execute(update(Token).where(Token.account_id == account_id, Token.revoked_at.is_(None))
                .values(revoked_at=now))
+    # Codes live in the short-lived store, not findable by account: this moment lets the
+    # code grant refuse one issued before it.
+    db.execute(update(Account).where(Account.id == account_id).values(tokens_revoked_at=now))
     audit(db, "token.account_revoked", actor=actor, account_id=account_id, reason=reason,
           families=families)
     return families
+
+
+def issued_before_revocation(account: Account, issued_at: str | None) -> bool:
+    """Whether a code issued at ``issued_at`` (ISO, naive UTC) predates the account's last
+    token revocation (a code without the field predates this rule: judged issued long ago)."""
+    if account.tokens_revoked_at is None:
+        return False
+    try:
+        moment = datetime.fromisoformat(issued_at) if issued_at else None
+    except (TypeError, ValueError):
+        moment = None
+    return moment is None or moment <= account.tokens_revoked_at
 
 
 def account_may_use_tokens(db: Session, account_id: str) -> bool:

@@ -275,3 +275,46 @@ def test_locked_account_tokens_are_inactive_even_if_not_revoked(client, browser,
     with svc.db.session() as db:
         db.get(Account, student.id).locked = True
     assert_ended(client, held)
+
+
+# ----------------------------------------------------------------------------- codes
+@pytest.mark.parametrize("operation", ["end-sessions", "reset-code", "lock"])
+def test_a_code_issued_before_access_ended_is_refused(app, client, browser, rp, make_student,
+                                                      school_admin, token_of, operation):
+    """Someone who signed in as the student got a code to an app; the school ends the
+    access before the app redeems it: the code is refused like the tokens."""
+    from tests.conftest import redeem
+
+    student = make_student()
+    query, verifier = browser.sign_in_and_authorize(rp, student)
+    response = app.test_client().post(f"/api/admin/accounts/{student.id}/{operation}",
+                                      headers=token_of(school_admin))
+    assert response.status_code in (200, 201)
+    late = redeem(client, rp, query["code"], verifier)
+    assert late.status_code == 400 and late.get_json()["error"] == "invalid_grant"
+
+
+def test_a_code_issued_after_access_ended_works(app, client, new_browser, rp, make_student,
+                                                school_admin, token_of):
+    """The student signs in again after the reset: the new code and tokens work."""
+    student = make_student()
+    app.test_client().post(f"/api/admin/accounts/{student.id}/end-sessions",
+                           headers=token_of(school_admin))
+    [held] = _holdings(new_browser(), [rp], student)
+    assert_live(client, held)
+
+
+def test_a_code_issued_before_the_password_change_is_refused(client, browser, new_browser, rp,
+                                                             make_student):
+    from tests.conftest import redeem
+
+    student = make_student()
+    intruder = new_browser()  # knows the password, on another PC
+    query, verifier = intruder.sign_in_and_authorize(rp, student)
+    browser.sign_in_and_authorize(rp, student)
+    page = browser.c.get("/account/password").get_data(as_text=True)
+    assert browser.c.post("/account/password", data={
+        "csrf_token": csrf_of(page), "current": student.password,
+        "new": "a brand new phrase 42", "repeat": "a brand new phrase 42"}).status_code == 303
+    late = redeem(client, rp, query["code"], verifier)
+    assert late.status_code == 400 and late.get_json()["error"] == "invalid_grant"
