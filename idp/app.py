@@ -14,6 +14,7 @@ from werkzeug.exceptions import BadRequest, HTTPException
 
 from idp.auth.sessions import StoreSessionInterface
 from idp.auth.throttle import Throttle
+from idp.input_limits import BoundedRequest
 from idp.keys import SigningKeys
 from idp.services import Services
 from idp.settings import Settings
@@ -65,6 +66,8 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
     settings = settings or Settings.load(overrides or None)
     configure_logging(settings.log_level)
     app = Flask(__name__)
+    # Every JSON body is read within one size and depth limit (idp.input_limits).
+    app.request_class = BoundedRequest
     app.config.update(
         SECRET_KEY=settings.secret_key,
         WTF_CSRF_TIME_LIMIT=None,  # the session's own limits bound the token
@@ -178,7 +181,8 @@ def _carries_nul() -> bool:
     """Whether the query, a form field or a JSON body holds U+0000 (uploaded files are the
     views' business: a roster file is checked as a file)."""
     def any_nul(pairs) -> bool:
-        return any("\x00" in key or "\x00" in value for key, value in pairs)
+        # A multipart part can come without a name (None): refused by the caller anyway.
+        return any("\x00" in (key or "") or "\x00" in (value or "") for key, value in pairs)
 
     if any_nul(request.args.items(multi=True)):
         return True
@@ -200,6 +204,10 @@ def install_input_guard(app: Flask) -> None:
         # both backends, before any view sees it.
         if _carries_nul():
             raise BadRequest("the request contains a NUL (U+0000) character")
+        # A multipart part without a name cannot be any field we read, and the CSRF check
+        # would trip on it (a None key): refuse it here, as the client's error.
+        if request.mimetype in _FORM_TYPES and (None in request.form or None in request.files):
+            raise BadRequest("a form field in the request has no name")
 
 
 def install_error_handlers(app: Flask) -> None:
@@ -248,9 +256,12 @@ def install_error_handlers(app: Flask) -> None:
             code = "invalid_request" if exc.code and exc.code < 500 else "server_error"
             response = jsonify(error=code, error_description=exc.description)
             response.status_code = exc.code or 500
-            return response
-        return render_template("error.html", error=str(exc.code), description=exc.description,
-                               http_error=True), exc.code or 500
+        else:
+            response = app.response_class(
+                render_template("error.html", error=str(exc.code),
+                                description=exc.description, http_error=True),
+                status=exc.code or 500, mimetype="text/html")
+        return _keep_exception_headers(response, exc)
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception):
@@ -259,6 +270,15 @@ def install_error_handlers(app: Flask) -> None:
         if _wants_json():
             return jsonify(error="server_error", error_description="internal error"), 500
         return render_template("error.html", error="server_error", description=None), 500
+
+
+def _keep_exception_headers(response, exc: HTTPException):
+    """The exception's own headers stay on the page or JSON that replaces its body: a 405
+    keeps ``Allow`` (RFC 9110 §15.5.6), a 401 its ``WWW-Authenticate``."""
+    for name, value in exc.get_headers():
+        if name.lower() != "content-type":
+            response.headers[name] = value
+    return response
 
 
 def configure_logging(level: str) -> None:

@@ -12,7 +12,7 @@ from idp.admin.accounts import card_status
 from idp.admin.credentials import find_reset_code
 from idp.audit import audit
 from idp.auth.passwords import hash_password, verify_password
-from idp.oidc.tokens import revoke_client_account_tokens
+from idp.oidc.tokens import revoke_account_tokens, revoke_client_account_tokens
 from idp.store.models import Account, CardBinding, Client, Consent, Disclosure, School, utcnow
 
 HISTORY_PER_APP = 20
@@ -81,6 +81,7 @@ def change_password(db: Session, account: Account, current: str, new: str, repea
         account.password_hash = hash_password(new, login_id=account.login_id)
     except PasswordPolicyError as exc:
         raise PasswordChangeError(exc.code) from exc
+    revoke_account_tokens(db, account.id, "password_changed", actor=account.id)
     audit(db, "account.password_changed", actor=account.id, account_id=account.id,
           school_id=account.school_id)
 
@@ -103,6 +104,7 @@ def redeem_reset_code(db: Session, school_code: str, login_id: str, code: str, n
     except PasswordPolicyError as exc:
         raise PasswordChangeError(exc.code) from exc
     row.used_at = utcnow()
+    revoke_account_tokens(db, account.id, "password_reset", actor=account.id)
     audit(db, "account.password_reset", actor=account.id, account_id=account.id,
           school_id=account.school_id)
     return account

@@ -13,6 +13,7 @@ from idp.admin import credentials
 from idp.admin.roles import ACCOUNT_ROLES, Action, Actor, Forbidden, may_grant_role, require
 from idp.audit import audit
 from idp.auth.sessions import end_account_sessions
+from idp.oidc.tokens import revoke_account_tokens
 from idp.store.models import Account, CardBinding, School, utcnow
 
 
@@ -145,12 +146,14 @@ def set_locked(svc, db: Session, actor: Actor, row: Account, locked: bool) -> No
     row.locked = locked
     if locked:
         end_account_sessions(svc.store, row.id)
+        revoke_account_tokens(db, row.id, "account_locked", actor=actor.account_id)
     audit(db, "account.locked" if locked else "account.unlocked", actor=actor.account_id,
           account_id=row.id, school_id=row.school_id)
 
 
 def end_sessions(svc, db: Session, actor: Actor, row: Account) -> int:
     ended = end_account_sessions(svc.store, row.id)
+    revoke_account_tokens(db, row.id, "sessions_ended", actor=actor.account_id)
     audit(db, "account.sessions_ended", actor=actor.account_id, account_id=row.id,
           school_id=row.school_id, count=ended)
     return ended
@@ -158,6 +161,7 @@ def end_sessions(svc, db: Session, actor: Actor, row: Account) -> int:
 
 def issue_reset_code(db: Session, actor: Actor, row: Account) -> str:
     code, _ = credentials.issue_reset_code(db, account_id=row.id, actor=actor)
+    revoke_account_tokens(db, row.id, "password_reset_issued", actor=actor.account_id)
     audit(db, "account.reset_code_issued", actor=actor.account_id, account_id=row.id,
           school_id=row.school_id)
     return code
@@ -197,6 +201,7 @@ def revoke_card(svc, db: Session, actor: Actor, card_id: str) -> CardBinding:
         card.revoked_at = utcnow()
         # A session signed in with that card should not outlive the binding.
         end_account_sessions(svc.store, account.id)
+        revoke_account_tokens(db, account.id, "card_revoked", actor=actor.account_id)
         audit(db, "card.revoked", actor=actor.account_id, account_id=account.id,
               school_id=account.school_id, card_id=card.id)
     return card

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from idp.input_limits import JSON_MAX_BYTES, JSON_MAX_DEPTH
 from idp.oidc.clients import AUTH_METHODS, ID_TOKEN_ALGS
 from idp.oidc.scopes import ACR_LEVELS, SUPPORTED_SCOPES
 
@@ -54,7 +55,11 @@ def _query(name: str, schema: dict[str, Any], description: str = "") -> dict[str
 
 
 def _json_body(schema: dict[str, Any]) -> dict[str, Any]:
-    return {"required": True, "content": {JSON: {"schema": schema}}}
+    # The limits every JSON body is read within (idp.input_limits); larger or deeper is a 400.
+    return {"required": True, "content": {JSON: {"schema": schema}},
+            "description": f"at most {JSON_MAX_BYTES} bytes, nested at most "
+                           f"{JSON_MAX_DEPTH} levels",
+            "x-max-bytes": JSON_MAX_BYTES, "x-max-depth": JSON_MAX_DEPTH}
 
 
 def openapi_document(issuer: str) -> dict[str, Any]:
@@ -84,7 +89,9 @@ def openapi_document(issuer: str) -> dict[str, Any]:
             "description": "Administration of relying parties, schools, accounts, card "
                            "bindings and the audit log. Authenticate with an admin API token "
                            "(`Authorization: Bearer mgadm_...`) made on the admin pages. "
-                           "Dynamic client registration (RFC 7591/7592) is at /register.",
+                           "Dynamic client registration (RFC 7591/7592) is at /register. "
+                           f"Every JSON body is at most {JSON_MAX_BYTES} bytes and nests at "
+                           f"most {JSON_MAX_DEPTH} levels (x-max-bytes, x-max-depth).",
         },
         "servers": [{"url": issuer}],
         "security": [{"adminToken": []}],
@@ -182,14 +189,19 @@ def openapi_document(issuer: str) -> dict[str, Any]:
                             body=_json_body({"type": "object",
                                              "required": ["school_code", "login_id"],
                                              "properties": {
-                                                 "school_code": {"type": "string"},
-                                                 "login_id": {"type": "string"},
-                                                 "display_name": {"type": "string"},
+                                                 "school_code": {"type": "string",
+                                                                 "maxLength": 64},
+                                                 "login_id": {"type": "string",
+                                                              "maxLength": 64},
+                                                 "display_name": {"type": "string",
+                                                                  "maxLength": 200},
                                                  "role": {"type": "string", "enum": [
                                                      "student", "teacher", "school_admin",
                                                      "platform_admin"]},
-                                                 "grade": {"type": "string"},
-                                                 "class_name": {"type": "string"}}})),
+                                                 "grade": {"type": "string",
+                                                           "maxLength": 16},
+                                                 "class_name": {"type": "string",
+                                                                "maxLength": 32}}})),
             },
             "/api/admin/accounts/{account_id}": {
                 "parameters": [account_id],

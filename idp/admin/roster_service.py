@@ -18,6 +18,7 @@ from idp.admin.roster import ExistingAccount, ParsedRoster, RosterPlan, parse, p
 from idp.audit import audit
 from idp.auth.passwords import generate_first_password, hash_password
 from idp.auth.sessions import end_account_sessions
+from idp.oidc.tokens import revoke_account_tokens
 from idp.store.models import Account, School
 
 SHEET_TTL = 30 * 60  # the clear first passwords live this long, then only their hashes
@@ -92,6 +93,7 @@ def import_roster(svc, db: Session, actor: Actor, data: bytes, *, deactivate_mis
         account = db.get(Account, current.id)
         account.active = False
         end_account_sessions(svc.store, account.id)
+        revoke_account_tokens(db, account.id, "account_deactivated", actor=actor.account_id)
         audit(db, "account.deactivated", actor=actor.account_id, account_id=account.id,
               school_id=account.school_id, via="roster")
     for school_id in sorted({code_to_id[r.school_code] for r in plan.creates + plan.unchanged}

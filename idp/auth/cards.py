@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from idp.audit import audit
 from idp.jpki.errors import CardError
 from idp.jpki.verifier import VerifiedCard
+from idp.oidc.tokens import revoke_account_tokens
 from idp.store.models import Account, CardBinding, iso_utc, new_id, utcnow
 
 ACTIVE, REVOKED, EXPIRED = "active", "revoked", "expired"
@@ -210,6 +211,7 @@ def revoke_binding(db: Session, binding_id: str, *, actor: str,
     if binding.status != REVOKED:
         binding.status = REVOKED
         binding.revoked_at = utcnow()
+        revoke_account_tokens(db, binding.account_id, "card_revoked", actor=actor)
         audit(db, "card.revoked", account_id=binding.account_id, actor=actor,
               binding_id=binding.id, serial=binding.serial, reason=reason)
     return binding

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +24,7 @@ from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from idp.audit import audit
 from idp.oidc.clients import CLIENT_ASSERTION_ALGS
@@ -31,11 +34,12 @@ from idp.oidc.tokens import (
     IssuedToken,
     claim_refresh_token,
     find_token,
+    issued_before_revocation,
     revoke_family,
     token_hash,
 )
 from idp.services import services
-from idp.store.models import Account, Client, Consent, Disclosure, TokenFamily
+from idp.store.models import Account, Client, Consent, Disclosure, TokenFamily, utcnow
 
 AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]
 
@@ -132,6 +136,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             "sid": user.auth.sid,
             "code_challenge": data.get("code_challenge"),
             "code_challenge_method": data.get("code_challenge_method", "S256"),
+            "issued_at": utcnow().isoformat(),
         }
         svc.store.put("code:" + token_hash(code), record, svc.settings.code_lifetime)
 
@@ -140,30 +145,32 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             return None
         svc = services()
         h = token_hash(code)
-        # GETDEL: of two concurrent redemptions exactly one gets the record.
-        record = svc.store.take("code:" + h)
-        if record is None:
-            self._revoke_on_replay(h)
-            return None
-        if record["client_id"] != client.get_client_id():
-            return None
-        return StoredCode(h, record)
-
-    def _revoke_on_replay(self, code_hash: str) -> None:
-        svc = services()
+        client_id = client.get_client_id()
+        # Compare-and-take in one atomic step: of two concurrent redemptions exactly one
+        # gets the record, and a client the code was not issued to neither gets nor spends
+        # it (a hostile app holding another app's code cannot burn it).
+        found = svc.store.take_if("code:" + h, "client_id", client_id)
+        if found.record is not None:
+            return StoredCode(h, found.record)
         with svc.db.session() as db:
-            family = db.scalar(select(TokenFamily).where(TokenFamily.code_hash == code_hash))
-            if family is not None:
-                revoke_family(db, family.id, "code_replay")
-                audit(db, "token.code_replay", outcome="refused", client_id=family.client_id,
-                      account_id=family.account_id)
+            if found.present:
+                audit(db, "token.code_wrong_client", outcome="refused", client_id=client_id)
+            else:
+                _revoke_on_replay(db, h, client_id)
+        return None
 
     def delete_authorization_code(self, authorization_code) -> None:
         # Already removed atomically by query_authorization_code.
         return None
 
     def authenticate_user(self, authorization_code: StoredCode):
-        return _active_account(authorization_code.data["account_id"])
+        account = _active_account(authorization_code.data["account_id"])
+        # Access ended (password reset, sessions ended, card revoked...) after this code
+        # was issued: it goes with the tokens (invalid_grant).
+        if account is None or issued_before_revocation(
+                account, authorization_code.data.get("issued_at")):
+            return None
+        return account
 
 
 class RefreshTokenGrant(grants.RefreshTokenGrant):
@@ -203,17 +210,47 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         return _active_account(refresh_token.row.account_id)
 
     def create_token_response(self):
-        # Rotation must be atomic: claim the presented refresh token before issuing, so of
-        # two concurrent uses exactly one gets new tokens (the other is invalid_grant).
+        # Rotation is ONE transaction: marking the presented refresh token used, storing its
+        # successor (save_token) and the ID token's disclosure record commit together. The
+        # conditional UPDATE comes first, so of two concurrent uses exactly one gets new
+        # tokens (the other waits on the row, then finds it used: invalid_grant); and a
+        # failure before the commit rolls the claim back, leaving the old token usable
+        # rather than raising a false theft alarm on its next use.
         with services().db.session() as db:
-            claimed = claim_refresh_token(db, self.request.refresh_token.row.id)
-        if not claimed:
-            raise InvalidGrantError("the refresh token was already used")
-        return super().create_token_response()
+            if not claim_refresh_token(db, self.request.refresh_token.row.id):
+                raise InvalidGrantError("the refresh token was already used")
+            self.request.unit_of_work = db
+            try:
+                return super().create_token_response()
+            finally:
+                self.request.unit_of_work = None
 
     def revoke_old_credential(self, refresh_token: IssuedToken) -> None:
         # Already marked used by claim_refresh_token in create_token_response.
         return None
+
+
+@contextmanager
+def unit_of_work(request) -> Iterator[Session]:
+    """The grant's open transaction if it has one (refresh rotation), else a new one."""
+    db = getattr(request, "unit_of_work", None)
+    if db is not None:
+        yield db
+        return
+    with services().db.session() as db:
+        yield db
+
+
+def _revoke_on_replay(db: Session, code_hash: str, client_id: str) -> None:
+    """A spent code came back from the client it was issued to: what it issued goes (RFC
+    6749 §4.1.2). From another client it is only refused, so a hostile app replaying a
+    leaked, spent code cannot end the owner's tokens."""
+    family = db.scalar(select(TokenFamily).where(TokenFamily.code_hash == code_hash))
+    if family is None or family.client_id != client_id:
+        return
+    revoke_family(db, family.id, "code_replay")
+    audit(db, "token.code_replay", outcome="refused", client_id=family.client_id,
+          account_id=family.account_id)
 
 
 def _active_account(account_id: str) -> Account | None:
@@ -348,7 +385,7 @@ class OpenIDTokenExtension:
             nonce = None
         released = claims_for_scopes(scopes)
         if released:
-            with svc.db.session() as db:
+            with unit_of_work(request) as db:
                 db.add(Disclosure(account_id=request.user.id, client_id=request.client.client_id,
                                   claims=released, via="id_token"))
         token["id_token"] = issue_id_token(

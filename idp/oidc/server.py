@@ -17,9 +17,11 @@ from idp.oidc.grants import (
     PrivateKeyJWT,
     RefreshTokenGrant,
     S256CodeChallenge,
+    unit_of_work,
 )
 from idp.oidc.id_token import subject_for
 from idp.oidc.tokens import (
+    account_may_use_tokens,
     find_token,
     make_token_generator,
     new_family,
@@ -45,7 +47,7 @@ class MynagateAuthorizationServer(AuthorizationServer):
         settings = svc.settings
         client_row = request.client.row
         refresh_lifetime = client_row.refresh_token_lifetime or settings.refresh_token_lifetime
-        with svc.db.session() as db:
+        with unit_of_work(request) as db:
             if request.authorization_code is not None:
                 code = request.authorization_code
                 auth = code.auth
@@ -116,7 +118,8 @@ class TokenIntrospection(IntrospectionEndpoint):
             return {"active": False}
         with svc.db.session() as db:
             client_row = db.get(Client, token.row.client_id)
-            if client_row is None or not client_row.enabled:
+            if client_row is None or not client_row.enabled or \
+                    not account_may_use_tokens(db, token.row.account_id):
                 return {"active": False}
         return {
             "active": True,

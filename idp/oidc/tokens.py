@@ -11,7 +11,8 @@ from authlib.oauth2.rfc6749 import TokenMixin, scope_to_list
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from idp.store.models import Client, Token, TokenFamily, utcnow
+from idp.audit import audit
+from idp.store.models import Account, Client, Token, TokenFamily, utcnow
 
 
 def token_hash(value: str) -> str:
@@ -121,7 +122,8 @@ def claim_refresh_token(db: Session, token_id: str) -> bool:
 
 
 def find_active_access_token(db: Session, value: str) -> IssuedToken | None:
-    """An access token that is unexpired, unrevoked, and whose client is still enabled."""
+    """An access token that is unexpired, unrevoked, whose client is still enabled and whose
+    account is still active and unlocked."""
     if not isinstance(value, str) or not value or len(value) > 512:
         return None
     row = db.scalar(select(Token).where(Token.access_token_hash == token_hash(value)))
@@ -131,7 +133,7 @@ def find_active_access_token(db: Session, value: str) -> IssuedToken | None:
     client = db.get(Client, row.client_id)
     issued = IssuedToken(row, family) if family else None
     if issued is None or issued.is_expired() or issued.is_revoked() or not client or \
-            not client.enabled:
+            not client.enabled or not account_may_use_tokens(db, row.account_id):
         return None
     return issued
 
@@ -153,6 +155,46 @@ def revoke_client_account_tokens(db: Session, client_id: str, account_id: str,
         TokenFamily.revoked_at.is_(None))).all()
     for family_id in families:
         revoke_family(db, family_id, reason)
+
+
+def revoke_account_tokens(db: Session, account_id: str, reason: str, *,
+                          actor: str | None = None) -> int:
+    """The person's access ended (locked, deactivated, sessions ended, password reset or
+    changed, card revoked): every refresh-token family of the account, for every client, is
+    revoked and every access token stops at once. Returns how many families were live.
+
+    Runs in the caller's unit of work, so the revocation commits with the change that
+    caused it (or neither does)."""
+    now = utcnow()
+    families = db.execute(update(TokenFamily).where(TokenFamily.account_id == account_id,
+                                                    TokenFamily.revoked_at.is_(None))
+                          .values(revoked_at=now, revoked_reason=reason)).rowcount
+    db.execute(update(Token).where(Token.account_id == account_id, Token.revoked_at.is_(None))
+               .values(revoked_at=now))
+    # Codes live in the short-lived store, not findable by account: this moment lets the
+    # code grant refuse one issued before it.
+    db.execute(update(Account).where(Account.id == account_id).values(tokens_revoked_at=now))
+    audit(db, "token.account_revoked", actor=actor, account_id=account_id, reason=reason,
+          families=families)
+    return families
+
+
+def issued_before_revocation(account: Account, issued_at: str | None) -> bool:
+    """Whether a code issued at ``issued_at`` (ISO, naive UTC) predates the account's last
+    token revocation (a code without the field predates this rule: judged issued long ago)."""
+    if account.tokens_revoked_at is None:
+        return False
+    try:
+        moment = datetime.fromisoformat(issued_at) if issued_at else None
+    except (TypeError, ValueError):
+        moment = None
+    return moment is None or moment <= account.tokens_revoked_at
+
+
+def account_may_use_tokens(db: Session, account_id: str) -> bool:
+    """Tokens only work for an account that exists, is active and is not locked."""
+    account = db.get(Account, account_id)
+    return account is not None and account.active and not account.locked
 
 
 def new_family(db: Session, *, client_id: str, account_id: str, code_hash: str, scope: str,

@@ -25,6 +25,7 @@ from sqlalchemy import select
 from idp.audit import audit
 from idp.auth import transactions
 from idp.auth.current import current_user, sign_out
+from idp.input_limits import MalformedBasic, parse_basic
 from idp.keys import ALGORITHMS as SIGNING_ALGORITHMS
 from idp.oidc.discovery import provider_metadata
 from idp.oidc.id_token import subject_for
@@ -230,18 +231,23 @@ def authorize():
 
 # ----------------------------------------------------------------------------- token
 def _malformed_client_auth():
-    """Authlib assumes a well-formed Basic header; answer a broken one as RFC 6749 §5.2
-    ``invalid_client`` instead of letting it raise."""
+    """Authlib assumes a well-formed Basic header (a non-UTF-8 one made it raise); answer a
+    broken one as RFC 6749 §5.2 ``invalid_client`` saying what is wrong."""
     header = request.headers.get("Authorization")
     if header is None:
         return None
     parts = header.split(None, 1)
-    well_formed = " " not in header or (len(parts) == 2 and (
-        parts[0].lower() != "basic" or parts[1].strip()))
-    if well_formed:
+    if parts and parts[0].lower() == "basic":
+        try:
+            parse_basic(header)
+            return None
+        except MalformedBasic as exc:
+            description = str(exc)
+    elif " " not in header or (len(parts) == 2 and parts[1].strip()):
         return None
-    response = jsonify(error="invalid_client",
-                       error_description="the Authorization header has no credentials")
+    else:
+        description = "the Authorization header has no credentials"
+    response = jsonify(error="invalid_client", error_description=description)
     response.status_code = 401
     response.headers["WWW-Authenticate"] = 'Basic realm="mynagate"'
     return _no_store(response)

@@ -10,7 +10,16 @@ from __future__ import annotations
 import json
 import threading
 import time
+from dataclasses import dataclass
 from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class TakeResult:
+    """What :meth:`take_if` found: the record it took, or whether one was there at all."""
+
+    record: dict[str, Any] | None
+    present: bool
 
 
 class StoreUnavailable(RuntimeError):
@@ -31,6 +40,7 @@ class ShortLivedStore(Protocol):
     def members(self, key: str) -> set[str]: ...
     def remove_member(self, key: str, member: str) -> None: ...
     def ping(self) -> None: ...
+    def take_if(self, key: str, field: str, expected: str) -> TakeResult: ...
 
 
 class MemoryStore:
@@ -139,6 +149,19 @@ class MemoryStore:
     def ping(self) -> None:
         return None
 
+    def take_if(self, key: str, field: str, expected: str) -> TakeResult:
+        """Compare-and-take under the lock: the record goes only if ``record[field]`` is
+        ``expected``; otherwise it stays (a wrong presenter cannot spend it)."""
+        with self._lock:
+            blob = self._live(key)
+            if not isinstance(blob, str):
+                return TakeResult(None, False)
+            record = json.loads(blob)
+            if not isinstance(record, dict) or record.get(field) != expected:
+                return TakeResult(None, True)
+            del self._data[key]
+        return TakeResult(record, True)
+
 
 # KEYS[1] = counter hash {n, t}; ARGV = delta, ttl, stamp ('' = keep). One script, so
 # parallel workers never read-modify-write the same counter (see MemoryStore.tally).
@@ -228,6 +251,25 @@ class RedisStore:
 
     def ping(self) -> None:
         self._call(self._r.ping)
+
+    # Compare-and-delete in one server-side step: 0 = absent, 1 = present but not a match
+    # (left in place), else the value taken.
+    _TAKE_IF = """
+    local blob = redis.call('GET', KEYS[1])
+    if not blob then return 0 end
+    local ok, doc = pcall(cjson.decode, blob)
+    if not ok or type(doc) ~= 'table' or doc[ARGV[1]] ~= ARGV[2] then return 1 end
+    redis.call('DEL', KEYS[1])
+    return blob
+    """
+
+    def take_if(self, key: str, field: str, expected: str) -> TakeResult:
+        """Compare-and-take atomically (a Lua script): see :meth:`MemoryStore.take_if`."""
+        script = self._r.register_script(self._TAKE_IF)
+        found = self._call(script, [self._p + key], [field, expected])
+        if found in (0, 1):
+            return TakeResult(None, found == 1)
+        return TakeResult(json.loads(found), True)
 
     def flush_prefix(self) -> None:
         """Delete every key of this store (tests use a unique prefix each run)."""

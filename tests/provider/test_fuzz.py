@@ -27,6 +27,9 @@ headers = st.dictionaries(
                      "X-CSRFToken", "Accept-Language"]),
     st.one_of(st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126), max_size=80),
               st.sampled_from(["Bearer ", "Bearer x", "Basic !!!", "Basic Og==",
+                               # not UTF-8, no colon, bad %-escape, raw latin-1 bytes
+                               "Basic //46/w==", "Basic YWJj", "Basic aWQlRkY6cw==",
+                               "Basic \xff\xfe",
                                "application/json", "text/plain", "mynagate_session=x"])),
     max_size=4)
 FUZZ = settings(max_examples=60, deadline=None,
@@ -39,19 +42,29 @@ PATHS = ["/authorize", "/token", "/userinfo", "/revoke", "/introspect", "/logout
 
 @pytest.mark.parametrize("path", PATHS)
 @FUZZ
-@given(query=params, form=params, hdrs=headers, method=st.sampled_from(["GET", "POST"]))
+@given(query=params, form=params, hdrs=headers,
+       method=st.sampled_from(["GET", "POST", "PUT", "DELETE", "PATCH"]))
 def test_no_input_gives_500(app, path, query, form, hdrs, method):
     client = app.test_client()
     clean_headers = {k: v for k, v in hdrs.items() if "\n" not in v and "\r" not in v}
     if method == "GET":
         response = client.get(path, query_string=query, headers=clean_headers)
     else:
-        response = client.post(path, query_string=query, data=form, headers=clean_headers)
+        response = client.open(path, method=method, query_string=query, data=form,
+                               headers=clean_headers)
     assert response.status_code < 500, (path, method, query, form, response.status_code)
+    if response.status_code == 405:
+        assert response.headers.get("Allow"), (path, method)
+
+
+DEEP_JSON = st.integers(min_value=1, max_value=3000).map(
+    lambda n: ("[" * n + "]" * n).encode()) | st.integers(min_value=1, max_value=3000).map(
+    lambda n: ('{"a":' * n + "1" + "}" * n).encode())
 
 
 @FUZZ
-@given(body=st.one_of(st.binary(max_size=300), st.text(max_size=300).map(str.encode)),
+@given(body=st.one_of(st.binary(max_size=300), st.text(max_size=300).map(str.encode),
+                      DEEP_JSON),
        path=st.sampled_from(["/token", "/login/card/verify", "/login/card/challenge",
                              "/register", "/revoke", "/introspect", "/userinfo"]),
        ctype=st.sampled_from(["application/json", "application/x-www-form-urlencoded",

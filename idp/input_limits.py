@@ -1,0 +1,84 @@
+"""The one size and depth limit for every JSON body the provider reads (registration, admin
+API, card verify, pairing), and the strict reading of an HTTP Basic ``Authorization`` header.
+
+The limits are enforced in :class:`BoundedRequest` (the app's request class), so every
+``request.get_json()`` — with ``force`` or ``silent`` too — goes through them, and
+``/api/openapi.json`` states the same constants.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from urllib.parse import unquote
+
+from flask import Request
+from werkzeug.exceptions import BadRequest
+
+# Generous for any metadata a client sends (a JWKS of a few keys, a card's certificate and
+# signature), far below what could tie up a worker.
+JSON_MAX_BYTES = 64 * 1024
+# Registration metadata nests 4 deep ({"jwks": {"keys": [{"x5c": [...]}]}}).
+JSON_MAX_DEPTH = 16
+
+_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_BRACKET = re.compile(rb"[\[\]{}]")
+
+
+def json_depth(raw: bytes) -> int:
+    """How deeply arrays/objects nest in ``raw``, without parsing it (so without recursion:
+    Python's json module raises RecursionError, not ValueError, on very deep input)."""
+    depth = deepest = 0
+    for match in _BRACKET.finditer(_STRING.sub(b'""', raw)):
+        if match.group() in (b"[", b"{"):
+            depth += 1
+            deepest = max(deepest, depth)
+        else:
+            depth = max(0, depth - 1)
+    return deepest
+
+
+def json_body_problem(raw: bytes) -> str | None:
+    """Why a JSON body is refused before parsing, or None when it is within the limits."""
+    if len(raw) > JSON_MAX_BYTES:
+        return f"the JSON body is larger than {JSON_MAX_BYTES} bytes"
+    if json_depth(raw) > JSON_MAX_DEPTH:
+        return f"the JSON body nests deeper than {JSON_MAX_DEPTH} levels"
+    return None
+
+
+class BoundedRequest(Request):
+    """Flask's request with the JSON limits applied to every parse: too large or too deep
+    is a 400 naming the limit, whatever ``silent`` says (silence would hide why)."""
+
+    def get_json(self, force: bool = False, silent: bool = False, cache: bool = True):
+        if force or self.is_json:
+            problem = json_body_problem(self.get_data(cache=True))
+            if problem is not None:
+                raise BadRequest(problem)
+        return super().get_json(force=force, silent=silent, cache=cache)
+
+
+class MalformedBasic(ValueError):
+    """An ``Authorization: Basic`` header that carries no usable client credentials."""
+
+
+def parse_basic(header: str) -> tuple[str, str]:
+    """``Basic base64(client_id:secret)`` strictly (RFC 7617, RFC 6749 §2.3.1): valid
+    base64, UTF-8, a colon; each part form-url-decoded. Raises :class:`MalformedBasic`."""
+    scheme, _, token = header.strip().partition(" ")
+    if scheme.lower() != "basic":
+        raise MalformedBasic("not the Basic scheme")
+    try:
+        decoded = base64.b64decode(token.strip().encode("ascii"), validate=True)
+        text = decoded.decode("utf-8")
+    except (UnicodeError, binascii.Error) as exc:
+        raise MalformedBasic("the Basic credentials are not base64 of UTF-8 text") from exc
+    if ":" not in text:
+        raise MalformedBasic("the Basic credentials have no ':' between id and secret")
+    client_id, secret = text.split(":", 1)
+    try:
+        return unquote(client_id, errors="strict"), unquote(secret, errors="strict")
+    except UnicodeError as exc:
+        raise MalformedBasic("a %-escape in the Basic credentials is not UTF-8") from exc

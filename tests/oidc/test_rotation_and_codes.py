@@ -1,0 +1,231 @@
+"""Refresh rotation is one transaction (issue 8 point 2) and an authorization code is
+compared and taken in one atomic step, so a wrong client neither redeems nor spends it
+(point 3). Both backends: run with MYNAGATE_TEST_BACKEND=postgres too."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
+
+from tests.conftest import redeem, token_request
+from tests.oidc.conftest import refresh, sign_in_tokens, userinfo
+
+OFFLINE = "openid offline_access"
+
+
+def _family_of(svc, access_token: str):
+    from idp.oidc.tokens import find_token
+
+    with svc.db.session() as db:
+        return find_token(db, access_token).family
+
+
+def _events(svc, event: str, client_id: str) -> int:
+    from idp.store.models import AuditEvent
+
+    with svc.db.session() as db:
+        return len(db.scalars(select(AuditEvent).where(
+            AuditEvent.event == event, AuditEvent.client_id == client_id)).all())
+
+
+# ----------------------------------------------------------------------------- rotation
+def test_a_failed_rotation_leaves_the_old_refresh_token_usable(client, browser, rp,
+                                                               shared_student, svc,
+                                                               monkeypatch):
+    """Storing the new token fails after the old one was claimed: the claim rolls back with
+    it, so the old token works afterwards and no theft alarm revoked the family."""
+    import idp.oidc.server
+
+    tokens = sign_in_tokens(browser, rp, shared_student, scope=OFFLINE)
+    old = tokens.body["refresh_token"]
+    real_store = idp.oidc.server.store_token
+
+    def failing_store(*args, **kwargs):
+        raise OperationalError("INSERT INTO tokens", {}, Exception("disk full"))
+
+    monkeypatch.setattr(idp.oidc.server, "store_token", failing_store)
+    failed = refresh(client, rp, old)
+    assert failed.status_code == 503
+    assert failed.get_json()["error"] == "temporarily_unavailable"
+    monkeypatch.setattr(idp.oidc.server, "store_token", real_store)
+    again = refresh(client, rp, old)
+    assert again.status_code == 200, again.get_json()
+    family = _family_of(svc, tokens.body["access_token"])
+    assert family.revoked_at is None
+    assert _events(svc, "token.refresh_reuse", rp.client_id) == 0
+    # The rotation that did happen works as usual: the new refresh token renews again.
+    assert refresh(client, rp, again.get_json()["refresh_token"]).status_code == 200
+
+
+def test_a_failed_id_token_step_rolls_the_rotation_back(client, browser, rp, shared_student,
+                                                        svc, monkeypatch):
+    """A failure later in the same response (the ID token) also undoes the claim and the
+    new token: nothing half-issued is left that the client never received."""
+    import idp.oidc.grants
+    from idp.store.models import Token
+
+    tokens = sign_in_tokens(browser, rp, shared_student, scope=OFFLINE)
+    with svc.db.session() as db:
+        before = len(db.scalars(select(Token).where(
+            Token.family_id == _family_of(svc, tokens.body["access_token"]).id)).all())
+
+    def failing_sign(**kwargs):
+        raise OperationalError("SELECT signing_keys", {}, Exception("gone"))
+
+    monkeypatch.setattr(idp.oidc.grants, "issue_id_token", failing_sign)
+    assert refresh(client, rp, tokens.body["refresh_token"]).status_code == 503
+    monkeypatch.undo()
+    with svc.db.session() as db:
+        after = len(db.scalars(select(Token).where(
+            Token.family_id == _family_of(svc, tokens.body["access_token"]).id)).all())
+    assert after == before
+    assert refresh(client, rp, tokens.body["refresh_token"]).status_code == 200
+
+
+def test_the_same_refresh_token_twice_at_once_succeeds_exactly_once(app, browser, rp,
+                                                                     shared_student):
+    tokens = sign_in_tokens(browser, rp, shared_student, scope=OFFLINE)
+    barrier = threading.Barrier(2)
+    results: list = []
+
+    def race() -> None:
+        c = app.test_client()
+        barrier.wait()
+        response = refresh(c, rp, tokens.body["refresh_token"])
+        results.append((response.status_code, response.get_json()))
+
+    threads = [threading.Thread(target=race) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert sorted(code for code, _ in results) == [200, 400], results
+    assert [body["error"] for code, body in results if code == 400] == ["invalid_grant"]
+
+
+# ----------------------------------------------------------------------------- codes
+@pytest.fixture
+def owner_and_thief(make_rp):
+    return make_rp(host="owner.example.test"), make_rp(host="thief.example.test")
+
+
+def _steal(client, thief, owner, query, verifier):
+    return token_request(client, thief, {"grant_type": "authorization_code",
+                                         "code": query["code"], "code_verifier": verifier,
+                                         "redirect_uri": owner.redirect_uri})
+
+
+def test_a_code_presented_by_the_wrong_client_is_not_spent(client, browser, owner_and_thief,
+                                                           shared_student, svc):
+    """A hostile app that got another app's code (with its PKCE verifier, even) can
+    neither redeem it nor burn it: the app it was issued to still redeems it."""
+    owner, thief = owner_and_thief
+    query, verifier = browser.sign_in_and_authorize(owner, shared_student)
+    for _ in range(3):
+        stolen = _steal(client, thief, owner, query, verifier)
+        assert stolen.status_code == 400
+        assert stolen.get_json()["error"] == "invalid_grant"
+        assert "access_token" not in stolen.get_json()
+    assert _events(svc, "token.code_wrong_client", thief.client_id) == 3
+    mine = redeem(client, owner, query["code"], verifier)
+    assert mine.status_code == 200, mine.get_json()
+    assert userinfo(client, mine.get_json()["access_token"]).status_code == 200
+
+
+def test_a_spent_code_replayed_by_another_app_does_not_end_the_owners_tokens(
+        client, browser, owner_and_thief, shared_student):
+    owner, thief = owner_and_thief
+    query, verifier = browser.sign_in_and_authorize(owner, shared_student)
+    mine = redeem(client, owner, query["code"], verifier).get_json()
+    replay = _steal(client, thief, owner, query, verifier)
+    assert replay.status_code == 400 and replay.get_json()["error"] == "invalid_grant"
+    assert userinfo(client, mine["access_token"]).status_code == 200
+
+
+def test_a_spent_code_replayed_by_its_own_client_still_revokes(client, browser, rp,
+                                                               shared_student):
+    """The RFC 6749 §4.1.2 defence stays: a replay by the code's own client ends what the
+    code issued."""
+    query, verifier = browser.sign_in_and_authorize(rp, shared_student)
+    first = redeem(client, rp, query["code"], verifier).get_json()
+    again = redeem(client, rp, query["code"], verifier)
+    assert again.status_code == 400 and again.get_json()["error"] == "invalid_grant"
+    assert userinfo(client, first["access_token"]).status_code == 401
+
+
+def test_concurrent_wrong_and_right_client_the_right_one_wins(app, browser, owner_and_thief,
+                                                              shared_student):
+    owner, thief = owner_and_thief
+    query, verifier = browser.sign_in_and_authorize(owner, shared_student)
+    barrier = threading.Barrier(4)
+    results: dict[str, list[int]] = {"owner": [], "thief": []}
+
+    def race(who, rp) -> None:
+        c = app.test_client()
+        barrier.wait()
+        if who == "owner":
+            response = redeem(c, rp, query["code"], verifier)
+        else:
+            response = _steal(c, rp, owner, query, verifier)
+        results[who].append(response.status_code)
+
+    threads = [threading.Thread(target=race, args=("thief", thief)) for _ in range(3)]
+    threads.append(threading.Thread(target=race, args=("owner", owner)))
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert results == {"owner": [200], "thief": [400, 400, 400]}
+
+
+# ----------------------------------------------------------------------------- store
+@pytest.fixture(params=["memory", "redis"])
+def any_store(request):
+    import uuid
+
+    from idp.store.shortlived import MemoryStore, RedisStore
+    from tests.conftest import REDIS_URL, need
+
+    if request.param == "memory":
+        yield MemoryStore()
+        return
+    import redis
+
+    try:
+        redis.Redis.from_url(REDIS_URL).ping()
+    except redis.RedisError as exc:
+        need(False, f"Redis not reachable: {exc}")
+    store = RedisStore(REDIS_URL, prefix=f"test-{uuid.uuid4().hex}:")
+    yield store
+    store.flush_prefix()
+
+
+def test_take_if_compares_then_takes(any_store):
+    any_store.put("code:x", {"client_id": "a", "n": 1}, 30)
+    wrong = any_store.take_if("code:x", "client_id", "b")
+    assert (wrong.record, wrong.present) == (None, True)
+    assert any_store.get("code:x") == {"client_id": "a", "n": 1}
+    right = any_store.take_if("code:x", "client_id", "a")
+    assert (right.record, right.present) == ({"client_id": "a", "n": 1}, True)
+    gone = any_store.take_if("code:x", "client_id", "a")
+    assert (gone.record, gone.present) == (None, False)
+
+
+def test_take_if_is_atomic_under_concurrency(any_store):
+    any_store.put("code:y", {"client_id": "a"}, 30)
+    barrier = threading.Barrier(8)
+    taken: list[bool] = []
+
+    def grab(expected: str) -> None:
+        barrier.wait()
+        taken.append(any_store.take_if("code:y", "client_id", expected).record is not None)
+
+    threads = [threading.Thread(target=grab, args=("a" if i % 2 else "b",)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert taken.count(True) == 1
