@@ -1,15 +1,15 @@
 """tokens: when an account's tokens were last revoked (codes issued before are refused)
 
-Revision ID: 0004_tokens
-Revises: 0003_signing_keys
+Revision ID: 0005_tokens_revoked_at
+Revises: 0004_card_binding_mfa
 Create Date: 2026-12-01 22:40:00
 """
 from alembic import op
 import sqlalchemy as sa
 
 
-revision = '0004_tokens'
-down_revision = '0003_signing_keys'
+revision = '0005_tokens_revoked_at'
+down_revision = '0004_card_binding_mfa'
 branch_labels = None
 depends_on = None
 
