@@ -51,7 +51,7 @@ def admin_headers(svc):
 
 @pytest.fixture(scope="module")
 def iat_headers(app, admin_headers):
-    response = app.test_client().post("/api/admin/initial-access-tokens", json={},
+    response = app.test_client().post("/api/admin/initial-access-tokens", json={"max_uses": 1000},
                                       headers=admin_headers[0])
     assert response.status_code == 201, response.get_json()
     return {"Authorization": "Bearer " + response.get_json()["token"]}
