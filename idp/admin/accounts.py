@@ -10,7 +10,15 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from idp.admin import credentials
-from idp.admin.roles import ACCOUNT_ROLES, Action, Actor, Forbidden, may_grant_role, require
+from idp.admin.roles import (
+    ACCOUNT_ROLES,
+    Action,
+    Actor,
+    Forbidden,
+    may_grant_role,
+    require,
+    require_on,
+)
 from idp.audit import audit
 from idp.auth.sessions import end_account_sessions
 from idp.store.models import Account, CardBinding, School, utcnow
@@ -79,10 +87,9 @@ def load_account(db: Session, actor: Actor, account_id: str,
         if not actor.is_admin:
             raise Forbidden("not an admin")
         raise NotFound("no such account")
-    require(actor, action, row.school_id)
-    # A school admin cannot act on a platform admin who happens to sit in their school.
-    if row.role == "platform_admin" and not actor.is_platform_admin:
-        raise Forbidden("platform admins are managed by platform admins")
+    # The one rule: own school, and only accounts of a role the actor could grant (a school
+    # admin never acts on another admin, school or platform).
+    require_on(actor, action, row.role, row.school_id)
     return row
 
 
