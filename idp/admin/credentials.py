@@ -11,7 +11,7 @@ from datetime import timedelta
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from idp.admin.roles import ADMIN_ROLES, Actor
+from idp.admin.roles import ADMIN_ROLES, STAFF_ROLES, Actor
 from idp.oidc.scopes import SUPPORTED_SCOPES
 from idp.store.admin_models import AdminApiToken, InitialAccessToken, PasswordResetCode
 from idp.store.models import Account, utcnow
@@ -115,6 +115,12 @@ def actor_of(account: Account) -> Actor:
 
 def is_admin_account(account: Account | None) -> bool:
     return bool(account and account.role in ADMIN_ROLES and account.active and not account.locked)
+
+
+def is_staff_account(account: Account | None) -> bool:
+    """Who may sign in to /admin with password + TOTP: admins, and teachers (who reach only
+    the card-linking pages)."""
+    return bool(account and account.role in STAFF_ROLES and account.active and not account.locked)
 
 
 # ----------------------------------------------------------------------------- reset codes

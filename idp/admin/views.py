@@ -45,7 +45,16 @@ from idp.admin.forms import (
     TotpForm,
 )
 from idp.admin.messages import describe
-from idp.admin.roles import ACCOUNT_ROLES, Action, Actor, Forbidden, may, may_grant_role, require
+from idp.admin.roles import (
+    ACCOUNT_ROLES,
+    ADMIN_ROLES,
+    Action,
+    Actor,
+    Forbidden,
+    may,
+    may_grant_role,
+    require,
+)
 from idp.admin.roster import RosterFileError
 from idp.admin.sheets import first_password_pdf
 from idp.admin.web_auth import admin_required
@@ -125,7 +134,7 @@ def login():
         account = db.scalar(select(Account).join(School).where(
             School.code == school_code, Account.login_id == login_id))
         ok = verify_password(account.password_hash if account else None, form.password.data)
-        if not ok or not credentials.is_admin_account(account):
+        if not ok or not credentials.is_staff_account(account):
             svc.throttle.failure(throttle_key, client_ip())
             audit(db, "admin.login", outcome="refused", ip=client_ip(),
                   account_id=account.id if account else None,
@@ -145,7 +154,16 @@ def _pending_account(db) -> Account | None:
             web_auth.PENDING_TTL:
         return None
     account = db.get(Account, pending.get("account_id", ""))
-    return account if credentials.is_admin_account(account) else None
+    return account if credentials.is_staff_account(account) else None
+
+
+def _landing(account: Account, target: str | None) -> str:
+    """Where a signed-in staff member goes: a teacher only ever to the card linking."""
+    if account.role in ADMIN_ROLES:
+        return _safe_next(target)
+    if target and target.startswith("/admin/link-card"):
+        return _safe_next(target)
+    return url_for("admin.link_roster")
 
 
 @bp.route("/totp", methods=["GET", "POST"])
@@ -178,9 +196,10 @@ def totp_step():
         audit(db, "admin.login", account_id=account.id, school_id=account.school_id,
               ip=client_ip(), mfa="totp", enrolled=enrolling)
         target = session[web_auth.PENDING_KEY].get("next") or url_for("admin.home")
+        landing = _landing(account, target)
     sign_in(account, acr=ACR_PASSWORD, amr=["pwd", "otp", "mfa"])
     web_auth.mark_admin("totp")
-    return redirect(_safe_next(target), 303)
+    return redirect(landing, 303)
 
 
 @bp.post("/logout")
@@ -668,6 +687,7 @@ def api_token_revoke(actor: Actor, token_id: str):
 
 # ----------------------------------------------------------------------------- wiring
 def init_app(app: Flask) -> None:
+    from idp.admin import link_views  # noqa: F401 - its routes join ``bp``
     from idp.admin.api import bp as api_bp
     from idp.admin.api import docs_bp
     from idp.app import csrf

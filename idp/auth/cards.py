@@ -115,15 +115,16 @@ def account_for_card(db: Session, card: VerifiedCard, *, ip: str | None) -> Acco
 
 
 def bind_card(db: Session, account: Account, card: CardIdentity, *, ip: str | None,
-              actor: str | None = None) -> CardBinding:
-    """Bind ``card`` to ``account`` (idempotent for the same account); never move it."""
+              actor: str | None = None, **audit_details: Any) -> CardBinding:
+    """Bind ``card`` to ``account`` (idempotent for the same account); never move it.
+    ``audit_details`` go into the ``card.bound`` event (e.g. ``assisted_by``)."""
     existing = find_binding(db, card.issuer, card.serial)
     if existing is None:
         row = _insert_unless_bound(db, account, card)
         if row is not None:
             audit(db, "card.bound", account_id=account.id, school_id=account.school_id,
                   ip=ip, actor=actor, binding_id=row.id, issuer=card.issuer,
-                  serial=card.serial, not_after=card.not_after.isoformat())
+                  serial=card.serial, not_after=card.not_after.isoformat(), **audit_details)
             return row
         # Bound by another request at the same moment: decide as if we had seen it.
         existing = find_binding(db, card.issuer, card.serial)

@@ -11,6 +11,8 @@ from datetime import timedelta
 import pyotp
 import pytest
 
+# The card-enabled app and card minting of the card tests, for school-assisted linking.
+from tests.card.conftest import card_keys, crl_app, new_card, test_pki  # noqa: F401
 from tests.conftest import csrf_of, unique
 
 

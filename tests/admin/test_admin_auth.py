@@ -62,10 +62,13 @@ def test_wrong_password_and_non_admin_get_the_same_refusal(app, make_account, st
     admin = make_account("platform_admin")
     admin.password = "not the password"
     assert _password_step(c, admin).status_code == 401
-    teacher = make_account("teacher")
-    response = _password_step(c, teacher)
+    # Issue 8: a student is refused; a teacher goes on to TOTP (only to link cards).
+    pupil = make_account("student", totp=False)
+    response = _password_step(c, pupil)
     assert response.status_code == 401
     assert "/admin/totp" not in response.headers.get("Location", "")
+    teacher = make_account("teacher")
+    assert _password_step(c, teacher).headers["Location"].endswith("/admin/totp")
 
 
 def test_idle_admin_session_must_sign_in_again(app, platform_admin):
