@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from idp.admin import credentials
 from idp.admin.roles import (
     ACCOUNT_ROLES,
+    STAFF_ROLES,
     Action,
     Actor,
     Forbidden,
@@ -161,6 +162,17 @@ def end_sessions(svc, db: Session, actor: Actor, row: Account) -> int:
     audit(db, "account.sessions_ended", actor=actor.account_id, account_id=row.id,
           school_id=row.school_id, count=ended)
     return ended
+
+
+def issue_enrolment_code(db: Session, row: Account, *, actor_id: str) -> str:
+    """A one-time code for the staff member's first TOTP enrolment, shown once to whoever
+    issued it (``actor_id``: an admin, or ``cli``). Students never enrol TOTP."""
+    if row.role not in STAFF_ROLES:
+        raise AdminInputError("not_staff", "only staff accounts enrol TOTP")
+    code, _ = credentials.issue_enrolment_code(db, account_id=row.id, created_by=actor_id)
+    audit(db, "admin.enrolment_code_issued", actor=actor_id, account_id=row.id,
+          school_id=row.school_id)
+    return code
 
 
 def issue_reset_code(db: Session, actor: Actor, row: Account) -> str:

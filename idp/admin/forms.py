@@ -39,6 +39,13 @@ class TotpForm(FlaskForm):
     submit = SubmitField(_l("確認する"))
 
 
+class EnrolCodeForm(FlaskForm):
+    enrolment_code = StringField(_l("登録コード(XXXX-XXXX-XXXX)"),
+                                 validators=[DataRequired(), Length(max=32)],
+                                 render_kw={"autocomplete": "off", "autocapitalize": "characters"})
+    submit = SubmitField(_l("登録をはじめる"))
+
+
 class ActionForm(FlaskForm):
     """A bare button: the CSRF token is the whole form."""
 

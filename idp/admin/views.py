@@ -37,6 +37,7 @@ from idp.admin.forms import (
     AdminLoginForm,
     ApiTokenForm,
     ClientForm,
+    EnrolCodeForm,
     IatForm,
     RetentionForm,
     RosterApplyForm,
@@ -48,6 +49,7 @@ from idp.admin.messages import describe
 from idp.admin.roles import (
     ACCOUNT_ROLES,
     ADMIN_ROLES,
+    STAFF_ROLES,
     Action,
     Actor,
     Forbidden,
@@ -89,9 +91,16 @@ def _show_once(label: str, value: str) -> None:
     session["admin_shown"] = {"label": label, "value": value}
 
 
+def _show_also(label: str, value: str) -> None:
+    """A second secret for the same next page (a new staff account's enrolment code)."""
+    session["admin_shown_also"] = {"label": label, "value": value}
+
+
 def _render(template: str, actor: Actor | None, status: int = 200, **context: Any):
     shown = session.pop("admin_shown", None)
-    return render_template(template, actor=actor, shown=shown, may=may, Action=Action,
+    shown_also = session.pop("admin_shown_also", None)
+    return render_template(template, actor=actor, shown=shown, shown_also=shown_also,
+                           may=may, Action=Action, STAFF_ROLES=STAFF_ROLES,
                            **context), status
 
 
@@ -176,14 +185,19 @@ def totp_step():
             return redirect(url_for("admin.login", reason="login"), 303)
         enrolment = totp.enrolment(db, account.id)
         enrolling = enrolment.confirmed_at is None
-        context = {"form": form, "enrolling": enrolling,
-                   "secret": enrolment.secret if enrolling else None,
+        # The first enrolment shows the secret only after a one-time enrolment code.
+        shown = enrolling and _enrolment_opened(account.id)
+        context = {"form": form, "enrolling": enrolling, "enrol_form": EnrolCodeForm(),
+                   "opened": shown, "secret": enrolment.secret if shown else None,
                    "uri": totp.provisioning_uri(enrolment, f"{account.school.code}/"
                                                            f"{account.login_id}")
-                   if enrolling else None}
+                   if shown else None}
         if request.method == "GET" or not form.validate_on_submit():
             return _render("admin/totp.html", None, 400 if request.method == "POST" else 200,
                            **context)
+        if enrolling and not shown:
+            return _render("admin/totp.html", None, 403, **context,
+                           error=_("先に、登録コードを入れてください。"))
         throttle_key = f"admin-totp:{account.id}"
         if svc.throttle.wait_seconds(throttle_key, client_ip()) > 0 or \
                 not totp.verify(enrolment, form.code.data):
@@ -200,6 +214,49 @@ def totp_step():
     sign_in(account, acr=ACR_PASSWORD, amr=["pwd", "otp", "mfa"])
     web_auth.mark_admin("totp")
     return redirect(landing, 303)
+
+
+def _enrolment_opened(account_id: str) -> bool:
+    pending = session.get(web_auth.PENDING_KEY) or {}
+    return pending.get("enrol_opened") == account_id
+
+
+@bp.post("/totp/enrol")
+def totp_enrol():
+    """The one-time enrolment code that opens a first TOTP enrolment (handed over out of
+    band: the password alone must not reveal the TOTP secret)."""
+    svc = services()
+    form = EnrolCodeForm()
+    with svc.db.session() as db:
+        account = _pending_account(db)
+        if account is None:
+            return redirect(url_for("admin.login", reason="login"), 303)
+        enrolment = totp.enrolment(db, account.id)
+        if enrolment.confirmed_at is not None or _enrolment_opened(account.id):
+            return redirect(url_for("admin.totp_step"), 303)
+        context = {"form": TotpForm(), "enrol_form": form, "enrolling": True, "opened": False,
+                   "secret": None, "uri": None}
+        if not form.validate_on_submit():
+            return _render("admin/totp.html", None, 400, **context)
+        throttle_key = f"admin-enrol:{account.id}"
+        if svc.throttle.wait_seconds(throttle_key, client_ip()) > 0 or \
+                not credentials.consume_enrolment_code(db, account.id,
+                                                       form.enrolment_code.data):
+            svc.throttle.failure(throttle_key, client_ip())
+            audit(db, "admin.enrolment_code", outcome="refused", account_id=account.id,
+                  ip=client_ip())
+            db.commit()
+            return _render("admin/totp.html", None, 401, **context, error=_(
+                "登録コードがちがうか、期限が切れています。管理者に新しいコードをもらってください。"))
+        svc.throttle.success(throttle_key)
+        totp.renew_secret(db, account.id)
+        audit(db, "admin.enrolment_code_used", account_id=account.id,
+              school_id=account.school_id, ip=client_ip())
+        # Five more minutes from now to scan the key and confirm a code: the enrolment code
+        # is spent, so running out of time here would cost a new one.
+        session[web_auth.PENDING_KEY] = {**session[web_auth.PENDING_KEY],
+                                         "enrol_opened": account.id, "at": time.time()}
+    return redirect(url_for("admin.totp_step"), 303)
 
 
 @bp.post("/logout")
@@ -458,7 +515,11 @@ def account_new(actor: Actor):
             return _render("admin/account_new.html", actor, 400, form=form,
                            error=describe(exc.code))
         account_id = row.id
+        enrol = accounts.issue_enrolment_code(db, row, actor_id=actor.account_id) \
+            if row.role in STAFF_ROLES else None
     _show_once("reset_code", code)
+    if enrol:
+        _show_also("enrolment_code", enrol)
     return redirect(url_for("admin.account_detail", account_id=account_id), 303)
 
 
@@ -475,7 +536,7 @@ def account_detail(actor: Actor, account_id: str):
 @bp.post("/accounts/<account_id>/<operation>")
 @admin_required
 def account_action(actor: Actor, account_id: str, operation: str):
-    if operation not in ("lock", "unlock", "end-sessions", "reset-code"):
+    if operation not in ("lock", "unlock", "end-sessions", "reset-code", "enrol-code"):
         abort(404)
     if not ActionForm().validate_on_submit():
         abort(400)
@@ -487,6 +548,9 @@ def account_action(actor: Actor, account_id: str, operation: str):
                 accounts.set_locked(svc, db, actor, row, operation == "lock")
             elif operation == "end-sessions":
                 accounts.end_sessions(svc, db, actor, row)
+            elif operation == "enrol-code":
+                _show_once("enrolment_code", accounts.issue_enrolment_code(
+                    db, row, actor_id=actor.account_id))
             else:
                 _show_once("reset_code", accounts.issue_reset_code(db, actor, row))
         except accounts.AdminInputError:

@@ -95,6 +95,22 @@ def token_of(svc):
     return make
 
 
+def enrolment_code_for(svc, account_id: str) -> str:
+    """A one-time TOTP enrolment code, as `idp admin enrol-code` would print it."""
+    from idp.admin.credentials import issue_enrolment_code
+
+    with svc.db.session() as s:
+        code, _ = issue_enrolment_code(s, account_id=account_id, created_by="test")
+    return code
+
+
+def open_enrolment(client, code: str):
+    """On /admin/totp after the password step: give the enrolment code (shows the secret)."""
+    page = client.get("/admin/totp")
+    return client.post("/admin/totp/enrol", data={
+        "csrf_token": csrf_of(page.get_data(as_text=True)), "enrolment_code": code})
+
+
 def admin_sign_in(client, admin: Admin):
     """The real flow: /admin/login with the password, then /admin/totp with a fresh code."""
     page = client.get("/admin/login")

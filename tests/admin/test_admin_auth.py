@@ -8,7 +8,13 @@ import time
 
 import pyotp
 
-from tests.admin.conftest import admin_sign_in, form_token, own_ip
+from tests.admin.conftest import (
+    admin_sign_in,
+    enrolment_code_for,
+    form_token,
+    open_enrolment,
+    own_ip,
+)
 from tests.conftest import csrf_of
 
 
@@ -38,6 +44,8 @@ def test_first_sign_in_enrols_totp_and_a_replayed_code_is_refused(app, make_acco
     admin = make_account("school_admin", totp=False)
     c = own_ip(app.test_client())
     _password_step(c, admin)
+    # Issue 8: the first enrolment needs the one-time enrolment code handed over.
+    assert open_enrolment(c, enrolment_code_for(svc, admin.id)).status_code == 303
     html = c.get("/admin/totp").get_data(as_text=True)
     secret = re.search(r'id="totp-secret" class="secret">([A-Z2-7]+)<', html).group(1)
     code = pyotp.TOTP(secret).now()
