@@ -349,7 +349,10 @@ def end_account_sessions(db: Session, actor: Actor, account_id: str):
 def reset_code(db: Session, actor: Actor, account_id: str):
     row = accounts.load_account(db, actor, account_id)
     code = accounts.issue_reset_code(db, actor, row)
-    return {"account_id": row.id, "reset_code": code,
+    # The cards that still sign in after the reset (unlink: POST /cards/{id}/revoke).
+    cards = [accounts.card_view(c) for c in accounts.account_cards(db, row.id)
+             if accounts.card_status(c) == "active"]
+    return {"account_id": row.id, "reset_code": code, "linked_cards": cards,
             "expires_in": int(credentials.RESET_CODE_LIFETIME.total_seconds())}, 201
 
 

@@ -44,6 +44,7 @@ from idp.admin.forms import (
     RosterUploadForm,
     SchoolForm,
     TotpForm,
+    UnlinkCardsForm,
 )
 from idp.admin.messages import describe
 from idp.admin.roles import (
@@ -555,6 +556,42 @@ def account_action(actor: Actor, account_id: str, operation: str):
                 _show_once("reset_code", accounts.issue_reset_code(db, actor, row))
         except accounts.AdminInputError:
             abort(400)
+    if operation == "reset-code":  # the code, with the cards that still sign in
+        return redirect(url_for("admin.account_after_reset", account_id=account_id), 303)
+    return redirect(url_for("admin.account_detail", account_id=account_id), 303)
+
+
+def _unlink_form(db, row: Account) -> UnlinkCardsForm:
+    form = UnlinkCardsForm()
+    form.card_ids.choices = [
+        SelectChoice(c.id, f"{c.serial} ({c.not_after:%Y-%m-%d})")
+        for c in accounts.account_cards(db, row.id) if accounts.card_status(c) == "active"]
+    return form
+
+
+@bp.get("/accounts/<account_id>/reset")
+@admin_required
+def account_after_reset(actor: Actor, account_id: str):
+    """After a reset code: the account's linked cards, to unlink any that should no longer
+    sign in (a lost card, a card that is not the owner's) on the same page."""
+    with services().db.session() as db:
+        row = accounts.load_account(db, actor, account_id, Action.CARDS)
+        form = _unlink_form(db, row)
+    return _render("admin/reset_done.html", actor, row=row, form=form)
+
+
+@bp.post("/accounts/<account_id>/unlink-cards")
+@admin_required
+def account_unlink_cards(actor: Actor, account_id: str):
+    svc = services()
+    with svc.db.session() as db:
+        row = accounts.load_account(db, actor, account_id, Action.CARDS)
+        form = _unlink_form(db, row)
+        if not form.validate_on_submit():  # none chosen, or a card not this account's
+            return _render("admin/reset_done.html", actor, 400, row=row, form=form,
+                           error=_("つながりを解除するカードを選んでください。"))
+        for card_id in form.card_ids.data:
+            accounts.revoke_card(svc, db, actor, card_id)  # the existing revoke, audited
     return redirect(url_for("admin.account_detail", account_id=account_id), 303)
 
 
