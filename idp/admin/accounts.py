@@ -10,7 +10,16 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from idp.admin import credentials
-from idp.admin.roles import ACCOUNT_ROLES, Action, Actor, Forbidden, may_grant_role, require
+from idp.admin.roles import (
+    ACCOUNT_ROLES,
+    STAFF_ROLES,
+    Action,
+    Actor,
+    Forbidden,
+    may_grant_role,
+    require,
+    require_on,
+)
 from idp.audit import audit
 from idp.auth.sessions import end_account_sessions
 from idp.oidc.tokens import revoke_account_tokens
@@ -80,10 +89,9 @@ def load_account(db: Session, actor: Actor, account_id: str,
         if not actor.is_admin:
             raise Forbidden("not an admin")
         raise NotFound("no such account")
-    require(actor, action, row.school_id)
-    # A school admin cannot act on a platform admin who happens to sit in their school.
-    if row.role == "platform_admin" and not actor.is_platform_admin:
-        raise Forbidden("platform admins are managed by platform admins")
+    # The one rule: own school, and only accounts of a role the actor could grant (a school
+    # admin never acts on another admin, school or platform).
+    require_on(actor, action, row.role, row.school_id)
     return row
 
 
@@ -157,6 +165,17 @@ def end_sessions(svc, db: Session, actor: Actor, row: Account) -> int:
     audit(db, "account.sessions_ended", actor=actor.account_id, account_id=row.id,
           school_id=row.school_id, count=ended)
     return ended
+
+
+def issue_enrolment_code(db: Session, row: Account, *, actor_id: str) -> str:
+    """A one-time code for the staff member's first TOTP enrolment, shown once to whoever
+    issued it (``actor_id``: an admin, or ``cli``). Students never enrol TOTP."""
+    if row.role not in STAFF_ROLES:
+        raise AdminInputError("not_staff", "only staff accounts enrol TOTP")
+    code, _ = credentials.issue_enrolment_code(db, account_id=row.id, created_by=actor_id)
+    audit(db, "admin.enrolment_code_issued", actor=actor_id, account_id=row.id,
+          school_id=row.school_id)
+    return code
 
 
 def issue_reset_code(db: Session, actor: Actor, row: Account) -> str:

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from idp.admin import accounts, audit_log, clients_admin, credentials, roster_service
 from idp.admin.openapi import openapi_document
-from idp.admin.roles import Action, Actor, Forbidden, require
+from idp.admin.roles import STAFF_ROLES, Action, Actor, Forbidden, require
 from idp.admin.roster import RosterFileError
 from idp.admin.sheets import first_password_pdf
 from idp.audit import audit
@@ -320,6 +320,9 @@ def create_account(db: Session, actor: Actor):
         grade=fields["grade"], class_name=fields["class_name"])
     body = accounts.account_view(row)
     body["reset_code"] = code
+    if row.role in STAFF_ROLES:  # shown once, to the admin who made the account
+        body["enrolment_code"] = accounts.issue_enrolment_code(db, row,
+                                                               actor_id=actor.account_id)
     return body, 201
 
 
@@ -356,8 +359,19 @@ def end_account_sessions(db: Session, actor: Actor, account_id: str):
 def reset_code(db: Session, actor: Actor, account_id: str):
     row = accounts.load_account(db, actor, account_id)
     code = accounts.issue_reset_code(db, actor, row)
-    return {"account_id": row.id, "reset_code": code,
+    # The cards that still sign in after the reset (unlink: POST /cards/{id}/revoke).
+    cards = [accounts.card_view(c) for c in accounts.account_cards(db, row.id)
+             if accounts.card_status(c) == "active"]
+    return {"account_id": row.id, "reset_code": code, "linked_cards": cards,
             "expires_in": int(credentials.RESET_CODE_LIFETIME.total_seconds())}, 201
+
+
+@api_route("/accounts/<account_id>/enrolment-code", ["POST"])
+def enrolment_code(db: Session, actor: Actor, account_id: str):
+    row = accounts.load_account(db, actor, account_id)
+    code = accounts.issue_enrolment_code(db, row, actor_id=actor.account_id)
+    return {"account_id": row.id, "enrolment_code": code,
+            "expires_in": int(credentials.ENROLMENT_CODE_LIFETIME.total_seconds())}, 201
 
 
 @api_route("/cards/<card_id>/revoke", ["POST"])

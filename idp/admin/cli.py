@@ -46,7 +46,25 @@ def register(cli: click.Group) -> None:
                 fail(f"no account {login_id} in school {school_code}")
             totp.reset(db, account.id)
             audit(db, "admin.totp_reset", actor="cli", account_id=account.id)
-        click.echo("TOTP enrolment removed")
+        click.echo("TOTP enrolment removed (idp admin enrol-code gives the code to enrol again)")
+
+    @admin.command("enrol-code")
+    @click.option("--school", "school_code", required=True)
+    @click.option("--login", "login_id", required=True)
+    @pass_ctx
+    def enrol_code(ctx, school_code: str, login_id: str) -> None:
+        """Print a one-time TOTP enrolment code for a staff account (valid 72 hours). Hand it
+        over in person: with the password alone, the TOTP page shows no secret."""
+        from idp.admin import accounts, credentials
+        from idp.store.models import Account, School
+
+        with ctx.services.db.session() as db:
+            account = db.scalar(select(Account).join(School).where(
+                School.code == school_code, Account.login_id == login_id))
+            if not credentials.is_staff_account(account):
+                fail(f"{login_id} in {school_code} is not an active staff account")
+            code = accounts.issue_enrolment_code(db, account, actor_id="cli")
+        click.echo(code)
 
     @admin.command("api-token")
     @click.option("--school", "school_code", required=True)

@@ -11,14 +11,21 @@ from datetime import timedelta
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from idp.admin.roles import ADMIN_ROLES, Actor
+from idp.admin.roles import ADMIN_ROLES, STAFF_ROLES, Actor
 from idp.oidc.scopes import SUPPORTED_SCOPES
-from idp.store.admin_models import AdminApiToken, InitialAccessToken, PasswordResetCode
+from idp.store.admin_models import (
+    AdminApiToken,
+    AdminEnrolmentCode,
+    InitialAccessToken,
+    PasswordResetCode,
+)
 from idp.store.models import Account, utcnow
 
 # Letters a teacher can read aloud and a child can type: no 0/O, 1/I/L.
 RESET_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
 RESET_CODE_LIFETIME = timedelta(hours=24)
+# Long enough to reach a new admin by post or in person; single use either way.
+ENROLMENT_CODE_LIFETIME = timedelta(hours=72)
 API_TOKEN_MAX_DAYS = 90
 IAT_MAX_DAYS = 90
 
@@ -119,6 +126,12 @@ def is_admin_account(account: Account | None) -> bool:
     return bool(account and account.role in ADMIN_ROLES and account.active and not account.locked)
 
 
+def is_staff_account(account: Account | None) -> bool:
+    """Who may sign in to /admin with password + TOTP: admins, and teachers (who reach only
+    the card-linking pages)."""
+    return bool(account and account.role in STAFF_ROLES and account.active and not account.locked)
+
+
 # ----------------------------------------------------------------------------- reset codes
 def normalise_reset_code(raw: str) -> str:
     return "".join(ch for ch in (raw or "").upper() if ch.isalnum())[:32]
@@ -131,13 +144,18 @@ def issue_reset_code(db: Session, *, account_id: str, actor: Actor
     db.execute(update(PasswordResetCode).where(
         PasswordResetCode.account_id == account_id, PasswordResetCode.used_at.is_(None))
         .values(used_at=now))
-    raw = "".join(secrets.choice(RESET_ALPHABET) for _ in range(12))
-    shown = "-".join(raw[i:i + 4] for i in range(0, 12, 4))
+    raw, shown = _readable_code()
     row = PasswordResetCode(account_id=account_id, code_hash=digest(raw),
                             created_by=actor.account_id, expires_at=now + RESET_CODE_LIFETIME)
     db.add(row)
     db.flush()
     return shown, row
+
+
+def _readable_code() -> tuple[str, str]:
+    """12 letters a person can read aloud (about 59 bits), and how it is shown: XXXX-XXXX-XXXX."""
+    raw = "".join(secrets.choice(RESET_ALPHABET) for _ in range(12))
+    return raw, "-".join(raw[i:i + 4] for i in range(0, 12, 4))
 
 
 def find_reset_code(db: Session, account_id: str, raw: str) -> PasswordResetCode | None:
@@ -158,3 +176,34 @@ class ShownOnce:
 
     label: str
     value: str
+
+
+# ----------------------------------------------------------------------------- enrolment codes
+def issue_enrolment_code(db: Session, *, account_id: str, created_by: str
+                         ) -> tuple[str, AdminEnrolmentCode]:
+    """A new one-time TOTP enrolment code (shown once); earlier unused ones stop working."""
+    now = utcnow()
+    db.execute(update(AdminEnrolmentCode).where(
+        AdminEnrolmentCode.account_id == account_id, AdminEnrolmentCode.used_at.is_(None))
+        .values(used_at=now))
+    raw, shown = _readable_code()
+    row = AdminEnrolmentCode(account_id=account_id, code_hash=digest(raw),
+                             created_by=created_by[:64],
+                             expires_at=now + ENROLMENT_CODE_LIFETIME)
+    db.add(row)
+    db.flush()
+    return shown, row
+
+
+def consume_enrolment_code(db: Session, account_id: str, raw: str) -> bool:
+    """Use up a valid code of this account. A conditional UPDATE: two browsers racing with
+    the same code cannot both open the enrolment."""
+    code = normalise_reset_code(raw)
+    if len(code) != 12:
+        return False
+    used = db.execute(update(AdminEnrolmentCode).where(
+        AdminEnrolmentCode.code_hash == digest(code),
+        AdminEnrolmentCode.account_id == account_id,
+        AdminEnrolmentCode.used_at.is_(None),
+        AdminEnrolmentCode.expires_at > utcnow()).values(used_at=utcnow()))
+    return used.rowcount == 1

@@ -18,6 +18,7 @@ from wtforms import (
 )
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
+from wtforms.widgets import CheckboxInput, ListWidget
 
 from idp.oidc.clients import AUTH_METHODS, ID_TOKEN_ALGS
 from idp.oidc.scopes import ACR_LEVELS, SUPPORTED_SCOPES
@@ -37,6 +38,23 @@ class TotpForm(FlaskForm):
     code = StringField(_l("確認コード(6けた)"), validators=[DataRequired(), Length(max=10)],
                        render_kw={"autocomplete": "one-time-code", "inputmode": "numeric"})
     submit = SubmitField(_l("確認する"))
+
+
+class EnrolCodeForm(FlaskForm):
+    enrolment_code = StringField(_l("登録コード(XXXX-XXXX-XXXX)"),
+                                 validators=[DataRequired(), Length(max=32)],
+                                 render_kw={"autocomplete": "off", "autocapitalize": "characters"})
+    submit = SubmitField(_l("登録をはじめる"))
+
+
+class UnlinkCardsForm(FlaskForm):
+    """After a password reset: which of the account's linked cards to unlink (revoke)."""
+
+    card_ids = SelectMultipleField(_l("つながっているカード"), choices=[],
+                                   widget=ListWidget(prefix_label=False),
+                                   option_widget=CheckboxInput(),
+                                   validators=[DataRequired()])
+    submit = SubmitField(_l("選んだカードのつながりを解除する"))
 
 
 class ActionForm(FlaskForm):

@@ -19,6 +19,7 @@ _MESSAGES = {
     "unknown_school": _l("その学校コードの学校は登録されていません。"),
     "login_id_taken": _l("このログインIDは、この学校でもう使われています。"),
     "self_lock": _l("自分のアカウントはロックできません。"),
+    "not_staff": _l("確認コードを登録するのは教職員のアカウントだけです。"),
     # relying parties (idp.oidc.clients.ClientMetadataError, RFC 7591 codes)
     "invalid_redirect_uri": _l("リダイレクトURIが使えません(https か、ループバックの http だけ)。"),
     "invalid_client_metadata": _l("アプリの設定に問題があります。"),

@@ -221,6 +221,14 @@ def openapi_document(issuer: str) -> dict[str, Any]:
                    ("reset-code", "issueResetCode", "One-time password reset code",
                     {"201": _json({"type": "object", "properties": {
                         "account_id": {"type": "string"}, "reset_code": {"type": "string"},
+                        "linked_cards": {"type": "array", "items": _ref("Card")},
+                        "expires_in": {"type": "integer"}}}, "the code, shown once, and "
+                        "the cards that still sign in")}),
+                   ("enrolment-code", "issueEnrolmentCode",
+                    "One-time TOTP enrolment code for a staff account (72 h)",
+                    {"201": _json({"type": "object", "properties": {
+                        "account_id": {"type": "string"},
+                        "enrolment_code": {"type": "string"},
                         "expires_in": {"type": "integer"}}}, "the code, shown once")}))},
             "/api/admin/cards/{card_id}/revoke": {
                 "parameters": [_path_param("card_id")],
@@ -344,7 +352,7 @@ def _schemas() -> dict[str, Any]:
                                                     "name": string}},
         "Account": account,
         "AccountWithResetCode": {"allOf": [_ref("Account"), {"type": "object", "properties": {
-            "reset_code": string}}]},
+            "reset_code": string, "enrolment_code": string}}]},
         "Card": {"type": "object", "properties": {
             "id": string, "account_id": string, "issuer": string, "serial": string,
             "not_after": nullable, "status": {"enum": ["active", "expired", "revoked"]},

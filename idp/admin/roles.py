@@ -1,7 +1,9 @@
 """Who may do what in administration — the one permission rule, pure (no Flask, no SQL).
 
 A platform admin may do everything. A school admin may act only on their own school's
-accounts, cards, sessions, roster and audit log. Everyone else may do nothing here.
+accounts, cards, sessions, roster and audit log — and, among accounts, only on students and
+teachers (the roles a school admin may grant). A teacher may only link a student's card at
+the school PC (school-assisted linking). Everyone else may do nothing here.
 """
 
 from __future__ import annotations
@@ -11,8 +13,12 @@ from enum import StrEnum
 
 PLATFORM_ADMIN = "platform_admin"
 SCHOOL_ADMIN = "school_admin"
+TEACHER = "teacher"
+STUDENT = "student"
 ADMIN_ROLES = frozenset({PLATFORM_ADMIN, SCHOOL_ADMIN})
-ACCOUNT_ROLES = ("student", "teacher", SCHOOL_ADMIN, PLATFORM_ADMIN)
+# Who may sign in to /admin at all (password + TOTP); teachers reach only card linking.
+STAFF_ROLES = frozenset({PLATFORM_ADMIN, SCHOOL_ADMIN, TEACHER})
+ACCOUNT_ROLES = (STUDENT, TEACHER, SCHOOL_ADMIN, PLATFORM_ADMIN)
 
 
 class Action(StrEnum):
@@ -24,10 +30,14 @@ class Action(StrEnum):
     CARDS = "cards"
     ROSTER = "roster"
     AUDIT = "audit"
+    LINK_CARDS = "link_cards"  # school-assisted card linking for a student at the school PC
 
 
 # What a school admin may do, and only inside their own school.
-SCHOOL_SCOPED = frozenset({Action.ACCOUNTS, Action.CARDS, Action.ROSTER, Action.AUDIT})
+SCHOOL_SCOPED = frozenset({Action.ACCOUNTS, Action.CARDS, Action.ROSTER, Action.AUDIT,
+                           Action.LINK_CARDS})
+# What a teacher may do, and only inside their own school.
+TEACHER_SCOPED = frozenset({Action.LINK_CARDS})
 
 
 @dataclass(frozen=True)
@@ -44,6 +54,10 @@ class Actor:
     def is_platform_admin(self) -> bool:
         return self.role == PLATFORM_ADMIN
 
+    @property
+    def is_staff(self) -> bool:
+        return self.role in STAFF_ROLES
+
 
 class Forbidden(Exception):
     """The actor may not do this; views answer 403."""
@@ -59,7 +73,26 @@ def may(actor: Actor, action: Action, school_id: str | None = None) -> bool:
         return True
     if actor.role == SCHOOL_ADMIN:
         return action in SCHOOL_SCOPED and school_id is not None and school_id == actor.school_id
+    if actor.role == TEACHER:
+        return action in TEACHER_SCOPED and school_id is not None and school_id == actor.school_id
     return False
+
+
+def may_act_on(actor: Actor, action: Action, target_role: str, school_id: str | None) -> bool:
+    """Whether ``actor`` may perform ``action`` on an *account* of ``target_role`` in
+    ``school_id``: the school rule of :func:`may`, and the account must hold a role the actor
+    could grant — so a school admin never locks, resets or unlinks another admin (school or
+    platform), nor themselves. Card linking is for students only, whoever links."""
+    if not may(actor, action, school_id):
+        return False
+    if action == Action.LINK_CARDS:
+        return target_role == STUDENT
+    return may_grant_role(actor, target_role)
+
+
+def require_on(actor: Actor, action: Action, target_role: str, school_id: str | None) -> None:
+    if not may_act_on(actor, action, target_role, school_id):
+        raise Forbidden(f"{actor.role} may not use {action.value} on a {target_role}")
 
 
 def require(actor: Actor, action: Action, school_id: str | None = None) -> None:
@@ -81,4 +114,5 @@ def may_grant_role(actor: Actor, role: str) -> bool:
     """Only a platform admin makes admins; a school admin manages students and teachers."""
     if role not in ACCOUNT_ROLES:
         return False
-    return actor.role == PLATFORM_ADMIN or role in ("student", "teacher")
+    return actor.role == PLATFORM_ADMIN or (actor.role == SCHOOL_ADMIN
+                                            and role in (STUDENT, TEACHER))

@@ -24,6 +24,16 @@ def enrolment(db: Session, account_id: str) -> AdminTotp:
     return row
 
 
+def renew_secret(db: Session, account_id: str) -> AdminTotp:
+    """A fresh, unconfirmed secret: whatever was shown before the enrolment code was given
+    (nothing should have been) is worthless now."""
+    row = enrolment(db, account_id)
+    row.secret = pyotp.random_base32()
+    row.last_step = 0
+    row.confirmed_at = None
+    return row
+
+
 def provisioning_uri(row: AdminTotp, label: str) -> str:
     return pyotp.TOTP(row.secret).provisioning_uri(name=label, issuer_name=ISSUER_NAME)
 

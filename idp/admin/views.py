@@ -37,15 +37,27 @@ from idp.admin.forms import (
     AdminLoginForm,
     ApiTokenForm,
     ClientForm,
+    EnrolCodeForm,
     IatForm,
     RetentionForm,
     RosterApplyForm,
     RosterUploadForm,
     SchoolForm,
     TotpForm,
+    UnlinkCardsForm,
 )
 from idp.admin.messages import describe
-from idp.admin.roles import ACCOUNT_ROLES, Action, Actor, Forbidden, may, may_grant_role, require
+from idp.admin.roles import (
+    ACCOUNT_ROLES,
+    ADMIN_ROLES,
+    STAFF_ROLES,
+    Action,
+    Actor,
+    Forbidden,
+    may,
+    may_grant_role,
+    require,
+)
 from idp.admin.roster import RosterFileError
 from idp.admin.sheets import first_password_pdf
 from idp.admin.web_auth import admin_required
@@ -83,9 +95,16 @@ def _show_once(label: str, value: str) -> None:
     session["admin_shown"] = {"label": label, "value": value}
 
 
+def _show_also(label: str, value: str) -> None:
+    """A second secret for the same next page (a new staff account's enrolment code)."""
+    session["admin_shown_also"] = {"label": label, "value": value}
+
+
 def _render(template: str, actor: Actor | None, status: int = 200, **context: Any):
     shown = session.pop("admin_shown", None)
-    return render_template(template, actor=actor, shown=shown, may=may, Action=Action,
+    shown_also = session.pop("admin_shown_also", None)
+    return render_template(template, actor=actor, shown=shown, shown_also=shown_also,
+                           may=may, Action=Action, STAFF_ROLES=STAFF_ROLES,
                            **context), status
 
 
@@ -129,7 +148,7 @@ def login():
             audit_guessing(db, attempt, ip=client_ip(), step="admin")
             return _admin_slow_down(form, attempt.wait)
         ok = verify_password(account.password_hash if account else None, form.password.data)
-        if not ok or not credentials.is_admin_account(account):
+        if not ok or not credentials.is_staff_account(account):
             failure = attempt.failed()
             audit(db, "admin.login", outcome="refused", ip=client_ip(),
                   account_id=account.id if account else None,
@@ -157,7 +176,16 @@ def _pending_account(db) -> Account | None:
             web_auth.PENDING_TTL:
         return None
     account = db.get(Account, pending.get("account_id", ""))
-    return account if credentials.is_admin_account(account) else None
+    return account if credentials.is_staff_account(account) else None
+
+
+def _landing(account: Account, target: str | None) -> str:
+    """Where a signed-in staff member goes: a teacher only ever to the card linking."""
+    if account.role in ADMIN_ROLES:
+        return _safe_next(target)
+    if target and target.startswith("/admin/link-card"):
+        return _safe_next(target)
+    return url_for("admin.link_roster")
 
 
 @bp.route("/totp", methods=["GET", "POST"])
@@ -170,14 +198,19 @@ def totp_step():
             return redirect(url_for("admin.login", reason="login"), 303)
         enrolment = totp.enrolment(db, account.id)
         enrolling = enrolment.confirmed_at is None
-        context = {"form": form, "enrolling": enrolling,
-                   "secret": enrolment.secret if enrolling else None,
+        # The first enrolment shows the secret only after a one-time enrolment code.
+        shown = enrolling and _enrolment_opened(account.id)
+        context = {"form": form, "enrolling": enrolling, "enrol_form": EnrolCodeForm(),
+                   "opened": shown, "secret": enrolment.secret if shown else None,
                    "uri": totp.provisioning_uri(enrolment, f"{account.school.code}/"
                                                            f"{account.login_id}")
-                   if enrolling else None}
+                   if shown else None}
         if request.method == "GET" or not form.validate_on_submit():
             return _render("admin/totp.html", None, 400 if request.method == "POST" else 200,
                            **context)
+        if enrolling and not shown:
+            return _render("admin/totp.html", None, 403, **context,
+                           error=_("先に、登録コードを入れてください。"))
         attempt = svc.throttle.begin(f"admin-totp:{account.id}", client_ip(),
                                      account_id=account.id, device=device_cookie.current())
         if not attempt.allowed or not totp.verify(enrolment, form.code.data):
@@ -193,11 +226,57 @@ def totp_step():
         audit(db, "admin.login", account_id=account.id, school_id=account.school_id,
               ip=client_ip(), mfa="totp", enrolled=enrolling)
         target = session[web_auth.PENDING_KEY].get("next") or url_for("admin.home")
+        landing = _landing(account, target)
     sign_in(account, acr=ACR_PASSWORD, amr=["pwd", "otp", "mfa"])
     web_auth.mark_admin("totp")
     # A card this admin tapped and gave the password for: offered now, after TOTP.
-    link_url = admin_link_url(account.id)
-    return device_cookie.attach(redirect(link_url or _safe_next(target), 303), device)
+    link_url = admin_link_url(account.id) if account.role in ADMIN_ROLES else None
+    return device_cookie.attach(redirect(link_url or landing, 303), device)
+
+
+def _enrolment_opened(account_id: str) -> bool:
+    pending = session.get(web_auth.PENDING_KEY) or {}
+    return pending.get("enrol_opened") == account_id
+
+
+@bp.post("/totp/enrol")
+def totp_enrol():
+    """The one-time enrolment code that opens a first TOTP enrolment (handed over out of
+    band: the password alone must not reveal the TOTP secret)."""
+    svc = services()
+    form = EnrolCodeForm()
+    with svc.db.session() as db:
+        account = _pending_account(db)
+        if account is None:
+            return redirect(url_for("admin.login", reason="login"), 303)
+        enrolment = totp.enrolment(db, account.id)
+        if enrolment.confirmed_at is not None or _enrolment_opened(account.id):
+            return redirect(url_for("admin.totp_step"), 303)
+        context = {"form": TotpForm(), "enrol_form": form, "enrolling": True, "opened": False,
+                   "secret": None, "uri": None}
+        if not form.validate_on_submit():
+            return _render("admin/totp.html", None, 400, **context)
+        attempt = svc.throttle.begin(f"admin-enrol:{account.id}", client_ip(),
+                                     account_id=account.id, device=device_cookie.current())
+        if not attempt.allowed or not credentials.consume_enrolment_code(
+                db, account.id, form.enrolment_code.data):
+            if attempt.allowed:
+                attempt.failed()
+            audit(db, "admin.enrolment_code", outcome="refused", account_id=account.id,
+                  ip=client_ip(), reason="bad_code" if attempt.allowed else "slow_down")
+            audit_guessing(db, attempt, ip=client_ip(), step="enrolment")
+            db.commit()
+            return _render("admin/totp.html", None, 401, **context, error=_(
+                "登録コードがちがうか、期限が切れています。管理者に新しいコードをもらってください。"))
+        attempt.succeeded()
+        totp.renew_secret(db, account.id)
+        audit(db, "admin.enrolment_code_used", account_id=account.id,
+              school_id=account.school_id, ip=client_ip())
+        # Five more minutes from now to scan the key and confirm a code: the enrolment code
+        # is spent, so running out of time here would cost a new one.
+        session[web_auth.PENDING_KEY] = {**session[web_auth.PENDING_KEY],
+                                         "enrol_opened": account.id, "at": time.time()}
+    return redirect(url_for("admin.totp_step"), 303)
 
 
 @bp.post("/logout")
@@ -456,7 +535,11 @@ def account_new(actor: Actor):
             return _render("admin/account_new.html", actor, 400, form=form,
                            error=describe(exc.code))
         account_id = row.id
+        enrol = accounts.issue_enrolment_code(db, row, actor_id=actor.account_id) \
+            if row.role in STAFF_ROLES else None
     _show_once("reset_code", code)
+    if enrol:
+        _show_also("enrolment_code", enrol)
     return redirect(url_for("admin.account_detail", account_id=account_id), 303)
 
 
@@ -474,7 +557,7 @@ def account_detail(actor: Actor, account_id: str):
 @bp.post("/accounts/<account_id>/<operation>")
 @admin_required
 def account_action(actor: Actor, account_id: str, operation: str):
-    if operation not in ("lock", "unlock", "end-sessions", "reset-code"):
+    if operation not in ("lock", "unlock", "end-sessions", "reset-code", "enrol-code"):
         abort(404)
     if not ActionForm().validate_on_submit():
         abort(400)
@@ -486,10 +569,49 @@ def account_action(actor: Actor, account_id: str, operation: str):
                 accounts.set_locked(svc, db, actor, row, operation == "lock")
             elif operation == "end-sessions":
                 accounts.end_sessions(svc, db, actor, row)
+            elif operation == "enrol-code":
+                _show_once("enrolment_code", accounts.issue_enrolment_code(
+                    db, row, actor_id=actor.account_id))
             else:
                 _show_once("reset_code", accounts.issue_reset_code(db, actor, row))
         except accounts.AdminInputError:
             abort(400)
+    if operation == "reset-code":  # the code, with the cards that still sign in
+        return redirect(url_for("admin.account_after_reset", account_id=account_id), 303)
+    return redirect(url_for("admin.account_detail", account_id=account_id), 303)
+
+
+def _unlink_form(db, row: Account) -> UnlinkCardsForm:
+    form = UnlinkCardsForm()
+    form.card_ids.choices = [
+        SelectChoice(c.id, f"{c.serial} ({c.not_after:%Y-%m-%d})")
+        for c in accounts.account_cards(db, row.id) if accounts.card_status(c) == "active"]
+    return form
+
+
+@bp.get("/accounts/<account_id>/reset")
+@admin_required
+def account_after_reset(actor: Actor, account_id: str):
+    """After a reset code: the account's linked cards, to unlink any that should no longer
+    sign in (a lost card, a card that is not the owner's) on the same page."""
+    with services().db.session() as db:
+        row = accounts.load_account(db, actor, account_id, Action.CARDS)
+        form = _unlink_form(db, row)
+    return _render("admin/reset_done.html", actor, row=row, form=form)
+
+
+@bp.post("/accounts/<account_id>/unlink-cards")
+@admin_required
+def account_unlink_cards(actor: Actor, account_id: str):
+    svc = services()
+    with svc.db.session() as db:
+        row = accounts.load_account(db, actor, account_id, Action.CARDS)
+        form = _unlink_form(db, row)
+        if not form.validate_on_submit():  # none chosen, or a card not this account's
+            return _render("admin/reset_done.html", actor, 400, row=row, form=form,
+                           error=_("つながりを解除するカードを選んでください。"))
+        for card_id in form.card_ids.data:
+            accounts.revoke_card(svc, db, actor, card_id)  # the existing revoke, audited
     return redirect(url_for("admin.account_detail", account_id=account_id), 303)
 
 
@@ -686,6 +808,7 @@ def api_token_revoke(actor: Actor, token_id: str):
 
 # ----------------------------------------------------------------------------- wiring
 def init_app(app: Flask) -> None:
+    from idp.admin import link_views  # noqa: F401 - its routes join ``bp``
     from idp.admin.api import bp as api_bp
     from idp.admin.api import docs_bp
     from idp.app import csrf

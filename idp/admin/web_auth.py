@@ -11,7 +11,7 @@ from functools import wraps
 
 from flask import abort, redirect, request, session, url_for
 
-from idp.admin.roles import Actor
+from idp.admin.roles import ADMIN_ROLES, STAFF_ROLES, Actor
 from idp.auth.current import current_user
 from idp.auth.linking import card_stands_in_for_totp
 from idp.oidc.scopes import ACR_CARD
@@ -35,14 +35,16 @@ def drop_admin() -> None:
         session.pop(key, None)
 
 
-def admin_state() -> tuple[str, Actor | None]:
-    """("ok", actor) | ("login", None) | ("stale", None) | ("forbidden", None)."""
+def admin_state(allowed: frozenset[str] = ADMIN_ROLES) -> tuple[str, Actor | None]:
+    """("ok", actor) | ("login", None) | ("stale", None) | ("forbidden", None).
+
+    ``allowed``: the roles the page admits (the card-linking pages admit teachers too)."""
     user = current_user()
     if user is None:
         return "login", None
     account = user.account
     actor = Actor(account.id, account.role, account.school_id)
-    if not actor.is_admin:
+    if actor.role not in allowed:
         return "forbidden", None
     now = time.time()
     seen = session.get(SEEN_KEY)
@@ -76,6 +78,24 @@ def admin_required(view):
             abort(403)
         if actor is None:
             return redirect(url_for("admin.login", reason=state, next=request.path), 303)
+        return view(actor, *args, **kwargs)
+
+    return wrapper
+
+
+def staff_required(view):
+    """The school-assisted card-linking pages: admins and teachers, signed in with password
+    + TOTP in this browser. A card session does not count here: the card on the reader is
+    the student's, and the staff member's own proof must not be a card at the same PC."""
+
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        state, actor = admin_state(STAFF_ROLES)
+        if state == "forbidden":
+            abort(403)
+        if actor is None or session.get(MFA_KEY) != "totp":
+            return redirect(url_for("admin.login", reason=state if actor is None else "totp",
+                                    next=request.path), 303)
         return view(actor, *args, **kwargs)
 
     return wrapper

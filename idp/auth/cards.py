@@ -116,12 +116,14 @@ def account_for_card(db: Session, card: VerifiedCard, *, ip: str | None) -> Acco
 
 
 def bind_card(db: Session, account: Account, card: CardIdentity, *, ip: str | None,
-              actor: str | None = None, linked_with_mfa: bool = False) -> CardBinding:
+              actor: str | None = None, linked_with_mfa: bool = False,
+              **audit_details: Any) -> CardBinding:
     """Bind ``card`` to ``account`` (idempotent for the same account); never move it.
 
     ``linked_with_mfa``: the person passed TOTP in the sign-in that links it (only such a
     binding stands in for an admin's second factor). A card added next to another active
-    one is audited with ``second_card=True``."""
+    one is audited with ``second_card=True``. ``audit_details`` go into the ``card.bound``
+    event (e.g. ``assisted_by``)."""
     existing = find_binding(db, card.issuer, card.serial)
     if existing is None:
         others = active_card_count(db, account.id)
@@ -130,7 +132,7 @@ def bind_card(db: Session, account: Account, card: CardIdentity, *, ip: str | No
             audit(db, "card.bound", account_id=account.id, school_id=account.school_id,
                   ip=ip, actor=actor, binding_id=row.id, issuer=card.issuer,
                   serial=card.serial, not_after=card.not_after.isoformat(),
-                  second_card=others > 0, linked_with_mfa=linked_with_mfa)
+                  second_card=others > 0, linked_with_mfa=linked_with_mfa, **audit_details)
             return row
         # Bound by another request at the same moment: decide as if we had seen it.
         existing = find_binding(db, card.issuer, card.serial)

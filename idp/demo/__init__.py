@@ -136,12 +136,21 @@ def register(cli: Any) -> None:
     def demo_reset_password(state_dir: str, login: str) -> None:
         """Give a demo account a new generated password and print it."""
         from idp.app import create_app
-        from idp.demo.seed import demo_settings, reset_demo_password
+        from idp.demo.seed import (
+            DEMO_ADMIN_LOGIN,
+            demo_enrolment_code,
+            demo_settings,
+            reset_demo_password,
+        )
         from idp.settings import SettingsError
 
         try:
             app = create_app(demo_settings(state_dir))
             password = reset_demo_password(app.extensions["mynagate"], login)
+            code = demo_enrolment_code(app.extensions["mynagate"]) \
+                if login == DEMO_ADMIN_LOGIN else None
         except (SettingsError, LookupError) as exc:
             raise click.ClickException(str(exc)) from exc
         click.echo(f"{login} password / パスワード: {password}")
+        if code:
+            click.echo(f"{login} TOTP enrolment code / 登録コード: {code}")

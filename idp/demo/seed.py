@@ -149,6 +149,8 @@ def seed_demo(services: Any, *, rps: Sequence[DemoRP] = DEMO_RPS,
                                        DEMO_STUDENT_NAME, "student", grade="5", class_name="1")
     admin_password = _ensure_account(services, school, DEMO_ADMIN_LOGIN, DEMO_ADMIN_NAME,
                                      "platform_admin")
+    # The first TOTP enrolment needs a one-time code: printed with the password, once.
+    enrolment_code = demo_enrolment_code(services) if admin_password else None
     clients = _ensure_clients(services, rps, state / CLIENTS_FILE)
     return {
         "issuer": services.settings.issuer,
@@ -156,7 +158,7 @@ def seed_demo(services: Any, *, rps: Sequence[DemoRP] = DEMO_RPS,
         "student": {"school": school.code, "login": DEMO_STUDENT_LOGIN,
                     "password": student_password, "created": student_password is not None},
         "admin": {"school": school.code, "login": DEMO_ADMIN_LOGIN, "password": admin_password,
-                  "created": admin_password is not None},
+                  "enrolment_code": enrolment_code, "created": admin_password is not None},
         "clients": clients,
     }
 
@@ -207,6 +209,23 @@ def reset_demo_password(services: Any, login: str = DEMO_STUDENT_LOGIN) -> str:
         audit(db, "account.password_reset", actor="demo", account_id=row.id,
               school_id=row.school_id)
     return password
+
+
+def demo_enrolment_code(services: Any) -> str | None:
+    """A new one-time TOTP enrolment code for demo-admin (to print once), or ``None`` when
+    demo-admin has already enrolled (reset it with ``idp admin reset-totp`` first)."""
+    from idp.admin.accounts import issue_enrolment_code
+    from idp.store.admin_models import AdminTotp
+
+    with services.db.session() as db:
+        row = db.scalar(select(Account).join(School).where(
+            School.code == DEMO_SCHOOL_CODE, Account.login_id == DEMO_ADMIN_LOGIN))
+        if row is None:
+            raise LookupError(f"{DEMO_ADMIN_LOGIN} does not exist yet: run the demo once")
+        enrolled = db.get(AdminTotp, row.id)
+        if enrolled is not None and enrolled.confirmed_at is not None:
+            return None
+        return issue_enrolment_code(db, row, actor_id="demo")
 
 
 def _still_registered(services: Any, rp: DemoRP, saved: Mapping[str, Any]) -> bool:

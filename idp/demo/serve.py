@@ -163,7 +163,11 @@ def describe(servers: DemoServers) -> str:
         f"  school {seed['school']['code']}, ID {admin['login']}, password "
         + (admin["password"] or "(shown when the demo first ran; "
                              ".venv/bin/idp demo reset-password --login demo-admin)"),
-        "  The first admin sign-in shows a TOTP key: add it to an authenticator app.",
+        "  TOTP enrolment code / 登録コード: "
+        + (admin.get("enrolment_code") or "(shown when the demo first ran; "
+                                          ".venv/bin/idp demo reset-password --login demo-admin)"),
+        "  The first admin sign-in asks for that code, then shows a TOTP key: add it to an",
+        "  authenticator app.",
     ]
     lines += [
         "",

@@ -11,6 +11,8 @@ from datetime import timedelta
 import pyotp
 import pytest
 
+# The card-enabled app and card minting of the card tests, for school-assisted linking.
+from tests.card.conftest import card_keys, crl_app, new_card, test_pki  # noqa: F401
 from tests.conftest import csrf_of, unique
 
 
@@ -91,6 +93,22 @@ def token_of(svc):
         return {"Authorization": "Bearer " + api_token_for(svc, who.id)}
 
     return make
+
+
+def enrolment_code_for(svc, account_id: str) -> str:
+    """A one-time TOTP enrolment code, as `idp admin enrol-code` would print it."""
+    from idp.admin.credentials import issue_enrolment_code
+
+    with svc.db.session() as s:
+        code, _ = issue_enrolment_code(s, account_id=account_id, created_by="test")
+    return code
+
+
+def open_enrolment(client, code: str):
+    """On /admin/totp after the password step: give the enrolment code (shows the secret)."""
+    page = client.get("/admin/totp")
+    return client.post("/admin/totp/enrol", data={
+        "csrf_token": csrf_of(page.get_data(as_text=True)), "enrolment_code": code})
 
 
 def admin_sign_in(client, admin: Admin):

@@ -9,7 +9,13 @@ import time
 
 import pyotp
 
-from tests.admin.conftest import admin_sign_in, form_token, own_ip
+from tests.admin.conftest import (
+    admin_sign_in,
+    enrolment_code_for,
+    form_token,
+    open_enrolment,
+    own_ip,
+)
 from tests.conftest import csrf_of
 
 
@@ -39,6 +45,8 @@ def test_first_sign_in_enrols_totp_and_a_replayed_code_is_refused(app, make_acco
     admin = make_account("school_admin", totp=False)
     c = own_ip(app.test_client())
     _password_step(c, admin)
+    # Issue 8: the first enrolment needs the one-time enrolment code handed over.
+    assert open_enrolment(c, enrolment_code_for(svc, admin.id)).status_code == 303
     html = c.get("/admin/totp").get_data(as_text=True)
     secret = re.search(r'id="totp-secret" class="secret">([A-Z2-7]+)<', html).group(1)
     code = pyotp.TOTP(secret).now()
@@ -63,10 +71,13 @@ def test_wrong_password_and_non_admin_get_the_same_refusal(app, make_account, st
     admin = make_account("platform_admin")
     admin.password = "not the password"
     assert _password_step(c, admin).status_code == 401
-    teacher = make_account("teacher")
-    response = _password_step(c, teacher)
+    # Issue 8: a student is refused; a teacher goes on to TOTP (only to link cards).
+    pupil = make_account("student", totp=False)
+    response = _password_step(c, pupil)
     assert response.status_code == 401
     assert "/admin/totp" not in response.headers.get("Location", "")
+    teacher = make_account("teacher")
+    assert _password_step(c, teacher).headers["Location"].endswith("/admin/totp")
 
 
 def test_idle_admin_session_must_sign_in_again(app, platform_admin):

@@ -22,6 +22,7 @@ from idp.demo.seed import (
     DEMO_SCHOOL_CODE,
     DEMO_STUDENT_LOGIN,
     SECRETS_FILE,
+    demo_enrolment_code,
     demo_settings,
     reset_demo_password,
     seed_demo,
@@ -103,6 +104,12 @@ def test_the_demo_admin_signs_in_to_the_admin_pages_and_enrols_totp(app, svc, tm
         "csrf_token": csrf_of(page.get_data(as_text=True)), "school": DEMO_SCHOOL_CODE,
         "login_id": "demo-admin", "password": password, "next": ""})
     assert response.status_code == 303 and response.headers["Location"].endswith("/admin/totp")
+    page = c.get("/admin/totp").get_data(as_text=True)
+    assert 'id="totp-secret"' not in page  # the password alone shows no TOTP key (issue 8)
+    code = seeded["admin"]["enrolment_code"] or demo_enrolment_code(svc)
+    response = c.post("/admin/totp/enrol", data={"csrf_token": csrf_of(page),
+                                                 "enrolment_code": code})
+    assert response.status_code == 303
     assert 'id="totp-secret"' in c.get("/admin/totp").get_data(as_text=True)
 
 
@@ -274,6 +281,9 @@ def test_the_banner_says_what_to_open_and_how_to_sign_in(demo):
 
     text = describe(demo)
     assert f"{demo.issuer}/admin/" in text
+    # The enrolment code the first admin sign-in asks for is printed beside the password.
+    code = demo.seed["admin"]["enrolment_code"]
+    assert ("登録コード: " + code if code else "reset-password --login demo-admin") in text
     assert "demo-student" in text and "demo-admin" in text and DEMO_SCHOOL_CODE in text
     for rp, _served in demo.rps.values():
         assert f"{rp.origin}/" in text
