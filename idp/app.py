@@ -171,7 +171,7 @@ def install_security_headers(app: Flask, *, https: bool) -> None:
 
 def _wants_json() -> bool:
     return request.path.startswith(API_PATHS) or request.path.startswith("/login/card/") \
-        or request.accept_mimetypes.best == "application/json"
+        or request.is_json or request.accept_mimetypes.best == "application/json"
 
 
 _FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")

@@ -168,6 +168,21 @@ def test_a_student_cannot(crl_app, make_student, make_account, new_card):
     assert refused.status_code == 401
 
 
+def _binding_linked_under_totp(app, account_id: str) -> str:
+    from datetime import timedelta
+
+    from idp.store.models import CardBinding, new_id, utcnow
+
+    with app.extensions["mynagate"].db.session() as db:
+        row = CardBinding(id=new_id(), account_id=account_id, issuer="CN=test", serial=new_id(),
+                          certificate_sha256=new_id() * 2, status="active",
+                          not_after=utcnow() + timedelta(days=30), created_at=utcnow(),
+                          linked_with_mfa=True)
+        db.add(row)
+        db.commit()
+        return row.id
+
+
 def test_without_totp_cannot(crl_app, make_account, make_student):
     from idp.oidc.scopes import ACR_CARD, AMR_CARD
 
@@ -180,10 +195,12 @@ def test_without_totp_cannot(crl_app, make_account, make_student):
                                  "password": teacher.password, "next": ""})
     assert c.get(f"/admin/link-card/{student.id}").status_code == 303  # password alone
     # A card-level session (the teacher's own card at this PC) is not the TOTP asked for.
+    # Even a card linked under TOTP, the strongest card session there is.
+    binding_id = _binding_linked_under_totp(crl_app, teacher.id)
     carded = crl_app.test_client()
     with carded.session_transaction() as session:
         session.update(account_id=teacher.id, auth_time=int(time.time()), acr=ACR_CARD,
-                       amr=AMR_CARD, sid="sid-card")
+                       amr=AMR_CARD, sid="sid-card", card_binding=binding_id)
     response = carded.get(f"/admin/link-card/{student.id}")
     assert response.status_code == 303 and "reason=totp" in response.headers["Location"]
     # A password-only session from the student sign-in is not enough either.
@@ -201,8 +218,9 @@ def test_staff_cannot_link_their_own_card_to_a_student(crl_app, svc, staff, make
     mine = CardBrowser(own_ip(crl_app.test_client()))
     response = mine.use_card(own_card)
     assert response.get_json()["error"] == "card_not_linked"
-    mine.password_login(mine.c.get(response.get_json()["redirect"]), Student(
+    linked = mine.link_after_card(response, Student(
         teacher.id, teacher.school_code, teacher.login_id, teacher.password))
+    assert linked.status_code == 303
     assert len(bindings(svc, teacher.id)) == 1
     student = make_student()
     refused = tap(c, student.id, own_card)
