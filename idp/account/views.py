@@ -111,8 +111,10 @@ def password():
     if request.method == "GET" or not form.validate_on_submit():
         status = 400 if request.method == "POST" else 200
         return render_template("account/password.html", form=form), status
-    throttle_key = f"pwchange:{user.account.id}"
-    if svc.throttle.wait_seconds(throttle_key, client_ip()) > 0:
+    # Reserved before the current password is checked, like every sign-in (idp.auth.throttle).
+    attempt = svc.throttle.begin(f"pwchange:{user.account.id}", client_ip(),
+                                 account_id=user.account.id)
+    if not attempt.allowed:
         return render_template("account/password.html", form=form,
                                error=_("すこしまってから、もう一度ためしてね。")), 429
     with svc.db.session() as db:
@@ -123,10 +125,12 @@ def password():
         except service.PasswordChangeError as exc:
             db.rollback()
             if exc.code == "wrong_current":
-                svc.throttle.failure(throttle_key, client_ip())
+                attempt.failed()
+            else:  # the password was right; the new one was refused
+                attempt.succeeded()
             return render_template("account/password.html", form=form,
                                    error=str(PASSWORD_ERRORS[exc.code])), 400
-    svc.throttle.success(throttle_key)
+    attempt.succeeded()
     # Sessions elsewhere (a shared tablet) end; this one continues with a new id.
     end_account_sessions(svc.store, account.id)
     sign_in(account, acr=user.auth.acr, amr=user.auth.amr)
@@ -149,12 +153,11 @@ def reset():
         status = 400 if request.method == "POST" else 200
         return render_template("account/reset.html", form=form), status
     school, login_id = form.school.data, form.login_id.data.strip()
-    throttle_key = f"reset:{school}:{login_id.lower()}"
-    wait = svc.throttle.wait_seconds(throttle_key, client_ip())
-    if wait > 0:
+    attempt = svc.throttle.begin(f"reset:{school}:{login_id.lower()}", client_ip())
+    if not attempt.allowed:
         return render_template("account/reset.html", form=form, error=_(
             "まちがいが続いたので、%(seconds)s秒まってからもう一度ためしてね。",
-            seconds=wait)), 429
+            seconds=attempt.wait)), 429
     with svc.db.session() as db:
         try:
             account = service.redeem_reset_code(db, school, login_id, form.code.data,
@@ -162,13 +165,15 @@ def reset():
         except service.PasswordChangeError as exc:
             db.rollback()
             if exc.code == "bad_code":
-                svc.throttle.failure(throttle_key, client_ip())
+                attempt.failed()
                 audit(db, "account.password_reset", outcome="refused", ip=client_ip())
                 db.commit()
+            else:  # the code was right; the new password was refused
+                attempt.succeeded()
             return render_template("account/reset.html", form=form,
                                    error=str(PASSWORD_ERRORS[exc.code])), 400
         account_id = account.id
-    svc.throttle.success(throttle_key)
+    attempt.succeeded()
     end_account_sessions(svc.store, account_id)
     return render_template("account/reset_done.html"), 200
 

@@ -33,7 +33,7 @@ import hmac
 import math
 import secrets
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -252,33 +252,6 @@ class Throttle:
         digest = self._digest(account_key)
         names = [digest] + [a for a in data["a"] if a != digest]
         return self._signer.dumps({"d": data["d"], "a": names[:DEVICE_MAX_ACCOUNTS]})
-
-    # ------------------------------------------------------------------ simple callers
-    # (password change and reset: one account, no device allowance)
-    def wait_seconds(self, account_key: str | None, ip: str | None) -> int:
-        """Seconds until another attempt is allowed (0 = now)."""
-        now, wait = self._clock(), 0
-        for key, policy in self._keys(account_key, ip):
-            n, last = self._store.tally(key, 0, policy.window)
-            wait = max(wait, _wait(n, last, policy, now))
-        return wait
-
-    def failure(self, account_key: str | None, ip: str | None) -> None:
-        now = self._clock()
-        for key, policy in self._keys(account_key, ip):
-            self._store.tally(key, 1, policy.window, stamp=now)
-
-    def success(self, account_key: str | None) -> None:
-        if account_key:
-            self._store.delete(f"thr:acct:{account_key}")
-
-    @staticmethod
-    def _keys(account_key: str | None,
-              ip: str | None) -> Iterator[tuple[str, ThrottlePolicy]]:
-        if account_key:
-            yield f"thr:acct:{account_key}", ACCOUNT_POLICY
-        if ip:
-            yield f"thr:ip:{ip}", IP_POLICY
 
 
 def audit_guessing(db: Session, attempt: Attempt, *, ip: str | None, **details: Any) -> None:

@@ -147,3 +147,37 @@ def test_reset_code_from_admin_lets_the_student_choose_a_password(
     body = app.test_client().get(f"/api/admin/accounts/{student.id}",
                                  headers=token_of(school_admin)).get_json()
     assert "password" not in body and "password_hash" not in body
+
+
+def test_current_password_guesses_are_counted_before_the_check(client, browser, rp,
+                                                               make_student, svc, monkeypatch):
+    """A classmate at a signed-in shared PC guesses the current password to take the account
+    over: each guess is reserved in the throttle before the password is checked (so guesses
+    sent in parallel are all counted), and after the free allowance the page slows down, the
+    right password included."""
+    import idp.account.service as account_service
+    from idp.auth.throttle import ACCOUNT_POLICY
+
+    own_ip(client)
+    student = make_student()
+    browser.sign_in_and_authorize(rp, student)
+    page = client.get("/account/password").get_data(as_text=True)
+    key = f"thr:acct:pwchange:{student.id}"
+    seen_before_check: list[int] = []
+    real_verify = account_service.verify_password
+
+    def watching_verify(stored_hash, password):
+        seen_before_check.append(svc.store.tally(key, 0, ACCOUNT_POLICY.window)[0])
+        return real_verify(stored_hash, password)
+
+    monkeypatch.setattr(account_service, "verify_password", watching_verify)
+    form = {"csrf_token": csrf_of(page), "new": "a new long phrase",
+            "repeat": "a new long phrase"}
+    for i in range(ACCOUNT_POLICY.free_failures):
+        wrong = client.post("/account/password", data={**form, "current": f"guess {i}"})
+        assert wrong.status_code == 400
+    # The counter already held this attempt while its password was being checked.
+    assert seen_before_check == list(range(1, ACCOUNT_POLICY.free_failures + 1))
+    slowed = client.post("/account/password", data={**form, "current": student.password})
+    assert slowed.status_code == 429
+    assert len(seen_before_check) == ACCOUNT_POLICY.free_failures  # not even checked
