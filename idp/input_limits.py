@@ -22,7 +22,10 @@ JSON_MAX_BYTES = 64 * 1024
 # Registration metadata nests 4 deep ({"jwks": {"keys": [{"x5c": [...]}]}}).
 JSON_MAX_DEPTH = 16
 
-_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
+# A string runs to its closing quote or, unterminated, to the end of the body: a quote that
+# never closes must not make every later quote rescan the rest (quadratic time on 64 KiB of
+# '"\\' pairs). Possessive quantifiers: no backtracking either.
+_STRING = re.compile(rb'"(?:[^"\\]++|\\.|\\\Z)*+(?:"|\Z)', re.DOTALL)
 _BRACKET = re.compile(rb"[\[\]{}]")
 
 

@@ -178,8 +178,11 @@ def issue_enrolment_code(db: Session, row: Account, *, actor_id: str) -> str:
     return code
 
 
-def issue_reset_code(db: Session, actor: Actor, row: Account) -> str:
+def issue_reset_code(svc, db: Session, actor: Actor, row: Account) -> str:
+    """A reset is for an account someone else may be using: its sessions on every device
+    end with its app tokens (else a browser still signed in just asks /authorize again)."""
     code, _ = credentials.issue_reset_code(db, account_id=row.id, actor=actor)
+    end_account_sessions(svc.store, row.id)
     revoke_account_tokens(db, row.id, "password_reset_issued", actor=actor.account_id)
     audit(db, "account.reset_code_issued", actor=actor.account_id, account_id=row.id,
           school_id=row.school_id)

@@ -358,7 +358,7 @@ def end_account_sessions(db: Session, actor: Actor, account_id: str):
 @api_route("/accounts/<account_id>/reset-code", ["POST"])
 def reset_code(db: Session, actor: Actor, account_id: str):
     row = accounts.load_account(db, actor, account_id)
-    code = accounts.issue_reset_code(db, actor, row)
+    code = accounts.issue_reset_code(services(), db, actor, row)
     # The cards that still sign in after the reset (unlink: POST /cards/{id}/revoke).
     cards = [accounts.card_view(c) for c in accounts.account_cards(db, row.id)
              if accounts.card_status(c) == "active"]

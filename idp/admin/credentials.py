@@ -112,6 +112,10 @@ def actor_for_api_token(db: Session, value: str) -> Actor | None:
     account = db.get(Account, row.account_id)
     if account is None or not account.active or account.locked:
         return None
+    # Ending the account's access (sessions ended, a reset, a password change) ends the API
+    # tokens made before it too: one minted by someone who got in once must not outlive it.
+    if account.tokens_revoked_at is not None and row.created_at <= account.tokens_revoked_at:
+        return None
     now = utcnow()
     if row.last_used_at is None or (now - row.last_used_at).total_seconds() > 60:
         row.last_used_at = now

@@ -573,7 +573,7 @@ def account_action(actor: Actor, account_id: str, operation: str):
                 _show_once("enrolment_code", accounts.issue_enrolment_code(
                     db, row, actor_id=actor.account_id))
             else:
-                _show_once("reset_code", accounts.issue_reset_code(db, actor, row))
+                _show_once("reset_code", accounts.issue_reset_code(svc, db, actor, row))
         except accounts.AdminInputError:
             abort(400)
     if operation == "reset-code":  # the code, with the cards that still sign in

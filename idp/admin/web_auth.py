@@ -12,15 +12,14 @@ from functools import wraps
 from flask import abort, redirect, request, session, url_for
 
 from idp.admin.roles import ADMIN_ROLES, STAFF_ROLES, Actor
-from idp.auth.current import current_user
+from idp.auth.current import ADMIN_SESSION_KEYS, current_user
 from idp.auth.linking import card_stands_in_for_totp
 from idp.oidc.scopes import ACR_CARD
 from idp.services import services
 
 ADMIN_IDLE = 15 * 60
-SEEN_KEY = "admin_seen"
-MFA_KEY = "admin_mfa"  # "totp" | "card"
-PENDING_KEY = "admin_pending"  # password checked, TOTP not yet
+# The keys sign_in() drops for the next account (idp.auth.current.ADMIN_SESSION_KEYS).
+SEEN_KEY, MFA_KEY, PENDING_KEY = ADMIN_SESSION_KEYS  # MFA: "totp" | "card"; PENDING: TOTP due
 PENDING_TTL = 5 * 60
 
 

@@ -13,6 +13,9 @@ from idp.oidc.id_token import AuthContext
 from idp.services import services
 from idp.store.models import Account
 
+#: Session keys of the admin area's second factor (idp.admin.web_auth names them).
+ADMIN_SESSION_KEYS = ("admin_seen", "admin_mfa", "admin_pending")
+
 
 def browser_id() -> str:
     """A random id tying login transactions and card challenges to this browser."""
@@ -44,6 +47,10 @@ def sign_in(account: Account, *, acr: str, amr: list[str],
     """Start a signed-in session: a new session id (no fixation), a new ``sid``.
     ``card_binding``: the binding a card sign-in used (the admin rule looks at it)."""
     regenerate(session)  # type: ignore[arg-type]
+    # The admin area's proof (TOTP, its idle clock, a password awaiting TOTP) belongs to
+    # the account that gave it: a sign-in as someone else in this browser starts without.
+    for key in ADMIN_SESSION_KEYS:
+        session.pop(key, None)
     session["account_id"] = account.id
     session["auth_time"] = int(time.time())
     session["acr"] = acr
