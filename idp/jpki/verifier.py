@@ -14,7 +14,7 @@ from datetime import datetime
 from idp.jpki.challenge import verify_signature
 from idp.jpki.errors import CardError
 from idp.jpki.path import ValidatedCertificate, require_aware, validate_path
-from idp.jpki.revocation import RevocationChecker
+from idp.jpki.revocation.base import RevocationChecker
 from idp.jpki.token import CardToken
 from idp.jpki.trust import TrustAnchors
 
