@@ -24,8 +24,13 @@ from idp.jpki import (
     new_challenge,
     parse_token,
 )
-from idp.jpki.ocsp_responder import OcspResponderServer
-from idp.jpki.testpki import create_root, issue_ocsp_responder_cert, issue_user_cert, make_crl
+from idp.jpki.testing.ocsp_responder import OcspResponderServer
+from idp.jpki.testing.testpki import (
+    create_root,
+    issue_ocsp_responder_cert,
+    issue_user_cert,
+    make_crl,
+)
 
 ORIGIN = "https://idp.example.ed.jp"
 

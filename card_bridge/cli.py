@@ -45,9 +45,6 @@ def _prompt(kind: str) -> Any:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from card_bridge.server import DEFAULT_PORT
-    from card_bridge.sim.vpcd import DEFAULT_VPCD_PORT
-
     p = _Parser(
         prog="card-bridge",
         description="Mynagate card bridge: sign in with your My Number card (JPKI).",
@@ -55,6 +52,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"card-bridge {__version__}")
     p.add_argument("-v", "--verbose", action="store_true", help="log more")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
+    # One function per command keeps each command's options together and readable.
+    for add in (_add_serve, _add_simulate, _add_status, _add_pair):
+        add(sub)
+    return p
+
+
+def _add_serve(sub: argparse._SubParsersAction) -> None:
+    from card_bridge.server import DEFAULT_PORT
 
     s = sub.add_parser(
         "serve",
@@ -83,6 +88,10 @@ def build_parser() -> argparse.ArgumentParser:
         default="auto",
         help="how to ask for the PIN (default: window if there is a display)",
     )
+
+
+def _add_simulate(sub: argparse._SubParsersAction) -> None:
+    from card_bridge.sim.vpcd import DEFAULT_VPCD_PORT
 
     m = sub.add_parser(
         "simulate",
@@ -115,10 +124,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="start with this many PIN tries left (overrides --state)",
     )
 
+
+def _add_status(sub: argparse._SubParsersAction) -> None:
     st = sub.add_parser("status", help="show readers and whether a card is present")
     st.add_argument("--reader", help="only this reader")
     st.add_argument("--json", action="store_true", help="machine-readable output")
 
+
+def _add_pair(sub: argparse._SubParsersAction) -> None:
     pr = sub.add_parser(
         "pair",
         help="sign in on a tablet with the card on this PC",
@@ -133,7 +146,6 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="do not ask to confirm the app, site, school and time (scripts only)",
     )
-    return p
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:

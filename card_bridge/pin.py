@@ -14,9 +14,12 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterable
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from card_bridge.apdu import is_valid_pin
+
+if TYPE_CHECKING:  # tkinter is imported only when a window is shown
+    import tkinter
 
 
 @runtime_checkable
@@ -102,18 +105,12 @@ class TerminalPinPrompt:
 # ----------------------------------------------------------------------------------------
 # Tk window
 # ----------------------------------------------------------------------------------------
-def run_tk_dialog(site: str, tries_left: int, last_try: bool) -> str | None:
-    """Show the PIN window and block until OK/Cancel. Must run on the thread owning Tk."""
+def _tk_pin_entry(
+    root: tkinter.Tk, frame: tkinter.Frame, site: str, tries_left: int
+) -> tuple[tkinter.StringVar, tkinter.Entry]:
+    """The heading, the 4-digit PIN field and the tries left; returns (pin_var, entry)."""
     import tkinter as tk
 
-    result: dict[str, str | None] = {"pin": None}
-    root = tk.Tk()
-    root.title("Mynagate カードブリッジ / Card bridge")
-    root.resizable(False, False)
-    root.attributes("-topmost", True)  # the browser must not hide the window asking
-
-    frame = tk.Frame(root, padx=18, pady=14)
-    frame.pack()
     tk.Label(
         frame,
         text=f"{site} がサインインを求めています\n{site} wants you to sign in",
@@ -144,23 +141,46 @@ def run_tk_dialog(site: str, tries_left: int, last_try: bool) -> str | None:
     )
     entry.pack(pady=8)
     tk.Label(frame, text=f"のこり {tries_left} 回 / {tries_left} tries left").pack()
+    return pin_var, entry
 
+
+def _tk_last_try_warning(
+    frame: tkinter.Frame, confirm_var: tkinter.BooleanVar
+) -> tkinter.Checkbutton:
+    """The last-try warning and the tick box that must be ticked before OK works."""
+    import tkinter as tk
+
+    tk.Label(
+        frame,
+        fg="#b00020",
+        justify="center",
+        text="これが最後の1回です。まちがえるとカードがロックされ、\n"
+        "市役所・区役所での再設定が必要になります。\n"
+        "This is your LAST try. If it is wrong, the card locks\n"
+        "and must be reset at your city office.",
+    ).pack(pady=(6, 2))
+    check = tk.Checkbutton(
+        frame, variable=confirm_var, text="わかりました。ためします / I understand, try it"
+    )
+    check.pack()
+    return check
+
+
+def run_tk_dialog(site: str, tries_left: int, last_try: bool) -> str | None:
+    """Show the PIN window and block until OK/Cancel. Must run on the thread owning Tk."""
+    import tkinter as tk
+
+    result: dict[str, str | None] = {"pin": None}
+    root = tk.Tk()
+    root.title("Mynagate カードブリッジ / Card bridge")
+    root.resizable(False, False)
+    root.attributes("-topmost", True)  # the browser must not hide the window asking
+
+    frame = tk.Frame(root, padx=18, pady=14)
+    frame.pack()
+    pin_var, entry = _tk_pin_entry(root, frame, site, tries_left)
     confirm_var = tk.BooleanVar(value=not last_try)
-    check: tk.Checkbutton | None = None
-    if last_try:
-        tk.Label(
-            frame,
-            fg="#b00020",
-            justify="center",
-            text="これが最後の1回です。まちがえるとカードがロックされ、\n"
-            "市役所・区役所での再設定が必要になります。\n"
-            "This is your LAST try. If it is wrong, the card locks\n"
-            "and must be reset at your city office.",
-        ).pack(pady=(6, 2))
-        check = tk.Checkbutton(
-            frame, variable=confirm_var, text="わかりました。ためします / I understand, try it"
-        )
-        check.pack()
+    check = _tk_last_try_warning(frame, confirm_var) if last_try else None
 
     buttons = tk.Frame(frame)
     buttons.pack(pady=(10, 0))

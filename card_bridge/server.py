@@ -185,6 +185,17 @@ class _Handler(BaseHTTPRequestHandler):
         self._send_json(200, body, origin)
 
     def do_POST(self) -> None:  # noqa: N802
+        # Each step sends its own refusal and returns None; the card is touched last.
+        origin = self._admitted_origin()
+        if origin is None:
+            return
+        challenge = self._read_challenge(origin)
+        if challenge is None:
+            return
+        self._authenticate(origin, challenge)
+
+    def _admitted_origin(self) -> str | None:
+        """Path, Host, Origin and Content-Type checks, before any of the body is read."""
         origin = self._origin()
         if urlsplit(self.path).path != "/v1/authenticate":
             self._drain()
@@ -194,42 +205,47 @@ class _Handler(BaseHTTPRequestHandler):
                 "unknown endpoint",
                 origin if self._origin_allowed(origin) else None,
             )
-            return
+            return None
         if not self._host_ok():
             self._drain()
             self._error(403, "forbidden_host", "use http://127.0.0.1")
-            return
+            return None
         if not self._origin_allowed(origin):
             self._drain()
             self._error(403, "forbidden_origin", "origin not allowed")
-            return
+            return None
         ctype = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
         if ctype != "application/json":
             self._drain()
             self._error(415, "invalid_request", "Content-Type must be application/json", origin)
-            return
+            return None
+        assert origin is not None  # _origin_allowed refuses a missing Origin
+        return origin
+
+    def _read_challenge(self, origin: str) -> str | None:
+        """Read the bounded JSON body; return its challenge if its origin is the caller's."""
         length_raw = self.headers.get("Content-Length")
         if length_raw is None or not length_raw.isdigit():
             self.close_connection = True
             self._error(411, "invalid_request", "Content-Length required", origin)
-            return
+            return None
         length = int(length_raw)
         if length > MAX_BODY:
             self.close_connection = True  # do not read a body we refuse
             self._error(413, "invalid_request", f"body larger than {MAX_BODY} bytes", origin)
-            return
+            return None
         try:
             body = json.loads(self.rfile.read(length).decode("utf-8"))
         except (UnicodeDecodeError, ValueError):
             self._error(400, "invalid_request", "body is not JSON", origin)
-            return
+            return None
         if not isinstance(body, dict):
             self._error(400, "invalid_request", "body must be a JSON object", origin)
-            return
+            return None
         challenge, body_origin = body.get("challenge"), body.get("origin")
         if not isinstance(body_origin, str):
             self._error(400, "invalid_request", "origin missing", origin)
-            return
+            return None
         try:
             body_origin_n = normalize_origin(body_origin)
         except ValueError:
@@ -237,13 +253,17 @@ class _Handler(BaseHTTPRequestHandler):
         if body_origin_n != origin:
             # The origin signed into the token must be the page actually calling.
             self._error(403, "origin_mismatch", "origin does not match the Origin header", origin)
-            return
+            return None
         if not is_valid_challenge(challenge):
             self._error(
                 400, "invalid_request", "challenge must be 43-512 base64url characters", origin
             )
-            return
-        assert isinstance(challenge, str) and origin is not None
+            return None
+        assert isinstance(challenge, str)
+        return challenge
+
+    def _authenticate(self, origin: str, challenge: str) -> None:
+        """One card operation at a time; any failure is a JSON error, never a traceback."""
         if not self.config._op_lock.acquire(blocking=False):
             self._error(409, "reader_busy", "another sign-in is in progress", origin)
             return

@@ -86,7 +86,7 @@ def jpki() -> None:
 @click.option("--cards", default=2, show_default=True, type=click.IntRange(1, 100))
 def jpki_test_pki(directory: str, cards: int) -> None:
     """Write a JPKI-like TEST hierarchy (O=JPKI-TEST): root, cards, CRL, OCSP responder."""
-    from idp.jpki.testpki import write_test_pki
+    from idp.jpki.testing.pki_dir import write_test_pki
 
     manifest = write_test_pki(directory, cards)
     click.echo(f"test PKI written to {directory} (never trust it in production)")

@@ -56,7 +56,7 @@ def setup_demo_card(settings: Settings, state_dir: str | Path | None = None) -> 
         return None
     from datetime import UTC, datetime, timedelta
 
-    from idp.jpki.testpki import load_test_pki, rewrite_crl, write_test_pki
+    from idp.jpki.testing.pki_dir import load_test_pki, rewrite_crl, write_test_pki
 
     state = Path(state_dir) if state_dir else Path(settings.keys_dir).resolve().parent
     pki_dir = state / DEMO_PKI_DIR

@@ -8,10 +8,16 @@ from the web app, CLI commands, background jobs and tests alike.  Typical use::
                                           allow_none=settings.DEBUG)
     verifier = CardVerifier(anchors, revocation)
     card = verifier.verify(parse_token(json_body), origin, challenge, datetime.now(UTC))
+
+A card token is dispatched on its ``format`` (:data:`FORMATS`, one module per format in
+:mod:`idp.jpki.formats`); revocation sources are the package :mod:`idp.jpki.revocation`;
+test scaffolding (a test PKI, an OCSP responder) is :mod:`idp.jpki.testing`, never imported
+by the sign-in path.
 """
 
 from idp.jpki.challenge import new_challenge, signed_message, verify_signature
 from idp.jpki.errors import CODES, CardError
+from idp.jpki.formats.fields import CardFormat, CardToken
 from idp.jpki.path import ValidatedCertificate, validate_path
 from idp.jpki.profile import check_user_auth_profile
 from idp.jpki.revocation import (
@@ -27,14 +33,16 @@ from idp.jpki.revocation import (
     RevocationChecker,
     build_revocation_checker,
 )
-from idp.jpki.token import CardToken, parse_token
+from idp.jpki.token import FORMATS, parse_token
 from idp.jpki.trust import TrustAnchorError, TrustAnchors, certificate_sha256
 from idp.jpki.verifier import CardVerifier, VerifiedCard
 
 __all__ = [
     "CODES",
+    "FORMATS",
     "REVOCATION_MODES",
     "CardError",
+    "CardFormat",
     "CardToken",
     "CardVerifier",
     "CrlRevocation",

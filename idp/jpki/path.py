@@ -2,7 +2,7 @@
 
 Order of checks (cheapest and most telling first, and nothing that contacts the network):
 parse -> issuer by signature -> anchor validity -> certificate validity -> profile.
-Revocation is separate (:mod:`idp.jpki.revocation`) so that the caller can run it *after*
+Revocation is separate (:mod:`idp.jpki.revocation`, a package) so that the caller can run it *after*
 the challenge signature has been checked.
 """
 

@@ -8,14 +8,15 @@ a valid signature over ``(origin, challenge)`` by a trusted, unrevoked card cert
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from idp.jpki.challenge import verify_signature
 from idp.jpki.errors import CardError
+from idp.jpki.formats.fields import CardFormat, CardToken
 from idp.jpki.path import ValidatedCertificate, require_aware, validate_path
-from idp.jpki.revocation import RevocationChecker
-from idp.jpki.token import CardToken
+from idp.jpki.revocation.base import RevocationChecker
+from idp.jpki.token import FORMATS, format_of
 from idp.jpki.trust import TrustAnchors
 
 log = logging.getLogger(__name__)
@@ -44,17 +45,26 @@ class CardVerifier:
     responder).
     """
 
-    def __init__(self, anchors: TrustAnchors, revocation: RevocationChecker) -> None:
+    def __init__(
+        self,
+        anchors: TrustAnchors,
+        revocation: RevocationChecker,
+        formats: Mapping[str, CardFormat] = FORMATS,
+    ) -> None:
         self.anchors = anchors
         self.revocation = revocation
+        # The formats this verifier accepts: a token parsed under a wider registry (a test's,
+        # a future one) is refused here rather than checked by the wrong rules.
+        self.formats = formats
 
     def validate(
         self, token: CardToken, origin: str, challenge: str, now: datetime
     ) -> ValidatedCertificate:
         """Path and signature checks only; returns the :class:`ValidatedCertificate`."""
         require_aware(now)
+        card_format = format_of(token.format, self.formats)
         validated = validate_path(token.certificate_der, self.anchors, now)
-        verify_signature(validated.certificate, token.signature, origin, challenge)
+        card_format.verify_signature(validated.certificate, token, origin, challenge)
         return validated
 
     def verify(self, token: CardToken, origin: str, challenge: str, now: datetime) -> VerifiedCard:

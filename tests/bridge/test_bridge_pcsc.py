@@ -226,7 +226,7 @@ def test_concurrent_transmits_are_serialised(sim: Sim) -> None:
 def test_simulate_cli_with_provider_test_pki(pcsc_reader: str, make_sim, tmp_path) -> None:
     """`card-bridge simulate` as its own process, holding a card of the provider's test PKI;
     the token is then checked by the provider's independent verifier."""
-    testpki = pytest.importorskip("idp.jpki.testpki")
+    pki_dir = pytest.importorskip("idp.jpki.testing.pki_dir")
     challenge_mod = pytest.importorskip("idp.jpki.challenge")
     token_mod = pytest.importorskip("idp.jpki.token")
     import base64
@@ -239,7 +239,7 @@ def test_simulate_cli_with_provider_test_pki(pcsc_reader: str, make_sim, tmp_pat
     from card_bridge.token import build_token
 
     # make_sim is requested only for its cross-process vpcd lock; no simulator is started.
-    testpki.write_test_pki(tmp_path, 1)
+    pki_dir.write_test_pki(tmp_path, 1)
     state = tmp_path / "tries.json"
     proc = subprocess.Popen(
         [sys.executable, "-m", "card_bridge.cli", "simulate",

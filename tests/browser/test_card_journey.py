@@ -121,7 +121,7 @@ def expected_sub(demo) -> str:
 def link_card(demo) -> None:
     """Link the demo card to demo-student as the first journey does (for tests run alone)."""
     from idp.auth.cards import CardIdentity, bind_card, find_binding
-    from idp.jpki.testpki import load_test_pki
+    from idp.jpki.testing.pki_dir import load_test_pki
     from idp.jpki.trust import certificate_sha256
 
     svc = _svc(demo)

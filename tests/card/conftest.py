@@ -28,7 +28,7 @@ class KeyPool:
 
 @pytest.fixture(scope="session")
 def card_keys() -> KeyPool:
-    from idp.jpki.testpki import generate_rsa_key
+    from idp.jpki.testing.testpki import generate_rsa_key
 
     return KeyPool([generate_rsa_key(2048) for _ in range(3)])
 
@@ -36,7 +36,7 @@ def card_keys() -> KeyPool:
 @pytest.fixture(scope="session")
 def test_pki(tmp_path_factory):
     """The test PKI on disk, written by the same tool as ``idp jpki test-pki``."""
-    from idp.jpki.testpki import load_test_pki, write_test_pki
+    from idp.jpki.testing.pki_dir import load_test_pki, write_test_pki
 
     directory = tmp_path_factory.mktemp("card-pki")
     write_test_pki(directory, n_cards=1)
@@ -46,7 +46,7 @@ def test_pki(tmp_path_factory):
 @pytest.fixture
 def new_card(test_pki, card_keys):
     """Mint a fresh card certificate under the test root (unique serial, shared key)."""
-    from idp.jpki.testpki import issue_user_cert
+    from idp.jpki.testing.testpki import issue_user_cert
 
     def make(**options) -> Card:
         key = options.pop("key", None)
@@ -68,7 +68,7 @@ def crl_app(settings_overrides, test_pki) -> Iterator:
 
 @pytest.fixture(scope="session")
 def ocsp_responder(test_pki):
-    from idp.jpki.ocsp_responder import OcspResponderServer
+    from idp.jpki.testing.ocsp_responder import OcspResponderServer
 
     server = OcspResponderServer(test_pki.root.certificate,
                                  responder_cert=test_pki.responder.certificate,

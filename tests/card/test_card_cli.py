@@ -103,7 +103,7 @@ def test_jpki_test_pki_writes_a_hierarchy_the_verifier_accepts(run, tmp_path):
 def test_jpki_refresh_crl_picks_up_a_new_revocation(run, card_browser, crl_svc, test_pki,
                                                     new_card, student):
     from idp.auth.card import REFRESH_REQUEST_KEY
-    from idp.jpki.testpki import rewrite_crl
+    from idp.jpki.testing.pki_dir import rewrite_crl
 
     card = new_card()
     bind_directly(crl_svc, student, card)

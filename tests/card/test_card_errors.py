@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 from sqlalchemy import select
 
 from idp.jpki.errors import CODES
-from idp.jpki.testpki import create_root, generate_rsa_key, issue_user_cert, rewrite_crl
+from idp.jpki.testing.pki_dir import rewrite_crl
+from idp.jpki.testing.testpki import create_root, generate_rsa_key, issue_user_cert
 from idp.store.models import AuditEvent
 from tests.card.helpers import ORIGIN, Card, CardBrowser, error_of, make_token
 

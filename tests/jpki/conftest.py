@@ -14,8 +14,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from idp.jpki import CardVerifier, NoRevocation, TrustAnchors
-from idp.jpki.ocsp_responder import OcspResponderServer
-from idp.jpki.testpki import (
+from idp.jpki.testing.ocsp_responder import OcspResponderServer
+from idp.jpki.testing.testpki import (
     TestCA,
     TestCard,
     TestResponder,

@@ -17,8 +17,8 @@ from idp.jpki import (
     build_revocation_checker,
     validate_path,
 )
-from idp.jpki.ocsp_responder import OcspResponderServer
-from idp.jpki.testpki import make_crl
+from idp.jpki.testing.ocsp_responder import OcspResponderServer
+from idp.jpki.testing.testpki import make_crl
 
 
 def code_of(fn, *args) -> str:
@@ -232,7 +232,7 @@ def test_ocsp_responder_not_authorised(other_root, root, validated, now, key_poo
 
 
 def test_ocsp_delegate_from_other_ca_refused(other_root, root, validated, now, responder):
-    from idp.jpki.testpki import issue_ocsp_responder_cert
+    from idp.jpki.testing.testpki import issue_ocsp_responder_cert
 
     rogue = issue_ocsp_responder_cert(other_root, key=responder.private_key,
                                       not_before=now - timedelta(days=1))
@@ -244,7 +244,7 @@ def test_ocsp_delegate_from_other_ca_refused(other_root, root, validated, now, r
 
 
 def test_ocsp_delegate_without_eku_refused(root, validated, now, card2):
-    from idp.jpki.testpki import issue_user_cert
+    from idp.jpki.testing.testpki import issue_user_cert
 
     # A card certificate issued by the same CA is not an OCSP responder.
     not_responder = issue_user_cert(root, key=card2.private_key,

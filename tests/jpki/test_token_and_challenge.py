@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from idp.jpki import CODES, CardError, new_challenge, parse_token, signed_message
-from idp.jpki.token import MAX_CERTIFICATE_BYTES
+from idp.jpki.formats.jpki_auth import MAX_CERTIFICATE_BYTES
 
 from .conftest import CHALLENGE, ORIGIN
 

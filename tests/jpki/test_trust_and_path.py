@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from idp.jpki import CardError, TrustAnchorError, TrustAnchors, validate_path
-from idp.jpki.testpki import TestCA, create_root, issue_user_cert
+from idp.jpki.testing.testpki import TestCA, create_root, issue_user_cert
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIG = REPO / "config" / "jpki"

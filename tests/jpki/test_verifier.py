@@ -24,7 +24,8 @@ from idp.jpki import (
     VerifiedCard,
     parse_token,
 )
-from idp.jpki.testpki import issue_user_cert, load_test_pki, make_crl, write_test_pki
+from idp.jpki.testing.pki_dir import load_test_pki, write_test_pki
+from idp.jpki.testing.testpki import issue_user_cert, make_crl
 
 from .conftest import CHALLENGE, ORIGIN
 
@@ -197,10 +198,11 @@ def test_write_and_load_test_pki(tmp_path):
 
 def test_testpki_cli_revoke(tmp_path):
     env_python = sys.executable
-    subprocess.run([env_python, "-m", "idp.jpki.testpki", "write", str(tmp_path), "--cards", "1"],
+    subprocess.run([env_python, "-m", "idp.jpki.testing.pki_dir", "write", str(tmp_path),
+                    "--cards", "1"],
                    check=True, capture_output=True)
     serial = json.loads((tmp_path / "manifest.json").read_text())["cards"][0]["serial"]
-    subprocess.run([env_python, "-m", "idp.jpki.testpki", "crl", str(tmp_path), "--revoke",
+    subprocess.run([env_python, "-m", "idp.jpki.testing.pki_dir", "crl", str(tmp_path), "--revoke",
                     serial], check=True, capture_output=True)
     pki = load_test_pki(tmp_path)
     anchors = TrustAnchors.from_pem_files([pki.root_path])
@@ -218,8 +220,8 @@ def test_ocsp_responder_cli(tmp_path, card):
     write_test_pki(pki_dir, n_cards=1)
     pki = load_test_pki(pki_dir)
     proc = subprocess.Popen(
-        [sys.executable, "-m", "idp.jpki.ocsp_responder", "--pki", str(pki_dir), "--port", "0",
-         "--revoke", pki.cards[0].serial],
+        [sys.executable, "-m", "idp.jpki.testing.ocsp_responder", "--pki", str(pki_dir),
+         "--port", "0", "--revoke", pki.cards[0].serial],
         stdout=subprocess.PIPE, text=True,
     )
     try:

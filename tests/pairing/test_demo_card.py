@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from idp.demo import setup_demo_card
 from idp.demo.seed import demo_settings
-from idp.jpki.testpki import load_test_pki
+from idp.jpki.testing.pki_dir import load_test_pki
 from tests.conftest import close_app
 
 

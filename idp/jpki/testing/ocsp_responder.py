@@ -4,8 +4,8 @@ It answers POST (``application/ocsp-request``) and GET (``/<url-encoded base64 r
 RFC 6960 appendix A), reports REVOKED for serials in a set that can change at run time,
 echoes the request nonce, and signs with a delegated responder certificate (or the CA key).
 For failure tests it can go "down" (HTTP 500 or a closed connection) or answer with a wrong
-nonce.  ``python -m idp.jpki.ocsp_responder --pki DIR --port 8889`` serves a test PKI
-written by :mod:`idp.jpki.testpki`.
+nonce.  ``python -m idp.jpki.testing.ocsp_responder --pki DIR --port 8889`` serves a test PKI
+written by :mod:`idp.jpki.testing.pki_dir`.
 """
 
 from __future__ import annotations
@@ -269,10 +269,12 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 def main(argv: list[str] | None = None) -> int:
-    from idp.jpki.testpki import load_test_pki
+    from idp.jpki.testing.pki_dir import load_test_pki
 
-    parser = argparse.ArgumentParser(prog="python -m idp.jpki.ocsp_responder", description=__doc__)
-    parser.add_argument("--pki", required=True, help="directory written by idp.jpki.testpki")
+    parser = argparse.ArgumentParser(
+        prog="python -m idp.jpki.testing.ocsp_responder", description=__doc__
+    )
+    parser.add_argument("--pki", required=True, help="directory written by testing.pki_dir")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8889)
     parser.add_argument("--revoke", nargs="*", default=[], help="extra revoked serials (hex)")
