@@ -12,7 +12,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from idp.admin.roles import ADMIN_ROLES, STAFF_ROLES, Actor
-from idp.oidc.scopes import SUPPORTED_SCOPES
+from idp.oidc.claims import SUPPORTED_SCOPES
 from idp.store.admin_models import (
     AdminApiToken,
     AdminEnrolmentCode,

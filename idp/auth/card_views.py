@@ -13,7 +13,7 @@ from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 
 from idp.audit import audit
-from idp.auth import linking, transactions
+from idp.auth import linking
 from idp.auth.card import (
     CardService,
     build_card_service,
@@ -25,6 +25,7 @@ from idp.auth.cards import account_for_card
 from idp.auth.current import browser_id, sign_in
 from idp.jpki.errors import CardError
 from idp.jpki.verifier import VerifiedCard
+from idp.oidc.interaction import LoginTransaction
 from idp.oidc.scopes import ACR_CARD, AMR_CARD
 from idp.services import services
 from idp.settings import SettingsError
@@ -135,10 +136,10 @@ def _home_url() -> str:
 @bp.get("/login/card")
 def card_page():
     service = card_service()
-    txn = transactions.load(request.args.get("txn"))
-    txn_id = txn["id"] if txn else None
+    txn = LoginTransaction.load(request.args.get("txn"))
+    txn_id = txn.id if txn else None
     return render_template(
-        "card_login.html", txn=txn, card_required=bool(txn and txn.get("card_required")),
+        "card_login.html", txn=txn, card_required=bool(txn and txn.card_required),
         linked=request.args.get("reason") == "linked",
         card_enabled=service.enabled, revocation_disabled=service.revocation_disabled,
         challenge_url=url_for("card.challenge", txn=txn_id),
@@ -152,13 +153,13 @@ def challenge():
     if not service.enabled:
         return card_unavailable_response()
     txn_id = request.args.get("txn")
-    txn = transactions.load(txn_id)
+    txn = LoginTransaction.load(txn_id)
     if txn_id and txn is None:
         response = jsonify(error="invalid_request", error_description=_(
             "時間がたちすぎました。アプリにもどって、もう一度はじめからやってね。"))
         return response, 400
     answer = issue_challenge(services().store, service, browser=browser_id(),
-                             txn_id=txn["id"] if txn else None)
+                             txn_id=txn.id if txn else None)
     response = jsonify(answer)
     response.headers["Cache-Control"] = "no-store"
     return response
@@ -169,11 +170,11 @@ def verify():
     service = card_service()
     if not service.enabled:
         return card_unavailable_response()
-    txn = transactions.load(request.args.get("txn"))
+    txn = LoginTransaction.load(request.args.get("txn"))
     body = request.get_json(force=True, silent=True)
     try:
         card, account = check_token(body, browser=browser_id(),
-                                    txn_id=txn["id"] if txn else None, ip=_client_ip())
+                                    txn_id=txn.id if txn else None, ip=_client_ip())
     except CardError as exc:
         return card_error_response(exc.code)
     return finish_card_sign_in(account, pending_card_record(card), txn)
@@ -207,11 +208,11 @@ def check_token(body: Any, *, browser: str, txn_id: str | None,
 
 
 def finish_card_sign_in(account: Account | None, pending_card: dict[str, Any],
-                        txn: dict[str, Any] | None, **extra: Any):
+                        txn: LoginTransaction | None, **extra: Any):
     """Sign this browser in at the card level, or (first use) remember the verified card
     for the password page, which links it. Answers the JSON the card page's script follows;
     ``extra`` fields are added to it."""
-    txn_id = txn["id"] if txn else None
+    txn_id = txn.id if txn else None
     if account is None:
         # Linked to nothing yet: kept for this login transaction only, for the password page
         # carrying its id (idp.auth.linking).
@@ -224,8 +225,8 @@ def finish_card_sign_in(account: Account | None, pending_card: dict[str, Any],
     sign_in(account, acr=ACR_CARD, amr=AMR_CARD, card_binding=binding_id)
     session.pop(linking.SESSION_KEY, None)
     if txn is not None:
-        transactions.update(txn, authenticated_at=time.time())
-        target = transactions.resume_url(txn)
+        txn.update(authenticated_at=time.time())
+        target = txn.resume_url()
     else:
         target = _home_url()
     response = jsonify(redirect=target, **extra)

@@ -25,7 +25,6 @@ from flask import Blueprint, Flask, jsonify, render_template, request, session, 
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 
-from idp.auth import transactions
 from idp.auth.card import issue_challenge, pending_card_record
 from idp.auth.card_views import (
     card_error_response,
@@ -46,6 +45,7 @@ from idp.auth.pairing_core import (
     normalize_code,
 )
 from idp.jpki.errors import CardError
+from idp.oidc.interaction import LoginTransaction
 from idp.services import services
 from idp.store.models import Account
 
@@ -114,7 +114,7 @@ def create():
     if not service.enabled:
         return card_unavailable_response()
     txn_id = request.args.get("txn")
-    txn = transactions.load(txn_id)
+    txn = LoginTransaction.load(txn_id)
     if txn_id and txn is None:
         return _json({"error": "invalid_request", "error_description": _(
             "時間がたちすぎました。アプリにもどって、もう一度はじめからやってね。")}, 400)
@@ -123,9 +123,9 @@ def create():
     if not pairings.creation_allowed(browser=browser, ip=_client_ip()):
         return _refused(PairingRefused("slow_down", CREATE_WINDOW))
     code, record = pairings.create(
-        browser=browser, txn_id=txn["id"] if txn else None,
-        client_name=(txn or {}).get("client_name") or _("マイナゲート"),
-        replaces=session.get(SESSION_KEY), started=(txn or {}).get("started"))
+        browser=browser, txn_id=txn.id if txn else None,
+        client_name=(txn.client_name if txn else "") or _("マイナゲート"),
+        replaces=session.get(SESSION_KEY), started=txn.started if txn else None)
     session[SESSION_KEY] = pairings.key_of(code)
     pair_url = services().settings.issuer + url_for("card_pair.bridge_request", code=code)
     return _json({"code": display_code(code), "expires_in": pairings.remaining(record),
@@ -213,7 +213,7 @@ def status(code: str):
     pairings.forget(code)  # the result is read once
     session.pop(SESSION_KEY, None)
     error = record.get("error")
-    txn = transactions.load(record["txn"]) if record.get("txn") else None
+    txn = LoginTransaction.load(record["txn"]) if record.get("txn") else None
     if record.get("txn") and txn is None:
         error = "txn_expired"
     if error == "card_not_linked" and record.get("pending_card"):

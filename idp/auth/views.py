@@ -11,13 +11,15 @@ from sqlalchemy import select
 
 from idp.admin import web_auth
 from idp.audit import audit
-from idp.auth import device_cookie, linking, transactions
+from idp.auth import device_cookie, linking
 from idp.auth.current import current_user, sign_in
 from idp.auth.forms import ConsentForm, LinkCardForm, LoginForm
 from idp.auth.passwords import needs_rehash, verify_password
 from idp.auth.throttle import audit_guessing
 from idp.jpki.errors import CardError
-from idp.oidc.scopes import ACR_PASSWORD, AMR_PASSWORD, SCOPE_CLAIMS
+from idp.oidc.claims import SUPPORTED_SCOPES
+from idp.oidc.interaction import LoginTransaction
+from idp.oidc.scopes import ACR_PASSWORD, AMR_PASSWORD
 from idp.services import services
 from idp.store.models import Account, Client, Consent, School, utcnow
 
@@ -41,10 +43,10 @@ def client_ip() -> str:
     return request.remote_addr or "unknown"
 
 
-def _after_sign_in(txn: dict | None):
+def _after_sign_in(txn: LoginTransaction | None):
     if txn is not None:
-        transactions.update(txn, authenticated_at=time.time())
-        return redirect(transactions.resume_url(txn), 303)
+        txn.update(authenticated_at=time.time())
+        return redirect(txn.resume_url(), 303)
     return redirect(url_for("account.home") if "account.home" in _endpoints() else "/", 303)
 
 
@@ -58,15 +60,15 @@ def _endpoints() -> set[str]:
 def login():
     svc = services()
     txn_id = request.values.get("txn")
-    txn = transactions.load(txn_id)
+    txn = LoginTransaction.load(txn_id)
     form = LoginForm()
     form.school.choices = _schools()
     if request.method == "GET":
-        form.txn.data = txn["id"] if txn else ""
-        if txn and txn["params"].get("login_hint") and not form.login_id.data:
-            form.login_id.data = txn["params"]["login_hint"][:64]
+        form.txn.data = txn.id if txn else ""
+        if txn and txn.params.get("login_hint") and not form.login_id.data:
+            form.login_id.data = txn.params["login_hint"][:64]
     pending_card = _pending_card(txn)
-    card_required = bool(txn and txn.get("card_required"))
+    card_required = bool(txn and txn.card_required)
     context = {"form": form, "txn": txn, "card_required": card_required,
                "pending_card": pending_card, "reason": request.args.get("reason"),
                "card_enabled": "card.card_page" in _endpoints()}
@@ -121,17 +123,17 @@ def login():
         linking.make_offer(pending_card, account_id=account.id, sid=session["sid"], mfa=False)
         session.modified = True
         return device_cookie.attach(redirect(url_for(
-            "auth.link_card", txn=txn["id"] if txn else None, card=pending_card["id"]), 303),
+            "auth.link_card", txn=txn.id if txn else None, card=pending_card["id"]), 303),
             device)
     return device_cookie.attach(_after_sign_in(txn), device)
 
 
-def _pending_card(txn: dict | None) -> dict | None:
+def _pending_card(txn: LoginTransaction | None) -> dict | None:
     """The card tapped in this login transaction, if this page carries its id; any other
     page (a new sign-in in the same browser) drops it, so it is never offered to the next
     person at a shared PC."""
     stored = session.get(linking.SESSION_KEY)
-    visible = linking.visible_pending(stored, txn_id=txn["id"] if txn else None,
+    visible = linking.visible_pending(stored, txn_id=txn.id if txn else None,
                                       card_id=request.values.get("card"), now=time.time())
     if visible is None and stored is not None and request.method == "GET":
         session.pop(linking.SESSION_KEY, None)
@@ -184,7 +186,7 @@ def link_card():
     """The confirmation page: this card will be joined to this ID (named); つなぐ links it,
     つながない drops it and the sign-in goes on without it."""
     svc = services()
-    txn = transactions.load(request.values.get("txn"))
+    txn = LoginTransaction.load(request.values.get("txn"))
     pending = _pending_card(txn)
     user = current_user()
     admin_mfa = session.get(web_auth.MFA_KEY)
@@ -211,7 +213,7 @@ def link_card():
                                              "で確認コードを入れてください。")), 403
         if request.method == "GET" or not form.validate_on_submit() or \
                 form.card.data != pending["id"]:
-            form.txn.data, form.card.data = (txn["id"] if txn else ""), pending["id"]
+            form.txn.data, form.card.data = (txn.id if txn else ""), pending["id"]
             status = 400 if request.method == "POST" else 200
             return render_template("link_card.html", form=form, offer=offer), status
         session.pop(linking.SESSION_KEY, None)
@@ -230,11 +232,11 @@ def link_card():
     return _after_link(txn, linked=linked, admin=offer.needs_mfa)
 
 
-def _after_link(txn: dict | None, *, linked: bool, admin: bool):
-    if linked and txn is not None and txn.get("card_required"):
+def _after_link(txn: LoginTransaction | None, *, linked: bool, admin: bool):
+    if linked and txn is not None and txn.card_required:
         # The app needs the card level: this sign-in is password-level, so ask for the
         # card once more; now linked, it signs in at the card level.
-        return redirect(url_for("card.card_page", txn=txn["id"], reason="linked"), 303)
+        return redirect(url_for("card.card_page", txn=txn.id, reason="linked"), 303)
     if admin and txn is None:
         return redirect(url_for("admin.home"), 303)
     return _after_sign_in(txn)
@@ -250,26 +252,26 @@ def _slow_down(context: dict, seconds: int):
 def consent():
     svc = services()
     form = ConsentForm()
-    txn = transactions.load(request.values.get("txn"))
+    txn = LoginTransaction.load(request.values.get("txn"))
     user = current_user()
     if txn is None or user is None:
         return render_template("error.html", error="txn_expired", description=None), 400
     with svc.db.session() as db:
-        client = db.get(Client, txn["client_id"])
+        client = db.get(Client, txn.client_id)
         if client is None or not client.enabled:
             return render_template("error.html", error="invalid_client", description=None), 400
         allowed = set(client.scopes or [])
-        scopes = [s for s in (txn["params"].get("scope") or "").split()
-                  if s in SCOPE_CLAIMS and s in allowed]
+        scopes = [s for s in (txn.params.get("scope") or "").split()
+                  if s in SUPPORTED_SCOPES and s in allowed]
         if request.method == "GET" or not form.validate_on_submit():
-            form.txn.data = txn["id"]
+            form.txn.data = txn.id
             return render_template("consent.html", form=form, client=client,
                                    scopes=[(s, SCOPE_WORDS.get(s, s)) for s in scopes],
                                    account=user.account)
         if form.deny.data:
             audit(db, "consent.denied", account_id=user.account.id, client_id=client.client_id)
-            transactions.update(txn, denied=True)
-            return redirect(transactions.resume_url(txn), 303)
+            txn.update(denied=True)
+            return redirect(txn.resume_url(), 303)
         record = db.scalar(select(Consent).where(Consent.account_id == user.account.id,
                                                  Consent.client_id == client.client_id))
         if record is None:
@@ -280,5 +282,5 @@ def consent():
             record.granted_at = utcnow()
         audit(db, "consent.granted", account_id=user.account.id, client_id=client.client_id,
               scopes=scopes)
-    transactions.update(txn, consented_at=time.time())
-    return redirect(transactions.resume_url(txn), 303)
+    txn.update(consented_at=time.time())
+    return redirect(txn.resume_url(), 303)

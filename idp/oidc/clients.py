@@ -14,7 +14,8 @@ from urllib.parse import urlsplit
 from authlib.oauth2.rfc6749 import ClientMixin, scope_to_list
 
 from idp.keys import ALGORITHMS as SIGNING_ALGORITHMS
-from idp.oidc.scopes import ACR_LEVELS, SUPPORTED_SCOPES
+from idp.oidc.claims import SUPPORTED_SCOPES
+from idp.oidc.scopes import ACR_LEVELS
 from idp.pairwise import SectorError, determine_sector, own_sector
 from idp.settings import LOOPBACK_HOSTS
 from idp.store.models import Client

@@ -27,9 +27,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from idp.audit import audit
+from idp.oidc.claims import VIA_ID_TOKEN, record_disclosure
 from idp.oidc.clients import CLIENT_ASSERTION_ALGS
 from idp.oidc.id_token import AuthContext, issue_id_token
-from idp.oidc.scopes import claims_for_scopes
 from idp.oidc.tokens import (
     IssuedToken,
     claim_refresh_token,
@@ -39,7 +39,7 @@ from idp.oidc.tokens import (
     token_hash,
 )
 from idp.services import services
-from idp.store.models import Account, Client, Consent, Disclosure, TokenFamily, utcnow
+from idp.store.models import Account, Client, Consent, TokenFamily, utcnow
 
 AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]
 
@@ -383,11 +383,10 @@ class OpenIDTokenExtension:
             family = request.refresh_token.family
             auth = AuthContext(family.auth_time, family.acr, list(family.amr), family.sid)
             nonce = None
-        released = claims_for_scopes(scopes)
-        if released:
-            with unit_of_work(request) as db:
-                db.add(Disclosure(account_id=request.user.id, client_id=request.client.client_id,
-                                  claims=released, via="id_token"))
+        with unit_of_work(request) as db:
+            record_disclosure(db, account_id=request.user.id,
+                              client_id=request.client.client_id, scopes=scopes,
+                              via=VIA_ID_TOKEN)
         token["id_token"] = issue_id_token(
             keys=svc.keys, issuer=svc.settings.issuer,
             pairwise_secret=svc.settings.pairwise_secret, client_row=request.client.row,

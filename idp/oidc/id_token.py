@@ -10,8 +10,7 @@ from authlib.oidc.core.util import create_half_hash
 from joserfc import jwt
 
 from idp.keys import SigningKeys
-from idp.oidc.scopes import user_claims
-from idp.pairwise import pairwise_sub
+from idp.oidc import claims as released
 
 
 @dataclass(frozen=True)
@@ -24,10 +23,6 @@ class AuthContext:
     sid: str
 
 
-def subject_for(pairwise_secret: str, client_row, account_id: str) -> str:
-    return pairwise_sub(pairwise_secret, client_row.sector, account_id)
-
-
 def issue_id_token(*, keys: SigningKeys, issuer: str, pairwise_secret: str, client_row,
                    account, scopes: list[str], auth: AuthContext, lifetime: int,
                    nonce: str | None = None, access_token: str | None = None) -> str:
@@ -35,7 +30,6 @@ def issue_id_token(*, keys: SigningKeys, issuer: str, pairwise_secret: str, clie
     now = int(time.time())
     claims: dict[str, Any] = {
         "iss": issuer,
-        "sub": subject_for(pairwise_secret, client_row, account.id),
         "aud": client_row.client_id,
         "exp": now + lifetime,
         "iat": now,
@@ -53,6 +47,7 @@ def issue_id_token(*, keys: SigningKeys, issuer: str, pairwise_secret: str, clie
         at_hash = create_half_hash(access_token, alg)
         if at_hash is not None:
             claims["at_hash"] = at_hash.decode()
-    claims.update(user_claims(account, scopes))
+    # sub and the person claims: idp.oidc.claims decides (the grant records the disclosure).
+    claims.update(released.release(pairwise_secret, client_row, account, scopes))
     header = {"alg": alg, "kid": keys.kid(alg), "typ": "JWT"}
     return jwt.encode(header, claims, keys.for_alg(alg), algorithms=[alg])

@@ -10,6 +10,7 @@ from authlib.oidc.rpinitiated import EndSessionEndpoint
 
 from idp.audit import audit
 from idp.keys import ALGORITHMS as SIGNING_ALGORITHMS
+from idp.oidc.claims import introspection_claims
 from idp.oidc.clients import OAuthClient
 from idp.oidc.grants import (
     AuthorizationCodeGrant,
@@ -19,7 +20,6 @@ from idp.oidc.grants import (
     S256CodeChallenge,
     unit_of_work,
 )
-from idp.oidc.id_token import subject_for
 from idp.oidc.tokens import (
     account_may_use_tokens,
     find_token,
@@ -126,7 +126,8 @@ class TokenIntrospection(IntrospectionEndpoint):
             "client_id": token.row.client_id,
             "scope": token.row.scope,
             "token_type": kind,
-            "sub": subject_for(svc.settings.pairwise_secret, client_row, token.row.account_id),
+            **introspection_claims(svc.settings.pairwise_secret, client_row,
+                                   token.row.account_id),
             "aud": token.row.client_id,
             "iss": svc.settings.issuer,
             "exp": int(exp.timestamp()) if exp else None,

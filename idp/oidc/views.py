@@ -23,16 +23,17 @@ from joserfc.errors import JoseError
 from sqlalchemy import select
 
 from idp.audit import audit
-from idp.auth import transactions
 from idp.auth.current import current_user, sign_out
 from idp.input_limits import MalformedBasic, parse_basic
 from idp.keys import ALGORITHMS as SIGNING_ALGORITHMS
+from idp.oidc import prompts
+from idp.oidc.claims import subject_for, userinfo_claims
 from idp.oidc.discovery import provider_metadata
-from idp.oidc.id_token import subject_for
-from idp.oidc.scopes import acr_satisfies, claims_for_scopes, user_claims
+from idp.oidc.grants import SignedInUser
+from idp.oidc.interaction import TXN_PARAM, LoginTransaction
 from idp.oidc.tokens import find_active_access_token
 from idp.services import services
-from idp.store.models import Account, Client, Consent, Disclosure
+from idp.store.models import Account, Client, Consent
 
 bp = Blueprint("oidc", __name__)
 
@@ -134,9 +135,71 @@ def _hinted_subject(hint: str | None, redirect_uri: str) -> str | None:
     return sub if isinstance(sub, str) else None
 
 
+def _remember_ui_locale(ui_locales: str | None) -> None:
+    for locale in (ui_locales or "").split():
+        if locale.split("-")[0] in ("ja", "en"):
+            session["lang"] = locale.split("-")[0]
+            return
+
+
+def _policy_inputs(user: SignedInUser | None, client, payload,
+                   txn: LoginTransaction | None) -> tuple:
+    """The plain values :func:`prompts.decide` judges, parsed from the request, the session,
+    the client, the stored consent and the login transaction. Raises OAuth2Error for a
+    malformed request."""
+    svc = services()
+    data, redirect_uri = payload.data, payload.redirect_uri
+    prompt_values = (data.get("prompt") or "").split()
+    _refuse_unsupported(data, prompt_values, redirect_uri)
+    asked = prompts.RequestParams(
+        prompts=frozenset(prompt_values),
+        max_age=_parse_max_age(data.get("max_age"), redirect_uri),
+        hinted_sub=_hinted_subject(data.get("id_token_hint"), redirect_uri),
+        acr_values=tuple((data.get("acr_values") or "").split()),
+        scopes=tuple(scope_to_list(client.get_allowed_scope(payload.scope or "")) or ()))
+    policy = prompts.ClientPolicy(required_acr=client.row.required_acr or None)
+    if user is None:
+        return (asked, prompts.SessionState(), policy, prompts.ConsentState(),
+                prompts.InteractionState())
+    signed_in = prompts.SessionState(
+        signed_in=True, auth_time=user.auth.auth_time, acr=user.auth.acr,
+        sub=subject_for(svc.settings.pairwise_secret, client.row, user.account.id))
+    with svc.db.session() as db:
+        consent = db.scalar(select(Consent).where(
+            Consent.account_id == user.account.id,
+            Consent.client_id == client.get_client_id()))
+        granted = prompts.ConsentState(
+            None if consent is None else frozenset(consent.scopes or []))
+    interaction = prompts.InteractionState(
+        signed_in_now=bool(txn and txn.signed_in_during(user.auth.auth_time)),
+        consent_answered=bool(txn and txn.answered_consent))
+    return asked, signed_in, policy, granted, interaction
+
+
+PROMPT_ERRORS: dict[str, type[OAuth2Error]] = {
+    "login_required": LoginRequiredError, "consent_required": ConsentRequiredError}
+
+
+def _interact(decision: prompts.Decision, payload, client, txn: LoginTransaction | None):
+    """Send the person to the sign-in or consent page (or, under prompt=none, the app the
+    error), inside a login transaction the page resumes."""
+    if decision.error:
+        error = PROMPT_ERRORS[decision.error](redirect_uri=payload.redirect_uri)
+        error.state = payload.state
+        return _redirect_error(error)
+    params = {k: v for k, v in payload.data.items() if k != TXN_PARAM and isinstance(v, str)}
+    if decision.prompt == prompts.LOGIN or txn is None:
+        # A sign-in always starts a new transaction: the one in the URL may be old.
+        txn = LoginTransaction.start(params, card_required=decision.card_required,
+                                     client_name=client.name,
+                                     client_id=client.get_client_id())
+    if decision.prompt == prompts.LOGIN:
+        return redirect(url_for("auth.login", txn=txn.id, reason=decision.reason), 303)
+    return redirect(url_for("auth.consent", txn=txn.id), 303)
+
+
 @bp.route("/authorize", methods=["GET", "POST"])
 def authorize():
-    svc = services()
     user = current_user()
     try:
         grant = server().get_consent_grant(end_user=user)
@@ -147,83 +210,25 @@ def authorize():
         # the request; answer with a page, never a redirect built from such input.
         return render_template("error.html", error="invalid_request",
                                description="malformed authorization request"), 400
-    oauth_request = grant.request
-    redirect_uri = oauth_request.payload.redirect_uri
-    client = grant.client
-    data = oauth_request.payload.data
-    params = {k: v for k, v in data.items()
-              if k != transactions.TXN_PARAM and isinstance(v, str)}
-    txn = transactions.load(request.values.get(transactions.TXN_PARAM))
-    if txn is not None and txn.get("client_id") != client.get_client_id():
-        txn = None
-    for locale in (data.get("ui_locales") or "").split():
-        if locale.split("-")[0] in ("ja", "en"):
-            session["lang"] = locale.split("-")[0]
-            break
-    prompts = (data.get("prompt") or "").split()
-    requested_acr = (data.get("acr_values") or "").split()
-    # The client's required level is a floor the request cannot lower: check it on its own
-    # (acr_satisfies takes the lowest of several asked values).
-    required_acr = [client.row.required_acr] if client.row.required_acr else []
-
-    def level_met(acr: str) -> bool:
-        return acr_satisfies(acr, requested_acr) and acr_satisfies(acr, required_acr)
-
-    card_required = not level_met("urn:mynagate:acr:password")
+    payload, client = grant.request.payload, grant.client
+    txn = LoginTransaction.load(request.values.get(TXN_PARAM))
+    if txn is not None and txn.client_id != client.get_client_id():
+        txn = None  # another app's transaction: it resumes nothing here
+    _remember_ui_locale(payload.data.get("ui_locales"))
     try:
-        _refuse_unsupported(data, prompts, redirect_uri)
-        max_age = _parse_max_age(data.get("max_age"), redirect_uri)
-        hinted_sub = _hinted_subject(data.get("id_token_hint"), redirect_uri)
-        logged_in_now = bool(user and txn and txn.get("authenticated_at")
-                             and user.auth.auth_time >= int(txn["started"]) - 1)
-        need_login = user is None
-        reason = "login"
-        if user is not None and not logged_in_now:
-            too_old = max_age is not None and time.time() - user.auth.auth_time > max_age
-            if "login" in prompts or too_old:
-                need_login = True
-            elif hinted_sub and hinted_sub != subject_for(
-                    svc.settings.pairwise_secret, client.row, user.account.id):
-                need_login = True
-                reason = "other_account"
-        if user is not None and not level_met(user.auth.acr):
-            need_login = True
-            reason = "card_required"
-        if need_login:
-            if "none" in prompts:
-                raise LoginRequiredError(redirect_uri=redirect_uri)
-            txn_id = transactions.start(params, card_required=card_required,
-                                        client_name=client.name,
-                                        client_id=client.get_client_id())
-            return redirect(url_for("auth.login", txn=txn_id, reason=reason), 303)
-
-        scopes = scope_to_list(client.get_allowed_scope(oauth_request.payload.scope or ""))
-        with svc.db.session() as db:
-            consent = db.scalar(select(Consent).where(
-                Consent.account_id == user.account.id,
-                Consent.client_id == client.get_client_id()))
-            covered = consent is not None and set(scopes) <= set(consent.scopes or [])
-        consented_now = bool(txn and (txn.get("consented_at") or txn.get("denied")))
-        if not consented_now and (not covered or "consent" in prompts):
-            if "none" in prompts:
-                raise ConsentRequiredError(redirect_uri=redirect_uri)
-            if txn is None:
-                txn_id = transactions.start(params, card_required=card_required,
-                                            client_name=client.name,
-                                            client_id=client.get_client_id())
-            else:
-                txn_id = txn["id"]
-            return redirect(url_for("auth.consent", txn=txn_id), 303)
+        decision = prompts.decide(*_policy_inputs(user, client, payload, txn),
+                                  now=time.time())
     except OAuth2Error as error:
-        error.state = oauth_request.payload.state
+        error.state = payload.state
         return _redirect_error(error)
-
+    if not decision.proceed:
+        return _interact(decision, payload, client, txn)
     if txn is not None:
-        svc.store.delete("txn:" + txn["id"])
-        if txn.get("denied"):
+        txn.finish()
+        if txn.denied:
             # The person said no on the consent page: access_denied back to the app.
             return server().create_authorization_response(grant_user=None, grant=grant)
-    with svc.db.session() as db:
+    with services().db.session() as db:
         audit(db, "authorize.code_issued", client_id=client.get_client_id(),
               account_id=user.account.id, acr=user.auth.acr)
     return server().create_authorization_response(grant_user=user, grant=grant)
@@ -306,12 +311,7 @@ def userinfo():
         client_row = db.get(Client, issued.row.client_id)
         if account is None or not account.active or account.locked:
             return _bearer_error("invalid_token", "the account is no longer active", 401)
-        claims = {"sub": subject_for(svc.settings.pairwise_secret, client_row, account.id)}
-        claims.update(user_claims(account, scopes))
-        released = claims_for_scopes(scopes)
-        if released:
-            db.add(Disclosure(account_id=account.id, client_id=client_row.client_id,
-                              claims=released, via="userinfo"))
+        claims = userinfo_claims(db, svc.settings.pairwise_secret, client_row, account, scopes)
     return _no_store(jsonify(claims))
 
 

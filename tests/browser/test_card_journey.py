@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from card_bridge.pin import ScriptedPinPrompt
 from idp.demo.seed import DEMO_SCHOOL_CODE, DEMO_STUDENT_LOGIN
-from idp.oidc.id_token import subject_for
+from idp.oidc.claims import subject_for
 from idp.oidc.scopes import ACR_CARD, ACR_PASSWORD
 from idp.store.models import Account, CardBinding, Client, School
 from tests.bridge.bridge_helpers import PIN, wait_for

@@ -28,7 +28,7 @@ from idp.demo.seed import (
     seed_demo,
 )
 from idp.demo.serve import serve_demo
-from idp.oidc.id_token import subject_for
+from idp.oidc.claims import subject_for
 from idp.oidc.scopes import ACR_CARD, ACR_PASSWORD
 from idp.store.models import Account, Client, School
 from tests.conftest import Student

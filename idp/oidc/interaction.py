@@ -1,0 +1,109 @@
+"""Login transactions: an authorization request waiting for the person to sign in or agree.
+
+Kept in the short-lived store under its own key and bound to the browser that started it, so
+a transaction id seen elsewhere is useless. The authorization request is replayed from its
+stored parameters once the person is done.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+from flask import session
+
+from idp.auth import linking
+from idp.auth.current import browser_id
+from idp.services import services
+
+TXN_PARAM = "mynagate_txn"
+KEY_PREFIX = "txn:"
+
+
+@dataclass
+class LoginTransaction:
+    """One authorization request in progress. The stored record is this dataclass without
+    ``id`` (the id is in the key)."""
+
+    id: str
+    browser: str
+    params: dict[str, str]
+    started: float
+    card_required: bool = False
+    client_name: str = ""
+    client_id: str = ""
+    authenticated_at: float | None = None
+    consented_at: float | None = None
+    denied: bool = False
+
+    @staticmethod
+    def key_for(txn_id: str) -> str:
+        return KEY_PREFIX + txn_id
+
+    @property
+    def key(self) -> str:
+        return self.key_for(self.id)
+
+    @classmethod
+    def start(cls, params: dict[str, str], *, card_required: bool = False,
+              client_name: str = "", client_id: str = "") -> LoginTransaction:
+        # A new authorization request is a new sign-in: a card tapped (and not linked) in an
+        # earlier one must not be offered to whoever signs in now (shared school PCs).
+        session.pop(linking.SESSION_KEY, None)
+        txn = cls(id=secrets.token_urlsafe(24), browser=browser_id(), params=params,
+                  started=time.time(), card_required=card_required, client_name=client_name,
+                  client_id=client_id)
+        txn.save()
+        return txn
+
+    @classmethod
+    def load(cls, txn_id: str | None) -> LoginTransaction | None:
+        """The transaction ``txn_id`` if it is alive and was started by this browser."""
+        if not txn_id or not isinstance(txn_id, str) or len(txn_id) > 64:
+            return None
+        record = services().store.get(cls.key_for(txn_id))
+        if record is None or record.get("browser") != browser_id():
+            return None
+        return cls.from_record(txn_id, record)
+
+    @classmethod
+    def from_record(cls, txn_id: str, record: dict[str, Any]) -> LoginTransaction:
+        names = {f.name for f in dataclasses.fields(cls)} - {"id"}
+        return cls(id=txn_id, **{k: v for k, v in record.items() if k in names})
+
+    def to_record(self) -> dict[str, Any]:
+        return {k: v for k, v in dataclasses.asdict(self).items() if k != "id"}
+
+    def save(self) -> None:
+        svc = services()
+        svc.store.put(self.key, self.to_record(), svc.settings.login_transaction_lifetime)
+
+    def update(self, **changes: Any) -> None:
+        for name, value in changes.items():
+            if name == "id" or name not in self.__dataclass_fields__:
+                raise AttributeError(f"a login transaction has no field {name!r}")
+            setattr(self, name, value)
+        self.save()
+
+    def finish(self) -> None:
+        """The authorization request was answered: the transaction cannot be resumed again."""
+        services().store.delete(self.key)
+
+    def signed_in_during(self, auth_time: int) -> bool:
+        """Whether a sign-in at ``auth_time`` happened in this transaction (a second of
+        slack: auth_time is whole seconds, ``started`` is not)."""
+        return bool(self.authenticated_at) and auth_time >= int(self.started) - 1
+
+    @property
+    def answered_consent(self) -> bool:
+        return bool(self.consented_at or self.denied)
+
+    def resume_url(self) -> str:
+        """Where the browser goes to continue the authorization request."""
+        params = dict(self.params)
+        params[TXN_PARAM] = self.id
+        return "/authorize?" + urlencode(params)
