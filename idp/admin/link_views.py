@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from idp.admin import accounts, assisted
 from idp.admin.forms import ActionForm
 from idp.admin.roles import Actor
-from idp.admin.views import _render, bp, client_ip
+from idp.admin.views import bp, client_ip, render
 from idp.admin.web_auth import staff_required
 from idp.auth.card import issue_challenge, verify_token
 from idp.auth.card_views import STATUS, card_message, card_service
@@ -55,7 +55,7 @@ def link_roster(actor: Actor):
                                query=query)
         linked = {r.id: len(assisted.active_cards(db, r.id)) for r in rows}
     done = request.args.get("done") == "1"
-    return _render("admin/link_roster.html", actor, rows=rows, linked=linked, q=query,
+    return render("admin/link_roster.html", actor, rows=rows, linked=linked, q=query,
                    done=done, form=ActionForm())
 
 
@@ -66,10 +66,10 @@ def link_card_page(actor: Actor, account_id: str):
     with services().db.session() as db:
         student = _student(db, actor, account_id)
         if isinstance(student, str):
-            return _render("admin/link_roster.html", actor, 409, rows=[], linked={}, q="",
+            return render("admin/link_roster.html", actor, 409, rows=[], linked={}, q="",
                            done=False, error=link_message(student))
         context = _student_context(db, student)
-    return _render("admin/link_card.html", actor, card_enabled=service.enabled,
+    return render("admin/link_card.html", actor, card_enabled=service.enabled,
                    challenge_url=url_for("admin.link_challenge", account_id=account_id),
                    verify_url=url_for("admin.link_verify", account_id=account_id),
                    **context)
@@ -131,7 +131,7 @@ def link_confirm(actor: Actor, account_id: str):
     with svc.db.session() as db:
         student = _student(db, actor, account_id)
         if isinstance(student, str):
-            return _render("admin/link_roster.html", actor, 409, rows=[], linked={}, q="",
+            return render("admin/link_roster.html", actor, 409, rows=[], linked={}, q="",
                            done=False, error=link_message(student))
         context = _student_context(db, student)
         if request.method == "GET":
@@ -139,9 +139,9 @@ def link_confirm(actor: Actor, account_id: str):
                                     student_id=account_id)
             if card is None:
                 return _expired(actor, context)
-            return _render("admin/link_confirm.html", actor, card=card, form=form, **context)
+            return render("admin/link_confirm.html", actor, card=card, form=form, **context)
         if not form.validate_on_submit():
-            return _render("admin/link_confirm.html", actor, 400, card=None, form=form,
+            return render("admin/link_confirm.html", actor, 400, card=None, form=form,
                            **context)
         card = assisted.take_pending(svc.store, browser=browser_id(), actor=actor,
                                      student_id=account_id)
@@ -150,14 +150,14 @@ def link_confirm(actor: Actor, account_id: str):
         try:
             assisted.link(db, actor, account_id, card, ip=client_ip())
         except (CardError, assisted.LinkRefused) as exc:
-            return _render("admin/link_card.html", actor, 409, card_enabled=False,
+            return render("admin/link_card.html", actor, 409, card_enabled=False,
                            error=link_message(exc.code), challenge_url="", verify_url="",
                            **context)
     return redirect(url_for("admin.link_roster", done="1"), 303)
 
 
 def _expired(actor: Actor, context: dict[str, Any]):
-    return _render("admin/link_card.html", actor, 409, card_enabled=card_service().enabled,
+    return render("admin/link_card.html", actor, 409, card_enabled=card_service().enabled,
                    error=link_message("confirmation_expired"),
                    challenge_url=url_for("admin.link_challenge",
                                          account_id=context["student"].id),

@@ -150,12 +150,180 @@ class _Provider:
         return response.json()
 
 
+class SignedIn:
+    """The people signed in to one demo app, in memory and bounded (the oldest leave first:
+    someone signing in over and over cannot grow it without end)."""
+
+    def __init__(self, limit: int = MAX_SIGNED_IN) -> None:
+        self.limit = limit
+        self._people: OrderedDict[str, dict] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: str | None) -> dict | None:
+        with self._lock:
+            return self._people.get(key) if key else None
+
+    def add(self, person: dict) -> str:
+        key = secrets.token_urlsafe(16)
+        with self._lock:
+            self._people[key] = person
+            while len(self._people) > self.limit:
+                self._people.popitem(last=False)
+        return key
+
+    def pop(self, key: str) -> None:
+        with self._lock:
+            self._people.pop(key, None)
+
+
+class _DemoRp:
+    """One demo relying party's views; :func:`create_demo_rp` routes them."""
+
+    def __init__(self, name: str, issuer: str, client_id: str, client_secret: str,
+                 redirect_uri: str) -> None:
+        parts = urlsplit(redirect_uri)
+        self.name, self.issuer, self.redirect_uri = name, issuer, redirect_uri
+        self.client_id, self.client_secret = client_id, client_secret
+        self.origin = f"{parts.scheme}://{parts.netloc}"
+        self.provider = _Provider(issuer)
+        self.people = SignedIn()
+
+    def oauth(self) -> OAuth2Session:
+        return OAuth2Session(self.client_id, self.client_secret, scope=DEMO_SCOPE,
+                             redirect_uri=self.redirect_uri, code_challenge_method="S256",
+                             token_endpoint_auth_method="client_secret_basic")
+
+    def render(self, page: str, status: int = 200, **context: Any):
+        return render_template_string(PAGE, page=page, name=self.name, origin=self.origin,
+                                      acr_card=ACR_CARD, **context), status
+
+    def failure(self, message: str, detail: str | None = None, status: int = 400):
+        return self.render("error", status, message=message, detail=detail)
+
+    def current_person(self) -> dict | None:
+        return self.people.get(session.get("person"))
+
+    def headers(self, response):
+        response.headers["Content-Security-Policy"] = (
+            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self' "
+            f"{self.issuer}; frame-ancestors 'none'; base-uri 'none'")
+        response.headers["Referrer-Policy"] = "no-referrer"
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Cache-Control"] = "no-store"
+        return response
+
+    def home(self):
+        session.setdefault("form_token", secrets.token_urlsafe(16))
+        return self.render("home", person=self.current_person(),
+                           form_token=session["form_token"])
+
+    def login(self):
+        try:
+            endpoint = self.provider.metadata()["authorization_endpoint"]
+        except (requests.RequestException, ValueError, KeyError) as exc:
+            return self.failure("マイナゲートにつながりません。 / Cannot reach Mynagate.",
+                                str(exc), 502)
+        state, nonce = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
+        verifier = secrets.token_urlsafe(48)
+        extra = {"acr_values": ACR_CARD} if request.args.get("card") else {}
+        url, _ = self.oauth().create_authorization_url(
+            endpoint, state=state, nonce=nonce, code_verifier=verifier, **extra)
+        session["flow"] = {"state": state, "nonce": nonce, "verifier": verifier}
+        return redirect(url, 303)
+
+    def callback(self):
+        flow = session.pop("flow", None)
+        refusal = self._refuse_response(flow)
+        if refusal is not None:
+            return refusal
+        try:
+            person = self._exchange(request.args["code"], flow)
+        except IdTokenError as exc:
+            return self.failure("IDトークンが正しくありません。 / The ID token is not valid.",
+                                str(exc), 502)
+        except Exception as exc:  # noqa: BLE001 - network, OAuth or JSON errors: show them
+            return self.failure("サインインをしあげられませんでした。 / Could not finish "
+                                "signing in.", f"{type(exc).__name__}: {exc}"[:300], 502)
+        if person is None:
+            return self.failure("UserInfo の番号がちがいます。 / UserInfo sub does not match.")
+        session["person"] = self.people.add(person)
+        return redirect(url_for("home"), 303)
+
+    def _refuse_response(self, flow: dict | None):
+        """The authorization response's checks before any token request, or None."""
+        if not flow or request.args.get("state") != flow["state"]:
+            return self.failure("このサインインは古いか、ほかの画面のものです。"
+                                "もういちど ためしてね。 / This sign-in is stale or not ours "
+                                "(state mismatch).")
+        # RFC 9207: the response must come from our provider (mix-up defence).
+        if request.args.get("iss") != self.issuer:
+            return self.failure("ちがうところからの返事です。 / Wrong issuer in the response.")
+        if request.args.get("error"):
+            message = ("サインインしませんでした。 / Sign-in did not complete."
+                       if request.args["error"] == "access_denied" else
+                       "サインインできませんでした。 / Sign-in failed.")
+            detail = request.args["error"] + (
+                ": " + request.args["error_description"]
+                if request.args.get("error_description") else "")
+            return self.failure(message, detail[:300])
+        if not request.args.get("code"):
+            return self.failure("コードがありません。 / No authorization code.")
+        return None
+
+    def _exchange(self, code: str, flow: dict) -> dict | None:
+        """Code → tokens → verified ID token → UserInfo; None when UserInfo's ``sub`` is not
+        the ID token's."""
+        metadata = self.provider.metadata()
+        token = self.oauth().fetch_token(metadata["token_endpoint"], code=code,
+                                         grant_type="authorization_code",
+                                         code_verifier=flow["verifier"], timeout=HTTP_TIMEOUT)
+        claims = verify_id_token(token.get("id_token", ""), self.provider.jwks(),
+                                 issuer=self.issuer, client_id=self.client_id,
+                                 nonce=flow["nonce"])
+        info = requests.get(metadata["userinfo_endpoint"], timeout=HTTP_TIMEOUT, headers={
+            "Authorization": f"Bearer {token['access_token']}"})
+        info.raise_for_status()
+        userinfo = info.json()
+        if userinfo.get("sub") != claims["sub"]:
+            return None
+        return {
+            "sub": claims["sub"], "acr": claims.get("acr"), "amr": claims.get("amr") or [],
+            "auth_time": claims.get("auth_time"), "id_token": token["id_token"],
+            "id_token_json": json.dumps(claims, ensure_ascii=False, indent=2, sort_keys=True),
+            "userinfo_json": json.dumps(userinfo, ensure_ascii=False, indent=2,
+                                        sort_keys=True),
+            "at": time.time(),
+        }
+
+    def logout(self):
+        if request.form.get("token") != session.get("form_token"):
+            abort(400)
+        person = self.current_person()
+        self.people.pop(session.pop("person", ""))
+        try:
+            end_session = self.provider.metadata()["end_session_endpoint"]
+        except (requests.RequestException, ValueError, KeyError) as exc:
+            return self.failure("マイナゲートにつながりません。 / Cannot reach Mynagate.",
+                                str(exc), 502)
+        state = secrets.token_urlsafe(16)
+        session["logout_state"] = state
+        params = {"client_id": self.client_id, "post_logout_redirect_uri":
+                  f"{self.origin}/logged-out", "state": state, "ui_locales": "ja"}
+        if person:
+            params["id_token_hint"] = person["id_token"]
+        return redirect(f"{end_session}?{urlencode(params)}", 303)
+
+    def logged_out(self):
+        expected = session.pop("logout_state", None)
+        if request.args.get("state") != expected:
+            return self.failure("サインアウトの返事が合いません。 / Unexpected logout response.")
+        return self.render("logged_out")
+
+
 def create_demo_rp(name: str, issuer: str, client_id: str, client_secret: str,
                    redirect_uri: str, port: int) -> Flask:
     """A Flask app for one demo relying party, served on ``port`` at ``redirect_uri``'s host."""
     app = Flask(f"mynagate-demo-rp-{port}")
-    parts = urlsplit(redirect_uri)
-    origin = f"{parts.scheme}://{parts.netloc}"
     app.config.update(
         SECRET_KEY=secrets.token_urlsafe(32),
         # Cookies are per host, not per port: the provider and the RP on 127.0.0.1 must not
@@ -164,137 +332,11 @@ def create_demo_rp(name: str, issuer: str, client_id: str, client_secret: str,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_HTTPONLY=True,
     )
-    provider = _Provider(issuer)
-    signed_in: OrderedDict[str, dict] = OrderedDict()
-    signed_in_lock = threading.Lock()
-
-    def oauth() -> OAuth2Session:
-        return OAuth2Session(client_id, client_secret, scope=DEMO_SCOPE,
-                             redirect_uri=redirect_uri, code_challenge_method="S256",
-                             token_endpoint_auth_method="client_secret_basic")
-
-    def render(page: str, status: int = 200, **context: Any):
-        return render_template_string(PAGE, page=page, name=name, origin=origin,
-                                      acr_card=ACR_CARD, **context), status
-
-    def failure(message: str, detail: str | None = None, status: int = 400):
-        return render("error", status, message=message, detail=detail)
-
-    def current_person() -> dict | None:
-        key = session.get("person")
-        with signed_in_lock:
-            return signed_in.get(key) if key else None
-
-    @app.after_request
-    def headers(response):
-        response.headers["Content-Security-Policy"] = (
-            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self' "
-            f"{issuer}; frame-ancestors 'none'; base-uri 'none'")
-        response.headers["Referrer-Policy"] = "no-referrer"
-        response.headers["X-Content-Type-Options"] = "nosniff"
-        response.headers["Cache-Control"] = "no-store"
-        return response
-
-    @app.get("/")
-    def home():
-        session.setdefault("form_token", secrets.token_urlsafe(16))
-        return render("home", person=current_person(), form_token=session["form_token"])
-
-    @app.get("/login")
-    def login():
-        try:
-            endpoint = provider.metadata()["authorization_endpoint"]
-        except (requests.RequestException, ValueError, KeyError) as exc:
-            return failure("マイナゲートにつながりません。 / Cannot reach Mynagate.",
-                           str(exc), 502)
-        state, nonce = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
-        verifier = secrets.token_urlsafe(48)
-        extra = {"acr_values": ACR_CARD} if request.args.get("card") else {}
-        url, _ = oauth().create_authorization_url(
-            endpoint, state=state, nonce=nonce, code_verifier=verifier, **extra)
-        session["flow"] = {"state": state, "nonce": nonce, "verifier": verifier}
-        return redirect(url, 303)
-
-    @app.get("/callback")
-    def callback():
-        flow = session.pop("flow", None)
-        if not flow or request.args.get("state") != flow["state"]:
-            return failure("このサインインは古いか、ほかの画面のものです。もういちど ためしてね。 "
-                           "/ This sign-in is stale or not ours (state mismatch).")
-        # RFC 9207: the response must come from our provider (mix-up defence).
-        if request.args.get("iss") != issuer:
-            return failure("ちがうところからの返事です。 / Wrong issuer in the response.")
-        if request.args.get("error"):
-            message = ("サインインしませんでした。 / Sign-in did not complete."
-                       if request.args["error"] == "access_denied" else
-                       "サインインできませんでした。 / Sign-in failed.")
-            detail = request.args["error"] + (
-                ": " + request.args["error_description"]
-                if request.args.get("error_description") else "")
-            return failure(message, detail[:300])
-        code = request.args.get("code")
-        if not code:
-            return failure("コードがありません。 / No authorization code.")
-        try:
-            metadata = provider.metadata()
-            token = oauth().fetch_token(metadata["token_endpoint"], code=code,
-                                        grant_type="authorization_code",
-                                        code_verifier=flow["verifier"], timeout=HTTP_TIMEOUT)
-            claims = verify_id_token(token.get("id_token", ""), provider.jwks(),
-                                     issuer=issuer, client_id=client_id, nonce=flow["nonce"])
-            info = requests.get(metadata["userinfo_endpoint"], timeout=HTTP_TIMEOUT, headers={
-                "Authorization": f"Bearer {token['access_token']}"})
-            info.raise_for_status()
-            userinfo = info.json()
-        except IdTokenError as exc:
-            return failure("IDトークンが正しくありません。 / The ID token is not valid.",
-                           str(exc), 502)
-        except Exception as exc:  # noqa: BLE001 - network, OAuth or JSON errors: show them
-            return failure("サインインをしあげられませんでした。 / Could not finish signing in.",
-                           f"{type(exc).__name__}: {exc}"[:300], 502)
-        if userinfo.get("sub") != claims["sub"]:
-            return failure("UserInfo の番号がちがいます。 / UserInfo sub does not match.")
-        person = {
-            "sub": claims["sub"], "acr": claims.get("acr"), "amr": claims.get("amr") or [],
-            "auth_time": claims.get("auth_time"), "id_token": token["id_token"],
-            "id_token_json": json.dumps(claims, ensure_ascii=False, indent=2, sort_keys=True),
-            "userinfo_json": json.dumps(userinfo, ensure_ascii=False, indent=2,
-                                        sort_keys=True),
-            "at": time.time(),
-        }
-        key = secrets.token_urlsafe(16)
-        with signed_in_lock:
-            signed_in[key] = person
-            while len(signed_in) > MAX_SIGNED_IN:
-                signed_in.popitem(last=False)
-        session["person"] = key
-        return redirect(url_for("home"), 303)
-
-    @app.post("/logout")
-    def logout():
-        if request.form.get("token") != session.get("form_token"):
-            abort(400)
-        person = current_person()
-        with signed_in_lock:
-            signed_in.pop(session.pop("person", ""), None)
-        try:
-            end_session = provider.metadata()["end_session_endpoint"]
-        except (requests.RequestException, ValueError, KeyError) as exc:
-            return failure("マイナゲートにつながりません。 / Cannot reach Mynagate.",
-                           str(exc), 502)
-        state = secrets.token_urlsafe(16)
-        session["logout_state"] = state
-        params = {"client_id": client_id, "post_logout_redirect_uri":
-                  f"{origin}/logged-out", "state": state, "ui_locales": "ja"}
-        if person:
-            params["id_token_hint"] = person["id_token"]
-        return redirect(f"{end_session}?{urlencode(params)}", 303)
-
-    @app.get("/logged-out")
-    def logged_out():
-        expected = session.pop("logout_state", None)
-        if request.args.get("state") != expected:
-            return failure("サインアウトの返事が合いません。 / Unexpected logout response.")
-        return render("logged_out")
-
+    demo = _DemoRp(name, issuer, client_id, client_secret, redirect_uri)
+    app.after_request(demo.headers)
+    for rule, endpoint, methods in (("/", "home", ["GET"]), ("/login", "login", ["GET"]),
+                                    ("/callback", "callback", ["GET"]),
+                                    ("/logout", "logout", ["POST"]),
+                                    ("/logged-out", "logged_out", ["GET"])):
+        app.add_url_rule(rule, endpoint, getattr(demo, endpoint), methods=methods)
     return app

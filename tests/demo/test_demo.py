@@ -287,3 +287,36 @@ def test_the_banner_says_what_to_open_and_how_to_sign_in(demo):
     assert "demo-student" in text and "demo-admin" in text and DEMO_SCHOOL_CODE in text
     for rp, _served in demo.rps.values():
         assert f"{rp.origin}/" in text
+
+
+def test_demo_app_refuses_a_response_from_another_issuer_and_spends_the_flow(demo):
+    """A mix-up attacker (RFC 9207) answers the demo app's own sign-in with the right state
+    but another ``iss``: refused before any code is redeemed, and the flow is gone, so the
+    same state replayed with our issuer is refused too."""
+    rp, _ = demo.rps["notes"]
+    browser = HttpBrowser()
+    started = browser.http.get(f"{rp.origin}/login", allow_redirects=False, timeout=30)
+    assert started.status_code == 303
+    state = parse_qs(urlsplit(started.headers["Location"]).query)["state"][0]
+    forged = browser.http.get(f"{rp.origin}/callback", timeout=30, params={
+        "code": "stolen", "state": state, "iss": "https://evil.example"})
+    assert forged.status_code == 400 and "Wrong issuer" in forged.text
+    replay = browser.http.get(f"{rp.origin}/callback", timeout=30, params={
+        "code": "stolen", "state": state, "iss": demo.issuer})
+    assert replay.status_code == 400 and "state mismatch" in replay.text
+    assert 'id="sub"' not in browser.http.get(f"{rp.origin}/", timeout=30).text
+
+
+def test_demo_app_keeps_a_bounded_number_of_signed_in_people():
+    """Someone signing in again and again cannot grow the demo app's memory: the oldest
+    sign-in leaves first, the newest stays."""
+    from idp.demo.rp import MAX_SIGNED_IN, SignedIn
+
+    assert SignedIn().limit == MAX_SIGNED_IN
+    people = SignedIn(limit=3)
+    keys = [people.add({"sub": str(n)}) for n in range(4)]
+    assert people.get(keys[0]) is None
+    assert [people.get(k)["sub"] for k in keys[1:]] == ["1", "2", "3"]
+    assert people.get(None) is None and people.get("not-a-key") is None
+    people.pop(keys[3])
+    assert people.get(keys[3]) is None

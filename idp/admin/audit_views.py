@@ -1,0 +1,73 @@
+"""The audit log pages, ``/admin/audit``: search, CSV export, purge past the retention."""
+
+from __future__ import annotations
+
+from flask import Response, abort, redirect, request, url_for
+from flask_babel import gettext as _
+from sqlalchemy import select
+
+from idp.admin import accounts, audit_log
+from idp.admin.forms import ActionForm, RetentionForm
+from idp.admin.roles import Action, Actor, require
+from idp.admin.views import bp, render
+from idp.admin.web_auth import admin_required
+from idp.audit import audit
+from idp.services import services
+from idp.store.models import Account
+
+
+def _audit_filter(db) -> tuple[audit_log.AuditFilter, str | None]:
+    error = None
+    try:
+        since = audit_log.parse_date(request.args.get("since"))
+        until = audit_log.parse_date(request.args.get("until"))
+    except ValueError:
+        since = until = None
+        error = _("日付は YYYY-MM-DD で入れてください。")
+    school = accounts.school_by_code(db, request.args.get("school", "")[:64])
+    account_id = request.args.get("account_id") or None
+    login = request.args.get("login_id", "").strip()
+    if login and school is not None:
+        found = db.scalar(select(Account.id).where(Account.school_id == school.id,
+                                                   Account.login_id == login[:64]))
+        account_id = found or "-"
+    return audit_log.AuditFilter(account_id=account_id,
+                                 client_id=request.args.get("client_id") or None,
+                                 event=request.args.get("event") or None, since=since,
+                                 until=until, school_id=school.id if school else None), error
+
+
+@bp.get("/audit")
+@admin_required
+def audit_page(actor: Actor):
+    with services().db.session() as db:
+        flt, error = _audit_filter(db)
+        rows = audit_log.search(db, actor, flt, limit=200)
+        retention = audit_log.retention_days(db)
+    form = RetentionForm(days=retention)
+    return render("admin/audit.html", actor, 400 if error else 200, rows=rows,
+                   args=request.args, error=error, retention_form=form,
+                   purge_form=ActionForm())
+
+
+@bp.get("/audit.csv")
+@admin_required
+def audit_csv(actor: Actor):
+    with services().db.session() as db:
+        flt, error = _audit_filter(db)
+        if error:
+            abort(400)
+        body = "".join(audit_log.export_csv(db, actor, flt))
+        audit(db, "audit.exported", actor=actor.account_id)
+    return Response(body, mimetype="text/csv", headers={
+        "Content-Disposition": "attachment; filename=audit.csv", "Cache-Control": "no-store"})
+
+@bp.post("/audit/purge")
+@admin_required
+def purge(actor: Actor):
+    require(actor, Action.SETTINGS)
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    with services().db.session() as db:
+        audit_log.purge(db, actor=actor.account_id)
+    return redirect(url_for("admin.audit_page"), 303)

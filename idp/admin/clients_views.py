@@ -1,0 +1,152 @@
+"""Relying-party pages under ``/admin/clients``: list, register, edit, enable/disable,
+rotate the secret, delete. Rules live in :mod:`idp.admin.clients_admin`."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from flask import abort, redirect, request, url_for
+from sqlalchemy import select
+
+from idp.admin import accounts, clients_admin
+from idp.admin.forms import ActionForm, ClientForm
+from idp.admin.messages import describe
+from idp.admin.roles import Action, Actor, require
+from idp.admin.views import bp, render, show_once
+from idp.admin.web_auth import admin_required
+from idp.oidc.clients import ClientMetadataError
+from idp.oidc.registration_core import register_client
+from idp.services import services
+from idp.store.models import Client
+
+
+def _spec_from_form(form: ClientForm):
+    def lines(text: str | None) -> list[str]:
+        return [line.strip() for line in (text or "").splitlines() if line.strip()]
+
+    data: dict[str, Any] = {
+        "client_name": form.client_name.data,
+        "redirect_uris": lines(form.redirect_uris.data),
+        "post_logout_redirect_uris": lines(form.post_logout_redirect_uris.data),
+        "sector_identifier_uri": form.sector_identifier_uri.data or None,
+        "token_endpoint_auth_method": form.token_endpoint_auth_method.data,
+        "scopes": list(form.scopes.data or []) or ["openid"],
+        "jwks_uri": form.jwks_uri.data or None,
+        "id_token_signed_response_alg": form.id_token_signed_response_alg.data,
+        "required_acr": form.required_acr.data or None,
+        "logo_uri": form.logo_uri.data or None,
+        "contacts": [c.strip() for c in (form.contacts.data or "").split(",") if c.strip()],
+        "access_token_lifetime": form.access_token_lifetime.data,
+        "refresh_token_lifetime": form.refresh_token_lifetime.data,
+    }
+    if form.jwks.data and form.jwks.data.strip():
+        try:
+            data["jwks"] = json.loads(form.jwks.data)
+        except ValueError as exc:
+            raise ClientMetadataError("jwks is not JSON") from exc
+    return clients_admin.spec_from_metadata(data)
+
+
+def _fill_client_form(form: ClientForm, row: Client) -> None:
+    form.client_name.data = row.name
+    form.redirect_uris.data = "\n".join(row.redirect_uris or [])
+    form.post_logout_redirect_uris.data = "\n".join(row.post_logout_redirect_uris or [])
+    form.sector_identifier_uri.data = row.sector_identifier_uri or ""
+    form.token_endpoint_auth_method.data = row.token_endpoint_auth_method
+    form.scopes.data = list(row.scopes or [])
+    form.jwks_uri.data = row.jwks_uri or ""
+    form.jwks.data = json.dumps(row.jwks) if row.jwks else ""
+    form.id_token_signed_response_alg.data = row.id_token_signed_response_alg
+    form.required_acr.data = row.required_acr or ""
+    form.logo_uri.data = row.logo_uri or ""
+    form.contacts.data = ", ".join(row.contacts or [])
+    form.access_token_lifetime.data = row.access_token_lifetime
+    form.refresh_token_lifetime.data = row.refresh_token_lifetime
+
+
+@bp.get("/clients")
+@admin_required
+def clients(actor: Actor):
+    require(actor, Action.CLIENTS)
+    with services().db.session() as db:
+        rows = list(db.scalars(select(Client).order_by(Client.created_at)))
+    return render("admin/clients.html", actor, clients=rows)
+
+
+@bp.route("/clients/new", methods=["GET", "POST"])
+@admin_required
+def client_new(actor: Actor):
+    require(actor, Action.CLIENTS)
+    form = ClientForm()
+    if request.method == "GET" or not form.validate_on_submit():
+        return render("admin/client_form.html", actor,
+                       400 if request.method == "POST" else 200, form=form, row=None)
+    try:
+        row, secret = register_client(services(), _spec_from_form(form),
+                                      actor=actor.account_id)
+    except ClientMetadataError as exc:
+        return render("admin/client_form.html", actor, 400, form=form, row=None,
+                       error=describe(exc.code, str(exc)))
+    if secret:
+        show_once("client_secret", secret)
+    return redirect(url_for("admin.client_detail", client_id=row.client_id), 303)
+
+
+def _load_client(db, client_id: str) -> Client:
+    row = db.get(Client, client_id) if len(client_id) <= 64 else None
+    if row is None:
+        raise accounts.NotFound("no such client")
+    return row
+
+
+@bp.route("/clients/<client_id>", methods=["GET", "POST"])
+@admin_required
+def client_detail(actor: Actor, client_id: str):
+    require(actor, Action.CLIENTS)
+    svc = services()
+    form = ClientForm()
+    with svc.db.session() as db:
+        row = _load_client(db, client_id)
+        if request.method == "GET":
+            _fill_client_form(form, row)
+        error = None
+        if request.method == "POST" and form.validate_on_submit():
+            try:
+                secret = clients_admin.update_client(svc, db, row, _spec_from_form(form),
+                                                     actor=actor.account_id)
+            except ClientMetadataError as exc:
+                db.rollback()
+                error = describe(exc.code, str(exc))
+            else:
+                db.commit()
+                if secret:
+                    show_once("client_secret", secret)
+                return redirect(url_for("admin.client_detail", client_id=client_id), 303)
+        status = 400 if request.method == "POST" else 200
+        return render("admin/client_form.html", actor, status, form=form, row=row,
+                       error=error, action_form=ActionForm())
+
+
+@bp.post("/clients/<client_id>/<operation>")
+@admin_required
+def client_action(actor: Actor, client_id: str, operation: str):
+    require(actor, Action.CLIENTS)
+    if operation not in ("enable", "disable", "rotate", "delete"):
+        abort(404)
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    with services().db.session() as db:
+        row = _load_client(db, client_id)
+        if operation in ("enable", "disable"):
+            clients_admin.set_enabled(db, row, operation == "enable", actor=actor.account_id)
+        elif operation == "rotate":
+            try:
+                show_once("client_secret",
+                           clients_admin.rotate(db, row, actor=actor.account_id))
+            except ClientMetadataError:
+                abort(400)
+        else:
+            clients_admin.delete_client(db, row, actor=actor.account_id)
+            return redirect(url_for("admin.clients"), 303)
+    return redirect(url_for("admin.client_detail", client_id=client_id), 303)
