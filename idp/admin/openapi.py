@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from idp.clients.auth_methods import AUTH_METHODS
+from idp.clients.registry import ID_TOKEN_ALGS
 from idp.input_limits import JSON_MAX_BYTES, JSON_MAX_DEPTH
-from idp.oidc.clients import AUTH_METHODS, ID_TOKEN_ALGS
 from idp.oidc.scopes import ACR_LEVELS, SUPPORTED_SCOPES
 
 JSON = "application/json"

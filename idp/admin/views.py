@@ -25,7 +25,6 @@ from wtforms.fields.choices import SelectChoice
 from idp.admin import (
     accounts,
     audit_log,
-    clients_admin,
     credentials,
     roster_service,
     totp,
@@ -67,8 +66,9 @@ from idp.auth.current import sign_in
 from idp.auth.passwords import verify_password
 from idp.auth.throttle import audit_guessing
 from idp.auth.views import admin_link_url
-from idp.oidc.clients import ClientMetadataError
-from idp.oidc.registration_core import register_client
+from idp.clients import access_tokens, metadata, registry
+from idp.clients.auth_methods import SECRET_METHODS
+from idp.clients.registry import ClientMetadataError, register_client
 from idp.oidc.scopes import ACR_PASSWORD
 from idp.services import services
 from idp.store.admin_models import AdminApiToken, InitialAccessToken
@@ -325,7 +325,7 @@ def _spec_from_form(form: ClientForm):
             data["jwks"] = json.loads(form.jwks.data)
         except ValueError as exc:
             raise ClientMetadataError("jwks is not JSON") from exc
-    return clients_admin.spec_from_metadata(data)
+    return metadata.spec_from_metadata(data)
 
 
 def _fill_client_form(form: ClientForm, row: Client) -> None:
@@ -393,7 +393,7 @@ def client_detail(actor: Actor, client_id: str):
         error = None
         if request.method == "POST" and form.validate_on_submit():
             try:
-                secret = clients_admin.update_client(svc, db, row, _spec_from_form(form),
+                secret = registry.update_client(svc, db, row, _spec_from_form(form),
                                                      actor=actor.account_id)
             except ClientMetadataError as exc:
                 db.rollback()
@@ -405,7 +405,7 @@ def client_detail(actor: Actor, client_id: str):
                 return redirect(url_for("admin.client_detail", client_id=client_id), 303)
         status = 400 if request.method == "POST" else 200
         return _render("admin/client_form.html", actor, status, form=form, row=row,
-                       error=error, action_form=ActionForm())
+                       error=error, action_form=ActionForm(), secret_methods=SECRET_METHODS)
 
 
 @bp.post("/clients/<client_id>/<operation>")
@@ -419,15 +419,15 @@ def client_action(actor: Actor, client_id: str, operation: str):
     with services().db.session() as db:
         row = _load_client(db, client_id)
         if operation in ("enable", "disable"):
-            clients_admin.set_enabled(db, row, operation == "enable", actor=actor.account_id)
+            registry.set_enabled(db, row, operation == "enable", actor=actor.account_id)
         elif operation == "rotate":
             try:
                 _show_once("client_secret",
-                           clients_admin.rotate(db, row, actor=actor.account_id))
+                           registry.rotate(db, row, actor=actor.account_id))
             except ClientMetadataError:
                 abort(400)
         else:
-            clients_admin.delete_client(db, row, actor=actor.account_id)
+            registry.delete_client(db, row, actor=actor.account_id)
             return redirect(url_for("admin.clients"), 303)
     return redirect(url_for("admin.client_detail", client_id=client_id), 303)
 
@@ -441,10 +441,11 @@ def iats(actor: Actor):
     with services().db.session() as db:
         if request.method == "POST" and form.validate_on_submit():
             try:
-                row, value = credentials.issue_initial_access_token(
-                    db, actor=actor, label=form.label.data or "", days=form.days.data,
+                row, value = access_tokens.issue_initial_access_token(
+                    db, created_by=actor.account_id, label=form.label.data or "",
+                    days=form.days.data,
                     max_uses=form.max_uses.data, allowed_scopes=form.allowed_scopes.data)
-            except credentials.CredentialError as exc:
+            except access_tokens.AccessTokenError as exc:
                 db.rollback()
                 rows = list(db.scalars(select(InitialAccessToken)))
                 return _render("admin/iats.html", actor, 400, form=form, rows=rows,
