@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 from sqlalchemy import select
 
+from idp.clients.auth_methods import AUTH_METHODS, DEFAULT_METHOD
 from idp.keys import ALGORITHMS as KEY_ALGORITHMS
 from idp.settings import Settings, SettingsError
 
@@ -279,8 +280,7 @@ def client() -> None:
 @click.option("--redirect-uri", "redirect_uris", multiple=True, required=True)
 @click.option("--post-logout-redirect-uri", "post_logout", multiple=True)
 @click.option("--sector-identifier-uri", default=None)
-@click.option("--auth-method", default="client_secret_basic", type=click.Choice(
-    ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]))
+@click.option("--auth-method", default=DEFAULT_METHOD, type=click.Choice(AUTH_METHODS))
 @click.option("--jwks-uri", default=None)
 @click.option("--jwks-file", type=click.File("r"), default=None, help="A JWK set (JSON file)")
 @click.option("--id-token-alg", default="RS256", type=click.Choice(KEY_ALGORITHMS))
@@ -292,7 +292,7 @@ def client_create(ctx: Ctx, name, redirect_uris, post_logout, sector_identifier_
                   auth_method, jwks_uri, jwks_file, id_token_alg, scopes, require_acr,
                   as_json) -> None:
     """Register a relying party; prints client_id and, once, client_secret."""
-    from idp.oidc.registration_core import register_client
+    from idp.clients.registry import ClientMetadataError, ClientSpec, register_client
 
     jwks = None
     if jwks_file is not None:
@@ -300,8 +300,6 @@ def client_create(ctx: Ctx, name, redirect_uris, post_logout, sector_identifier_
             jwks = json.load(jwks_file)
         except ValueError as exc:
             fail(f"--jwks-file is not JSON: {exc}")
-    from idp.oidc.clients import ClientMetadataError, ClientSpec
-
     spec = ClientSpec(name=name, redirect_uris=list(redirect_uris),
                       post_logout_redirect_uris=list(post_logout),
                       sector_identifier_uri=sector_identifier_uri,

@@ -222,8 +222,7 @@ def student(make_student):
 
 @pytest.fixture
 def make_rp(svc):
-    from idp.oidc.clients import ClientSpec
-    from idp.oidc.registration_core import register_client
+    from idp.clients.registry import ClientSpec, register_client
 
     def make(host: str = "rp.example.test", auth_method: str = "client_secret_basic",
              **spec_fields) -> RP:

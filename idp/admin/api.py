@@ -14,14 +14,14 @@ from flask import Blueprint, Response, g, jsonify, request, stream_with_context
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from idp.admin import accounts, audit_log, clients_admin, credentials, roster_service
+from idp.admin import accounts, audit_log, credentials, roster_service
 from idp.admin.openapi import openapi_document
 from idp.admin.roles import STAFF_ROLES, Action, Actor, Forbidden, require
 from idp.admin.roster import RosterFileError
 from idp.admin.sheets import first_password_pdf
 from idp.audit import audit
-from idp.oidc.clients import ClientMetadataError
-from idp.oidc.registration_core import register_client
+from idp.clients import access_tokens, metadata, registry
+from idp.clients.registry import ClientMetadataError, register_client
 from idp.services import services
 from idp.store.admin_models import InitialAccessToken
 from idp.store.models import Client
@@ -71,7 +71,8 @@ def _bad_metadata(exc: ClientMetadataError):
 
 
 @bp.errorhandler(credentials.CredentialError)
-def _bad_credential(exc: credentials.CredentialError):
+@bp.errorhandler(access_tokens.AccessTokenError)
+def _bad_credential(exc: credentials.CredentialError | access_tokens.AccessTokenError):
     return _error(400, "invalid_request", str(exc))
 
 
@@ -157,15 +158,15 @@ def _client(db: Session, client_id: str) -> Client:
 def list_clients(db: Session, actor: Actor):
     require(actor, Action.CLIENTS)
     rows = db.scalars(select(Client).order_by(Client.created_at))
-    return {"clients": [clients_admin.admin_view(r) for r in rows]}
+    return {"clients": [metadata.admin_view(r) for r in rows]}
 
 
 @api_route("/clients", ["POST"])
 def create_client(db: Session, actor: Actor):
     require(actor, Action.CLIENTS)
-    spec = clients_admin.spec_from_metadata(_json_object())
+    spec = metadata.spec_from_metadata(_json_object())
     row, secret = register_client(services(), spec, actor=actor.account_id)
-    body = clients_admin.admin_view(row)
+    body = metadata.admin_view(row)
     body["client_secret"] = secret
     return body, 201
 
@@ -173,7 +174,7 @@ def create_client(db: Session, actor: Actor):
 @api_route("/clients/<client_id>", ["GET"])
 def get_client(db: Session, actor: Actor, client_id: str):
     require(actor, Action.CLIENTS)
-    return clients_admin.admin_view(_client(db, client_id))
+    return metadata.admin_view(_client(db, client_id))
 
 
 @api_route("/clients/<client_id>", ["PUT"])
@@ -181,11 +182,11 @@ def update_client(db: Session, actor: Actor, client_id: str):
     require(actor, Action.CLIENTS)
     row = _client(db, client_id)
     data = _json_object()
-    spec = clients_admin.spec_from_metadata(data)
-    secret = clients_admin.update_client(services(), db, row, spec, actor=actor.account_id)
+    spec = metadata.spec_from_metadata(data)
+    secret = registry.update_client(services(), db, row, spec, actor=actor.account_id)
     if isinstance(data.get("enabled"), bool) and data["enabled"] != row.enabled:
-        clients_admin.set_enabled(db, row, data["enabled"], actor=actor.account_id)
-    body = clients_admin.admin_view(row)
+        registry.set_enabled(db, row, data["enabled"], actor=actor.account_id)
+    body = metadata.admin_view(row)
     if secret:
         body["client_secret"] = secret
     return body
@@ -194,7 +195,7 @@ def update_client(db: Session, actor: Actor, client_id: str):
 @api_route("/clients/<client_id>", ["DELETE"])
 def delete_client(db: Session, actor: Actor, client_id: str):
     require(actor, Action.CLIENTS)
-    clients_admin.delete_client(db, _client(db, client_id), actor=actor.account_id)
+    registry.delete_client(db, _client(db, client_id), actor=actor.account_id)
     return None, 204
 
 
@@ -202,22 +203,22 @@ def delete_client(db: Session, actor: Actor, client_id: str):
 def disable_client(db: Session, actor: Actor, client_id: str):
     require(actor, Action.CLIENTS)
     row = _client(db, client_id)
-    clients_admin.set_enabled(db, row, False, actor=actor.account_id)
-    return clients_admin.admin_view(row)
+    registry.set_enabled(db, row, False, actor=actor.account_id)
+    return metadata.admin_view(row)
 
 
 @api_route("/clients/<client_id>/enable", ["POST"])
 def enable_client(db: Session, actor: Actor, client_id: str):
     require(actor, Action.CLIENTS)
     row = _client(db, client_id)
-    clients_admin.set_enabled(db, row, True, actor=actor.account_id)
-    return clients_admin.admin_view(row)
+    registry.set_enabled(db, row, True, actor=actor.account_id)
+    return metadata.admin_view(row)
 
 
 @api_route("/clients/<client_id>/rotate-secret", ["POST"])
 def rotate_client_secret(db: Session, actor: Actor, client_id: str):
     require(actor, Action.CLIENTS)
-    secret = clients_admin.rotate(db, _client(db, client_id), actor=actor.account_id)
+    secret = registry.rotate(db, _client(db, client_id), actor=actor.account_id)
     return {"client_id": client_id, "client_secret": secret}
 
 
@@ -248,8 +249,9 @@ def create_iat(db: Session, actor: Actor):
                                      or not all(isinstance(s, str) for s in scopes))):
         raise ApiError(400, "invalid_request",
                        "days/max_uses are integers, label a string, allowed_scopes strings")
-    row, value = credentials.issue_initial_access_token(
-        db, actor=actor, label=label, days=days, max_uses=uses, allowed_scopes=scopes)
+    row, value = access_tokens.issue_initial_access_token(
+        db, created_by=actor.account_id, label=label, days=days, max_uses=uses,
+        allowed_scopes=scopes)
     audit(db, "iat.issued", actor=actor.account_id, iat_id=row.id, max_uses=uses)
     body = _iat_view(row)
     body["token"] = value

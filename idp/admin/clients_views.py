@@ -1,5 +1,5 @@
 """Relying-party pages under ``/admin/clients``: list, register, edit, enable/disable,
-rotate the secret, delete. Rules live in :mod:`idp.admin.clients_admin`."""
+rotate the secret, delete. Rules live in :mod:`idp.clients.registry`."""
 
 from __future__ import annotations
 
@@ -9,14 +9,15 @@ from typing import Any
 from flask import abort, redirect, request, url_for
 from sqlalchemy import select
 
-from idp.admin import accounts, clients_admin
+from idp.admin import accounts
 from idp.admin.forms import ActionForm, ClientForm
 from idp.admin.messages import describe
 from idp.admin.roles import Action, Actor, require
 from idp.admin.views import bp, render, show_once
 from idp.admin.web_auth import admin_required
-from idp.oidc.clients import ClientMetadataError
-from idp.oidc.registration_core import register_client
+from idp.clients import metadata, registry
+from idp.clients.auth_methods import SECRET_METHODS
+from idp.clients.registry import ClientMetadataError, register_client
 from idp.services import services
 from idp.store.models import Client
 
@@ -45,7 +46,7 @@ def _spec_from_form(form: ClientForm):
             data["jwks"] = json.loads(form.jwks.data)
         except ValueError as exc:
             raise ClientMetadataError("jwks is not JSON") from exc
-    return clients_admin.spec_from_metadata(data)
+    return metadata.spec_from_metadata(data)
 
 
 def _fill_client_form(form: ClientForm, row: Client) -> None:
@@ -113,7 +114,7 @@ def client_detail(actor: Actor, client_id: str):
         error = None
         if request.method == "POST" and form.validate_on_submit():
             try:
-                secret = clients_admin.update_client(svc, db, row, _spec_from_form(form),
+                secret = registry.update_client(svc, db, row, _spec_from_form(form),
                                                      actor=actor.account_id)
             except ClientMetadataError as exc:
                 db.rollback()
@@ -125,7 +126,7 @@ def client_detail(actor: Actor, client_id: str):
                 return redirect(url_for("admin.client_detail", client_id=client_id), 303)
         status = 400 if request.method == "POST" else 200
         return render("admin/client_form.html", actor, status, form=form, row=row,
-                       error=error, action_form=ActionForm())
+                       error=error, action_form=ActionForm(), secret_methods=SECRET_METHODS)
 
 
 @bp.post("/clients/<client_id>/<operation>")
@@ -139,14 +140,14 @@ def client_action(actor: Actor, client_id: str, operation: str):
     with services().db.session() as db:
         row = _load_client(db, client_id)
         if operation in ("enable", "disable"):
-            clients_admin.set_enabled(db, row, operation == "enable", actor=actor.account_id)
+            registry.set_enabled(db, row, operation == "enable", actor=actor.account_id)
         elif operation == "rotate":
             try:
                 show_once("client_secret",
-                           clients_admin.rotate(db, row, actor=actor.account_id))
+                           registry.rotate(db, row, actor=actor.account_id))
             except ClientMetadataError:
                 abort(400)
         else:
-            clients_admin.delete_client(db, row, actor=actor.account_id)
+            registry.delete_client(db, row, actor=actor.account_id)
             return redirect(url_for("admin.clients"), 303)
     return redirect(url_for("admin.client_detail", client_id=client_id), 303)

@@ -1,5 +1,6 @@
-"""Bearer secrets of the admin area: initial access tokens (RFC 7591), admin API tokens and
-one-time password reset codes. Each is random, shown once, and stored as a SHA-256 hash."""
+"""Bearer secrets of the admin area: admin API tokens and one-time password reset and
+enrolment codes. Each is random, shown once, and stored as a SHA-256 hash. (Initial and
+registration access tokens live with the clients: ``idp.clients.access_tokens``.)"""
 
 from __future__ import annotations
 
@@ -12,11 +13,9 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from idp.admin.roles import ADMIN_ROLES, STAFF_ROLES, Actor
-from idp.oidc.claims import SUPPORTED_SCOPES
 from idp.store.admin_models import (
     AdminApiToken,
     AdminEnrolmentCode,
-    InitialAccessToken,
     PasswordResetCode,
 )
 from idp.store.models import Account, utcnow
@@ -27,7 +26,6 @@ RESET_CODE_LIFETIME = timedelta(hours=24)
 # Long enough to reach a new admin by post or in person; single use either way.
 ENROLMENT_CODE_LIFETIME = timedelta(hours=72)
 API_TOKEN_MAX_DAYS = 90
-IAT_MAX_DAYS = 90
 
 
 def digest(value: str) -> str:
@@ -40,51 +38,6 @@ class CredentialError(ValueError):
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
         self.code = code
-
-
-# ----------------------------------------------------------------------------- IAT
-def issue_initial_access_token(db: Session, *, actor: Actor, label: str, days: int,
-                               max_uses: int, allowed_scopes: list[str] | None
-                               ) -> tuple[InitialAccessToken, str]:
-    if not 1 <= days <= IAT_MAX_DAYS:
-        raise CredentialError("bad_days", f"days must be 1-{IAT_MAX_DAYS}")
-    if not 1 <= max_uses <= 1000:
-        raise CredentialError("bad_max_uses", "max_uses must be 1-1000")
-    # Only a missing list means "every scope"; an explicitly empty one (a form with no box
-    # ticked) is refused below, never widened to all.
-    scopes = list(SUPPORTED_SCOPES if allowed_scopes is None else allowed_scopes)
-    unknown = [s for s in scopes if s not in SUPPORTED_SCOPES]
-    if unknown or "openid" not in scopes:
-        raise CredentialError("bad_scopes",
-                              "allowed_scopes must be known scopes and include openid")
-    value = "iat_" + secrets.token_urlsafe(32)
-    row = InitialAccessToken(token_hash=digest(value), label=label[:200],
-                             allowed_scopes=scopes, max_uses=max_uses,
-                             created_by=actor.account_id,
-                             expires_at=utcnow() + timedelta(days=days))
-    db.add(row)
-    db.flush()
-    return row, value
-
-
-def consume_initial_access_token(db: Session, value: str) -> InitialAccessToken | None:
-    """The token, with one use counted, or None when unknown/expired/revoked/used up.
-
-    The use is counted with a conditional UPDATE so two registrations racing for the last
-    use cannot both win."""
-    if not value or len(value) > 200:
-        return None
-    row = db.scalar(select(InitialAccessToken).where(
-        InitialAccessToken.token_hash == digest(value)))
-    if row is None or row.revoked_at is not None or row.expires_at <= utcnow():
-        return None
-    counted = db.execute(update(InitialAccessToken).where(
-        InitialAccessToken.id == row.id, InitialAccessToken.uses < InitialAccessToken.max_uses)
-        .values(uses=InitialAccessToken.uses + 1))
-    if counted.rowcount != 1:
-        return None
-    db.refresh(row)
-    return row
 
 
 # ----------------------------------------------------------------------------- API tokens

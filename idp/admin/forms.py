@@ -20,9 +20,10 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from idp.oidc.claims import SUPPORTED_SCOPES
-from idp.oidc.clients import AUTH_METHODS, ID_TOKEN_ALGS
+from idp.clients.auth_methods import AUTH_METHODS
+from idp.clients.registry import ID_TOKEN_ALGS
 from idp.oidc.scopes import ACR_LEVELS
+from idp.scopes import SUPPORTED_SCOPES
 
 
 class AdminLoginForm(FlaskForm):

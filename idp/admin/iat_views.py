@@ -6,13 +6,13 @@ from __future__ import annotations
 from flask import abort, redirect, request, url_for
 from sqlalchemy import select
 
-from idp.admin import credentials
 from idp.admin.forms import ActionForm, IatForm
 from idp.admin.messages import describe
 from idp.admin.roles import Action, Actor, require
 from idp.admin.views import bp, render, show_once
 from idp.admin.web_auth import admin_required
 from idp.audit import audit
+from idp.clients import access_tokens
 from idp.services import services
 from idp.store.admin_models import InitialAccessToken
 from idp.store.models import utcnow
@@ -26,10 +26,11 @@ def iats(actor: Actor):
     with services().db.session() as db:
         if request.method == "POST" and form.validate_on_submit():
             try:
-                row, value = credentials.issue_initial_access_token(
-                    db, actor=actor, label=form.label.data or "", days=form.days.data,
+                row, value = access_tokens.issue_initial_access_token(
+                    db, created_by=actor.account_id, label=form.label.data or "",
+                    days=form.days.data,
                     max_uses=form.max_uses.data, allowed_scopes=form.allowed_scopes.data)
-            except credentials.CredentialError as exc:
+            except access_tokens.AccessTokenError as exc:
                 db.rollback()
                 rows = list(db.scalars(select(InitialAccessToken)))
                 return render("admin/iats.html", actor, 400, form=form, rows=rows,

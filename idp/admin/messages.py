@@ -20,10 +20,10 @@ _MESSAGES = {
     "login_id_taken": _l("このログインIDは、この学校でもう使われています。"),
     "self_lock": _l("自分のアカウントはロックできません。"),
     "not_staff": _l("確認コードを登録するのは教職員のアカウントだけです。"),
-    # relying parties (idp.oidc.clients.ClientMetadataError, RFC 7591 codes)
+    # relying parties (idp.clients.registry.ClientMetadataError, RFC 7591 codes)
     "invalid_redirect_uri": _l("リダイレクトURIが使えません(https か、ループバックの http だけ)。"),
     "invalid_client_metadata": _l("アプリの設定に問題があります。"),
-    # credentials (idp.admin.credentials.CredentialError)
+    # credentials (admin.credentials.CredentialError, clients.access_tokens.AccessTokenError)
     "bad_days": _l("有効日数が範囲の外です。"),
     "bad_max_uses": _l("使える回数は1〜1000回です。"),
     "bad_scopes": _l("スコープは登録済みのものだけで、openid を含めてください。"),

@@ -15,10 +15,11 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from idp.clients.auth_methods import AUTH_METHODS
+from idp.clients.registry import ID_TOKEN_ALGS
 from idp.input_limits import JSON_MAX_BYTES, JSON_MAX_DEPTH
-from idp.oidc.claims import SUPPORTED_SCOPES
-from idp.oidc.clients import AUTH_METHODS, ID_TOKEN_ALGS
 from idp.oidc.scopes import ACR_LEVELS
+from idp.scopes import SUPPORTED_SCOPES
 
 DOCUMENT = Path(__file__).with_name("openapi.json")
 PLACEHOLDER = re.compile(r"\$\{([a-z_]+)\}")

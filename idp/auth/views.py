@@ -17,9 +17,9 @@ from idp.auth.forms import ConsentForm, LinkCardForm, LoginForm
 from idp.auth.passwords import needs_rehash, verify_password
 from idp.auth.throttle import audit_guessing
 from idp.jpki.errors import CardError
-from idp.oidc.claims import SUPPORTED_SCOPES
 from idp.oidc.interaction import LoginTransaction
 from idp.oidc.scopes import ACR_PASSWORD, AMR_PASSWORD
+from idp.scopes import SUPPORTED_SCOPES
 from idp.services import services
 from idp.store.models import Account, Client, Consent, School, utcnow
 

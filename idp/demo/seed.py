@@ -22,8 +22,7 @@ from sqlalchemy import select
 
 from idp.audit import audit
 from idp.auth.passwords import generate_first_password, hash_password
-from idp.oidc.clients import ClientSpec, hash_secret
-from idp.oidc.registration_core import register_client
+from idp.clients.registry import ClientSpec, hash_secret, register_client
 from idp.settings import Settings
 from idp.store.models import Account, Client, School
 

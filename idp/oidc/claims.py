@@ -6,7 +6,8 @@ is written to the disclosure history the student sees on the account page. Stude
 is minimal on purpose: an app gets a pairwise ``sub`` with ``openid`` alone, and a name or
 school details only for the scopes it was allowed and the student agreed to.
 
-A new claim is one entry in :data:`SCOPE_CLAIMS` plus its value in :func:`user_claims`
+A new claim is one entry in :data:`idp.scopes.SCOPE_CLAIMS` plus its value in
+:func:`user_claims`
 (discovery's ``claims_supported`` follows).
 """
 
@@ -17,18 +18,8 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from idp.pairwise import pairwise_sub
+from idp.scopes import SCOPE_CLAIMS
 from idp.store.models import Disclosure
-
-SCOPE_CLAIMS: dict[str, list[str]] = {
-    "openid": ["sub"],
-    "profile": ["name"],
-    "school": ["school_code", "school_name", "grade", "class_name", "role"],
-    "offline_access": [],
-}
-SUPPORTED_SCOPES = list(SCOPE_CLAIMS)
-ID_TOKEN_CLAIMS = ["iss", "sub", "aud", "exp", "iat", "auth_time", "acr", "amr", "sid",
-                   "nonce", "azp", "at_hash"]
-CLAIMS_SUPPORTED = sorted({c for cs in SCOPE_CLAIMS.values() for c in cs} | set(ID_TOKEN_CLAIMS))
 
 # How a release reached the app (Disclosure.via).
 VIA_ID_TOKEN = "id_token"

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from idp.oidc.claims import CLAIMS_SUPPORTED, SUPPORTED_SCOPES
-from idp.oidc.clients import AUTH_METHODS, CLIENT_ASSERTION_ALGS, ID_TOKEN_ALGS
+from idp.clients.auth_methods import AUTH_METHODS, CLIENT_ASSERTION_ALGS, CONFIDENTIAL_METHODS
+from idp.clients.registry import ID_TOKEN_ALGS
 from idp.oidc.scopes import ACR_CARD, ACR_PASSWORD
+from idp.scopes import CLAIMS_SUPPORTED, SUPPORTED_SCOPES
 
 
 def provider_metadata(issuer: str) -> dict:
-    signed_auth = [m for m in AUTH_METHODS if m != "none"]
     return {
         "issuer": issuer,
         "authorization_endpoint": f"{issuer}/authorize",
@@ -29,7 +29,7 @@ def provider_metadata(issuer: str) -> dict:
         "token_endpoint_auth_methods_supported": AUTH_METHODS,
         "token_endpoint_auth_signing_alg_values_supported": CLIENT_ASSERTION_ALGS,
         "revocation_endpoint_auth_methods_supported": AUTH_METHODS,
-        "introspection_endpoint_auth_methods_supported": signed_auth,
+        "introspection_endpoint_auth_methods_supported": CONFIDENTIAL_METHODS,
         "code_challenge_methods_supported": ["S256"],
         "acr_values_supported": [ACR_PASSWORD, ACR_CARD],
         "claims_supported": CLAIMS_SUPPORTED,

@@ -4,31 +4,24 @@ tokens whose reuse revokes the family."""
 
 from __future__ import annotations
 
-import math
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from authlib.oauth2.rfc6749 import (
-    InvalidClientError,
     InvalidGrantError,
     InvalidRequestError,
     grants,
     scope_to_list,
 )
-from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
 from authlib.oauth2.rfc7636 import CodeChallenge
-from joserfc import jwt
-from joserfc.errors import JoseError
-from joserfc.jwk import KeySet
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from idp.audit import audit
+from idp.clients.auth_methods import AUTH_METHODS
 from idp.oidc.claims import VIA_ID_TOKEN, record_disclosure
-from idp.oidc.clients import CLIENT_ASSERTION_ALGS
 from idp.oidc.id_token import AuthContext, issue_id_token
 from idp.oidc.tokens import (
     IssuedToken,
@@ -40,8 +33,6 @@ from idp.oidc.tokens import (
 )
 from idp.services import services
 from idp.store.models import Account, Client, Consent, TokenFamily, utcnow
-
-AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]
 
 
 @dataclass
@@ -259,105 +250,6 @@ def _active_account(account_id: str) -> Account | None:
         if account is None or not account.active or account.locked:
             return None
         return account
-
-
-# An assertion is a one-shot proof made just before the token request: a long-lived one is a
-# bearer credential in disguise (whoever copies it from a log can replay it until the jti
-# store forgets), so its whole life is capped and the jti is remembered exactly that long.
-ASSERTION_MAX_LIFETIME = 300
-
-
-class PrivateKeyJWT(JWTBearerClientAssertion):
-    """``private_key_jwt`` (OIDC Core §9, RFC 7523): the client signs an assertion with a key
-    from its registered ``jwks`` or ``jwks_uri``; each ``jti`` is accepted once.
-
-    Stricter than Authlib's defaults: ``iat`` and ``exp`` are required and at most
-    :data:`ASSERTION_MAX_LIFETIME` apart, ``aud`` is one audience (this token endpoint or the
-    issuer) — an assertion made for several servers at once is refused — and every failure is
-    a 401 ``invalid_client``."""
-
-    CLIENT_AUTH_METHOD = "private_key_jwt"
-
-    def __init__(self, audiences: list[str]) -> None:
-        super().__init__(validate_jti=True)
-        self._audiences = audiences
-
-    def __call__(self, query_client, request):
-        try:
-            return super().__call__(query_client, request)
-        except InvalidClientError as exc:
-            # RFC 6749 §5.2 allows 400 without an Authorization header; a 401 (Authlib adds
-            # the WWW-Authenticate challenge) tells every client library the same thing.
-            exc.status_code = 401
-            raise
-
-    def get_audiences(self) -> list[str]:
-        return self._audiences
-
-    def process_assertion_claims(self, assertion, resolve_key):
-        # Authlib decodes with joserfc's "recommended" algorithms, which leave out PS256
-        # although discovery offers it; accept exactly the published list.
-        try:
-            token = jwt.decode(assertion, resolve_key, algorithms=CLIENT_ASSERTION_ALGS)
-        except JoseError as exc:
-            raise InvalidClientError(description=exc.description) from exc
-        self.verify_claims(token.claims)
-        return token.claims
-
-    def verify_claims(self, claims) -> None:
-        # Our rules first: Authlib's own check (super) records the jti, and an assertion
-        # refused here must not use up its jti.
-        _check_assertion_audience(claims.get("aud"), self._audiences)
-        _check_assertion_lifetime(claims.get("iat"), claims.get("exp"), self.leeway)
-        super().verify_claims(claims)
-
-    def validate_jti(self, claims, jti) -> bool:
-        if not isinstance(jti, str) or not jti or len(jti) > 256:
-            return False
-        # Remembered until the assertion could no longer be accepted anyway (exp plus the
-        # clock-skew leeway), and no longer: at most ASSERTION_MAX_LIFETIME + leeway.
-        ttl = max(1, math.ceil(claims["exp"] + self.leeway - time.time()))
-        return services().store.put_if_absent(
-            "jti:" + token_hash(f"{claims.get('iss')}:{jti}"), {"seen": 1}, ttl)
-
-    def resolve_client_public_key(self, client) -> KeySet:
-        row = client.row
-        keys = row.jwks
-        if not keys and row.jwks_uri:
-            from idp.oidc.jwks_cache import fetch_client_jwks
-            from idp.outbound import policy_from_settings
-
-            # Checked again at every fetch: DNS may have changed since registration.
-            keys = fetch_client_jwks(row.jwks_uri,
-                                     policy_from_settings(services().settings, http=True))
-        try:
-            return KeySet.import_key_set(keys) if keys else KeySet([])
-        except (JoseError, ValueError, TypeError, KeyError) as exc:
-            # A client with no keys (another auth method) or an unusable key set: the
-            # assertion cannot be checked, so the client is not authenticated.
-            raise InvalidClientError(description="the client has no usable keys") from exc
-
-
-def _is_number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
-def _check_assertion_audience(aud: object, audiences: list[str]) -> None:
-    if isinstance(aud, list) and len(aud) == 1:
-        aud = aud[0]
-    if not isinstance(aud, str) or aud not in audiences:
-        raise InvalidClientError(description="aud must be one value: this token endpoint "
-                                 "or the issuer")
-
-
-def _check_assertion_lifetime(iat: object, exp: object, leeway: int) -> None:
-    if not _is_number(iat) or not _is_number(exp):
-        raise InvalidClientError(description="the assertion needs numeric iat and exp")
-    if iat > time.time() + leeway:
-        raise InvalidClientError(description="the assertion was issued in the future")
-    if not 0 < exp - iat <= ASSERTION_MAX_LIFETIME:
-        raise InvalidClientError(description="the assertion may live at most "
-                                 f"{ASSERTION_MAX_LIFETIME} seconds (exp - iat)")
 
 
 class OpenIDTokenExtension:

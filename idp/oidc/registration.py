@@ -9,16 +9,22 @@ through the core's one ``register_client``. The response carries a registration 
 
 from __future__ import annotations
 
-import hmac
-import secrets
-
 from flask import Blueprint, Flask, jsonify, request, url_for
 
-from idp.admin import clients_admin
-from idp.admin.credentials import consume_initial_access_token, digest
 from idp.audit import audit
-from idp.oidc.clients import ClientMetadataError, ClientSpec, default_client_name, scopes_within
-from idp.oidc.registration_core import register_client
+from idp.clients import metadata, registry
+from idp.clients.access_tokens import (
+    consume_initial_access_token,
+    issue_registration_access_token,
+    registration_access_token_matches,
+)
+from idp.clients.registry import (
+    ClientMetadataError,
+    ClientSpec,
+    default_client_name,
+    register_client,
+    scopes_within,
+)
 from idp.services import services
 from idp.store.models import Client
 
@@ -46,7 +52,7 @@ def _json_body():
 
 
 def _registration_response(row: Client, *, secret: str | None, rat: str | None, status: int):
-    body = clients_admin.client_metadata(row)
+    body = metadata.client_metadata(row)
     body = {k: v for k, v in body.items() if v is not None}
     if secret:
         body["client_secret"] = secret
@@ -86,11 +92,9 @@ def register():
             audit(db, "client.registration_refused", outcome="refused",
                   actor=f"iat:{iat_id}", reason=exc.code)
         return _error(400, exc.code, str(exc))
-    rat = secrets.token_urlsafe(32)
     with svc.db.session() as db:
-        stored = db.get(Client, row.client_id)
-        stored.registration_access_token_hash = digest(rat)
-        row = stored
+        row = db.get(Client, row.client_id)
+        rat = issue_registration_access_token(row)
     return _registration_response(row, secret=secret, rat=rat, status=201)
 
 
@@ -99,7 +103,7 @@ def _registration_spec(data: object, allowed: list[str]) -> ClientSpec:
     if not isinstance(data, dict):
         raise ClientMetadataError(
             "the body must be a JSON object (Content-Type: application/json)")
-    spec = clients_admin.spec_from_metadata(data, name_required=False)
+    spec = metadata.spec_from_metadata(data, name_required=False)
     default_client_name(spec)
     spec.scopes = scopes_within(spec.scopes, allowed, "this initial access token")
     return spec
@@ -108,11 +112,7 @@ def _registration_spec(data: object, allowed: list[str]) -> ClientSpec:
 def _authorised_client(db, client_id: str) -> Client | None:
     token = _bearer()
     row = db.get(Client, client_id) if len(client_id) <= 64 else None
-    if token is None or row is None or not row.registration_access_token_hash:
-        return None
-    if not hmac.compare_digest(row.registration_access_token_hash, digest(token)):
-        return None
-    return row
+    return row if registration_access_token_matches(row, token) else None
 
 
 @bp.route("/register/<client_id>", methods=["GET", "PUT", "DELETE"])
@@ -127,7 +127,7 @@ def manage(client_id: str):
         if request.method == "GET":
             return _registration_response(row, secret=None, rat=None, status=200)
         if request.method == "DELETE":
-            clients_admin.delete_client(db, row, actor=f"rat:{client_id}")
+            registry.delete_client(db, row, actor=f"rat:{client_id}")
             db.commit()
             response = svc_empty(204)
             return response
@@ -137,13 +137,13 @@ def manage(client_id: str):
         if data.get("client_id") not in (None, client_id):
             return _error(400, "invalid_client_metadata", "client_id does not match")
         try:
-            spec = clients_admin.spec_from_metadata(data, name_required=False)
+            spec = metadata.spec_from_metadata(data, name_required=False)
             default_client_name(spec)
             # A registration access token never widens the client: its current scopes are
             # the ceiling, and an empty or missing scope keeps them (never "all").
             spec.scopes = scopes_within(spec.scopes, list(row.scopes or []),
                                         "this client's registration")
-            secret = clients_admin.update_client(svc, db, row, spec,
+            secret = registry.update_client(svc, db, row, spec,
                                                  actor=f"rat:{client_id}")
         except ClientMetadataError as exc:
             db.rollback()

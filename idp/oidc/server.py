@@ -9,13 +9,14 @@ from authlib.oauth2.rfc9207 import IssuerParameter
 from authlib.oidc.rpinitiated import EndSessionEndpoint
 
 from idp.audit import audit
+from idp.clients.auth_methods import AUTH_METHODS, CONFIDENTIAL_METHODS
 from idp.keys import ALGORITHMS as SIGNING_ALGORITHMS
 from idp.oidc.claims import introspection_claims
+from idp.oidc.client_auth import register_assertion_methods
 from idp.oidc.clients import OAuthClient
 from idp.oidc.grants import (
     AuthorizationCodeGrant,
     OpenIDTokenExtension,
-    PrivateKeyJWT,
     RefreshTokenGrant,
     S256CodeChallenge,
     unit_of_work,
@@ -67,8 +68,7 @@ class MynagateAuthorizationServer(AuthorizationServer):
 class TokenRevocation(RevocationEndpoint):
     """RFC 7009. Revoking a refresh token revokes its family; an unknown token is a 200."""
 
-    CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt",
-                           "none"]
+    CLIENT_AUTH_METHODS = AUTH_METHODS
 
     def query_token(self, token_string, token_type_hint):
         with services().db.session() as db:
@@ -88,7 +88,7 @@ class TokenRevocation(RevocationEndpoint):
 class TokenIntrospection(IntrospectionEndpoint):
     """RFC 7662: a client may introspect the tokens issued to itself."""
 
-    CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt"]
+    CLIENT_AUTH_METHODS = CONFIDENTIAL_METHODS
 
     def query_token(self, token_string, token_type_hint):
         with services().db.session() as db:
@@ -166,8 +166,7 @@ def build_authorization_server(app) -> MynagateAuthorizationServer:
                           [S256CodeChallenge(required=True), OpenIDTokenExtension()])
     server.register_grant(RefreshTokenGrant, [OpenIDTokenExtension()])
     audiences = [settings.issuer + "/token", settings.issuer]
-    server.register_client_auth_method(PrivateKeyJWT.CLIENT_AUTH_METHOD,
-                                       PrivateKeyJWT(audiences))
+    register_assertion_methods(server, audiences)
     server.register_endpoint(TokenRevocation)
     server.register_endpoint(TokenIntrospection)
     server.register_endpoint(EndSession)

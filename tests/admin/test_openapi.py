@@ -56,7 +56,7 @@ def _no_network(monkeypatch):
         raise pairwise.SectorError("network disabled in tests")
 
     monkeypatch.setattr(pairwise, "fetch_sector_document", refuse)
-    monkeypatch.setattr("idp.oidc.registration_core.fetch_sector_document", refuse)
+    monkeypatch.setattr("idp.clients.registry.fetch_sector_document", refuse)
 
 
 def _operation_labels() -> list[str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
+from idp import scopes
 from idp.oidc import claims
 from idp.store.models import Disclosure
 from tests.oidc.conftest import basic_auth, sign_in_tokens, userinfo
@@ -35,9 +36,9 @@ def test_the_sub_differs_between_sectors():
 
 
 def test_claims_supported_lists_every_released_claim():
-    for names in claims.SCOPE_CLAIMS.values():
-        assert set(names) <= set(claims.CLAIMS_SUPPORTED)
-    assert list(claims.SCOPE_CLAIMS) == claims.SUPPORTED_SCOPES
+    for names in scopes.SCOPE_CLAIMS.values():
+        assert set(names) <= set(scopes.CLAIMS_SUPPORTED)
+    assert list(scopes.SCOPE_CLAIMS) == scopes.SUPPORTED_SCOPES
 
 
 def _disclosures(svc, account_id: str, client_id: str) -> list[tuple[str, list[str]]]:

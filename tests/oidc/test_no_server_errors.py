@@ -25,8 +25,7 @@ FUZZ = settings(max_examples=60, deadline=None,
 
 @pytest.fixture(scope="module")
 def fuzz_rp(svc):
-    from idp.oidc.clients import ClientSpec
-    from idp.oidc.registration_core import register_client
+    from idp.clients.registry import ClientSpec, register_client
 
     row, secret = register_client(svc, ClientSpec(
         name="fuzz", redirect_uris=["https://fuzz.example.test/cb"],

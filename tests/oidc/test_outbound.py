@@ -301,7 +301,7 @@ def http_sector(svc, monkeypatch):
 
 
 def _refused_message(make_rp, **fields) -> str:
-    from idp.oidc.clients import ClientMetadataError
+    from idp.clients.registry import ClientMetadataError
 
     with pytest.raises(ClientMetadataError) as info:
         make_rp(**fields)

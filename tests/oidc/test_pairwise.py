@@ -105,7 +105,7 @@ def test_pairwise_sub_is_the_same_at_userinfo_and_introspection(browser, three_c
 
 
 def _refused(make_rp, **fields):
-    from idp.oidc.clients import ClientMetadataError
+    from idp.clients.registry import ClientMetadataError
 
     with pytest.raises(ClientMetadataError) as info:
         make_rp(**fields)
@@ -200,8 +200,8 @@ def test_loopback_apps_share_a_sector_only_through_a_sector_document(make_rp, se
 
 
 def test_editing_a_loopback_client_keeps_its_own_sector(svc, make_rp):
-    from idp.admin import clients_admin
-    from idp.oidc.clients import ClientSpec
+    from idp.clients import registry
+    from idp.clients.registry import ClientSpec
     from idp.store.models import Client
 
     rp = make_rp(redirect_uris=["http://127.0.0.1:7100/cb"])
@@ -210,14 +210,14 @@ def test_editing_a_loopback_client_keeps_its_own_sector(svc, make_rp):
                       post_logout_redirect_uris=[])
     with svc.db.session() as db:
         row = db.get(Client, rp.client_id)
-        clients_admin.update_client(svc, db, row, spec, actor="test")
+        registry.update_client(svc, db, row, spec, actor="test")
         assert row.sector == "client:" + rp.client_id and row.name == "改名"
 
 
 def test_a_loopback_client_from_before_keeps_its_sector_when_edited(svc, make_rp):
     """Clients registered before the own-sector rule keep their sector (and their subs)."""
-    from idp.admin import clients_admin
-    from idp.oidc.clients import ClientSpec
+    from idp.clients import registry
+    from idp.clients.registry import ClientSpec
     from idp.store.models import Client
 
     rp = make_rp(redirect_uris=["http://127.0.0.1:7200/cb"])
@@ -227,5 +227,5 @@ def test_a_loopback_client_from_before_keeps_its_sector_when_edited(svc, make_rp
                       post_logout_redirect_uris=[])
     with svc.db.session() as db:
         row = db.get(Client, rp.client_id)
-        clients_admin.update_client(svc, db, row, spec, actor="test")
+        registry.update_client(svc, db, row, spec, actor="test")
         assert row.sector == "127.0.0.1"

@@ -107,7 +107,7 @@ def test_production_without_secrets_refuses_to_start():
 
 
 def test_an_older_client_id_starting_with_a_dash_can_be_deleted(run, svc):
-    from idp.oidc.clients import ClientSpec, build_client
+    from idp.clients.registry import ClientSpec, build_client
 
     row, _ = build_client(ClientSpec(name="古いアプリ",
                                      redirect_uris=["https://old.example.jp/cb"],

@@ -43,8 +43,7 @@ def faulty(tmp_path_factory):
 
 def _seed(app):
     from idp.auth.passwords import hash_password
-    from idp.oidc.clients import ClientSpec
-    from idp.oidc.registration_core import register_client
+    from idp.clients.registry import ClientSpec, register_client
     from idp.store.models import Account, School
     from tests.conftest import RP, Student
 

@@ -1,9 +1,9 @@
-"""Relying parties as the admin pages, the admin API and RFC 7591/7592 see them.
+"""The client metadata vocabulary: RFC 7591 names (plus a few Mynagate extensions) to and
+from the registry's :class:`ClientSpec`, as the admin pages, the admin API and dynamic
+registration read and show a client.
 
-One metadata shape (RFC 7591 names, plus a few Mynagate extensions) is turned into the core's
-:class:`ClientSpec`; creating goes through the core's one ``register_client``; editing
-re-validates with the core's ``validate_spec``. The pairwise sector of a client never changes
-after registration: that would silently give every student a new ``sub`` at that app.
+Only types are checked here; ``registry.validate_spec`` checks the rest, so every way in
+(JSON, form, command line) is held to the same rules.
 """
 
 from __future__ import annotations
@@ -11,17 +11,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.orm import Session
-
-from idp import pairwise
-from idp.admin.roles import Actor
-from idp.audit import audit
-from idp.oidc.clients import ClientMetadataError, ClientSpec, rotate_secret, validate_spec
+from idp.clients.auth_methods import DEFAULT_METHOD
+from idp.clients.registry import ClientMetadataError, ClientSpec
 from idp.store.models import Client
 
 ACCESS_LIFETIME_RANGE = (60, 24 * 3600)
 REFRESH_LIFETIME_RANGE = (300, 90 * 24 * 3600)
-SECRET_METHODS = ("client_secret_basic", "client_secret_post")
 
 
 def _string(data: dict[str, Any], key: str, *, required: bool = False,
@@ -76,7 +71,7 @@ def spec_from_metadata(data: Any, *, name_required: bool = True) -> ClientSpec:
         redirect_uris=redirect_uris,
         post_logout_redirect_uris=_string_list(data, "post_logout_redirect_uris") or [],
         token_endpoint_auth_method=_string(data, "token_endpoint_auth_method", max_len=40)
-        or "client_secret_basic",
+        or DEFAULT_METHOD,
         sector_identifier_uri=_string(data, "sector_identifier_uri"),
         jwks=jwks,
         jwks_uri=_string(data, "jwks_uri"),
@@ -133,77 +128,3 @@ def admin_view(row: Client) -> dict[str, Any]:
     data = client_metadata(row)
     data.update(enabled=row.enabled, sector=row.sector, created_at=_iso(row.created_at))
     return data
-
-
-def update_client(svc, db: Session, row: Client, spec: ClientSpec, *, actor: str
-                  ) -> str | None:
-    """Replace a client's metadata; returns a new secret when the auth method now needs one
-    it did not have (shown once)."""
-    from idp.oidc.registration_core import outbound_url_checker, sector_fetcher
-
-    sector = validate_spec(spec, sector_fetcher(svc.settings),
-                           allow_http_sector=svc.settings.allow_http_sector_identifier,
-                           check_url=outbound_url_checker(svc.settings))
-    if sector is None:  # loopback / IP-literal redirects: the client's own sector ...
-        # ... except for a client registered before that rule, whose sector is the loopback
-        # host itself: keep it, or every student would get a new sub at that app.
-        legacy = pairwise.is_unowned_host(row.sector)
-        sector = row.sector if legacy else pairwise.own_sector(row.client_id)
-    if sector != row.sector:
-        raise ClientMetadataError(
-            f"the pairwise sector would change from {row.sector} to {sector}; that would give "
-            "every student a new sub at this app. Register a new client instead.")
-    new_secret = None
-    method = spec.token_endpoint_auth_method
-    if method in SECRET_METHODS and not row.client_secret_hash:
-        new_secret = rotate_secret(row)
-    elif method not in SECRET_METHODS:
-        row.client_secret_hash = None
-    row.name = spec.name
-    row.redirect_uris = list(spec.redirect_uris)
-    row.post_logout_redirect_uris = list(spec.post_logout_redirect_uris)
-    row.sector_identifier_uri = spec.sector_identifier_uri
-    row.token_endpoint_auth_method = method
-    row.grant_types = list(spec.grant_types or ["authorization_code", "refresh_token"])
-    if spec.scopes is not None:
-        row.scopes = list(spec.scopes)
-    row.jwks = spec.jwks
-    row.jwks_uri = spec.jwks_uri
-    row.id_token_signed_response_alg = spec.id_token_signed_response_alg
-    row.required_acr = spec.required_acr
-    row.logo_uri = spec.logo_uri
-    row.contacts = list(spec.contacts or [])
-    row.access_token_lifetime = spec.access_token_lifetime
-    row.refresh_token_lifetime = spec.refresh_token_lifetime
-    audit(db, "client.updated", actor=actor, client_id=row.client_id,
-          secret_issued=bool(new_secret))
-    return new_secret
-
-
-def set_enabled(db: Session, row: Client, enabled: bool, *, actor: str) -> None:
-    """Disabling takes effect at once: the token, userinfo and introspection endpoints look
-    at ``enabled`` on every request."""
-    row.enabled = enabled
-    audit(db, "client.enabled" if enabled else "client.disabled", actor=actor,
-          client_id=row.client_id)
-
-
-def rotate(db: Session, row: Client, *, actor: str) -> str:
-    if row.token_endpoint_auth_method not in SECRET_METHODS:
-        raise ClientMetadataError(
-            f"a {row.token_endpoint_auth_method} client has no secret to rotate")
-    secret = rotate_secret(row)
-    audit(db, "client.secret_rotated", actor=actor, client_id=row.client_id)
-    return secret
-
-
-def delete_client(db: Session, row: Client, *, actor: str) -> None:
-    """Delete a client; its consents and tokens go with it (ON DELETE CASCADE). Disclosure
-    history stays, so students still see what that app once received."""
-    client_id = row.client_id
-    db.delete(row)
-    audit(db, "client.deleted", actor=actor, client_id=client_id)
-
-
-def actor_label(actor: Actor) -> str:
-    return actor.account_id
