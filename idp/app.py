@@ -7,13 +7,13 @@ from typing import Any
 
 import structlog
 from flask import Flask, current_app, jsonify, render_template, request
-from flask_babel import Babel
-from flask_wtf.csrf import CSRFError, CSRFProtect
+from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 from werkzeug.exceptions import BadRequest, HTTPException
 
 from idp.auth.sessions import StoreSessionInterface
 from idp.auth.throttle import Throttle
+from idp.extensions import babel, csrf
 from idp.input_limits import BoundedRequest
 from idp.keys import SigningKeys
 from idp.services import Services
@@ -21,7 +21,6 @@ from idp.settings import Settings
 from idp.store.db import Database
 from idp.store.shortlived import StoreUnavailable, open_store
 
-csrf = CSRFProtect()
 # JSON/form endpoints used by programs, not browsers with our forms: no CSRF token there.
 API_PATHS = ("/token", "/revoke", "/introspect", "/userinfo", "/register", "/api/")
 LOCALES = ("ja", "en")
@@ -90,7 +89,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
     app.session_interface = StoreSessionInterface(
         store, idle=settings.session_idle, absolute=settings.session_absolute,
         secure=settings.issuer_is_https)
-    Babel(app, locale_selector=select_locale)
+    babel.init_app(app, locale_selector=select_locale)
     install_input_guard(app)
     csrf.init_app(app)
 

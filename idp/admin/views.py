@@ -67,6 +67,7 @@ from idp.auth.current import sign_in
 from idp.auth.passwords import verify_password
 from idp.auth.throttle import audit_guessing
 from idp.auth.views import admin_link_url
+from idp.extensions import csrf
 from idp.oidc.clients import ClientMetadataError
 from idp.oidc.registration_core import register_client
 from idp.oidc.scopes import ACR_PASSWORD
@@ -811,7 +812,6 @@ def init_app(app: Flask) -> None:
     from idp.admin import link_views  # noqa: F401 - its routes join ``bp``
     from idp.admin.api import bp as api_bp
     from idp.admin.api import docs_bp
-    from idp.app import csrf
 
     app.register_blueprint(bp)
     app.register_blueprint(api_bp)

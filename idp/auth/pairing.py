@@ -45,6 +45,7 @@ from idp.auth.pairing_core import (
     display_code,
     normalize_code,
 )
+from idp.extensions import csrf
 from idp.jpki.errors import CardError
 from idp.services import services
 from idp.store.models import Account
@@ -71,8 +72,6 @@ def _refusal_message(code: str) -> str:
 
 def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
-    from idp.app import csrf
-
     # The bridge on another computer has no cookie and no form token: the code is the
     # capability, and its token is bound to the pairing's own challenge.
     csrf.exempt(app.view_functions["card_pair.complete"])

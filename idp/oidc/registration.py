@@ -17,6 +17,7 @@ from flask import Blueprint, Flask, jsonify, request, url_for
 from idp.admin import clients_admin
 from idp.admin.credentials import consume_initial_access_token, digest
 from idp.audit import audit
+from idp.extensions import csrf
 from idp.oidc.clients import ClientMetadataError, ClientSpec, default_client_name, scopes_within
 from idp.oidc.registration_core import register_client
 from idp.services import services
@@ -161,8 +162,6 @@ def svc_empty(status: int):
 
 
 def init_app(app: Flask) -> None:
-    from idp.app import csrf
-
     app.register_blueprint(bp)
     csrf.exempt(register)
     csrf.exempt(manage)
