@@ -11,13 +11,13 @@ from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 from werkzeug.exceptions import BadRequest, HTTPException
 
-from idp.auth.sessions import StoreSessionInterface
-from idp.auth.throttle import Throttle
 from idp.extensions import babel, csrf
 from idp.input_limits import BoundedRequest
 from idp.keys import SigningKeys
 from idp.services import Services
 from idp.settings import Settings
+from idp.signin.sessions import StoreSessionInterface
+from idp.signin.throttle import Throttle
 from idp.store.db import Database
 from idp.store.shortlived import StoreUnavailable, open_store
 

@@ -8,9 +8,9 @@ from typing import Any
 
 from flask import current_app
 
-from idp.auth.throttle import Throttle
 from idp.keys import SigningKeys
 from idp.settings import Settings
+from idp.signin.throttle import Throttle
 from idp.store.db import Database
 from idp.store.shortlived import ShortLivedStore
 

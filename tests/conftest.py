@@ -199,7 +199,7 @@ def school(svc):
 
 @pytest.fixture
 def make_student(svc, school):
-    from idp.auth.passwords import hash_password
+    from idp.signin.passwords import hash_password
     from idp.store.models import Account
 
     def make(password: str | None = None, **fields) -> Student:

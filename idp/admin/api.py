@@ -14,9 +14,11 @@ from flask import Blueprint, Response, g, jsonify, request, stream_with_context
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from idp.accounts import codes
+from idp.accounts.cards import card_status
+from idp.accounts.roles import STAFF_ROLES, Action, Actor, Forbidden, require
 from idp.admin import accounts, audit_log, clients_admin, credentials, roster_service
 from idp.admin.openapi import openapi_document
-from idp.admin.roles import STAFF_ROLES, Action, Actor, Forbidden, require
 from idp.admin.roster import RosterFileError
 from idp.admin.sheets import first_password_pdf
 from idp.audit import audit
@@ -361,9 +363,9 @@ def reset_code(db: Session, actor: Actor, account_id: str):
     code = accounts.issue_reset_code(db, actor, row)
     # The cards that still sign in after the reset (unlink: POST /cards/{id}/revoke).
     cards = [accounts.card_view(c) for c in accounts.account_cards(db, row.id)
-             if accounts.card_status(c) == "active"]
+             if card_status(c) == "active"]
     return {"account_id": row.id, "reset_code": code, "linked_cards": cards,
-            "expires_in": int(credentials.RESET_CODE_LIFETIME.total_seconds())}, 201
+            "expires_in": int(codes.RESET_CODE_LIFETIME.total_seconds())}, 201
 
 
 @api_route("/accounts/<account_id>/enrolment-code", ["POST"])
@@ -371,7 +373,7 @@ def enrolment_code(db: Session, actor: Actor, account_id: str):
     row = accounts.load_account(db, actor, account_id)
     code = accounts.issue_enrolment_code(db, row, actor_id=actor.account_id)
     return {"account_id": row.id, "enrolment_code": code,
-            "expires_in": int(credentials.ENROLMENT_CODE_LIFETIME.total_seconds())}, 201
+            "expires_in": int(codes.ENROLMENT_CODE_LIFETIME.total_seconds())}, 201
 
 
 @api_route("/cards/<card_id>/revoke", ["POST"])

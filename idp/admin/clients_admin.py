@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from idp import pairwise
-from idp.admin.roles import Actor
+from idp.accounts.roles import Actor
 from idp.audit import audit
 from idp.oidc.clients import ClientMetadataError, ClientSpec, rotate_secret, validate_spec
 from idp.store.models import Client

@@ -21,7 +21,8 @@ from wtforms.validators import DataRequired, Length, NumberRange, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from idp.oidc.clients import AUTH_METHODS, ID_TOKEN_ALGS
-from idp.oidc.scopes import ACR_LEVELS, SUPPORTED_SCOPES
+from idp.oidc.scopes import SUPPORTED_SCOPES
+from idp.signin.context import ACR_LEVELS
 
 
 class AdminLoginForm(FlaskForm):

@@ -6,7 +6,8 @@ from typing import Any
 
 from idp.input_limits import JSON_MAX_BYTES, JSON_MAX_DEPTH
 from idp.oidc.clients import AUTH_METHODS, ID_TOKEN_ALGS
-from idp.oidc.scopes import ACR_LEVELS, SUPPORTED_SCOPES
+from idp.oidc.scopes import SUPPORTED_SCOPES
+from idp.signin.context import ACR_LEVELS
 
 JSON = "application/json"
 

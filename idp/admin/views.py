@@ -22,6 +22,19 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 from wtforms.fields.choices import SelectChoice
 
+from idp.accounts import codes
+from idp.accounts.cards import card_status
+from idp.accounts.roles import (
+    ACCOUNT_ROLES,
+    ADMIN_ROLES,
+    STAFF_ROLES,
+    Action,
+    Actor,
+    Forbidden,
+    may,
+    may_grant_role,
+    require,
+)
 from idp.admin import (
     accounts,
     audit_log,
@@ -47,31 +60,20 @@ from idp.admin.forms import (
     UnlinkCardsForm,
 )
 from idp.admin.messages import describe
-from idp.admin.roles import (
-    ACCOUNT_ROLES,
-    ADMIN_ROLES,
-    STAFF_ROLES,
-    Action,
-    Actor,
-    Forbidden,
-    may,
-    may_grant_role,
-    require,
-)
 from idp.admin.roster import RosterFileError
 from idp.admin.sheets import first_password_pdf
 from idp.admin.web_auth import admin_required
 from idp.audit import audit
-from idp.auth import device_cookie
-from idp.auth.current import sign_in
-from idp.auth.passwords import verify_password
-from idp.auth.throttle import audit_guessing
 from idp.auth.views import admin_link_url
 from idp.extensions import csrf
 from idp.oidc.clients import ClientMetadataError
 from idp.oidc.registration_core import register_client
-from idp.oidc.scopes import ACR_PASSWORD
 from idp.services import services
+from idp.signin import device_cookie
+from idp.signin.context import ACR_PASSWORD
+from idp.signin.current import sign_in
+from idp.signin.passwords import verify_password
+from idp.signin.throttle import audit_guessing
 from idp.store.admin_models import AdminApiToken, InitialAccessToken
 from idp.store.models import Account, Client, School, utcnow
 
@@ -259,7 +261,7 @@ def totp_enrol():
             return _render("admin/totp.html", None, 400, **context)
         attempt = svc.throttle.begin(f"admin-enrol:{account.id}", client_ip(),
                                      account_id=account.id, device=device_cookie.current())
-        if not attempt.allowed or not credentials.consume_enrolment_code(
+        if not attempt.allowed or not codes.consume_enrolment_code(
                 db, account.id, form.enrolment_code.data):
             if attempt.allowed:
                 attempt.failed()
@@ -285,7 +287,7 @@ def logout():
     form = ActionForm()
     if form.validate_on_submit():
         web_auth.drop_admin()
-        from idp.auth.current import sign_out
+        from idp.signin.current import sign_out
 
         sign_out()
     return redirect(url_for("admin.login"), 303)
@@ -551,7 +553,7 @@ def account_detail(actor: Actor, account_id: str):
         row = accounts.load_account(db, actor, account_id)
         cards = accounts.account_cards(db, row.id)
     return _render("admin/account.html", actor, row=row, cards=cards,
-                   card_status=accounts.card_status, form=ActionForm(),
+                   card_status=card_status, form=ActionForm(),
                    guessing=services().throttle.guessing_flag(row.id))
 
 
@@ -586,7 +588,7 @@ def _unlink_form(db, row: Account) -> UnlinkCardsForm:
     form = UnlinkCardsForm()
     form.card_ids.choices = [
         SelectChoice(c.id, f"{c.serial} ({c.not_after:%Y-%m-%d})")
-        for c in accounts.account_cards(db, row.id) if accounts.card_status(c) == "active"]
+        for c in accounts.account_cards(db, row.id) if card_status(c) == "active"]
     return form
 
 

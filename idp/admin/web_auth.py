@@ -11,11 +11,11 @@ from functools import wraps
 
 from flask import abort, redirect, request, session, url_for
 
-from idp.admin.roles import ADMIN_ROLES, STAFF_ROLES, Actor
-from idp.auth.current import current_user
-from idp.auth.linking import card_stands_in_for_totp
-from idp.oidc.scopes import ACR_CARD
+from idp.accounts.linking import card_stands_in_for_totp
+from idp.accounts.roles import ADMIN_ROLES, STAFF_ROLES, Actor
 from idp.services import services
+from idp.signin.context import ACR_CARD
+from idp.signin.current import current_user
 
 ADMIN_IDLE = 15 * 60
 SEEN_KEY = "admin_seen"

@@ -1,6 +1,6 @@
 """Card sign-in pages and the two JSON endpoints the page's script calls (protocol
 ``jpki-auth:1``, docs/card-bridge-protocol.md). Views parse, call :mod:`idp.auth.card` and
-:mod:`idp.auth.cards`, and answer; the rules live there."""
+:mod:`idp.accounts.cards`, and answer; the rules live there."""
 
 from __future__ import annotations
 
@@ -12,8 +12,10 @@ from flask import Blueprint, Flask, current_app, jsonify, render_template, reque
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 
+from idp.accounts import linking
+from idp.accounts.cards import account_for_card
 from idp.audit import audit
-from idp.auth import linking, transactions
+from idp.auth import transactions
 from idp.auth.card import (
     CardService,
     build_card_service,
@@ -21,13 +23,12 @@ from idp.auth.card import (
     pending_card_record,
     verify_token,
 )
-from idp.auth.cards import account_for_card
-from idp.auth.current import browser_id, sign_in
 from idp.jpki.errors import CardError
 from idp.jpki.verifier import VerifiedCard
-from idp.oidc.scopes import ACR_CARD, AMR_CARD
 from idp.services import services
 from idp.settings import SettingsError
+from idp.signin.context import ACR_CARD, AMR_CARD
+from idp.signin.current import browser_id, sign_in
 from idp.store.models import Account
 
 bp = Blueprint("card", __name__)
@@ -214,7 +215,7 @@ def finish_card_sign_in(account: Account | None, pending_card: dict[str, Any],
     txn_id = txn["id"] if txn else None
     if account is None:
         # Linked to nothing yet: kept for this login transaction only, for the password page
-        # carrying its id (idp.auth.linking).
+        # carrying its id (idp.accounts.linking).
         pending = linking.new_pending(pending_card, txn_id=txn_id, now=time.time())
         session[linking.SESSION_KEY] = pending
         return card_error_response("card_not_linked", redirect=url_for(

@@ -35,7 +35,6 @@ from idp.auth.card_views import (
     check_token,
     finish_card_sign_in,
 )
-from idp.auth.current import browser_id
 from idp.auth.pairing_core import (
     CREATE_WINDOW,
     DONE,
@@ -48,6 +47,7 @@ from idp.auth.pairing_core import (
 from idp.extensions import csrf
 from idp.jpki.errors import CardError
 from idp.services import services
+from idp.signin.current import browser_id
 from idp.store.models import Account
 
 bp = Blueprint("card_pair", __name__)

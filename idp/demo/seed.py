@@ -21,10 +21,10 @@ from typing import Any
 from sqlalchemy import select
 
 from idp.audit import audit
-from idp.auth.passwords import generate_first_password, hash_password
 from idp.oidc.clients import ClientSpec, hash_secret
 from idp.oidc.registration_core import register_client
 from idp.settings import Settings
+from idp.signin.passwords import generate_first_password, hash_password
 from idp.store.models import Account, Client, School
 
 DEMO_SCHOOL_CODE = "demo-school"

@@ -14,9 +14,10 @@ from urllib.parse import urlsplit
 from authlib.oauth2.rfc6749 import ClientMixin, scope_to_list
 
 from idp.keys import ALGORITHMS as SIGNING_ALGORITHMS
-from idp.oidc.scopes import ACR_LEVELS, SUPPORTED_SCOPES
+from idp.oidc.scopes import SUPPORTED_SCOPES
 from idp.pairwise import SectorError, determine_sector, own_sector
 from idp.settings import LOOPBACK_HOSTS
+from idp.signin.context import ACR_LEVELS
 from idp.store.models import Client
 
 AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from idp.oidc.clients import AUTH_METHODS, CLIENT_ASSERTION_ALGS, ID_TOKEN_ALGS
-from idp.oidc.scopes import ACR_CARD, ACR_PASSWORD, CLAIMS_SUPPORTED, SUPPORTED_SCOPES
+from idp.oidc.scopes import CLAIMS_SUPPORTED, SUPPORTED_SCOPES
+from idp.signin.context import ACR_CARD, ACR_PASSWORD
 
 
 def provider_metadata(issuer: str) -> dict:

@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 
 from idp.audit import audit
 from idp.oidc.clients import CLIENT_ASSERTION_ALGS
-from idp.oidc.id_token import AuthContext, issue_id_token
+from idp.oidc.id_token import issue_id_token
 from idp.oidc.scopes import claims_for_scopes
 from idp.oidc.tokens import (
     IssuedToken,
@@ -39,20 +39,10 @@ from idp.oidc.tokens import (
     token_hash,
 )
 from idp.services import services
+from idp.signin.context import AuthContext, SignedInUser
 from idp.store.models import Account, Client, Consent, Disclosure, TokenFamily, utcnow
 
 AUTH_METHODS = ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"]
-
-
-@dataclass
-class SignedInUser:
-    """The grant user: an account plus how this browser session signed in."""
-
-    account: Account
-    auth: AuthContext
-
-    def get_user_id(self) -> str:
-        return self.account.id
 
 
 @dataclass

@@ -14,8 +14,9 @@ import secrets
 
 from flask import Blueprint, Flask, jsonify, request, url_for
 
+from idp.accounts.codes import digest
 from idp.admin import clients_admin
-from idp.admin.credentials import consume_initial_access_token, digest
+from idp.admin.credentials import consume_initial_access_token
 from idp.audit import audit
 from idp.extensions import csrf
 from idp.oidc.clients import ClientMetadataError, ClientSpec, default_client_name, scopes_within

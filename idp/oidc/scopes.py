@@ -1,4 +1,4 @@
-"""Scopes, the claims they release, and the acr/amr values this provider asserts.
+"""Scopes and the claims they release (the acr/amr values are in :mod:`idp.signin.context`).
 
 Students' data is minimal on purpose: an app gets a pseudonymous ``sub`` with ``openid``
 alone, and a name or school details only for the scopes it was allowed and the student saw.
@@ -7,13 +7,6 @@ alone, and a name or school details only for the scopes it was allowed and the s
 from __future__ import annotations
 
 from typing import Any
-
-ACR_PASSWORD = "urn:mynagate:acr:password"
-ACR_CARD = "urn:mynagate:acr:mynumber-card"
-# Higher is stronger; a client asking for the card level is never given a password sign-in.
-ACR_LEVELS = {ACR_PASSWORD: 1, ACR_CARD: 2}
-AMR_PASSWORD = ["pwd"]
-AMR_CARD = ["sc", "pin", "hwk"]  # RFC 8176: smart card, PIN, hardware-bound key
 
 SCOPE_CLAIMS: dict[str, list[str]] = {
     "openid": ["sub"],
@@ -42,11 +35,3 @@ def user_claims(account: Any, scopes: list[str]) -> dict[str, Any]:
                       role=account.role)
     return {k: v for k, v in claims.items() if v is not None}
 
-
-def acr_satisfies(acr: str, requested: list[str]) -> bool:
-    """Whether a sign-in at ``acr`` meets any of the requested acr values (unknown values
-    are ignored as voluntary claims are, OIDC Core §5.5.1.1)."""
-    known = [r for r in requested if r in ACR_LEVELS]
-    if not known:
-        return True
-    return ACR_LEVELS.get(acr, 0) >= min(ACR_LEVELS[r] for r in known)

@@ -24,14 +24,15 @@ from sqlalchemy import select
 
 from idp.audit import audit
 from idp.auth import transactions
-from idp.auth.current import current_user, sign_out
 from idp.input_limits import MalformedBasic, parse_basic
 from idp.keys import ALGORITHMS as SIGNING_ALGORITHMS
 from idp.oidc.discovery import provider_metadata
 from idp.oidc.id_token import subject_for
-from idp.oidc.scopes import acr_satisfies, claims_for_scopes, user_claims
+from idp.oidc.scopes import claims_for_scopes, user_claims
 from idp.oidc.tokens import find_active_access_token
 from idp.services import services
+from idp.signin.context import acr_satisfies
+from idp.signin.current import current_user, sign_out
 from idp.store.models import Account, Client, Consent, Disclosure
 
 bp = Blueprint("oidc", __name__)

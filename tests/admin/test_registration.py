@@ -120,7 +120,7 @@ def test_token_allowing_no_scopes_registers_nothing(client, iat, svc):
     """A token row whose list is empty (an old row, a bug elsewhere) grants none, not all."""
     from sqlalchemy import update
 
-    from idp.admin.credentials import digest
+    from idp.accounts.codes import digest
     from idp.store.admin_models import InitialAccessToken
 
     token = iat(max_uses=5)

@@ -181,7 +181,7 @@ def test_ocsp_responder_down(ocsp_browser, ocsp_responder, new_card):
 
 
 def test_revoked_binding_refuses(card_browser, crl_svc, bound_card, student):
-    from idp.auth.cards import bindings_of, revoke_binding
+    from idp.accounts.cards import bindings_of, revoke_binding
 
     with crl_svc.db.session() as db:
         [binding] = bindings_of(db, student.id)

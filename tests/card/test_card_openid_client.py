@@ -10,7 +10,7 @@ from urllib.parse import parse_qs, urljoin, urlsplit
 
 import pytest
 
-from idp.oidc.scopes import ACR_CARD
+from idp.signin.context import ACR_CARD
 from tests.card.helpers import make_token
 from tests.card.test_card_flow import bind_directly
 from tests.rp_node.live import HttpBrowser, start_live_provider

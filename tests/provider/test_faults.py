@@ -42,9 +42,9 @@ def faulty(tmp_path_factory):
 
 
 def _seed(app):
-    from idp.auth.passwords import hash_password
     from idp.oidc.clients import ClientSpec
     from idp.oidc.registration_core import register_client
+    from idp.signin.passwords import hash_password
     from idp.store.models import Account, School
     from tests.conftest import RP, Student
 
