@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from flask import (
     Blueprint,
-    Flask,
     flash,
     get_flashed_messages,
     redirect,
@@ -177,6 +176,3 @@ def reset():
     end_account_sessions(svc.store, account_id)
     return render_template("account/reset_done.html"), 200
 
-
-def init_app(app: Flask) -> None:
-    app.register_blueprint(bp)

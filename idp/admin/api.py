@@ -22,6 +22,7 @@ from idp.admin.openapi import openapi_document
 from idp.admin.roster import RosterFileError
 from idp.admin.sheets import first_password_pdf
 from idp.audit import audit
+from idp.extensions import csrf
 from idp.oidc.clients import ClientMetadataError
 from idp.oidc.registration_core import register_client
 from idp.services import services
@@ -30,6 +31,9 @@ from idp.store.models import Client
 
 bp = Blueprint("admin_api", __name__, url_prefix="/api/admin")
 docs_bp = Blueprint("api_docs", __name__, url_prefix="/api")
+# Bearer-token API: no cookies are read, so there is nothing for CSRF to protect.
+csrf.exempt(bp)
+csrf.exempt(docs_bp)
 
 
 class ApiError(Exception):

@@ -9,7 +9,6 @@ from typing import Any
 
 from flask import (
     Blueprint,
-    Flask,
     Response,
     abort,
     redirect,
@@ -65,7 +64,6 @@ from idp.admin.sheets import first_password_pdf
 from idp.admin.web_auth import admin_required
 from idp.audit import audit
 from idp.auth.views import admin_link_url
-from idp.extensions import csrf
 from idp.oidc.clients import ClientMetadataError
 from idp.oidc.registration_core import register_client
 from idp.services import services
@@ -810,15 +808,5 @@ def api_token_revoke(actor: Actor, token_id: str):
 
 
 # ----------------------------------------------------------------------------- wiring
-def init_app(app: Flask) -> None:
-    from idp.admin import link_views  # noqa: F401 - its routes join ``bp``
-    from idp.admin.api import bp as api_bp
-    from idp.admin.api import docs_bp
-
-    app.register_blueprint(bp)
-    app.register_blueprint(api_bp)
-    app.register_blueprint(docs_bp)
-    # Bearer-token API: no cookies are read, so there is nothing for CSRF to protect.
-    for name, view in app.view_functions.items():
-        if name.startswith(("admin_api.", "api_docs.")):
-            csrf.exempt(view)
+# The card-linking pages add their routes to ``bp``: imported last, once ``bp`` exists.
+from idp.admin import link_views  # noqa: E402, F401

@@ -103,7 +103,7 @@ def jpki_refresh_crl(ctx: Ctx) -> None:
     """Load every configured CRL now, report each, and ask running servers to reload."""
     from idp.auth.card import request_crl_refresh
 
-    service = ctx.services.extras["card"]
+    service = ctx.services.card
     if service.refresher is None:
         fail(f"revocation mode {ctx.services.settings.jpki_revocation!r} uses no CRL "
              "(set IDP_JPKI_REVOCATION=crl or ocsp,crl and IDP_JPKI_CRL_SOURCES)")

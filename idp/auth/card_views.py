@@ -8,7 +8,7 @@ import time
 from typing import Any
 
 import structlog
-from flask import Blueprint, Flask, current_app, jsonify, render_template, request, session, url_for
+from flask import Blueprint, current_app, jsonify, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 
@@ -18,7 +18,6 @@ from idp.audit import audit
 from idp.auth import transactions
 from idp.auth.card import (
     CardService,
-    build_card_service,
     issue_challenge,
     pending_card_record,
     verify_token,
@@ -26,7 +25,6 @@ from idp.auth.card import (
 from idp.jpki.errors import CardError
 from idp.jpki.verifier import VerifiedCard
 from idp.services import services
-from idp.settings import SettingsError
 from idp.signin.context import ACR_CARD, AMR_CARD
 from idp.signin.current import browser_id, sign_in
 from idp.store.models import Account
@@ -80,26 +78,7 @@ def card_message(code: str) -> str:
 
 
 def card_service() -> CardService:
-    return services().extras["card"]
-
-
-def init_app(app: Flask) -> None:
-    """Build the card verifier from the settings at start, and register the pages."""
-    svc = app.extensions["mynagate"]
-    try:
-        service = build_card_service(svc.settings, svc.store)
-    except ValueError as exc:  # unreadable anchors, missing revocation settings
-        raise SettingsError(f"card sign-in: {exc}") from exc
-    svc.extras["card"] = service
-    svc.card_verifier = service.verifier
-    if service.refresher is not None:
-        refresher = service.refresher
-
-        @app.before_request
-        def keep_crls_fresh() -> None:
-            refresher.ensure_running()  # once per process; cheap afterwards
-
-    app.register_blueprint(bp)
+    return services().card
 
 
 def card_error_response(code: str, **extra: Any):

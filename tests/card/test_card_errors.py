@@ -147,7 +147,7 @@ def test_revoked_by_crl(card_browser, crl_svc, test_pki, new_card, student):
     bind_directly(crl_svc, student, card)
     assert card_browser.use_card(card).status_code == 200
     rewrite_crl(test_pki.directory, [card.serial])
-    crl_svc.extras["card"].refresh_crls()
+    crl_svc.card.refresh_crls()
     refused(card_browser.use_card(card), "certificate_revoked", 403)
     with crl_svc.db.session() as db:
         event = db.scalar(select(AuditEvent).where(
