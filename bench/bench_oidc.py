@@ -41,11 +41,9 @@ def build_app():
 
 
 def main(seconds: float = 3.0) -> None:
-    from idp.auth.passwords import hash_password
     from idp.clients.registry import ClientSpec, register_client
-    from idp.oidc.grants import SignedInUser
-    from idp.oidc.id_token import AuthContext
-    from idp.oidc.scopes import ACR_PASSWORD
+    from idp.signin.context import ACR_PASSWORD, AuthContext, SignedInUser
+    from idp.signin.passwords import hash_password
     from idp.store.models import Account, School
 
     app = build_app()

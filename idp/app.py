@@ -7,24 +7,38 @@ from typing import Any
 
 import structlog
 from flask import Flask, current_app, jsonify, render_template, request
-from flask_babel import Babel
-from flask_wtf.csrf import CSRFError, CSRFProtect
+from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 from werkzeug.exceptions import BadRequest, HTTPException
 
-from idp.auth.sessions import StoreSessionInterface
-from idp.auth.throttle import Throttle
+from idp.account.views import bp as account_bp
+from idp.admin.api import bp as admin_api_bp
+from idp.admin.api import docs_bp as api_docs_bp
+from idp.admin.views import bp as admin_bp
+from idp.auth.card import CardService, build_card_service
+from idp.auth.card_views import bp as card_bp
+from idp.auth.pairing import bp as pairing_bp
+from idp.auth.views import bp as auth_bp
+from idp.extensions import babel, csrf
 from idp.input_limits import BoundedRequest
 from idp.keys import SigningKeys
+from idp.oidc.registration import bp as registration_bp
+from idp.oidc.server import build_authorization_server
+from idp.oidc.views import bp as oidc_bp
 from idp.services import Services
-from idp.settings import Settings
+from idp.settings import Settings, SettingsError
+from idp.signin.sessions import StoreSessionInterface
+from idp.signin.throttle import Throttle
 from idp.store.db import Database
 from idp.store.shortlived import StoreUnavailable, open_store
 
-csrf = CSRFProtect()
 # JSON/form endpoints used by programs, not browsers with our forms: no CSRF token there.
 API_PATHS = ("/token", "/revoke", "/introspect", "/userinfo", "/register", "/api/")
 LOCALES = ("ja", "en")
+# Every page and endpoint group, registered in this order (the one list: a new room's
+# blueprint is added here).
+BLUEPRINTS = (oidc_bp, auth_bp, card_bp, admin_bp, admin_api_bp, api_docs_bp, account_bp,
+              registration_bp, pairing_bp)
 
 
 def first_supported_locale(asked: str) -> str | None:
@@ -77,40 +91,23 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
         MAX_CONTENT_LENGTH=1024 * 1024,
         TEMPLATES_AUTO_RELOAD=settings.is_development,
     )
-    store = open_store(settings.redis_url)
-    database = Database(settings.database_url)
-    svc = Services(
-        settings=settings,
-        db=database,
-        store=store,
-        keys=SigningKeys(database, settings.keys_dir, settings.signing_key_retention),
-        throttle=Throttle(store, secret=settings.secret_key),
-    )
+    svc = build_services(settings)
     app.extensions["mynagate"] = svc
     app.session_interface = StoreSessionInterface(
-        store, idle=settings.session_idle, absolute=settings.session_absolute,
+        svc.store, idle=settings.session_idle, absolute=settings.session_absolute,
         secure=settings.issuer_is_https)
-    Babel(app, locale_selector=select_locale)
+    babel.init_app(app, locale_selector=select_locale)
     install_input_guard(app)
     csrf.init_app(app)
-
-    from idp.oidc.server import build_authorization_server
-
     build_authorization_server(app)
-
-    from idp.auth.views import bp as auth_bp
-    from idp.oidc.views import bp as oidc_bp
-
-    app.register_blueprint(oidc_bp)
-    app.register_blueprint(auth_bp)
-    for name in ("idp.auth.card_views", "idp.admin.views", "idp.account.views",
-                 "idp.oidc.registration", "idp.auth.pairing"):
-        _register_optional(app, name)
+    for blueprint in BLUEPRINTS:
+        app.register_blueprint(blueprint)
     # /authorize accepts POST from any RP page (OIDC Core §3.1.2.1): its CSRF defence is
     # state/PKCE, not a form token.
     for view in ("oidc.authorize", "oidc.token", "oidc.revoke", "oidc.introspect",
                  "oidc.userinfo"):
         csrf.exempt(app.view_functions[view])
+    install_crl_refresher(app, svc.card)
 
     if settings.trusted_proxy_hops:
         # Behind a reverse proxy: take the client address and scheme from the proxy's
@@ -137,17 +134,27 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
     return app
 
 
-def _register_optional(app: Flask, module_name: str) -> None:
-    """Blueprints of later areas (card sign-in, admin, account) register themselves."""
-    import importlib
-
+def build_services(settings: Settings) -> Services:
+    store = open_store(settings.redis_url)
+    database = Database(settings.database_url)
     try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as exc:
-        if exc.name == module_name:
-            return
-        raise
-    module.init_app(app)
+        card = build_card_service(settings, store)
+    except ValueError as exc:  # unreadable anchors, missing revocation settings
+        raise SettingsError(f"card sign-in: {exc}") from exc
+    return Services(
+        settings=settings, db=database, store=store,
+        keys=SigningKeys(database, settings.keys_dir, settings.signing_key_retention),
+        throttle=Throttle(store, secret=settings.secret_key), card=card)
+
+
+def install_crl_refresher(app: Flask, card: CardService) -> None:
+    if card.refresher is None:
+        return
+    refresher = card.refresher
+
+    @app.before_request
+    def keep_crls_fresh() -> None:
+        refresher.ensure_running()  # once per process; cheap afterwards
 
 
 def install_security_headers(app: Flask, *, https: bool) -> None:

@@ -240,7 +240,7 @@ def account_create(ctx: Ctx, school_code: str, login_id: str, display_name: str,
                    password_stdin: bool) -> None:
     """Create an account; with --password-stdin, set its password."""
     from idp.audit import audit
-    from idp.auth.passwords import PasswordPolicyError, hash_password
+    from idp.signin.passwords import PasswordPolicyError, hash_password
     from idp.store.models import Account, School
 
     password_hash = None

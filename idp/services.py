@@ -1,18 +1,22 @@
 """The long-lived objects one app instance shares: settings, database, short-lived store,
-signing keys, throttle and the card verifier. Built once by :func:`idp.app.create_app`."""
+signing keys, throttle and the card sign-in service. Built once by
+:func:`idp.app.create_app`; the types are imported only for the type checker, so every room
+may read this holder without importing the rooms above it."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from flask import current_app
 
-from idp.auth.throttle import Throttle
-from idp.keys import SigningKeys
-from idp.settings import Settings
-from idp.store.db import Database
-from idp.store.shortlived import ShortLivedStore
+if TYPE_CHECKING:
+    from idp.auth.card import CardService
+    from idp.keys import SigningKeys
+    from idp.settings import Settings
+    from idp.signin.throttle import Throttle
+    from idp.store.db import Database
+    from idp.store.shortlived import ShortLivedStore
 
 
 @dataclass
@@ -22,8 +26,7 @@ class Services:
     store: ShortLivedStore
     keys: SigningKeys
     throttle: Throttle
-    card_verifier: Any = None  # idp.jpki.verifier.CardVerifier, set up by idp.auth.card
-    extras: dict[str, Any] = field(default_factory=dict)
+    card: CardService  # the card verifier, challenges and CRL refresher (idp.auth.card)
 
 
 def services() -> Services:

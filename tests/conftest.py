@@ -121,8 +121,8 @@ def build_app(settings_values: dict, *, migrate: bool = True):
 def close_app(application) -> None:
     """Stop what the app runs in the background, drop its Redis keys, close its pool."""
     svc = application.extensions["mynagate"]
-    card = svc.extras.get("card")
-    if card is not None and card.refresher is not None:
+    card = svc.card
+    if card.refresher is not None:
         card.refresher.stop()
     if hasattr(svc.store, "flush_prefix"):
         svc.store.flush_prefix()
@@ -199,7 +199,7 @@ def school(svc):
 
 @pytest.fixture
 def make_student(svc, school):
-    from idp.auth.passwords import hash_password
+    from idp.signin.passwords import hash_password
     from idp.store.models import Account
 
     def make(password: str | None = None, **fields) -> Student:

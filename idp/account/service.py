@@ -8,11 +8,12 @@ from datetime import datetime
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from idp.admin.accounts import card_status
-from idp.admin.credentials import find_reset_code
+from idp.accounts.access import revoke_account_tokens
+from idp.accounts.cards import card_status
+from idp.accounts.codes import find_reset_code
 from idp.audit import audit
-from idp.auth.passwords import hash_password, verify_password
-from idp.oidc.tokens import revoke_account_tokens, revoke_client_account_tokens
+from idp.oidc.tokens import revoke_client_account_tokens
+from idp.signin.passwords import hash_password, verify_password
 from idp.store.models import Account, CardBinding, Client, Consent, Disclosure, School, utcnow
 
 HISTORY_PER_APP = 20
@@ -71,7 +72,7 @@ class PasswordChangeError(ValueError):
 
 def change_password(db: Session, account: Account, current: str, new: str, repeat: str
                     ) -> None:
-    from idp.auth.passwords import PasswordPolicyError
+    from idp.signin.passwords import PasswordPolicyError
 
     if account.password_hash is None or not verify_password(account.password_hash, current):
         raise PasswordChangeError("wrong_current")
@@ -90,7 +91,7 @@ def redeem_reset_code(db: Session, school_code: str, login_id: str, code: str, n
                       repeat: str) -> Account:
     """Set a password with a one-time code. Raises PasswordChangeError("bad_code") for an
     unknown account or a wrong/used/expired code alike."""
-    from idp.auth.passwords import PasswordPolicyError
+    from idp.signin.passwords import PasswordPolicyError
 
     account = db.scalar(select(Account).join(School).where(
         School.code == school_code, Account.login_id == login_id))

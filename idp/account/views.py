@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from flask import (
     Blueprint,
-    Flask,
     flash,
     get_flashed_messages,
     redirect,
@@ -20,9 +19,9 @@ from wtforms.fields.choices import SelectChoice
 from idp.account import service
 from idp.account.forms import PasswordForm, ResetForm, WithdrawForm
 from idp.audit import audit
-from idp.auth.current import current_user, sign_in
-from idp.auth.sessions import end_account_sessions
 from idp.services import services
+from idp.signin.current import current_user, sign_in
+from idp.signin.sessions import end_account_sessions
 from idp.store.models import Account, School
 
 bp = Blueprint("account", __name__, url_prefix="/account")
@@ -111,7 +110,7 @@ def password():
     if request.method == "GET" or not form.validate_on_submit():
         status = 400 if request.method == "POST" else 200
         return render_template("account/password.html", form=form), status
-    # Reserved before the current password is checked, like every sign-in (idp.auth.throttle).
+    # Reserved before the current password is checked, like every sign-in (idp.signin.throttle).
     attempt = svc.throttle.begin(f"pwchange:{user.account.id}", client_ip(),
                                  account_id=user.account.id)
     if not attempt.allowed:
@@ -177,6 +176,3 @@ def reset():
     end_account_sessions(svc.store, account_id)
     return render_template("account/reset_done.html"), 200
 
-
-def init_app(app: Flask) -> None:
-    app.register_blueprint(bp)

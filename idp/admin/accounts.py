@@ -9,8 +9,9 @@ from typing import Any
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from idp.admin import credentials
-from idp.admin.roles import (
+from idp.accounts import cards, codes
+from idp.accounts.access import revoke_account_tokens
+from idp.accounts.roles import (
     ACCOUNT_ROLES,
     STAFF_ROLES,
     Action,
@@ -21,8 +22,7 @@ from idp.admin.roles import (
     require_on,
 )
 from idp.audit import audit
-from idp.auth.sessions import end_account_sessions
-from idp.oidc.tokens import revoke_account_tokens
+from idp.signin.sessions import end_account_sessions
 from idp.store.models import Account, CardBinding, School, utcnow
 
 
@@ -97,7 +97,7 @@ def load_account(db: Session, actor: Actor, account_id: str,
 
 def list_accounts(db: Session, actor: Actor, *, school_id: str | None, query: str = "",
                   limit: int = 100, offset: int = 0) -> tuple[list[Account], int]:
-    from idp.admin.roles import school_scope
+    from idp.accounts.roles import school_scope
 
     scope = school_scope(actor, Action.ACCOUNTS, school_id)
     stmt = select(Account)
@@ -142,7 +142,7 @@ def create_account(db: Session, actor: Actor, *, school_id: str, login_id: str,
     db.flush()
     audit(db, "account.created", actor=actor.account_id, account_id=row.id,
           school_id=school_id, role=role)
-    code, _ = credentials.issue_reset_code(db, account_id=row.id, actor=actor)
+    code, _ = codes.issue_reset_code(db, account_id=row.id, actor=actor)
     audit(db, "account.reset_code_issued", actor=actor.account_id, account_id=row.id,
           school_id=school_id)
     return row, code
@@ -172,7 +172,7 @@ def issue_enrolment_code(db: Session, row: Account, *, actor_id: str) -> str:
     issued it (``actor_id``: an admin, or ``cli``). Students never enrol TOTP."""
     if row.role not in STAFF_ROLES:
         raise AdminInputError("not_staff", "only staff accounts enrol TOTP")
-    code, _ = credentials.issue_enrolment_code(db, account_id=row.id, created_by=actor_id)
+    code, _ = codes.issue_enrolment_code(db, account_id=row.id, created_by=actor_id)
     audit(db, "admin.enrolment_code_issued", actor=actor_id, account_id=row.id,
           school_id=row.school_id)
     return code
@@ -181,7 +181,7 @@ def issue_enrolment_code(db: Session, row: Account, *, actor_id: str) -> str:
 def issue_reset_code(svc, db: Session, actor: Actor, row: Account) -> str:
     """A reset is for an account someone else may be using: its sessions on every device
     end with its app tokens (else a browser still signed in just asks /authorize again)."""
-    code, _ = credentials.issue_reset_code(db, account_id=row.id, actor=actor)
+    code, _ = codes.issue_reset_code(db, account_id=row.id, actor=actor)
     end_account_sessions(svc.store, row.id)
     revoke_account_tokens(db, row.id, "password_reset_issued", actor=actor.account_id)
     audit(db, "account.reset_code_issued", actor=actor.account_id, account_id=row.id,
@@ -190,19 +190,10 @@ def issue_reset_code(svc, db: Session, actor: Actor, row: Account) -> str:
 
 
 # ----------------------------------------------------------------------------- cards
-def card_status(row: CardBinding, now: datetime | None = None) -> str:
-    now = now or utcnow()
-    if row.status == "revoked":
-        return "revoked"
-    if row.not_after <= now:
-        return "expired"
-    return "active"
-
-
 def card_view(row: CardBinding) -> dict[str, Any]:
     return {"id": row.id, "account_id": row.account_id, "issuer": row.issuer,
             "serial": row.serial, "not_after": _iso(row.not_after),
-            "status": card_status(row), "created_at": _iso(row.created_at),
+            "status": cards.card_status(row), "created_at": _iso(row.created_at),
             "last_used_at": _iso(row.last_used_at), "revoked_at": _iso(row.revoked_at)}
 
 

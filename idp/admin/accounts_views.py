@@ -6,10 +6,11 @@ from __future__ import annotations
 from flask import abort, redirect, request, url_for
 from wtforms.fields.choices import SelectChoice
 
+from idp.accounts.cards import card_status
+from idp.accounts.roles import ACCOUNT_ROLES, STAFF_ROLES, Actor, may_grant_role
 from idp.admin import accounts
 from idp.admin.forms import AccountForm, ActionForm
 from idp.admin.messages import describe
-from idp.admin.roles import ACCOUNT_ROLES, STAFF_ROLES, Actor, may_grant_role
 from idp.admin.views import bp, render, show_also, show_once
 from idp.admin.web_auth import admin_required
 from idp.services import services
@@ -68,7 +69,7 @@ def account_detail(actor: Actor, account_id: str):
         row = accounts.load_account(db, actor, account_id)
         cards = accounts.account_cards(db, row.id)
     return render("admin/account.html", actor, row=row, cards=cards,
-                   card_status=accounts.card_status, form=ActionForm(),
+                   card_status=card_status, form=ActionForm(),
                    guessing=services().throttle.guessing_flag(row.id))
 
 

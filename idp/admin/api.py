@@ -14,20 +14,26 @@ from flask import Blueprint, Response, g, jsonify, request, stream_with_context
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from idp.accounts import codes
+from idp.accounts.cards import card_status
+from idp.accounts.roles import STAFF_ROLES, Action, Actor, Forbidden, require
 from idp.admin import accounts, audit_log, credentials, roster_service
 from idp.admin.openapi import openapi_document
-from idp.admin.roles import STAFF_ROLES, Action, Actor, Forbidden, require
 from idp.admin.roster import RosterFileError
 from idp.admin.sheets import first_password_pdf
 from idp.audit import audit
 from idp.clients import access_tokens, metadata, registry
 from idp.clients.registry import ClientMetadataError, register_client
+from idp.extensions import csrf
 from idp.services import services
 from idp.store.admin_models import InitialAccessToken
 from idp.store.models import Client
 
 bp = Blueprint("admin_api", __name__, url_prefix="/api/admin")
 docs_bp = Blueprint("api_docs", __name__, url_prefix="/api")
+# Bearer-token API: no cookies are read, so there is nothing for CSRF to protect.
+csrf.exempt(bp)
+csrf.exempt(docs_bp)
 
 
 class ApiError(Exception):
@@ -363,9 +369,9 @@ def reset_code(db: Session, actor: Actor, account_id: str):
     code = accounts.issue_reset_code(services(), db, actor, row)
     # The cards that still sign in after the reset (unlink: POST /cards/{id}/revoke).
     cards = [accounts.card_view(c) for c in accounts.account_cards(db, row.id)
-             if accounts.card_status(c) == "active"]
+             if card_status(c) == "active"]
     return {"account_id": row.id, "reset_code": code, "linked_cards": cards,
-            "expires_in": int(credentials.RESET_CODE_LIFETIME.total_seconds())}, 201
+            "expires_in": int(codes.RESET_CODE_LIFETIME.total_seconds())}, 201
 
 
 @api_route("/accounts/<account_id>/enrolment-code", ["POST"])
@@ -373,7 +379,7 @@ def enrolment_code(db: Session, actor: Actor, account_id: str):
     row = accounts.load_account(db, actor, account_id)
     code = accounts.issue_enrolment_code(db, row, actor_id=actor.account_id)
     return {"account_id": row.id, "enrolment_code": code,
-            "expires_in": int(credentials.ENROLMENT_CODE_LIFETIME.total_seconds())}, 201
+            "expires_in": int(codes.ENROLMENT_CODE_LIFETIME.total_seconds())}, 201
 
 
 @api_route("/cards/<card_id>/revoke", ["POST"])

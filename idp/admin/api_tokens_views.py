@@ -6,9 +6,9 @@ from __future__ import annotations
 from flask import abort, redirect, request, url_for
 from sqlalchemy import select
 
+from idp.accounts.roles import Actor
 from idp.admin import credentials
 from idp.admin.forms import ActionForm, ApiTokenForm
-from idp.admin.roles import Actor
 from idp.admin.views import bp, render, show_once
 from idp.admin.web_auth import admin_required
 from idp.audit import audit

@@ -22,10 +22,10 @@ from typing import Any
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
+from idp.accounts.cards import CardIdentity, bind_card, binding_status, find_binding
+from idp.accounts.roles import STUDENT, Action, Actor, Forbidden, school_scope
 from idp.admin.accounts import AdminInputError, load_account
-from idp.admin.roles import STUDENT, Action, Actor, Forbidden, school_scope
 from idp.audit import audit
-from idp.auth.cards import CardIdentity, bind_card, binding_status, find_binding
 from idp.jpki.errors import CardError
 from idp.jpki.verifier import VerifiedCard
 from idp.store.models import Account, CardBinding

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session
 
-from idp.admin.roles import Action, Actor, require, school_scope
+from idp.accounts.roles import Action, Actor, require, school_scope
 from idp.audit import audit
 from idp.store.admin_models import PlatformSetting
 from idp.store.models import Account, AuditEvent, utcnow

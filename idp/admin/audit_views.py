@@ -6,9 +6,9 @@ from flask import Response, abort, redirect, request, url_for
 from flask_babel import gettext as _
 from sqlalchemy import select
 
+from idp.accounts.roles import Action, Actor, require
 from idp.admin import accounts, audit_log
 from idp.admin.forms import ActionForm, RetentionForm
-from idp.admin.roles import Action, Actor, require
 from idp.admin.views import bp, render
 from idp.admin.web_auth import admin_required
 from idp.audit import audit

@@ -7,9 +7,10 @@ from flask import abort, redirect, url_for
 from flask_babel import gettext as _
 from wtforms.fields.choices import SelectChoice
 
+from idp.accounts.cards import card_status
+from idp.accounts.roles import Action, Actor
 from idp.admin import accounts
 from idp.admin.forms import ActionForm, UnlinkCardsForm
-from idp.admin.roles import Action, Actor
 from idp.admin.views import bp, render
 from idp.admin.web_auth import admin_required
 from idp.services import services
@@ -20,7 +21,7 @@ def _unlink_form(db, row: Account) -> UnlinkCardsForm:
     form = UnlinkCardsForm()
     form.card_ids.choices = [
         SelectChoice(c.id, f"{c.serial} ({c.not_after:%Y-%m-%d})")
-        for c in accounts.account_cards(db, row.id) if accounts.card_status(c) == "active"]
+        for c in accounts.account_cards(db, row.id) if card_status(c) == "active"]
     return form
 
 

@@ -9,10 +9,10 @@ from typing import Any
 from flask import abort, redirect, request, url_for
 from sqlalchemy import select
 
+from idp.accounts.roles import Action, Actor, require
 from idp.admin import accounts
 from idp.admin.forms import ActionForm, ClientForm
 from idp.admin.messages import describe
-from idp.admin.roles import Action, Actor, require
 from idp.admin.views import bp, render, show_once
 from idp.admin.web_auth import admin_required
 from idp.clients import metadata, registry

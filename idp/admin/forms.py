@@ -22,8 +22,8 @@ from wtforms.widgets import CheckboxInput, ListWidget
 
 from idp.clients.auth_methods import AUTH_METHODS
 from idp.clients.registry import ID_TOKEN_ALGS
-from idp.oidc.scopes import ACR_LEVELS
 from idp.scopes import SUPPORTED_SCOPES
+from idp.signin.context import ACR_LEVELS
 
 
 class AdminLoginForm(FlaskForm):

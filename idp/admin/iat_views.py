@@ -6,9 +6,9 @@ from __future__ import annotations
 from flask import abort, redirect, request, url_for
 from sqlalchemy import select
 
+from idp.accounts.roles import Action, Actor, require
 from idp.admin.forms import ActionForm, IatForm
 from idp.admin.messages import describe
-from idp.admin.roles import Action, Actor, require
 from idp.admin.views import bp, render, show_once
 from idp.admin.web_auth import admin_required
 from idp.audit import audit

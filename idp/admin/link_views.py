@@ -11,16 +11,16 @@ from flask import jsonify, redirect, request, url_for
 from flask_babel import gettext as _
 from sqlalchemy.orm import Session
 
+from idp.accounts.roles import Actor
 from idp.admin import accounts, assisted
 from idp.admin.forms import ActionForm
-from idp.admin.roles import Actor
 from idp.admin.views import bp, client_ip, render
 from idp.admin.web_auth import staff_required
 from idp.auth.card import issue_challenge, verify_token
 from idp.auth.card_views import STATUS, card_message, card_service
-from idp.auth.current import browser_id
 from idp.jpki.errors import CardError
 from idp.services import services
+from idp.signin.current import browser_id
 from idp.store.models import Account
 
 

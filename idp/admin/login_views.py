@@ -9,19 +9,20 @@ from flask import redirect, request, session, url_for
 from flask_babel import gettext as _
 from sqlalchemy import select
 
+from idp.accounts import codes
+from idp.accounts.roles import ADMIN_ROLES, Actor
 from idp.admin import credentials, totp, web_auth
 from idp.admin.forms import ActionForm, AdminLoginForm, EnrolCodeForm, TotpForm
-from idp.admin.roles import ADMIN_ROLES, Actor
 from idp.admin.views import bp, client_ip, render, safe_next
 from idp.admin.web_auth import admin_required
 from idp.audit import audit
-from idp.auth import device_cookie
-from idp.auth.current import sign_in, sign_out
-from idp.auth.passwords import verify_password
-from idp.auth.throttle import audit_guessing
 from idp.auth.views import admin_link_url
-from idp.oidc.scopes import ACR_PASSWORD
 from idp.services import services
+from idp.signin import device_cookie
+from idp.signin.context import ACR_PASSWORD
+from idp.signin.current import sign_in, sign_out
+from idp.signin.passwords import verify_password
+from idp.signin.throttle import audit_guessing
 from idp.store.models import Account, School
 
 
@@ -156,7 +157,7 @@ def totp_enrol():
             return render("admin/totp.html", None, 400, **context)
         attempt = svc.throttle.begin(f"admin-enrol:{account.id}", client_ip(),
                                      account_id=account.id, device=device_cookie.current())
-        if not attempt.allowed or not credentials.consume_enrolment_code(
+        if not attempt.allowed or not codes.consume_enrolment_code(
                 db, account.id, form.enrolment_code.data):
             if attempt.allowed:
                 attempt.failed()

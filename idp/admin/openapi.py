@@ -18,8 +18,8 @@ from typing import Any
 from idp.clients.auth_methods import AUTH_METHODS
 from idp.clients.registry import ID_TOKEN_ALGS
 from idp.input_limits import JSON_MAX_BYTES, JSON_MAX_DEPTH
-from idp.oidc.scopes import ACR_LEVELS
 from idp.scopes import SUPPORTED_SCOPES
+from idp.signin.context import ACR_LEVELS
 
 DOCUMENT = Path(__file__).with_name("openapi.json")
 PLACEHOLDER = re.compile(r"\$\{([a-z_]+)\}")

@@ -13,12 +13,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from idp.admin.roles import Action, Actor, Forbidden, may
+from idp.accounts.access import revoke_account_tokens
+from idp.accounts.roles import Action, Actor, Forbidden, may
 from idp.admin.roster import ExistingAccount, ParsedRoster, RosterPlan, parse, plan_import
 from idp.audit import audit
-from idp.auth.passwords import generate_first_password, hash_password
-from idp.auth.sessions import end_account_sessions
-from idp.oidc.tokens import revoke_account_tokens
+from idp.signin.passwords import generate_first_password, hash_password
+from idp.signin.sessions import end_account_sessions
 from idp.store.models import Account, School
 
 SHEET_TTL = 30 * 60  # the clear first passwords live this long, then only their hashes

@@ -8,10 +8,10 @@ import secrets
 from flask import Response, abort, request
 from flask_babel import gettext as _
 
+from idp.accounts.roles import Action, Actor, Forbidden, may
 from idp.admin import roster_service
 from idp.admin.forms import RosterApplyForm, RosterUploadForm
 from idp.admin.messages import describe
-from idp.admin.roles import Action, Actor, Forbidden, may
 from idp.admin.roster import RosterFileError
 from idp.admin.sheets import first_password_pdf
 from idp.admin.views import bp, render

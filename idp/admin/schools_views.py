@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from flask import redirect, request, url_for
 
+from idp.accounts.roles import Actor
 from idp.admin import accounts
 from idp.admin.forms import SchoolForm
 from idp.admin.messages import describe
-from idp.admin.roles import Actor
 from idp.admin.views import bp, render
 from idp.admin.web_auth import admin_required
 from idp.services import services

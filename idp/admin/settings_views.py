@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from flask import abort, redirect, url_for
 
+from idp.accounts.roles import Action, Actor, require
 from idp.admin import audit_log
 from idp.admin.forms import RetentionForm
-from idp.admin.roles import Action, Actor, require
 from idp.admin.views import bp
 from idp.admin.web_auth import admin_required
 from idp.services import services

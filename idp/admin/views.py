@@ -2,8 +2,9 @@
 renderer, the safe ``next`` target, the once-shown secrets, the error pages.
 
 Each section's views live in ``idp/admin/<section>_views.py`` and add their routes to
-:data:`bp`; :data:`SECTIONS` lists them, and :func:`init_app` imports them all before the
-blueprint is registered. A new admin page: a ``<section>_views.py`` added to SECTIONS.
+:data:`bp`; :data:`SECTIONS` lists them, and the end of this module imports them all, so the
+blueprint has every route when ``app.BLUEPRINTS`` registers it. A new admin page: a
+``<section>_views.py`` added to SECTIONS.
 """
 
 from __future__ import annotations
@@ -11,12 +12,12 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from flask import Blueprint, Flask, render_template, request, session, url_for
+from flask import Blueprint, render_template, request, session, url_for
 from flask_babel import gettext as _
 
+from idp.accounts.roles import STAFF_ROLES, Action, Actor, Forbidden, may
 from idp.admin import accounts
 from idp.admin.messages import describe
-from idp.admin.roles import STAFF_ROLES, Action, Actor, Forbidden, may
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -72,17 +73,8 @@ def _not_found(exc: accounts.NotFound):
                            description=_("見つかりません。")), 404
 
 
-def init_app(app: Flask) -> None:
-    from idp.admin.api import bp as api_bp
-    from idp.admin.api import docs_bp
-    from idp.app import csrf
-
-    for name in SECTIONS:  # their routes must join ``bp`` before it is registered
-        importlib.import_module(f"idp.admin.{name}")
-    app.register_blueprint(bp)
-    app.register_blueprint(api_bp)
-    app.register_blueprint(docs_bp)
-    # Bearer-token API: no cookies are read, so there is nothing for CSRF to protect.
-    for name, view in app.view_functions.items():
-        if name.startswith(("admin_api.", "api_docs.")):
-            csrf.exempt(view)
+# ----------------------------------------------------------------------------- wiring
+# The sections add their routes to ``bp``: imported last, once ``bp`` and the helpers above
+# exist (app.BLUEPRINTS registers it).
+for _section in SECTIONS:
+    importlib.import_module(f"idp.admin.{_section}")

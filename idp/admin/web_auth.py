@@ -11,14 +11,14 @@ from functools import wraps
 
 from flask import abort, redirect, request, session, url_for
 
-from idp.admin.roles import ADMIN_ROLES, STAFF_ROLES, Actor
-from idp.auth.current import ADMIN_SESSION_KEYS, current_user
-from idp.auth.linking import card_stands_in_for_totp
-from idp.oidc.scopes import ACR_CARD
+from idp.accounts.linking import card_stands_in_for_totp
+from idp.accounts.roles import ADMIN_ROLES, STAFF_ROLES, Actor
 from idp.services import services
+from idp.signin.context import ACR_CARD
+from idp.signin.current import ADMIN_SESSION_KEYS, current_user
 
 ADMIN_IDLE = 15 * 60
-# The keys sign_in() drops for the next account (idp.auth.current.ADMIN_SESSION_KEYS).
+# The keys sign_in() drops for the next account (idp.signin.current.ADMIN_SESSION_KEYS).
 SEEN_KEY, MFA_KEY, PENDING_KEY = ADMIN_SESSION_KEYS  # MFA: "totp" | "card"; PENDING: TOTP due
 PENDING_TTL = 5 * 60
 

@@ -31,7 +31,7 @@ def card() -> None:
 def card_list(ctx: Ctx, account_id: str | None, school_code: str | None, login_id: str | None,
               as_json: bool) -> None:
     """List an account's card bindings, expired and revoked ones included (inactive)."""
-    from idp.auth.cards import bindings_of, describe_binding
+    from idp.accounts.cards import bindings_of, describe_binding
     from idp.store.models import Account, School
 
     if bool(account_id) == bool(school_code or login_id):
@@ -64,7 +64,7 @@ def card_list(ctx: Ctx, account_id: str | None, school_code: str | None, login_i
 @pass_ctx
 def card_revoke(ctx: Ctx, binding_id: str, reason: str | None) -> None:
     """Revoke a card binding: that certificate no longer signs in, and cannot be re-linked."""
-    from idp.auth.cards import revoke_binding
+    from idp.accounts.cards import revoke_binding
 
     with ctx.services.db.session() as s:
         try:
@@ -103,7 +103,7 @@ def jpki_refresh_crl(ctx: Ctx) -> None:
     """Load every configured CRL now, report each, and ask running servers to reload."""
     from idp.auth.card import request_crl_refresh
 
-    service = ctx.services.extras["card"]
+    service = ctx.services.card
     if service.refresher is None:
         fail(f"revocation mode {ctx.services.settings.jpki_revocation!r} uses no CRL "
              "(set IDP_JPKI_REVOCATION=crl or ocsp,crl and IDP_JPKI_CRL_SOURCES)")

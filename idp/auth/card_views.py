@@ -1,6 +1,6 @@
 """Card sign-in pages and the two JSON endpoints the page's script calls (protocol
 ``jpki-auth:1``, docs/card-bridge-protocol.md). Views parse, call :mod:`idp.auth.card` and
-:mod:`idp.auth.cards`, and answer; the rules live there."""
+:mod:`idp.accounts.cards`, and answer; the rules live there."""
 
 from __future__ import annotations
 
@@ -8,27 +8,25 @@ import time
 from typing import Any
 
 import structlog
-from flask import Blueprint, Flask, current_app, jsonify, render_template, request, session, url_for
+from flask import Blueprint, current_app, jsonify, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 
+from idp.accounts import linking
+from idp.accounts.cards import account_for_card
 from idp.audit import audit
-from idp.auth import linking
 from idp.auth.card import (
     CardService,
-    build_card_service,
     issue_challenge,
     pending_card_record,
     verify_token,
 )
-from idp.auth.cards import account_for_card
-from idp.auth.current import browser_id, sign_in
 from idp.jpki.errors import CardError
 from idp.jpki.verifier import VerifiedCard
 from idp.oidc.interaction import LoginTransaction
-from idp.oidc.scopes import ACR_CARD, AMR_CARD
 from idp.services import services
-from idp.settings import SettingsError
+from idp.signin.context import ACR_CARD, AMR_CARD
+from idp.signin.current import browser_id, sign_in
 from idp.store.models import Account
 
 bp = Blueprint("card", __name__)
@@ -80,26 +78,7 @@ def card_message(code: str) -> str:
 
 
 def card_service() -> CardService:
-    return services().extras["card"]
-
-
-def init_app(app: Flask) -> None:
-    """Build the card verifier from the settings at start, and register the pages."""
-    svc = app.extensions["mynagate"]
-    try:
-        service = build_card_service(svc.settings, svc.store)
-    except ValueError as exc:  # unreadable anchors, missing revocation settings
-        raise SettingsError(f"card sign-in: {exc}") from exc
-    svc.extras["card"] = service
-    svc.card_verifier = service.verifier
-    if service.refresher is not None:
-        refresher = service.refresher
-
-        @app.before_request
-        def keep_crls_fresh() -> None:
-            refresher.ensure_running()  # once per process; cheap afterwards
-
-    app.register_blueprint(bp)
+    return services().card
 
 
 def card_error_response(code: str, **extra: Any):
@@ -215,7 +194,7 @@ def finish_card_sign_in(account: Account | None, pending_card: dict[str, Any],
     txn_id = txn.id if txn else None
     if account is None:
         # Linked to nothing yet: kept for this login transaction only, for the password page
-        # carrying its id (idp.auth.linking).
+        # carrying its id (idp.accounts.linking).
         pending = linking.new_pending(pending_card, txn_id=txn_id, now=time.time())
         session[linking.SESSION_KEY] = pending
         return card_error_response("card_not_linked", redirect=url_for(

@@ -21,7 +21,7 @@ from __future__ import annotations
 from typing import Any
 
 import structlog
-from flask import Blueprint, Flask, jsonify, render_template, request, session, url_for
+from flask import Blueprint, jsonify, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 
@@ -34,7 +34,6 @@ from idp.auth.card_views import (
     check_token,
     finish_card_sign_in,
 )
-from idp.auth.current import browser_id
 from idp.auth.pairing_core import (
     CREATE_WINDOW,
     DONE,
@@ -44,9 +43,11 @@ from idp.auth.pairing_core import (
     display_code,
     normalize_code,
 )
+from idp.extensions import csrf
 from idp.jpki.errors import CardError
 from idp.oidc.interaction import LoginTransaction
 from idp.services import services
+from idp.signin.current import browser_id
 from idp.store.models import Account
 
 bp = Blueprint("card_pair", __name__)
@@ -67,15 +68,6 @@ def _refusal_message(code: str) -> str:
         "slow_down": _("まちがいが多すぎます。少しまってから、もう一度ためしてね。"),
     }
     return messages.get(code, messages["pairing_not_found"])
-
-
-def init_app(app: Flask) -> None:
-    app.register_blueprint(bp)
-    from idp.app import csrf
-
-    # The bridge on another computer has no cookie and no form token: the code is the
-    # capability, and its token is bound to the pairing's own challenge.
-    csrf.exempt(app.view_functions["card_pair.complete"])
 
 
 def _pairings() -> Pairings:
@@ -174,6 +166,9 @@ def bridge_request(code: str):
                   "expires_in": pairings.remaining(record)})
 
 
+# The bridge on another computer has no cookie and no form token: the code is the
+# capability, and its token is bound to the pairing's own challenge.
+@csrf.exempt
 @bp.post("/login/card/pair/<code>")
 def complete(code: str):
     if not card_service().enabled:

@@ -12,8 +12,8 @@ Rules kept here:
   concurrent posts cannot both sign in;
 - it is bound to the browser and login transaction that asked for it: only that browser can
   read its result, and the card's challenge is issued to the pairing itself;
-- wrong codes are counted per IP address by :mod:`idp.auth.throttle` (reserved before the
-  lookup, progressive and capped delays, :data:`~idp.auth.throttle.PAIR_POLICY`); a slowed
+- wrong codes are counted per IP address by :mod:`idp.signin.throttle` (reserved before the
+  lookup, progressive and capped delays, :data:`~idp.signin.throttle.PAIR_POLICY`); a slowed
   address gets every bridge lookup refused, right or wrong, until its delay passes, but the
   tablet polling its own code from its own browser is never slowed (a school shares one
   address with whoever is guessing).
@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from idp.auth.throttle import PAIRING, Attempt, Throttle
+from idp.signin.throttle import PAIRING, Attempt, Throttle
 from idp.store.shortlived import ShortLivedStore
 
 ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"

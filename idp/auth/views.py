@@ -9,18 +9,19 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
+from idp.accounts import linking
 from idp.admin import web_auth
 from idp.audit import audit
-from idp.auth import device_cookie, linking
-from idp.auth.current import current_user, sign_in
 from idp.auth.forms import ConsentForm, LinkCardForm, LoginForm
-from idp.auth.passwords import needs_rehash, verify_password
-from idp.auth.throttle import audit_guessing
 from idp.jpki.errors import CardError
 from idp.oidc.interaction import LoginTransaction
-from idp.oidc.scopes import ACR_PASSWORD, AMR_PASSWORD
 from idp.scopes import SUPPORTED_SCOPES
 from idp.services import services
+from idp.signin import device_cookie
+from idp.signin.context import ACR_PASSWORD, AMR_PASSWORD
+from idp.signin.current import current_user, sign_in
+from idp.signin.passwords import needs_rehash, verify_password
+from idp.signin.throttle import audit_guessing
 from idp.store.models import Account, Client, Consent, School, utcnow
 
 bp = Blueprint("auth", __name__)
@@ -105,7 +106,7 @@ def login():
             return render_template("login.html", **context), 401
         device = attempt.succeeded(device_cookie.current())
         if needs_rehash(account.password_hash):
-            from idp.auth.passwords import _hasher
+            from idp.signin.passwords import _hasher
 
             account.password_hash = _hasher.hash(form.password.data)
         if pending_card:

@@ -22,10 +22,10 @@ from idp import outbound, pairwise
 from idp.audit import audit
 from idp.clients.auth_methods import AUTH_METHODS, needs_keys, uses_secret
 from idp.keys import ALGORITHMS as SIGNING_ALGORITHMS
-from idp.oidc.scopes import ACR_LEVELS
 from idp.pairwise import SectorError, determine_sector, fetch_sector_document, own_sector
 from idp.scopes import SUPPORTED_SCOPES
 from idp.settings import LOOPBACK_HOSTS
+from idp.signin.context import ACR_LEVELS
 from idp.store.models import Client
 
 if TYPE_CHECKING:

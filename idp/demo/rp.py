@@ -25,7 +25,7 @@ from joserfc.jwk import KeySet
 from joserfc.jwt import JWTClaimsRegistry
 
 from idp.demo.seed import DEMO_SCOPE
-from idp.oidc.scopes import ACR_CARD
+from idp.signin.context import ACR_CARD
 
 HTTP_TIMEOUT = 10
 ID_TOKEN_ALGS = ["RS256", "ES256"]

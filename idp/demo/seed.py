@@ -21,9 +21,9 @@ from typing import Any
 from sqlalchemy import select
 
 from idp.audit import audit
-from idp.auth.passwords import generate_first_password, hash_password
 from idp.clients.registry import ClientSpec, hash_secret, register_client
 from idp.settings import Settings
+from idp.signin.passwords import generate_first_password, hash_password
 from idp.store.models import Account, Client, School
 
 DEMO_SCHOOL_CODE = "demo-school"

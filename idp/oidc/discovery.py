@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from idp.clients.auth_methods import AUTH_METHODS, CLIENT_ASSERTION_ALGS, CONFIDENTIAL_METHODS
 from idp.clients.registry import ID_TOKEN_ALGS
-from idp.oidc.scopes import ACR_CARD, ACR_PASSWORD
 from idp.scopes import CLAIMS_SUPPORTED, SUPPORTED_SCOPES
+from idp.signin.context import ACR_CARD, ACR_PASSWORD
 
 
 def provider_metadata(issuer: str) -> dict:

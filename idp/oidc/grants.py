@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from idp.audit import audit
 from idp.clients.auth_methods import AUTH_METHODS
 from idp.oidc.claims import VIA_ID_TOKEN, record_disclosure
-from idp.oidc.id_token import AuthContext, issue_id_token
+from idp.oidc.id_token import issue_id_token
 from idp.oidc.tokens import (
     IssuedToken,
     claim_refresh_token,
@@ -32,18 +32,8 @@ from idp.oidc.tokens import (
     token_hash,
 )
 from idp.services import services
+from idp.signin.context import AuthContext, SignedInUser
 from idp.store.models import Account, Client, Consent, TokenFamily, utcnow
-
-
-@dataclass
-class SignedInUser:
-    """The grant user: an account plus how this browser session signed in."""
-
-    account: Account
-    auth: AuthContext
-
-    def get_user_id(self) -> str:
-        return self.account.id
 
 
 @dataclass

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from typing import Any
 
 from authlib.oidc.core.util import create_half_hash
@@ -11,16 +10,7 @@ from joserfc import jwt
 
 from idp.keys import SigningKeys
 from idp.oidc import claims as released
-
-
-@dataclass(frozen=True)
-class AuthContext:
-    """How and when the person signed in: carried from the session into codes and families."""
-
-    auth_time: int
-    acr: str
-    amr: list[str]
-    sid: str
+from idp.signin.context import AuthContext
 
 
 def issue_id_token(*, keys: SigningKeys, issuer: str, pairwise_secret: str, client_row,

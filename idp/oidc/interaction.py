@@ -16,9 +16,9 @@ from urllib.parse import urlencode
 
 from flask import session
 
-from idp.auth import linking
-from idp.auth.current import browser_id
+from idp.accounts import linking
 from idp.services import services
+from idp.signin.current import browser_id
 
 TXN_PARAM = "mynagate_txn"
 KEY_PREFIX = "txn:"

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from idp.oidc.scopes import ACR_PASSWORD, acr_satisfies
+from idp.signin.context import ACR_PASSWORD, acr_satisfies
 
 LOGIN = "login"
 CONSENT = "consent"

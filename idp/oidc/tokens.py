@@ -11,7 +11,6 @@ from authlib.oauth2.rfc6749 import TokenMixin, scope_to_list
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from idp.audit import audit
 from idp.store.models import Account, Client, Token, TokenFamily, utcnow
 
 
@@ -155,28 +154,6 @@ def revoke_client_account_tokens(db: Session, client_id: str, account_id: str,
         TokenFamily.revoked_at.is_(None))).all()
     for family_id in families:
         revoke_family(db, family_id, reason)
-
-
-def revoke_account_tokens(db: Session, account_id: str, reason: str, *,
-                          actor: str | None = None) -> int:
-    """The person's access ended (locked, deactivated, sessions ended, password reset or
-    changed, card revoked): every refresh-token family of the account, for every client, is
-    revoked and every access token stops at once. Returns how many families were live.
-
-    Runs in the caller's unit of work, so the revocation commits with the change that
-    caused it (or neither does)."""
-    now = utcnow()
-    families = db.execute(update(TokenFamily).where(TokenFamily.account_id == account_id,
-                                                    TokenFamily.revoked_at.is_(None))
-                          .values(revoked_at=now, revoked_reason=reason)).rowcount
-    db.execute(update(Token).where(Token.account_id == account_id, Token.revoked_at.is_(None))
-               .values(revoked_at=now))
-    # Codes live in the short-lived store, not findable by account: this moment lets the
-    # code grant refuse one issued before it.
-    db.execute(update(Account).where(Account.id == account_id).values(tokens_revoked_at=now))
-    audit(db, "token.account_revoked", actor=actor, account_id=account_id, reason=reason,
-          families=families)
-    return families
 
 
 def issued_before_revocation(account: Account, issued_at: str | None) -> bool:

@@ -23,16 +23,16 @@ from joserfc.errors import JoseError
 from sqlalchemy import select
 
 from idp.audit import audit
-from idp.auth.current import current_user, sign_out
 from idp.input_limits import MalformedBasic, parse_basic
 from idp.keys import ALGORITHMS as SIGNING_ALGORITHMS
 from idp.oidc import prompts
 from idp.oidc.claims import subject_for, userinfo_claims
 from idp.oidc.discovery import provider_metadata
-from idp.oidc.grants import SignedInUser
 from idp.oidc.interaction import TXN_PARAM, LoginTransaction
 from idp.oidc.tokens import find_active_access_token
 from idp.services import services
+from idp.signin.context import SignedInUser
+from idp.signin.current import current_user, sign_out
 from idp.store.models import Account, Client, Consent
 
 bp = Blueprint("oidc", __name__)

@@ -66,7 +66,7 @@ class Account(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
     # When the account's tokens were last revoked (access ended): an authorization code
-    # issued before then is refused too (idp.oidc.tokens.revoke_account_tokens).
+    # issued before then is refused too (idp.accounts.access.revoke_account_tokens).
     tokens_revoked_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
 
     school: Mapped[School] = relationship(lazy="joined")

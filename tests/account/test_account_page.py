@@ -96,7 +96,7 @@ def test_my_cards_show_their_state(client, browser, rp, student, svc):
 
 
 def test_change_password(client, browser, rp, make_student, svc):
-    from idp.auth.passwords import verify_password
+    from idp.signin.passwords import verify_password
     from idp.store.models import Account
 
     own_ip(client)
@@ -122,7 +122,7 @@ def test_change_password(client, browser, rp, make_student, svc):
 
 def test_reset_code_from_admin_lets_the_student_choose_a_password(
         app, client, make_student, svc, token_of, school_admin):
-    from idp.auth.passwords import verify_password
+    from idp.signin.passwords import verify_password
     from idp.store.models import Account
 
     own_ip(client)
@@ -156,7 +156,7 @@ def test_current_password_guesses_are_counted_before_the_check(client, browser, 
     sent in parallel are all counted), and after the free allowance the page slows down, the
     right password included."""
     import idp.account.service as account_service
-    from idp.auth.throttle import ACCOUNT_POLICY
+    from idp.signin.throttle import ACCOUNT_POLICY
 
     own_ip(client)
     student = make_student()

@@ -38,7 +38,7 @@ def other_school(svc):
 
 
 def _make_account(svc, school, role: str, *, totp: bool = True) -> Admin:
-    from idp.auth.passwords import hash_password
+    from idp.signin.passwords import hash_password
     from idp.store.admin_models import AdminTotp
     from idp.store.models import Account, utcnow
 
@@ -76,7 +76,7 @@ def school_admin(make_account):
 
 def api_token_for(svc, account_id: str, days: int = 7) -> str:
     """A token row made directly (also for non-admins: as if the owner had been demoted)."""
-    from idp.admin.credentials import digest
+    from idp.accounts.codes import digest
     from idp.store.admin_models import AdminApiToken
     from idp.store.models import utcnow
 
@@ -97,7 +97,7 @@ def token_of(svc):
 
 def enrolment_code_for(svc, account_id: str) -> str:
     """A one-time TOTP enrolment code, as `idp admin enrol-code` would print it."""
-    from idp.admin.credentials import issue_enrolment_code
+    from idp.accounts.codes import issue_enrolment_code
 
     with svc.db.session() as s:
         code, _ = issue_enrolment_code(s, account_id=account_id, created_by="test")

@@ -115,7 +115,7 @@ def _card_binding(svc, account_id, *, linked_with_mfa: bool) -> str:
 
 
 def _card_session(c, account_id, auth_time, binding_id=None):
-    from idp.oidc.scopes import ACR_CARD, AMR_CARD
+    from idp.signin.context import ACR_CARD, AMR_CARD
 
     with c.session_transaction() as session:
         session.update(account_id=account_id, auth_time=int(auth_time), acr=ACR_CARD,

@@ -8,7 +8,7 @@ import time
 import pyotp
 from sqlalchemy import select
 
-from idp.auth.throttle import ACCOUNT_POLICY, GUESSING_FAILURES
+from idp.signin.throttle import ACCOUNT_POLICY, GUESSING_FAILURES
 from tests.admin.conftest import admin_sign_in, own_ip
 from tests.conftest import csrf_of
 

@@ -184,7 +184,7 @@ def _binding_linked_under_totp(app, account_id: str) -> str:
 
 
 def test_without_totp_cannot(crl_app, make_account, make_student):
-    from idp.oidc.scopes import ACR_CARD, AMR_CARD
+    from idp.signin.context import ACR_CARD, AMR_CARD
 
     teacher = make_account("teacher")
     student = make_student()

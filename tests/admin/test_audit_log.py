@@ -7,8 +7,8 @@ import io
 import json
 from datetime import timedelta
 
+from idp.accounts.roles import Actor
 from idp.admin import audit_log
-from idp.admin.roles import Actor
 
 
 def _event(svc, **fields):

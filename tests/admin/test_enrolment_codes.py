@@ -108,7 +108,7 @@ def test_wrong_expired_replaced_or_someone_elses_code_is_refused(app, make_accou
 
 
 def test_codes_are_stored_hashed_and_expire_in_72_hours(svc, make_account):
-    from idp.admin.credentials import digest
+    from idp.accounts.codes import digest
     from idp.store.admin_models import AdminEnrolmentCode
 
     admin = make_account("school_admin", totp=False)
@@ -174,7 +174,7 @@ def test_the_platform_admin_who_creates_an_admin_sees_the_code_once(app, svc, sc
     # And the code shown on the page is the new admin's: it opens their enrolment.
     newcomer = own_ip(app.test_client())
     with svc.db.session() as s:
-        from idp.auth.passwords import hash_password
+        from idp.signin.passwords import hash_password
 
         s.scalar(select(Account).where(Account.login_id == login)).password_hash = \
             hash_password("new admin passphrase 42")

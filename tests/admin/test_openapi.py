@@ -33,7 +33,7 @@ def api_schema(app):
 @pytest.fixture(scope="module")
 def admin_headers(svc, app):
     """A platform admin's token (so every operation is reachable, not just 401/403)."""
-    from idp.auth.passwords import hash_password
+    from idp.signin.passwords import hash_password
     from idp.store.models import Account, School
     from tests.conftest import unique
 

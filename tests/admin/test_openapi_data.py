@@ -13,8 +13,8 @@ from idp.admin.openapi import DOCUMENT, fill, openapi_document
 from idp.clients.auth_methods import AUTH_METHODS
 from idp.clients.registry import ID_TOKEN_ALGS
 from idp.input_limits import JSON_MAX_BYTES, JSON_MAX_DEPTH
-from idp.oidc.scopes import ACR_LEVELS
 from idp.scopes import SUPPORTED_SCOPES
+from idp.signin.context import ACR_LEVELS
 
 IGNORED_METHODS = {"HEAD", "OPTIONS"}
 

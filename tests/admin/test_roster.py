@@ -175,9 +175,9 @@ def test_updates_and_deactivation_of_leavers_only_when_asked(client, svc, fresh_
 
 def test_first_passwords_work_and_the_sheet_is_a_pdf(client, svc, fresh_school,
                                                      make_account, token_of):
-    from idp.admin.roles import Actor
+    from idp.accounts.roles import Actor
     from idp.admin.roster_service import load_sheet
-    from idp.auth.passwords import verify_password
+    from idp.signin.passwords import verify_password
     from idp.store.models import Account
 
     admin = make_account("school_admin", in_school=fresh_school)

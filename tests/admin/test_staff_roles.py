@@ -1,6 +1,6 @@
 """Issue 8, roles: a school admin acts only on student and teacher accounts of their own
 school — never on another admin (school or platform), whatever the action, in the pages and
-in the API. The rule is :func:`idp.admin.roles.may_act_on`, used by every account action."""
+in the API. The rule is :func:`idp.accounts.roles.may_act_on`, used by every account action."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ ACCOUNT_ACTIONS = {
 
 
 def test_the_rule_itself():
-    from idp.admin.roles import Action, Actor, may_act_on
+    from idp.accounts.roles import Action, Actor, may_act_on
 
     school_admin = Actor("a", "school_admin", "s1")
     platform = Actor("p", "platform_admin", "s1")

@@ -70,7 +70,7 @@ def demo(tmp_path_factory):
     servers = serve_demo(state_dir=tmp_path_factory.mktemp("browser-demo"), provider_port=0,
                          rps=[replace(DEMO_RPS[0], port=0)])
     yield servers
-    card = servers.provider_app.extensions["mynagate"].extras["card"]
+    card = servers.provider_app.extensions["mynagate"].card
     if card.refresher is not None:
         card.refresher.stop()
     servers.stop()

@@ -129,7 +129,7 @@ def focus_order(page, presses: int = 20) -> list[str]:
 
 
 def test_roster_to_app_to_my_account_and_withdraw(chromium, provider, rp_server):
-    from idp.admin.roles import Actor
+    from idp.accounts.roles import Actor
     from idp.admin.roster_service import load_sheet
     from idp.oidc.claims import subject_for
     from idp.store.models import Account, Client, School

@@ -24,7 +24,7 @@ TIMEOUT_MS = 20_000
 
 
 def _account(svc, role: str, *, totp: bool) -> dict:
-    from idp.auth.passwords import hash_password
+    from idp.signin.passwords import hash_password
     from idp.store.admin_models import AdminTotp
     from idp.store.models import utcnow
 

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from card_bridge.pin import ScriptedPinPrompt
 from idp.demo.seed import DEMO_SCHOOL_CODE, DEMO_STUDENT_LOGIN
 from idp.oidc.claims import subject_for
-from idp.oidc.scopes import ACR_CARD, ACR_PASSWORD
+from idp.signin.context import ACR_CARD, ACR_PASSWORD
 from idp.store.models import Account, CardBinding, Client, School
 from tests.bridge.bridge_helpers import PIN, wait_for
 
@@ -120,7 +120,7 @@ def expected_sub(demo) -> str:
 
 def link_card(demo) -> None:
     """Link the demo card to demo-student as the first journey does (for tests run alone)."""
-    from idp.auth.cards import CardIdentity, bind_card, find_binding
+    from idp.accounts.cards import CardIdentity, bind_card, find_binding
     from idp.jpki.testing.pki_dir import load_test_pki
     from idp.jpki.trust import certificate_sha256
 

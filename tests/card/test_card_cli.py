@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
 
-from idp.auth.cards import CardIdentity, bind_card, bindings_of
+from idp.accounts.cards import CardIdentity, bind_card, bindings_of
 from idp.cli import Ctx, cli, register_extra_commands
 from idp.store.models import Account, AuditEvent, utcnow
 from tests.card.helpers import error_of

@@ -148,7 +148,7 @@ def test_revoked_by_crl(card_browser, crl_svc, test_pki, new_card, student):
     bind_directly(crl_svc, student, card)
     assert card_browser.use_card(card).status_code == 200
     rewrite_crl(test_pki.directory, [card.serial])
-    crl_svc.extras["card"].refresh_crls()
+    crl_svc.card.refresh_crls()
     refused(card_browser.use_card(card), "certificate_revoked", 403)
     with crl_svc.db.session() as db:
         event = db.scalar(select(AuditEvent).where(
@@ -182,7 +182,7 @@ def test_ocsp_responder_down(ocsp_browser, ocsp_responder, new_card):
 
 
 def test_revoked_binding_refuses(card_browser, crl_svc, bound_card, student):
-    from idp.auth.cards import bindings_of, revoke_binding
+    from idp.accounts.cards import bindings_of, revoke_binding
 
     with crl_svc.db.session() as db:
         [binding] = bindings_of(db, student.id)

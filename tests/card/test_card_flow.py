@@ -6,9 +6,9 @@ import pytest
 from joserfc import jwt
 from sqlalchemy import select
 
-from idp.auth.cards import CardIdentity, bind_card, bindings_of
+from idp.accounts.cards import CardIdentity, bind_card, bindings_of
 from idp.jpki.trust import certificate_sha256
-from idp.oidc.scopes import ACR_CARD, ACR_PASSWORD
+from idp.signin.context import ACR_CARD, ACR_PASSWORD
 from idp.store.models import Account, AuditEvent, CardBinding
 from tests.card.helpers import CardBrowser, error_of
 from tests.conftest import query_of, redeem

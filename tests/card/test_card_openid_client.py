@@ -10,7 +10,7 @@ from urllib.parse import parse_qs, urljoin, urlsplit
 
 import pytest
 
-from idp.oidc.scopes import ACR_CARD
+from idp.signin.context import ACR_CARD
 from tests.card.helpers import make_token
 from tests.card.test_card_flow import bind_directly
 from tests.rp_node.live import HttpBrowser, start_live_provider
@@ -26,7 +26,7 @@ def live_card_provider(crl_app, settings_overrides, test_pki):
         **settings_overrides, "jpki_trust_anchors": [str(test_pki.root_path)],
         "jpki_revocation": "crl", "jpki_crl_sources": [str(test_pki.crl_path)]})
     yield provider
-    refresher = provider.services.extras["card"].refresher
+    refresher = provider.services.card.refresher
     if refresher is not None:
         refresher.stop()
     provider.stop()

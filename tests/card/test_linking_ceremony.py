@@ -7,8 +7,8 @@ from __future__ import annotations
 import pyotp
 from sqlalchemy import select
 
-from idp.auth.cards import bindings_of
-from idp.oidc.scopes import ACR_CARD, ACR_PASSWORD
+from idp.accounts.cards import bindings_of
+from idp.signin.context import ACR_CARD, ACR_PASSWORD
 from idp.store.models import AuditEvent, CardBinding
 from tests.admin.conftest import _make_account
 from tests.card.helpers import CardBrowser, error_of

@@ -29,7 +29,7 @@ from idp.demo.seed import (
 )
 from idp.demo.serve import serve_demo
 from idp.oidc.claims import subject_for
-from idp.oidc.scopes import ACR_CARD, ACR_PASSWORD
+from idp.signin.context import ACR_CARD, ACR_PASSWORD
 from idp.store.models import Account, Client, School
 from tests.conftest import Student
 from tests.rp_node.live import HttpBrowser
@@ -77,7 +77,7 @@ def test_seed_registers_again_when_the_redirect_uri_changes(svc, tmp_path):
 
 
 def test_the_student_password_is_printed_once_and_can_be_reset(svc, tmp_path):
-    from idp.auth.passwords import verify_password
+    from idp.signin.passwords import verify_password
 
     seed_demo(svc, rps=[], state_dir=tmp_path)  # the student exists after this, either way
     password = reset_demo_password(svc)

@@ -27,7 +27,7 @@ def ascii_school(svc):
 
 @pytest.fixture
 def ascii_student(svc, ascii_school) -> Student:
-    from idp.auth.passwords import hash_password
+    from idp.signin.passwords import hash_password
     from idp.store.models import Account
 
     password = "long enough i18n password"

@@ -44,7 +44,7 @@ def new_browser(app):
 @pytest.fixture(scope="module")
 def shared_student(app, svc, school):
     """One student for the tests that do not care who signs in (Argon2 is slow on purpose)."""
-    from idp.auth.passwords import hash_password
+    from idp.signin.passwords import hash_password
     from idp.store.models import Account
 
     password = "correct horse battery " + secrets.token_hex(2)

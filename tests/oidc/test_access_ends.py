@@ -185,7 +185,7 @@ def test_roster_deactivation_ends_the_tokens(app, client, new_browser, rp, make_
                                              token_of, svc):
     """A leaver deactivated by the roster import loses every token; a student kept on the
     roster keeps theirs."""
-    from idp.auth.passwords import hash_password
+    from idp.signin.passwords import hash_password
     from idp.store.models import Account, School
 
     with svc.db.session() as db:

@@ -70,7 +70,7 @@ def test_progressive_delay_not_a_lockout(new_browser, rp, make_student, svc, mon
     seconds = int(re.search(r"(\d+)秒", _alert(blocked)).group(1))
     assert 1 <= seconds <= 300
     # The delay is short and capped: after it, the right password works.
-    from idp.auth.throttle import ACCOUNT_POLICY, delay_for
+    from idp.signin.throttle import ACCOUNT_POLICY, delay_for
 
     assert delay_for(10_000, ACCOUNT_POLICY) <= 300
     later = time.time() + seconds + 1
@@ -90,7 +90,7 @@ def test_delay_for_one_child_does_not_slow_another(new_browser, rp, make_student
 
 
 def test_per_ip_throttle(app, new_browser, rp, shared_student, make_student):
-    from idp.auth.throttle import IP_POLICY
+    from idp.signin.throttle import IP_POLICY
 
     fresh = make_student()
 

@@ -14,7 +14,7 @@ from idp.oidc.prompts import (
     SessionState,
     decide,
 )
-from idp.oidc.scopes import ACR_CARD, ACR_PASSWORD
+from idp.signin.context import ACR_CARD, ACR_PASSWORD
 
 NOW = 1_800_000_000.0
 ALICE = SessionState(signed_in=True, auth_time=int(NOW) - 60, acr=ACR_PASSWORD, sub="sub-alice")

@@ -15,7 +15,8 @@ from joserfc import jwt
 from sqlalchemy import select, update
 
 from idp import keys as signing
-from idp.oidc.id_token import AuthContext, issue_id_token
+from idp.oidc.id_token import issue_id_token
+from idp.signin.context import AuthContext
 from idp.store.models import SigningKey, utcnow
 from tests.conftest import BACKEND, PG_ADMIN_URL, fresh_postgres_database
 

@@ -11,8 +11,8 @@ import time
 import pytest
 from sqlalchemy import select
 
-from idp.auth import throttle as throttle_mod
-from idp.auth.throttle import (
+from idp.signin import throttle as throttle_mod
+from idp.signin.throttle import (
     ACCOUNT_POLICY,
     DEVICE_COOKIE,
     GUESSING_FAILURES,
@@ -182,7 +182,7 @@ def test_a_classmate_with_the_shared_pc_cookie_is_slowed_too(app, rp, make_stude
 
 
 def test_device_cookie_secure_flag_over_https(settings_overrides):
-    from idp.auth import device_cookie
+    from idp.signin import device_cookie
     from tests.conftest import provider_app
 
     with provider_app({**settings_overrides, "issuer": "https://idp.example.test"},

@@ -50,7 +50,7 @@ def test_the_provider_starts_with_the_demo_card_switched_on(tmp_path):
     setup_demo_card(settings)
     upgrade_database(settings.database_url)
     app = create_app(settings)
-    card = app.extensions["mynagate"].extras["card"]
+    card = app.extensions["mynagate"].card
     try:
         assert card.enabled and card.revocation_mode == "crl" and not card.revocation_disabled
         page = app.test_client().get("/login/card").get_data(as_text=True)

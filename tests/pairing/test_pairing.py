@@ -11,7 +11,7 @@ import pytest
 
 from idp.auth import pairing_core
 from idp.auth.pairing_core import ALPHABET, display_code, normalize_code
-from idp.oidc.scopes import ACR_CARD, ACR_PASSWORD
+from idp.signin.context import ACR_CARD, ACR_PASSWORD
 from tests.card.helpers import ORIGIN, CardBrowser, error_of, make_token
 from tests.card.test_card_flow import bind_directly, id_token_claims
 
@@ -209,7 +209,7 @@ def test_codes_expire_after_two_minutes(crl_app, tablet, rp, monkeypatch):
 
 
 def small_pairing_allowance(monkeypatch, free: int = 3) -> None:
-    from idp.auth.throttle import PAIRING, ThrottlePolicy
+    from idp.signin.throttle import PAIRING, ThrottlePolicy
 
     policy = ThrottlePolicy(free_failures=free, max_delay=300, window=600)
     monkeypatch.setattr(pairing_core, "PAIRING", dataclasses.replace(PAIRING, ip=policy))

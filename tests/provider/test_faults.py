@@ -42,8 +42,8 @@ def faulty(tmp_path_factory):
 
 
 def _seed(app):
-    from idp.auth.passwords import hash_password
     from idp.clients.registry import ClientSpec, register_client
+    from idp.signin.passwords import hash_password
     from idp.store.models import Account, School
     from tests.conftest import RP, Student
 

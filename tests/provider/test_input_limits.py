@@ -35,7 +35,7 @@ def nested(depth: int, leaf=1):
 
 @pytest.fixture(scope="module")
 def admin_headers(svc):
-    from idp.auth.passwords import hash_password
+    from idp.signin.passwords import hash_password
     from idp.store.models import Account, School
     from tests.admin.conftest import api_token_for
 

@@ -7,7 +7,7 @@ from importlib import resources
 
 import pytest
 
-from idp.auth.passwords import MIN_LENGTH, PasswordPolicyError, check_policy, common_passwords
+from idp.signin.passwords import MIN_LENGTH, PasswordPolicyError, check_policy, common_passwords
 
 # From SecLists, plus a Japan/school-context entry and one from the earlier hand-written list.
 KNOWN_COMMON = ["password1", "iloveyou", "baseball", "qwertyuiop", "12345678", "sakura123",

@@ -22,7 +22,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from idp.oidc.claims import subject_for
-from idp.oidc.scopes import ACR_PASSWORD
+from idp.signin.context import ACR_PASSWORD
 from idp.store.models import Client
 from tests.conftest import RP, need
 from tests.rp_node.live import HttpBrowser

@@ -29,7 +29,7 @@ def test_a_teachers_totp_does_not_make_a_password_linked_admin_card_count(
         crl_app, crl_svc, make_account, new_card):
     from cryptography.hazmat.primitives import serialization
 
-    from idp.auth.cards import CardIdentity, bind_card
+    from idp.accounts.cards import CardIdentity, bind_card
     from idp.store.models import Account
     from tests.card.helpers import CardBrowser
 

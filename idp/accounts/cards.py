@@ -19,10 +19,10 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from idp.accounts.access import revoke_account_tokens
 from idp.audit import audit
 from idp.jpki.errors import CardError
 from idp.jpki.verifier import VerifiedCard
-from idp.oidc.tokens import revoke_account_tokens
 from idp.store.models import Account, CardBinding, iso_utc, new_id, utcnow
 
 ACTIVE, REVOKED, EXPIRED = "active", "revoked", "expired"
@@ -228,3 +228,13 @@ def describe_binding(binding: CardBinding, now: datetime | None = None) -> dict[
             "certificate_sha256": binding.certificate_sha256,
             "not_after": iso(binding.not_after), "created_at": iso(binding.created_at),
             "last_used_at": iso(binding.last_used_at), "revoked_at": iso(binding.revoked_at)}
+
+
+def card_status(row: CardBinding, now: datetime | None = None) -> str:
+    """revoked | expired | active, as the pages and the API show a binding."""
+    now = now or utcnow()
+    if row.status == "revoked":
+        return "revoked"
+    if row.not_after <= now:
+        return "expired"
+    return "active"

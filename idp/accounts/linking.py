@@ -23,9 +23,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from idp.admin.roles import ADMIN_ROLES
-from idp.audit import audit
-from idp.auth.cards import (
+from idp.accounts.cards import (
     ACTIVE,
     CardIdentity,
     active_card_count,
@@ -34,6 +32,8 @@ from idp.auth.cards import (
     check_bindable,
     find_binding,
 )
+from idp.accounts.roles import ADMIN_ROLES
+from idp.audit import audit
 from idp.store.models import Account, CardBinding, utcnow
 
 PENDING_CARD_TTL = 300  # seconds a tapped, unlinked card waits for its password sign-in

@@ -1,11 +1,11 @@
-"""The device cookie on the wire (the rules are in :mod:`idp.auth.throttle`)."""
+"""The device cookie on the wire (the rules are in :mod:`idp.signin.throttle`)."""
 
 from __future__ import annotations
 
 from flask import Response, request
 
-from idp.auth.throttle import DEVICE_COOKIE, DEVICE_MAX_AGE
 from idp.services import services
+from idp.signin.throttle import DEVICE_COOKIE, DEVICE_MAX_AGE
 
 
 def current() -> str | None:

@@ -7,10 +7,9 @@ import time
 
 from flask import g, session
 
-from idp.auth.sessions import regenerate
-from idp.oidc.grants import SignedInUser
-from idp.oidc.id_token import AuthContext
 from idp.services import services
+from idp.signin.context import AuthContext, SignedInUser
+from idp.signin.sessions import regenerate
 from idp.store.models import Account
 
 #: Session keys of the admin area's second factor (idp.admin.web_auth names them).
