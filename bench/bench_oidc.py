@@ -18,8 +18,8 @@ import uuid
 
 def build_app():
     from idp.app import create_app
-    from idp.cli import upgrade_database
     from idp.settings import Settings
+    from idp.store.migrate import upgrade_database
 
     tmp = tempfile.mkdtemp()
     overrides = {"env": "test", "keys_dir": tmp, "jpki_revocation": "none",

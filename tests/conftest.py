@@ -106,8 +106,8 @@ def build_app(settings_values: dict, *, migrate: bool = True):
     """A provider app for tests on the given settings, with a Redis key prefix of its own;
     release it with :func:`close_app`."""
     from idp.app import create_app
-    from idp.cli import upgrade_database
     from idp.settings import Settings
+    from idp.store.migrate import upgrade_database
 
     settings = Settings.load(settings_values, environ={})
     if migrate:

@@ -31,12 +31,13 @@ MAX_FILE_LINES = 500
 # time; it imports the rooms' types only under TYPE_CHECKING, so it sits at the bottom.
 LAYERS: list[set[str]] = [
     {"settings", "store", "jpki", "pairwise", "outbound", "input_limits", "keys", "audit",
-     "extensions", "services", "data"},
+     "extensions", "services", "scopes", "data"},
     {"accounts", "clients", "signin"},
     {"oidc"},
-    {"auth", "account", "admin", "cli"},
+    {"auth", "account", "admin"},
     {"app"},
     {"demo"},
+    {"cli"},  # the `idp` command: starts the app, the demo, migrations, admin tasks
 ]
 # The entry points that start the app.
 MAY_IMPORT_APP = {"cli", "demo"}

@@ -10,7 +10,6 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from idp.accounts import linking
-from idp.admin import web_auth
 from idp.audit import audit
 from idp.auth.forms import ConsentForm, LinkCardForm, LoginForm
 from idp.jpki.errors import CardError
@@ -19,7 +18,7 @@ from idp.scopes import SUPPORTED_SCOPES
 from idp.services import services
 from idp.signin import device_cookie
 from idp.signin.context import ACR_PASSWORD, AMR_PASSWORD
-from idp.signin.current import current_user, sign_in
+from idp.signin.current import ADMIN_MFA_KEY, current_user, sign_in
 from idp.signin.passwords import needs_rehash, verify_password
 from idp.signin.throttle import audit_guessing
 from idp.store.models import Account, Client, Consent, School, utcnow
@@ -190,7 +189,7 @@ def link_card():
     txn = LoginTransaction.load(request.values.get("txn"))
     pending = _pending_card(txn)
     user = current_user()
-    admin_mfa = session.get(web_auth.MFA_KEY)
+    admin_mfa = session.get(ADMIN_MFA_KEY)
     if pending is None or user is None or not linking.may_confirm(
             pending, account_id=user.account.id, sid=session.get("sid"), admin_mfa=admin_mfa):
         return render_template("error.html", error="link_expired", http_error=True, message=_(

@@ -116,9 +116,9 @@ def register(cli: Any) -> None:
     def demo_seed(state_dir: str) -> None:
         """Migrate and create the demo school, student and apps (once); print JSON."""
         from idp.app import create_app
-        from idp.cli import upgrade_database
         from idp.demo.seed import demo_settings, seed_demo
         from idp.settings import SettingsError
+        from idp.store.migrate import upgrade_database
 
         try:
             settings = demo_settings(state_dir)

@@ -93,8 +93,8 @@ def serve_demo(*, state_dir: str | Path = "var", host: str = "127.0.0.1",
     over the demo's defaults (tests pass their database and store).
     """
     from idp.app import create_app
-    from idp.cli import upgrade_database
     from idp.demo import setup_demo_card
+    from idp.store.migrate import upgrade_database
 
     bound: list[ServedApp] = []
     try:

@@ -14,6 +14,8 @@ from idp.store.models import Account
 
 #: Session keys of the admin area's second factor (idp.admin.web_auth names them).
 ADMIN_SESSION_KEYS = ("admin_seen", "admin_mfa", "admin_pending")
+#: How this session passed the admin area's second factor ("totp" | "card"), if it did.
+ADMIN_MFA_KEY = ADMIN_SESSION_KEYS[1]
 
 
 def browser_id() -> str:

@@ -101,8 +101,8 @@ def test_retention_setting_and_purge(client, svc, platform_admin, token_of):
 def test_cli_purge(app, svc, monkeypatch):
     from click.testing import CliRunner
 
-    from idp.admin import cli as admin_cli
     from idp.cli import Ctx, cli
+    from idp.cli import admin as admin_cli
     from idp.store.models import AuditEvent, utcnow
 
     admin_cli.register(cli)

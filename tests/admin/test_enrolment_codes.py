@@ -122,8 +122,8 @@ def test_codes_are_stored_hashed_and_expire_in_72_hours(svc, make_account):
 
 
 def test_the_cli_prints_a_code_for_staff_only(app, svc, make_account, monkeypatch):
-    from idp.admin import cli as admin_cli
     from idp.cli import Ctx, cli
+    from idp.cli import admin as admin_cli
 
     admin_cli.register(cli)
     monkeypatch.setattr(Ctx, "app", property(lambda self: app))

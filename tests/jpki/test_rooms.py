@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[2]
 LAYER_1 = {"settings", "store", "jpki", "pairwise", "outbound", "input_limits", "keys", "audit",
            "extensions"}
 #: Scaffolding users: the demo and the developer CLI commands (init-test-pki).
-MAY_USE_TESTING = ("idp/jpki/testing/", "idp/demo/", "idp/cli", "idp/auth/card_cli.py")
+MAY_USE_TESTING = ("idp/jpki/testing/", "idp/demo/", "idp/cli", "idp/cli/card.py")
 
 
 def sources(*folders: str) -> list[Path]:

@@ -24,8 +24,8 @@ from tests.conftest import BACKEND, PG_ADMIN_URL, fresh_postgres_database
 @pytest.fixture
 def own_database(tmp_path):
     """A migrated database of this test's own, on the selected backend."""
-    from idp.cli import upgrade_database
     from idp.store.db import Database
+    from idp.store.migrate import upgrade_database
 
     if BACKEND == "postgres":
         with fresh_postgres_database("mynagate_keys_") as name:

@@ -44,7 +44,7 @@ def test_an_old_demo_crl_is_signed_again(tmp_path):
 
 def test_the_provider_starts_with_the_demo_card_switched_on(tmp_path):
     from idp.app import create_app
-    from idp.cli import upgrade_database
+    from idp.store.migrate import upgrade_database
 
     settings = demo_settings(tmp_path, environ={})
     setup_demo_card(settings)

@@ -24,7 +24,7 @@ def test_migrated_schema_matches_models(app, backend_urls):
 
 
 def test_upgrade_is_idempotent(backend_urls):
-    from idp.cli import upgrade_database
+    from idp.store.migrate import upgrade_database
 
     upgrade_database(backend_urls["database_url"])
     upgrade_database(backend_urls["database_url"])

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 
 import click
 from sqlalchemy import select
@@ -15,8 +14,7 @@ from sqlalchemy import select
 from idp.clients.auth_methods import AUTH_METHODS, DEFAULT_METHOD
 from idp.keys import ALGORITHMS as KEY_ALGORITHMS
 from idp.settings import Settings, SettingsError
-
-MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+from idp.store.migrate import upgrade_database
 
 
 def fail(message: str) -> None:
@@ -166,21 +164,6 @@ def keys_prune(ctx: Ctx) -> None:
 @cli.group()
 def db() -> None:
     """Database migrations."""
-
-
-def alembic_config(url: str):
-    from alembic.config import Config
-
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS_DIR))
-    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
-    return config
-
-
-def upgrade_database(url: str) -> None:
-    from alembic import command
-
-    command.upgrade(alembic_config(url), "heads")
 
 
 @db.command("upgrade")
@@ -356,10 +339,11 @@ def client_delete(ctx: Ctx, client_id: str) -> None:
 
 
 def register_extra_commands() -> None:
-    """Later areas (card, jpki, demo) add their command groups here."""
+    """The one list of command groups beyond the core ones above: cards and JPKI, admin
+    tasks, the demo."""
     import importlib
 
-    for name in ("idp.auth.card_cli", "idp.admin.cli", "idp.demo"):
+    for name in ("idp.cli.card", "idp.cli.admin", "idp.demo"):
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as exc:
