@@ -16,7 +16,7 @@ from idp.admin.forms import ActionForm, AdminLoginForm, EnrolCodeForm, TotpForm
 from idp.admin.views import bp, client_ip, render, safe_next
 from idp.admin.web_auth import admin_required
 from idp.audit import audit
-from idp.auth.views import admin_link_url
+from idp.auth.login_views import admin_link_url
 from idp.services import services
 from idp.signin import device_cookie
 from idp.signin.context import ACR_PASSWORD
