@@ -11,14 +11,14 @@ from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 from werkzeug.exceptions import BadRequest, HTTPException
 
-from idp.account.views import bp as account_bp
+from idp.account.my_page_views import bp as account_bp
 from idp.admin.api import bp as admin_api_bp
 from idp.admin.api import docs_bp as api_docs_bp
 from idp.admin.views import bp as admin_bp
 from idp.auth.card import CardService, build_card_service
 from idp.auth.card_views import bp as card_bp
-from idp.auth.pairing import bp as pairing_bp
-from idp.auth.views import bp as auth_bp
+from idp.auth.login_views import bp as auth_bp
+from idp.auth.pairing_views import bp as pairing_bp
 from idp.extensions import babel, csrf
 from idp.input_limits import BoundedRequest
 from idp.keys import SigningKeys

@@ -7,7 +7,6 @@ import time
 
 from flask import redirect, request, session, url_for
 from flask_babel import gettext as _
-from sqlalchemy import select
 
 from idp.accounts import codes
 from idp.accounts.roles import ADMIN_ROLES, Actor
@@ -16,14 +15,18 @@ from idp.admin.forms import ActionForm, AdminLoginForm, EnrolCodeForm, TotpForm
 from idp.admin.views import bp, client_ip, render, safe_next
 from idp.admin.web_auth import admin_required
 from idp.audit import audit
-from idp.auth.views import admin_link_url
+from idp.auth.login_views import admin_link_url
 from idp.services import services
-from idp.signin import device_cookie
+from idp.signin import device_cookie, password
 from idp.signin.context import ACR_PASSWORD
 from idp.signin.current import sign_in, sign_out
-from idp.signin.passwords import verify_password
 from idp.signin.throttle import audit_guessing
-from idp.store.models import Account, School
+from idp.store.models import Account
+
+#: The admin sign-in's password step: staff only, its own throttle keys, no rehash.
+ADMIN_PASSWORD = password.PasswordStep(
+    key_prefix="admin:", event="admin.login", usable=credentials.is_staff_account,
+    unusable_reason="not_admin", guessing=(("step", "admin"),), rehash=False)
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -36,29 +39,17 @@ def login():
     if request.method == "GET" or not form.validate_on_submit():
         status = 400 if request.method == "POST" else 200
         return render("admin/login.html", None, status, form=form, reason=reason)
-    school_code, login_id = form.school.data.strip(), form.login_id.data.strip()
-    throttle_key = f"admin:{school_code}:{login_id.lower()}"
     with svc.db.session() as db:
-        account = db.scalar(select(Account).join(School).where(
-            School.code == school_code, Account.login_id == login_id))
-        attempt = svc.throttle.begin(throttle_key, client_ip(), device=device_cookie.current(),
-                                     account_id=account.id if account else None)
-        if not attempt.allowed:
-            audit_guessing(db, attempt, ip=client_ip(), step="admin")
-            return _admin_slow_down(form, attempt.wait)
-        ok = verify_password(account.password_hash if account else None, form.password.data)
-        if not ok or not credentials.is_staff_account(account):
-            failure = attempt.failed()
-            audit(db, "admin.login", outcome="refused", ip=client_ip(),
-                  account_id=account.id if account else None,
-                  reason="bad_credentials" if not ok else "not_admin")
-            audit_guessing(db, attempt, ip=client_ip(), step="admin")
-            db.commit()
-            if failure.wait:
-                return _admin_slow_down(form, failure.wait)
+        result = password.sign_in_with_password(
+            db, svc.throttle, school_code=form.school.data.strip(),
+            login_id=form.login_id.data.strip(), password=form.password.data, ip=client_ip(),
+            device_cookie=device_cookie.current(), step=ADMIN_PASSWORD)
+        if result.refused == password.SLOW_DOWN:
+            return _admin_slow_down(form, result.wait)
+        if not result.ok:
             return render("admin/login.html", None, 401, form=form,
                            error=_("IDかパスワードがちがうか、管理者ではありません。"))
-        device = attempt.succeeded(device_cookie.current())
+        account, device = result.account, result.device
         session[web_auth.PENDING_KEY] = {"account_id": account.id, "at": time.time(),
                                          "next": safe_next(form.next.data)}
     return device_cookie.attach(redirect(url_for("admin.totp_step"), 303), device)

@@ -159,7 +159,7 @@ def verify():
     return finish_card_sign_in(account, pending_card_record(card), txn)
 
 
-# Shared with the tablet pairing (idp.auth.pairing): the same check, the same sign-in.
+# Shared with the tablet pairing (idp.auth.pairing_views): the same check, the same sign-in.
 def check_token(body: Any, *, browser: str, txn_id: str | None,
                 ip: str) -> tuple[VerifiedCard, Account | None]:
     """Verify a bridge token against the challenge issued to ``browser``/``txn_id`` and find

@@ -1,227 +1,211 @@
-"""Card sign-in from a tablet: the pairing endpoints (rules in :mod:`idp.auth.pairing_core`).
+"""Pairing codes: sign in on a tablet with the card on another computer (no Flask here).
 
-- ``POST /login/card/pair`` (the tablet's card page, CSRF) → ``{code, expires_in, qr_svg,
-  status_url}``;
-- ``GET /login/card/pair/<code>`` (``card-bridge pair`` on a PC with a reader; no cookies)
-  → ``{challenge, origin, client_name, provider_host, school_name, started_at,
-  expires_in}`` (what the bridge shows before the PIN; ``started_at`` in Japan time); a
-  browser opening the same URL (the QR code) gets a page saying what to do with the code;
-- ``POST /login/card/pair/<code>`` (the bridge, with its token; no CSRF token: the code is the
-  capability) → verified exactly like ``/login/card/verify`` and recorded for the tablet;
-- ``GET /login/card/pair/<code>/status`` (the tablet's script, only from the browser that
-  asked for the code) → ``{state: waiting|done|error, redirect?, error?}``; on ``done`` this
-  browser is signed in at the card level and continues its authorization request.
+The tablet's card page asks for a short code; a computer with a reader runs
+``card-bridge pair CODE``, which fetches a challenge for that code, signs it with the card and
+posts the token back; the tablet's page, polling, then continues its login.
 
-The card's challenge is issued to the pairing (``browser="pair:<id>"``) inside the tablet's
-login transaction, so the token can only complete this one pairing.
+Rules kept here:
+- a code is 8 characters from an alphabet without look-alikes (no 0/O, 1/I/L), shown as
+  ``ABCD-EFGH``; typing is forgiving (lower case, dashes and spaces are accepted);
+- it lives :data:`CODE_LIFETIME` seconds, is stored only as an HMAC (a copy of the store does
+  not reveal live codes), and completes once: the bridge's POST *takes* the record, so two
+  concurrent posts cannot both sign in;
+- it is bound to the browser and login transaction that asked for it: only that browser can
+  read its result, and the card's challenge is issued to the pairing itself;
+- wrong codes are counted per IP address by :mod:`idp.signin.throttle` (reserved before the
+  lookup, progressive and capped delays, :data:`~idp.signin.throttle.PAIR_POLICY`); a slowed
+  address gets every bridge lookup refused, right or wrong, until its delay passes, but the
+  tablet polling its own code from its own browser is never slowed (a school shares one
+  address with whoever is guessing).
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
+import hmac
+import secrets
+import time
+from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
-import structlog
-from flask import Blueprint, jsonify, render_template, request, session, url_for
-from flask_babel import gettext as _
-from flask_wtf.csrf import CSRFError
+from idp.signin.throttle import PAIRING, Attempt, Throttle
+from idp.store.shortlived import ShortLivedStore
 
-from idp.auth.card import issue_challenge, pending_card_record
-from idp.auth.card_views import (
-    card_error_response,
-    card_message,
-    card_service,
-    card_unavailable_response,
-    check_token,
-    finish_card_sign_in,
-)
-from idp.auth.pairing_core import (
-    CREATE_WINDOW,
-    DONE,
-    WAITING,
-    PairingRefused,
-    Pairings,
-    display_code,
-    normalize_code,
-)
-from idp.extensions import csrf
-from idp.jpki.errors import CardError
-from idp.oidc.interaction import LoginTransaction
-from idp.services import services
-from idp.signin.current import browser_id
-from idp.store.models import Account
+ALPHABET = "23456789ABCDEFGHJKMNPQRSTUVWXYZ"
+CODE_LENGTH = 8
+CODE_LIFETIME = 120
+#: How long a finished or expired record is kept so that the tablet learns what happened.
+RESULT_GRACE = 60
+CREATE_LIMIT_PER_BROWSER = 10
+CREATE_LIMIT_PER_IP = 300
+CREATE_WINDOW = 600
 
-bp = Blueprint("card_pair", __name__)
-log = structlog.get_logger("idp.card.pair")
-SESSION_KEY = "card_pairing"
-
-# Status of each pairing refusal, and what the page (or the bridge's terminal) says.
-REFUSAL_STATUS = {"pairing_not_found": 404, "pairing_used": 409, "pairing_expired": 410,
-                  "slow_down": 429}
+WAITING, DONE, ERROR = "waiting", "done", "error"
 
 
-def _refusal_message(code: str) -> str:
-    messages = {
-        "pairing_not_found": _(
-            "その番号は見つかりません。タブレットに出ている番号をたしかめてね。"),
-        "pairing_used": _("その番号はもう使われました。タブレットで新しい番号を出してね。"),
-        "pairing_expired": _("番号の時間(2分)がすぎました。タブレットで新しい番号を出してね。"),
-        "slow_down": _("まちがいが多すぎます。少しまってから、もう一度ためしてね。"),
-    }
-    return messages.get(code, messages["pairing_not_found"])
+class PairingRefused(Exception):
+    """A pairing request that cannot go on; ``code`` is the JSON ``error`` value."""
+
+    def __init__(self, code: str, retry_after: int = 0) -> None:
+        super().__init__(code)
+        self.code = code
+        self.retry_after = retry_after
 
 
-def _pairings() -> Pairings:
-    svc = services()
-    return Pairings(svc.store, svc.settings.secret_key, throttle=svc.throttle)
+def _now() -> float:
+    return time.time()
 
 
-def _client_ip() -> str:
-    return request.remote_addr or "unknown"
+def new_code() -> str:
+    return "".join(secrets.choice(ALPHABET) for _ in range(CODE_LENGTH))
 
 
-def _json(body: dict[str, Any], status: int = 200):
-    response = jsonify(body)
-    response.status_code = status
-    response.headers["Cache-Control"] = "no-store"
-    return response
+def normalize_code(raw: object) -> str | None:
+    """The code as stored (8 upper-case characters), or None when it cannot be a code."""
+    if not isinstance(raw, str) or len(raw) > 32:
+        return None
+    code = raw.replace("-", "").replace(" ", "").upper()
+    if len(code) != CODE_LENGTH or any(c not in ALPHABET for c in code):
+        return None
+    return code
 
 
-def _refused(exc: PairingRefused):
-    response = _json({"error": exc.code, "error_description": _refusal_message(exc.code)},
-                     REFUSAL_STATUS.get(exc.code, 400))
-    if exc.code == "slow_down":
-        response.headers["Retry-After"] = str(max(1, exc.retry_after))
-    return response
+def display_code(code: str) -> str:
+    """``ABCDEFGH`` → ``ABCD-EFGH`` (easier to read aloud and to type)."""
+    return f"{code[:4]}-{code[4:]}"
 
 
-@bp.errorhandler(CSRFError)
-def csrf_refused(exc: CSRFError):
-    description = _("ページが古くなりました。ページを読みこみなおしてね。")
-    return _json({"error": "invalid_request", "error_description": description}, 400)
+def record_key(secret: str, code: str) -> str:
+    digest = hmac.new(secret.encode(), code.encode(), hashlib.sha256).hexdigest()
+    return "cardpair:" + digest
 
 
-@bp.post("/login/card/pair")
-def create():
-    service = card_service()
-    if not service.enabled:
-        return card_unavailable_response()
-    txn_id = request.args.get("txn")
-    txn = LoginTransaction.load(txn_id)
-    if txn_id and txn is None:
-        return _json({"error": "invalid_request", "error_description": _(
-            "時間がたちすぎました。アプリにもどって、もう一度はじめからやってね。")}, 400)
-    pairings = _pairings()
-    browser = browser_id()
-    if not pairings.creation_allowed(browser=browser, ip=_client_ip()):
-        return _refused(PairingRefused("slow_down", CREATE_WINDOW))
-    code, record = pairings.create(
-        browser=browser, txn_id=txn.id if txn else None,
-        client_name=(txn.client_name if txn else "") or _("マイナゲート"),
-        replaces=session.get(SESSION_KEY), started=txn.started if txn else None)
-    session[SESSION_KEY] = pairings.key_of(code)
-    pair_url = services().settings.issuer + url_for("card_pair.bridge_request", code=code)
-    return _json({"code": display_code(code), "expires_in": pairings.remaining(record),
-                  "pair_url": pair_url, "qr_svg": qr_svg(pair_url),
-                  "status_url": url_for("card_pair.status", code=code)})
+@dataclass
+class Pairings:
+    """The pairing records of one provider (the short-lived store and the HMAC key)."""
+
+    store: ShortLivedStore
+    secret: str
+    lifetime: int = CODE_LIFETIME
+    throttle: Throttle | None = None
+
+    def __post_init__(self) -> None:
+        if self.throttle is None:  # the app passes its own (with the device-cookie key)
+            self.throttle = Throttle(self.store)
+
+    # ------------------------------------------------------------------ limits
+    def creation_allowed(self, *, browser: str, ip: str) -> bool:
+        per_browser = self.store.incr(f"cardpair-new:b:{browser}", CREATE_WINDOW)
+        per_ip = self.store.incr(f"cardpair-new:ip:{ip}", CREATE_WINDOW)
+        return per_browser <= CREATE_LIMIT_PER_BROWSER and per_ip <= CREATE_LIMIT_PER_IP
+
+    def _attempt(self, ip: str) -> Attempt:
+        """One throttled lookup from ``ip``, reserved before the code is looked at."""
+        attempt = self.throttle.begin(None, ip, scope=PAIRING)
+        if not attempt.allowed:
+            raise PairingRefused("slow_down", attempt.wait)
+        return attempt
+
+    @staticmethod
+    def _miss(attempt: Attempt) -> PairingRefused:
+        """The refusal for a wrong code: "not found", or "slow down" once delays begin."""
+        failure = attempt.failed()
+        if failure.next_wait:
+            return PairingRefused("slow_down", failure.next_wait)
+        return PairingRefused("pairing_not_found")
+
+    # ------------------------------------------------------------------ lifecycle
+    def create(self, *, browser: str, txn_id: str | None, client_name: str,
+               replaces: str | None = None, started: float | None = None,
+               school_name: str | None = None) -> tuple[str, dict[str, Any]]:
+        """A new code for this browser's login; an earlier code of the browser stops working.
+        ``started``: when the login began (the bridge shows it), ``school_name`` if known."""
+        if replaces:
+            self.store.delete(replaces)
+        record = {"id": secrets.token_urlsafe(16), "browser": browser, "txn": txn_id,
+                  "client_name": client_name[:100], "expires_at": _now() + self.lifetime,
+                  "state": WAITING, "started": float(started or _now()),
+                  "school_name": (school_name or "")[:100] or None}
+        for _ in range(5):
+            code = new_code()
+            if self.store.put_if_absent(record_key(self.secret, code), record,
+                                        self.lifetime + RESULT_GRACE):
+                return code, record
+        raise RuntimeError("no free pairing code after 5 tries")  # 31**8 codes: never
+
+    def key_of(self, code: str) -> str:
+        return record_key(self.secret, code)
+
+    def for_bridge(self, raw_code: object, *, ip: str) -> tuple[str, dict[str, Any]]:
+        """The waiting pairing a bridge asks about. Counts and refuses wrong codes."""
+        attempt = self._attempt(ip)
+        code = normalize_code(raw_code)
+        record = self.store.get(self.key_of(code)) if code else None
+        if record is None:
+            raise self._miss(attempt)
+        attempt.succeeded()
+        if record.get("state") != WAITING:
+            raise PairingRefused("pairing_used")
+        if _now() > float(record["expires_at"]):
+            raise PairingRefused("pairing_expired")
+        assert code is not None
+        return code, record
+
+    def claim(self, raw_code: object, *, ip: str) -> tuple[str, dict[str, Any]]:
+        """Take the waiting pairing out of the store for the bridge's token: one completion."""
+        code, _record = self.for_bridge(raw_code, ip=ip)
+        record = self.store.take(self.key_of(code))
+        if record is None or record.get("state") != WAITING:
+            if record is not None:  # another post finished it in between: put it back
+                self._keep(code, record)
+            raise PairingRefused("pairing_used")
+        return code, record
+
+    def finish(self, code: str, record: dict[str, Any], *, account_id: str | None = None,
+               error: str | None = None, pending_card: dict[str, Any] | None = None) -> None:
+        """Record the outcome of the bridge's token for the tablet to pick up."""
+        record = dict(record, state=ERROR if error else DONE, account_id=account_id,
+                      error=error, pending_card=pending_card)
+        self._keep(code, record)
+
+    def _keep(self, code: str, record: dict[str, Any]) -> None:
+        remaining = max(0.0, float(record["expires_at"]) - _now())
+        self.store.put(self.key_of(code), record, int(remaining) + RESULT_GRACE)
+
+    def for_browser(self, raw_code: object, *, browser: str, ip: str) -> dict[str, Any]:
+        """The pairing as its own browser sees it; someone else's code is "not found".
+
+        Its own browser is answered before any throttling: a tablet waiting for its result
+        must not be stopped by a guesser behind the same school address."""
+        code = normalize_code(raw_code)
+        record = self.store.get(self.key_of(code)) if code else None
+        if record is None or not hmac.compare_digest(str(record.get("browser")), browser):
+            raise self._miss(self._attempt(ip))
+        if record["state"] == WAITING and _now() > float(record["expires_at"]):
+            return dict(record, state=ERROR, error="pairing_expired")
+        return record
+
+    def forget(self, raw_code: object) -> None:
+        code = normalize_code(raw_code)
+        if code:
+            self.store.delete(self.key_of(code))
+
+    def remaining(self, record: dict[str, Any]) -> int:
+        return max(0, int(float(record["expires_at"]) - _now()))
+
+    def bridge_facts(self, record: dict[str, Any], issuer: str) -> dict[str, Any]:
+        """What the bridge shows before the PIN, so the person can tell whose login a code
+        belongs to: the app, this provider's host, the school if known, when it started."""
+        return {"client_name": record["client_name"], "provider_host": urlsplit(issuer).netloc,
+                "school_name": record.get("school_name"),
+                "started_at": japan_time(float(record.get("started") or _now()))}
 
 
-def qr_svg(text: str) -> str:
-    """The pairing URL as a QR code (SVG, no XML declaration; the page shows it as an image)."""
-    import io
-
-    import segno
-
-    out = io.BytesIO()
-    segno.make(text, error="m", micro=False).save(out, kind="svg", scale=5, border=2,
-                                                  xmldecl=False, title="QR")
-    return out.getvalue().decode("utf-8")
+JST = dt.timezone(dt.timedelta(hours=9), "JST")
 
 
-def _wants_page() -> bool:
-    """A person who scanned the QR code, not the bridge (which asks for JSON)."""
-    best = request.accept_mimetypes.best_match(["application/json", "text/html"])
-    return best == "text/html" and request.accept_mimetypes["text/html"] > \
-        request.accept_mimetypes["application/json"]
-
-
-@bp.get("/login/card/pair/<code>")
-def bridge_request(code: str):
-    if _wants_page():
-        normalized = normalize_code(code)
-        return render_template("card_pair.html",
-                               code=display_code(normalized) if normalized else None,
-                               issuer=services().settings.issuer)
-    service = card_service()
-    if not service.enabled:
-        return card_unavailable_response()
-    try:
-        code, record = _pairings().for_bridge(code, ip=_client_ip())
-    except PairingRefused as exc:
-        return _refused(exc)
-    answer = issue_challenge(services().store, service, browser="pair:" + record["id"],
-                             txn_id=record["txn"])
-    pairings = _pairings()
-    return _json({"challenge": answer["challenge"], "origin": answer["origin"],
-                  **pairings.bridge_facts(record, services().settings.issuer),
-                  "expires_in": pairings.remaining(record)})
-
-
-# The bridge on another computer has no cookie and no form token: the code is the
-# capability, and its token is bound to the pairing's own challenge.
-@csrf.exempt
-@bp.post("/login/card/pair/<code>")
-def complete(code: str):
-    if not card_service().enabled:
-        return card_unavailable_response()
-    body = request.get_json(force=True, silent=True)
-    pairings = _pairings()
-    try:
-        code, record = pairings.claim(code, ip=_client_ip())
-    except PairingRefused as exc:
-        return _refused(exc)
-    try:
-        card, account = check_token(body, browser="pair:" + record["id"],
-                                    txn_id=record["txn"], ip=_client_ip())
-    except CardError as exc:
-        pairings.finish(code, record, error=exc.code)
-        return card_error_response(exc.code)
-    if account is None:
-        pairings.finish(code, record, error="card_not_linked",
-                        pending_card=pending_card_record(card))
-        return _json({"state": "error", "error": "card_not_linked",
-                      "error_description": card_message("card_not_linked")}, 403)
-    pairings.finish(code, record, account_id=account.id)
-    log.info("card_pairing_done", pairing=record["id"])
-    return _json({"state": DONE, "message": _(
-        "サインインできました。タブレットにもどってね。")})
-
-
-@bp.get("/login/card/pair/<code>/status")
-def status(code: str):
-    pairings = _pairings()
-    try:
-        record = pairings.for_browser(code, browser=browser_id(), ip=_client_ip())
-    except PairingRefused as exc:
-        return _refused(exc)
-    if record["state"] == WAITING:
-        return _json({"state": WAITING, "expires_in": pairings.remaining(record)})
-    pairings.forget(code)  # the result is read once
-    session.pop(SESSION_KEY, None)
-    error = record.get("error")
-    txn = LoginTransaction.load(record["txn"]) if record.get("txn") else None
-    if record.get("txn") and txn is None:
-        error = "txn_expired"
-    if error == "card_not_linked" and record.get("pending_card"):
-        return finish_card_sign_in(None, record["pending_card"], txn, state="error")
-    if error:
-        description = (_("時間がたちすぎました。アプリにもどって、もう一度はじめからやってね。")
-                       if error == "txn_expired" else
-                       _refusal_message(error) if error in REFUSAL_STATUS else card_message(error))
-        return _json({"state": "error", "error": error, "error_description": description})
-    with services().db.session() as db:
-        account = db.get(Account, record["account_id"])
-        usable = account is not None and account.active and not account.locked
-    if not usable:
-        return _json({"state": "error", "error": "card_not_linked",
-                      "error_description": card_message("card_not_linked")})
-    return finish_card_sign_in(account, {}, txn, state=DONE)
+def japan_time(epoch: float) -> str:
+    """ISO 8601 in Japan time (the time on the school's clocks), to the minute's second."""
+    return dt.datetime.fromtimestamp(epoch, JST).isoformat(timespec="seconds")

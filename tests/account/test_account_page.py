@@ -155,7 +155,7 @@ def test_current_password_guesses_are_counted_before_the_check(client, browser, 
     over: each guess is reserved in the throttle before the password is checked (so guesses
     sent in parallel are all counted), and after the free allowance the page slows down, the
     right password included."""
-    import idp.account.service as account_service
+    import idp.account.my_page as account_service
     from idp.signin.throttle import ACCOUNT_POLICY
 
     own_ip(client)

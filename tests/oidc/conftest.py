@@ -124,7 +124,7 @@ def travel(monkeypatch):
 
     monkeypatch.setattr(time, "time", fake_time)
     for module in ("idp.store.models", "idp.oidc.tokens", "idp.oidc.grants",
-                   "idp.auth.views"):
+                   "idp.auth.login_views"):
         monkeypatch.setattr(f"{module}.utcnow", fake_utcnow, raising=False)
 
     def move(seconds: float) -> None:

@@ -34,7 +34,7 @@ def _alert(response) -> str:
 
 def test_same_message_for_unknown_login_and_wrong_password(new_browser, rp, shared_student,
                                                            monkeypatch):
-    import idp.auth.views as views
+    import idp.signin.password as views
 
     checked: list[str | None] = []
     real_verify = views.verify_password

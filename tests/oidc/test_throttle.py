@@ -55,7 +55,7 @@ def _sign_in(browser, rp, who):
 def test_parallel_wrong_guesses_are_all_counted(app, rp, make_student, monkeypatch):
     """Twelve wrong guesses sent at once: only the free allowance reaches the password check
     (the rest are refused), and every checked guess is counted."""
-    import idp.auth.views as views
+    import idp.signin.password as views
 
     victim = make_student()
     checked: list[int] = []

@@ -9,8 +9,8 @@ import re
 
 import pytest
 
-from idp.auth import pairing_core
-from idp.auth.pairing_core import ALPHABET, display_code, normalize_code
+from idp.auth import pairing
+from idp.auth.pairing import ALPHABET, display_code, normalize_code
 from idp.signin.context import ACR_CARD, ACR_PASSWORD
 from tests.card.helpers import ORIGIN, CardBrowser, error_of, make_token
 from tests.card.test_card_flow import bind_directly, id_token_claims
@@ -68,7 +68,7 @@ def tablet(crl_app) -> Tablet:
 
 def test_codes_are_eight_unambiguous_characters_and_typing_is_forgiving():
     assert not set("01OIL") & set(ALPHABET)
-    code = pairing_core.new_code()
+    code = pairing.new_code()
     assert len(code) == 8 and set(code) <= set(ALPHABET)
     assert display_code("ABCDEFGH") == "ABCD-EFGH"
     assert normalize_code("abcd-efgh") == "ABCDEFGH"
@@ -83,7 +83,7 @@ def test_codes_are_stored_only_as_an_hmac(crl_svc, tablet, rp):
     code = normalize_code(body["code"])
     store = crl_svc.store
     assert store.get("cardpair:" + code) is None
-    key = pairing_core.record_key(crl_svc.settings.secret_key, code)
+    key = pairing.record_key(crl_svc.settings.secret_key, code)
     assert store.get(key)["state"] == "waiting" and code not in key
 
 
@@ -200,8 +200,8 @@ def test_a_new_code_replaces_the_old_one(crl_app, tablet, rp):
 def test_codes_expire_after_two_minutes(crl_app, tablet, rp, monkeypatch):
     txn, _ = tablet.start_authorization(rp)
     body = tablet.new_code(txn)
-    real = pairing_core.time.time
-    monkeypatch.setattr(pairing_core, "_now", lambda: real() + 121)
+    real = pairing.time.time
+    monkeypatch.setattr(pairing, "_now", lambda: real() + 121)
     late = SchoolPc(crl_app).fetch(body["code"])
     assert late.status_code == 410 and error_of(late) == "pairing_expired"
     answer = tablet.status(body).get_json()
@@ -212,7 +212,7 @@ def small_pairing_allowance(monkeypatch, free: int = 3) -> None:
     from idp.signin.throttle import PAIRING, ThrottlePolicy
 
     policy = ThrottlePolicy(free_failures=free, max_delay=300, window=600)
-    monkeypatch.setattr(pairing_core, "PAIRING", dataclasses.replace(PAIRING, ip=policy))
+    monkeypatch.setattr(pairing, "PAIRING", dataclasses.replace(PAIRING, ip=policy))
 
 
 def test_wrong_codes_are_rate_limited_per_address(crl_app, tablet, rp, monkeypatch):

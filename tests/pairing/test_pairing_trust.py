@@ -71,18 +71,18 @@ def test_bridge_lookups_reserve_before_looking(crl_app, rp, monkeypatch):
     """Parallel wrong codes from one address: no more than the allowance are looked up."""
     import threading
 
-    from idp.auth import pairing_core
+    from idp.auth import pairing
 
     small_pairing_allowance(monkeypatch, free=4)
     looked: list[int] = []
-    real = pairing_core.normalize_code
+    real = pairing.normalize_code
 
     def slow_normalize(raw):
         looked.append(1)
         time.sleep(0.2)
         return real(raw)
 
-    monkeypatch.setattr(pairing_core, "normalize_code", slow_normalize)
+    monkeypatch.setattr(pairing, "normalize_code", slow_normalize)
     guesser = SchoolPc(crl_app)
     barrier = threading.Barrier(10)
     statuses: list[int] = []

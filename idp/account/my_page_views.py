@@ -1,4 +1,4 @@
-"""The student's own pages under ``/account``. Views parse, call :mod:`service`, render."""
+"""The student's own pages under ``/account``: parse, call :mod:`idp.account.my_page`, render."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from wtforms.fields.choices import SelectChoice
 
-from idp.account import service
+from idp.account import my_page
 from idp.account.forms import PasswordForm, ResetForm, WithdrawForm
 from idp.audit import audit
 from idp.services import services
@@ -78,8 +78,8 @@ def home():
     if away:
         return away
     with services().db.session() as db:
-        apps = service.apps_in_use(db, user.account.id)
-        cards = service.my_cards(db, user.account.id)
+        apps = my_page.apps_in_use(db, user.account.id)
+        cards = my_page.my_cards(db, user.account.id)
     return render_template("account/home.html", account=user.account, apps=apps,
                            cards=cards, form=WithdrawForm(), claim_words=claim_words,
                            scope_words=SCOPE_WORDS, messages=get_flashed_messages())
@@ -94,7 +94,7 @@ def withdraw(client_id: str):
     if not form.validate_on_submit():
         return redirect(url_for("account.home"), 303)
     with services().db.session() as db:
-        done = service.withdraw_consent(db, user.account.id, client_id[:64])
+        done = my_page.withdraw_consent(db, user.account.id, client_id[:64])
     if done:
         flash(_("そのアプリにわたすのをやめました。つかうときは、もう一度「いいよ」をおしてね。"))
     return redirect(url_for("account.home"), 303)
@@ -119,9 +119,9 @@ def password():
     with svc.db.session() as db:
         account = db.get(Account, user.account.id)
         try:
-            service.change_password(db, account, form.current.data, form.new.data,
+            my_page.change_password(db, account, form.current.data, form.new.data,
                                     form.repeat.data)
-        except service.PasswordChangeError as exc:
+        except my_page.PasswordChangeError as exc:
             db.rollback()
             if exc.code == "wrong_current":
                 attempt.failed()
@@ -159,9 +159,9 @@ def reset():
             seconds=attempt.wait)), 429
     with svc.db.session() as db:
         try:
-            account = service.redeem_reset_code(db, school, login_id, form.code.data,
+            account = my_page.redeem_reset_code(db, school, login_id, form.code.data,
                                                 form.new.data, form.repeat.data)
-        except service.PasswordChangeError as exc:
+        except my_page.PasswordChangeError as exc:
             db.rollback()
             if exc.code == "bad_code":
                 attempt.failed()

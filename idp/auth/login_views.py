@@ -16,11 +16,9 @@ from idp.jpki.errors import CardError
 from idp.oidc.interaction import LoginTransaction
 from idp.scopes import SUPPORTED_SCOPES
 from idp.services import services
-from idp.signin import device_cookie
+from idp.signin import device_cookie, password
 from idp.signin.context import ACR_PASSWORD, AMR_PASSWORD
 from idp.signin.current import ADMIN_MFA_KEY, current_user, sign_in
-from idp.signin.passwords import needs_rehash, verify_password
-from idp.signin.throttle import audit_guessing
 from idp.store.models import Account, Client, Consent, School, utcnow
 
 bp = Blueprint("auth", __name__)
@@ -79,43 +77,25 @@ def login():
         context["error"] = _("このアプリはマイナンバーカードでのサインインが必要です。")
         return render_template("login.html", **context), 400
 
-    school_code, login_id = form.school.data, form.login_id.data.strip()
-    throttle_key = f"{school_code}:{login_id.lower()}"
     with svc.db.session() as db:
-        account = db.scalar(select(Account).join(School).where(
-            School.code == school_code, Account.login_id == login_id))
-        attempt = svc.throttle.begin(throttle_key, client_ip(), device=device_cookie.current(),
-                                     account_id=account.id if account else None)
-        if not attempt.allowed:
-            audit_guessing(db, attempt, ip=client_ip())
-            return _slow_down(context, attempt.wait)
-        ok = verify_password(account.password_hash if account else None, form.password.data)
-        usable = ok and account is not None and account.active and not account.locked
-        if not usable:
-            failure = attempt.failed()
-            audit(db, "login.password", outcome="refused", ip=client_ip(),
-                  account_id=account.id if account else None,
-                  reason="bad_credentials" if not ok else "inactive")
-            audit_guessing(db, attempt, ip=client_ip())
-            db.commit()
-            if failure.wait:  # the address is slowed: the same answer as for an unknown ID
-                return _slow_down(context, failure.wait)
+        result = password.sign_in_with_password(
+            db, svc.throttle, school_code=form.school.data,
+            login_id=form.login_id.data.strip(), password=form.password.data, ip=client_ip(),
+            device_cookie=device_cookie.current())
+        if result.refused == password.SLOW_DOWN:
+            return _slow_down(context, result.wait)
+        if not result.ok:
             # One message for an unknown ID and a wrong password.
             context["error"] = _("IDかパスワードがちがいます。")
             return render_template("login.html", **context), 401
-        device = attempt.succeeded(device_cookie.current())
-        if needs_rehash(account.password_hash):
-            from idp.signin.passwords import _hasher
-
-            account.password_hash = _hasher.hash(form.password.data)
+        account, device = result.account, result.device
         if pending_card:
             refused = _check_card_link(db, account, pending_card, context)
             if refused is not None:
                 return refused
             if linking.needs_mfa(account):
                 return _admin_must_link_after_totp(db, account, pending_card, context)
-        audit(db, "login.password", account_id=account.id, school_id=account.school_id,
-              ip=client_ip(), acr=ACR_PASSWORD)
+        password.audit_signed_in(db, account, ip=client_ip())
     # Password-level even with a card in hand: the card proves nothing about this account
     # until it is linked, and only a later sign-in with the linked card is card-level.
     sign_in(account, acr=ACR_PASSWORD, amr=AMR_PASSWORD)
