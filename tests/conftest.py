@@ -342,3 +342,22 @@ def redeem(client, rp: RP, code: str, verifier: str):
     return token_request(client, rp, {"grant_type": "authorization_code", "code": code,
                                       "redirect_uri": rp.redirect_uri,
                                       "code_verifier": verifier})
+
+
+@pytest.fixture(params=["memory", "redis"])
+def any_store(request):
+    """The short-lived store, once in-process and once on Redis (a prefix of its own)."""
+    from idp.store.shortlived import MemoryStore, RedisStore
+
+    if request.param == "memory":
+        yield MemoryStore()
+        return
+    import redis
+
+    try:
+        redis.Redis.from_url(REDIS_URL).ping()
+    except redis.RedisError as exc:
+        need(False, f"Redis not reachable: {exc}")
+    store = RedisStore(REDIS_URL, prefix=f"test-{uuid.uuid4().hex}:")
+    yield store
+    store.flush_prefix()

@@ -72,40 +72,38 @@ class PasswordChangeError(ValueError):
 
 def change_password(db: Session, account: Account, current: str, new: str, repeat: str
                     ) -> None:
-    from idp.signin.passwords import PasswordPolicyError
-
     if account.password_hash is None or not verify_password(account.password_hash, current):
         raise PasswordChangeError("wrong_current")
-    if new != repeat:
-        raise PasswordChangeError("mismatch")
-    try:
-        account.password_hash = hash_password(new, login_id=account.login_id)
-    except PasswordPolicyError as exc:
-        raise PasswordChangeError(exc.code) from exc
-    revoke_account_tokens(db, account.id, "password_changed", actor=account.id)
-    audit(db, "account.password_changed", actor=account.id, account_id=account.id,
-          school_id=account.school_id)
+    _set_password(db, account, new, repeat, event="account.password_changed",
+                  reason="password_changed")
 
 
 def redeem_reset_code(db: Session, school_code: str, login_id: str, code: str, new: str,
                       repeat: str) -> Account:
     """Set a password with a one-time code. Raises PasswordChangeError("bad_code") for an
     unknown account or a wrong/used/expired code alike."""
-    from idp.signin.passwords import PasswordPolicyError
-
     account = db.scalar(select(Account).join(School).where(
         School.code == school_code, Account.login_id == login_id))
     row = find_reset_code(db, account.id, code) if account is not None else None
     if account is None or row is None or not account.active:
         raise PasswordChangeError("bad_code")
+    _set_password(db, account, new, repeat, event="account.password_reset",
+                  reason="password_reset")
+    row.used_at = utcnow()
+    return account
+
+
+def _set_password(db: Session, account: Account, new: str, repeat: str, *, event: str,
+                  reason: str) -> None:
+    """The new password (typed twice, within the policy) replaces the old one, and every
+    token the account's apps hold ends with it."""
+    from idp.signin.passwords import PasswordPolicyError
+
     if new != repeat:
         raise PasswordChangeError("mismatch")
     try:
         account.password_hash = hash_password(new, login_id=account.login_id)
     except PasswordPolicyError as exc:
         raise PasswordChangeError(exc.code) from exc
-    row.used_at = utcnow()
-    revoke_account_tokens(db, account.id, "password_reset", actor=account.id)
-    audit(db, "account.password_reset", actor=account.id, account_id=account.id,
-          school_id=account.school_id)
-    return account
+    revoke_account_tokens(db, account.id, reason, actor=account.id)
+    audit(db, event, actor=account.id, account_id=account.id, school_id=account.school_id)

@@ -182,27 +182,6 @@ def test_concurrent_wrong_and_right_client_the_right_one_wins(app, browser, owne
 
 
 # ----------------------------------------------------------------------------- store
-@pytest.fixture(params=["memory", "redis"])
-def any_store(request):
-    import uuid
-
-    from idp.store.shortlived import MemoryStore, RedisStore
-    from tests.conftest import REDIS_URL, need
-
-    if request.param == "memory":
-        yield MemoryStore()
-        return
-    import redis
-
-    try:
-        redis.Redis.from_url(REDIS_URL).ping()
-    except redis.RedisError as exc:
-        need(False, f"Redis not reachable: {exc}")
-    store = RedisStore(REDIS_URL, prefix=f"test-{uuid.uuid4().hex}:")
-    yield store
-    store.flush_prefix()
-
-
 def test_take_if_compares_then_takes(any_store):
     any_store.put("code:x", {"client_id": "a", "n": 1}, 30)
     wrong = any_store.take_if("code:x", "client_id", "b")

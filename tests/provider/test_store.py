@@ -3,28 +3,15 @@
 from __future__ import annotations
 
 import threading
-import uuid
 
 import pytest
 
-from idp.store.shortlived import MemoryStore, RedisStore
-from tests.conftest import REDIS_URL, need
+from idp.store.shortlived import MemoryStore
 
 
-@pytest.fixture(params=["memory", "redis"])
-def store(request):
-    if request.param == "memory":
-        yield MemoryStore()
-        return
-    import redis
-
-    try:
-        redis.Redis.from_url(REDIS_URL).ping()
-    except redis.RedisError as exc:
-        need(False, f"Redis not reachable: {exc}")
-    s = RedisStore(REDIS_URL, prefix=f"test-{uuid.uuid4().hex}:")
-    yield s
-    s.flush_prefix()
+@pytest.fixture
+def store(any_store):
+    return any_store
 
 
 def test_put_get_take_delete(store):
