@@ -21,13 +21,23 @@ class AuthMethod:
     assertion: bool = False
     #: The client needs registered public keys (``jwks`` or ``jwks_uri``).
     needs_keys: bool = False
+    #: The provider keeps an encrypted copy of the secret (``clients.secret_sealed``): an
+    #: HMAC assertion is checked with the secret itself, which its hash cannot give back.
+    seals_secret: bool = False
+    #: Signature algorithms accepted for its assertions (published in discovery).
+    signing_algs: tuple[str, ...] = ()
 
 
 # Order matters: it is the order Authlib tries them in, and the order discovery lists them.
 METHODS: tuple[AuthMethod, ...] = (
     AuthMethod("client_secret_basic", uses_secret=True),
     AuthMethod("client_secret_post", uses_secret=True),
-    AuthMethod("private_key_jwt", assertion=True, needs_keys=True),
+    # OIDC Core §9: an HMAC assertion keyed with the client secret. HS256 only: a longer MAC
+    # would add nothing with a 256-bit secret, and one algorithm is one less to get wrong.
+    AuthMethod("client_secret_jwt", uses_secret=True, assertion=True, seals_secret=True,
+               signing_algs=("HS256",)),
+    AuthMethod("private_key_jwt", assertion=True, needs_keys=True,
+               signing_algs=("RS256", "ES256", "PS256")),
     AuthMethod("none"),
 )
 BY_NAME: dict[str, AuthMethod] = {m.name: m for m in METHODS}
@@ -41,10 +51,8 @@ CONFIDENTIAL_METHODS: list[str] = [m.name for m in METHODS if m.name != "none"]
 ASSERTION_METHODS: list[str] = [m.name for m in METHODS if m.assertion]
 DEFAULT_METHOD = "client_secret_basic"
 
-#: Signature algorithms accepted for ``private_key_jwt`` assertions (published in discovery).
-PRIVATE_KEY_ASSERTION_ALGS: list[str] = ["RS256", "ES256", "PS256"]
 #: Everything discovery publishes as ``token_endpoint_auth_signing_alg_values_supported``.
-CLIENT_ASSERTION_ALGS: list[str] = list(PRIVATE_KEY_ASSERTION_ALGS)
+CLIENT_ASSERTION_ALGS: list[str] = [alg for m in METHODS for alg in m.signing_algs]
 
 
 def uses_secret(method: str) -> bool:
@@ -55,3 +63,8 @@ def uses_secret(method: str) -> bool:
 def needs_keys(method: str) -> bool:
     found = BY_NAME.get(method)
     return bool(found and found.needs_keys)
+
+
+def seals_secret(method: str) -> bool:
+    found = BY_NAME.get(method)
+    return bool(found and found.seals_secret)

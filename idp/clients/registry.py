@@ -9,6 +9,7 @@ after registration: that would silently give every student a new ``sub`` at that
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import secrets
 from collections.abc import Callable
@@ -16,14 +17,19 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy.orm import Session
 
 from idp import outbound, pairwise
 from idp.audit import audit
-from idp.clients.auth_methods import AUTH_METHODS, needs_keys, uses_secret
+from idp.clients.auth_methods import AUTH_METHODS, needs_keys, seals_secret, uses_secret
 from idp.keys import ALGORITHMS as SIGNING_ALGORITHMS
 from idp.pairwise import SectorError, determine_sector, fetch_sector_document, own_sector
 from idp.scopes import SUPPORTED_SCOPES
+from idp.services import services
 from idp.settings import LOOPBACK_HOSTS
 from idp.signin.context import ACR_LEVELS
 from idp.store.models import Client
@@ -45,6 +51,41 @@ class ClientMetadataError(ValueError):
 
 def hash_secret(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
+
+
+# A client_secret_jwt client's secret is its HMAC key, so the provider must hold the secret
+# itself, not only its hash: it keeps it sealed (AES-256-GCM, the key derived with HKDF from
+# settings.secret_key, the client id as associated data so a sealed value copied onto another
+# row opens nowhere). A database dump alone gives no secret; changing secret_key means
+# rotating every client_secret_jwt secret.
+_SEAL_PREFIX = "v1."
+
+
+def _seal_key(secret_key: str) -> AESGCM:
+    if not secret_key:
+        raise ValueError("settings.secret_key is needed to seal a client secret")
+    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
+               info=b"mynagate/clients.secret_sealed/v1").derive(secret_key.encode())
+    return AESGCM(key)
+
+
+def seal_secret(secret: str, client_id: str, secret_key: str) -> str:
+    nonce = secrets.token_bytes(12)
+    sealed = _seal_key(secret_key).encrypt(nonce, secret.encode(), client_id.encode())
+    return _SEAL_PREFIX + base64.urlsafe_b64encode(nonce + sealed).decode()
+
+
+def open_sealed_secret(sealed: str | None, client_id: str, secret_key: str) -> str | None:
+    """The secret sealed for this client, or None (missing, damaged, another client's, or
+    sealed under another secret_key)."""
+    if not sealed or not sealed.startswith(_SEAL_PREFIX):
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(sealed[len(_SEAL_PREFIX):])
+        plain = _seal_key(secret_key).decrypt(raw[:12], raw[12:], client_id.encode())
+    except (InvalidTag, ValueError):
+        return None
+    return plain.decode()
 
 
 @dataclass
@@ -159,17 +200,15 @@ def validate_spec(spec: ClientSpec, fetch_json: Callable[[str], object] | None,
         raise ClientMetadataError(str(exc)) from exc
 
 
-def build_client(spec: ClientSpec, sector: str | None) -> tuple[Client, str | None]:
-    """A new :class:`Client` row and its secret (shown once; only its hash is kept).
-    ``sector`` None: the client is its own sector."""
-    secret = None
-    if uses_secret(spec.token_endpoint_auth_method):
-        secret = secrets.token_urlsafe(32)
+def build_client(spec: ClientSpec, sector: str | None, *, secret_key: str = ""
+                 ) -> tuple[Client, str | None]:
+    """A new :class:`Client` row and its secret (shown once; only its hash is kept, and for
+    client_secret_jwt a copy sealed with ``secret_key``). ``sector`` None: the client is its
+    own sector."""
     # Hex, not base64url: an id starting with "-" reads as an option on a command line.
     client_id = secrets.token_hex(16)
     row = Client(
         client_id=client_id,
-        client_secret_hash=hash_secret(secret) if secret else None,
         name=spec.name,
         redirect_uris=list(spec.redirect_uris),
         post_logout_redirect_uris=list(spec.post_logout_redirect_uris),
@@ -187,12 +226,19 @@ def build_client(spec: ClientSpec, sector: str | None) -> tuple[Client, str | No
         access_token_lifetime=spec.access_token_lifetime,
         refresh_token_lifetime=spec.refresh_token_lifetime,
     )
+    secret = None
+    if uses_secret(spec.token_endpoint_auth_method):
+        secret = rotate_secret(row, secret_key)
     return row, secret
 
 
-def rotate_secret(row: Client) -> str:
+def rotate_secret(row: Client, secret_key: str) -> str:
+    """A new secret for the row's auth method: its hash, and the sealed copy only when the
+    method needs the secret itself (any other method's row keeps none)."""
     secret = secrets.token_urlsafe(32)
     row.client_secret_hash = hash_secret(secret)
+    row.secret_sealed = (seal_secret(secret, row.client_id, secret_key)
+                         if seals_secret(row.token_endpoint_auth_method) else None)
     return secret
 
 
@@ -229,7 +275,7 @@ def register_client(svc: Services, spec: ClientSpec, *, actor: str
     sector = validate_spec(spec, sector_fetcher(settings),
                            allow_http_sector=settings.allow_http_sector_identifier,
                            check_url=outbound_url_checker(settings))
-    row, secret = build_client(spec, sector)
+    row, secret = build_client(spec, sector, secret_key=settings.secret_key)
     with svc.db.session() as s:
         s.add(row)
         s.flush()
@@ -255,15 +301,20 @@ def update_client(svc: Services, db: Session, row: Client, spec: ClientSpec, *, 
             "every student a new sub at this app. Register a new client instead.")
     new_secret = None
     method = spec.token_endpoint_auth_method
-    if uses_secret(method) and not row.client_secret_hash:
-        new_secret = rotate_secret(row)
+    row.token_endpoint_auth_method = method
+    if uses_secret(method) and (not row.client_secret_hash
+                                or (seals_secret(method) and not row.secret_sealed)):
+        # A hashed secret cannot be sealed afterwards: a client moving to client_secret_jwt
+        # gets a new one.
+        new_secret = rotate_secret(row, svc.settings.secret_key)
     elif not uses_secret(method):
         row.client_secret_hash = None
+    if not seals_secret(method):
+        row.secret_sealed = None
     row.name = spec.name
     row.redirect_uris = list(spec.redirect_uris)
     row.post_logout_redirect_uris = list(spec.post_logout_redirect_uris)
     row.sector_identifier_uri = spec.sector_identifier_uri
-    row.token_endpoint_auth_method = method
     row.grant_types = list(spec.grant_types or DEFAULT_GRANT_TYPES)
     if spec.scopes is not None:
         row.scopes = list(spec.scopes)
@@ -289,11 +340,12 @@ def set_enabled(db: Session, row: Client, enabled: bool, *, actor: str) -> None:
 
 
 def rotate(db: Session, row: Client, *, actor: str) -> str:
-    """A new secret for a secret-using client (shown once; the old one stops at once)."""
+    """A new secret for a secret-using client (shown once; the old one stops at once; a
+    client_secret_jwt one sealed with the app's secret_key)."""
     if not uses_secret(row.token_endpoint_auth_method):
         raise ClientMetadataError(
             f"a {row.token_endpoint_auth_method} client has no secret to rotate")
-    secret = rotate_secret(row)
+    secret = rotate_secret(row, services().settings.secret_key)
     audit(db, "client.secret_rotated", actor=actor, client_id=row.client_id)
     return secret
 

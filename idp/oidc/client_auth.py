@@ -16,9 +16,10 @@ from authlib.oauth2.rfc6749 import InvalidClientError
 from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
 from joserfc import jwt
 from joserfc.errors import JoseError
-from joserfc.jwk import KeySet
+from joserfc.jwk import KeySet, OctKey
 
-from idp.clients.auth_methods import ASSERTION_METHODS, PRIVATE_KEY_ASSERTION_ALGS
+from idp.clients.auth_methods import ASSERTION_METHODS, BY_NAME
+from idp.clients.registry import open_sealed_secret
 from idp.oidc.tokens import token_hash
 from idp.services import services
 
@@ -28,24 +29,37 @@ from idp.services import services
 ASSERTION_MAX_LIFETIME = 300
 
 
-class PrivateKeyJWT(JWTBearerClientAssertion):
-    """``private_key_jwt`` (OIDC Core §9, RFC 7523): the client signs an assertion with a key
-    from its registered ``jwks`` or ``jwks_uri``; each ``jti`` is accepted once.
+class _NotMine(Exception):
+    """The assertion names a client registered with another auth method."""
 
-    Stricter than Authlib's defaults: ``iat`` and ``exp`` are required and at most
-    :data:`ASSERTION_MAX_LIFETIME` apart, ``aud`` is one audience (this token endpoint or the
-    issuer) — an assertion made for several servers at once is refused — and every failure is
-    a 401 ``invalid_client``."""
 
-    CLIENT_AUTH_METHOD = "private_key_jwt"
+class AssertionVerifier(JWTBearerClientAssertion):
+    """The claim rules every assertion method shares (the module docstring); a subclass
+    names its method and gives the key that checks the signature.
+
+    An assertion naming a client of another method is "not mine" (None, so Authlib tries
+    the next method and at the end refuses with 401 ``invalid_client``): a verifier never
+    checks a signature with a key meant for something else."""
+
+    CLIENT_AUTH_METHOD = ""
 
     def __init__(self, audiences: list[str]) -> None:
         super().__init__(validate_jti=True)
         self._audiences = audiences
+        self._algorithms = list(BY_NAME[self.CLIENT_AUTH_METHOD].signing_algs)
 
     def __call__(self, query_client, request):
+        def this_method_only(client_id: str):
+            client = query_client(client_id)
+            if client and not client.check_endpoint_auth_method(self.CLIENT_AUTH_METHOD,
+                                                                "token"):
+                raise _NotMine
+            return client
+
         try:
-            return super().__call__(query_client, request)
+            return super().__call__(this_method_only, request)
+        except _NotMine:
+            return None
         except InvalidClientError as exc:
             # RFC 6749 §5.2 allows 400 without an Authorization header; a 401 (Authlib adds
             # the WWW-Authenticate challenge) tells every client library the same thing.
@@ -56,10 +70,10 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
         return self._audiences
 
     def process_assertion_claims(self, assertion, resolve_key):
-        # Authlib decodes with joserfc's "recommended" algorithms, which leave out PS256
-        # although discovery offers it; accept exactly the published list.
+        # Exactly this method's published algorithms: Authlib's default ("recommended")
+        # would take HS256 for private_key_jwt and leave out PS256, which discovery offers.
         try:
-            token = jwt.decode(assertion, resolve_key, algorithms=PRIVATE_KEY_ASSERTION_ALGS)
+            token = jwt.decode(assertion, resolve_key, algorithms=self._algorithms)
         except JoseError as exc:
             raise InvalidClientError(description=exc.description) from exc
         self.verify_claims(token.claims)
@@ -81,6 +95,13 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
         return services().store.put_if_absent(
             "jti:" + token_hash(f"{claims.get('iss')}:{jti}"), {"seen": 1}, ttl)
 
+
+class PrivateKeyJWT(AssertionVerifier):
+    """``private_key_jwt`` (OIDC Core §9, RFC 7523): the client signs an assertion with a key
+    from its registered ``jwks`` or ``jwks_uri``."""
+
+    CLIENT_AUTH_METHOD = "private_key_jwt"
+
     def resolve_client_public_key(self, client) -> KeySet:
         row = client.row
         keys = row.jwks
@@ -94,9 +115,27 @@ class PrivateKeyJWT(JWTBearerClientAssertion):
         try:
             return KeySet.import_key_set(keys) if keys else KeySet([])
         except (JoseError, ValueError, TypeError, KeyError) as exc:
-            # A client with no keys (another auth method) or an unusable key set: the
-            # assertion cannot be checked, so the client is not authenticated.
+            # No keys registered or an unusable key set: the assertion cannot be checked,
+            # so the client is not authenticated.
             raise InvalidClientError(description="the client has no usable keys") from exc
+
+
+class ClientSecretJWT(AssertionVerifier):
+    """``client_secret_jwt`` (OIDC Core §9): the client signs an assertion with HS256 keyed
+    with its client secret, which the provider opens from ``clients.secret_sealed``."""
+
+    CLIENT_AUTH_METHOD = "client_secret_jwt"
+
+    def resolve_client_public_key(self, client) -> OctKey:
+        row = client.row
+        secret = open_sealed_secret(row.secret_sealed, row.client_id,
+                                    services().settings.secret_key)
+        if not secret:
+            # No sealed copy (a row from before it, or sealed under another secret_key):
+            # nothing to check the MAC with, so the client is not authenticated.
+            raise InvalidClientError(description="the client has no usable secret; ask the "
+                                     "administrator to rotate it")
+        return OctKey.import_key(secret)
 
 
 def _is_number(value: object) -> bool:
@@ -121,8 +160,8 @@ def _check_assertion_lifetime(iat: object, exp: object, leeway: int) -> None:
                                  f"{ASSERTION_MAX_LIFETIME} seconds (exp - iat)")
 
 
-VERIFIERS: dict[str, type[JWTBearerClientAssertion]] = {
-    PrivateKeyJWT.CLIENT_AUTH_METHOD: PrivateKeyJWT,
+VERIFIERS: dict[str, type[AssertionVerifier]] = {
+    verifier.CLIENT_AUTH_METHOD: verifier for verifier in (ClientSecretJWT, PrivateKeyJWT)
 }
 
 

@@ -101,6 +101,9 @@ class Client(Base):
     __tablename__ = "clients"
     client_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     client_secret_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # client_secret_jwt only: the secret sealed with a key from settings.secret_key
+    # (idp.clients.registry.seal_secret); every other row has None.
+    secret_sealed: Mapped[str | None] = mapped_column(String(255), nullable=True)
     name: Mapped[str] = mapped_column(String(200))
     redirect_uris: Mapped[list] = mapped_column(JSON, default=list)
     post_logout_redirect_uris: Mapped[list] = mapped_column(JSON, default=list)

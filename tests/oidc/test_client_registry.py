@@ -39,7 +39,8 @@ def test_auth_method_names_are_written_out_once():
             continue
         literals = {n.value for n in ast.walk(ast.parse(path.read_text()))
                     if isinstance(n, ast.Constant) and isinstance(n.value, str)}
-        assert not literals & {"client_secret_post", "private_key_jwt"}, path
+        assert not literals & {"client_secret_post", "client_secret_jwt", "private_key_jwt"}, \
+            path
 
 
 def test_every_reader_uses_the_one_list(app, client):
@@ -62,7 +63,7 @@ def test_every_reader_uses_the_one_list(app, client):
     server = app.extensions["mynagate.oauth2"]
     registered = server._client_auth._methods  # Authlib's registry of verifiers
     assert set(AUTH_METHODS) <= set(registered)
-    assert set(ASSERTION_METHODS) == {"private_key_jwt"}
+    assert set(ASSERTION_METHODS) == {"client_secret_jwt", "private_key_jwt"}
 
 
 @pytest.mark.parametrize("method", ["none", "private_key_jwt"])

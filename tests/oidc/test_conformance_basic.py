@@ -366,7 +366,8 @@ def test_oidcc_discovery_endpoint_verification(client, svc):
     assert "openid" in meta["scopes_supported"]
     assert set(meta["id_token_signing_alg_values_supported"]) == {"RS256", "ES256"}
     assert set(meta["token_endpoint_auth_methods_supported"]) == {
-        "client_secret_basic", "client_secret_post", "private_key_jwt", "none"}
+        "client_secret_basic", "client_secret_post", "client_secret_jwt", "private_key_jwt",
+        "none"}
     assert meta["acr_values_supported"]
     assert {"sub", "iss", "auth_time", "acr", "amr"} <= set(meta["claims_supported"])
     assert "none" in meta["prompt_values_supported"]
