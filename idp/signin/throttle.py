@@ -124,6 +124,7 @@ class Attempt:
     hidden_ip_wait: int = 0
     failures: int = 0
     guessing: bool = False
+    ip: str | None = None
 
     @property
     def allowed(self) -> bool:
@@ -150,6 +151,9 @@ class Attempt:
             else:
                 t._store.tally(key, -1, policy.window)
         self.reserved = []
+        if self.account_key and self.ip:
+            # This address saw the right password: it keeps an allowance of its own.
+            t._store.add_member(t._known_key(self.account_key), self.ip, DEVICE_MAX_AGE)
         return t.device_cookie(cookie, self.account_key) if self.account_key else None
 
 
@@ -169,13 +173,11 @@ class Throttle:
         from ``ip``. ``account_id``: the account, when it exists; ``device``: the browser's
         device cookie. Refused attempts (``wait`` > 0) hold no reservation."""
         now = self._clock()
-        attempt = Attempt(self, account_key, account_id, 0)
+        attempt = Attempt(self, account_key, account_id, 0, ip=ip)
         known = account_id is not None
         own_before = 0
         if account_key:
-            device_id = self.device_allowance(device, account_key)
-            attempt.own = (f"thr:dev:{device_id}:{self._digest(account_key)}", DEVICE_POLICY) \
-                if device_id else (f"thr:acct:{account_key}", scope.account)
+            attempt.own = self._own_counter(account_key, ip, device, scope)
             key, policy = attempt.own
             n, last = self._store.tally(key, 1, policy.window)
             attempt.reserved.append(attempt.own)
@@ -196,6 +198,23 @@ class Throttle:
             attempt.reserved = []
             self._count_guess(attempt, now)  # hammering a slowed account is guessing too
         return attempt
+
+    def _own_counter(self, account_key: str, ip: str | None, device: str | None,
+                     scope: Scope) -> tuple[str, ThrottlePolicy]:
+        """Whose failures slow this attempt: a browser that signed in to the account before
+        (device cookie) or an address that did (the school's, the family's) has its own
+        allowance, so guesses sent from elsewhere never keep the child out; everyone else
+        shares the account's counter."""
+        digest = self._digest(account_key)
+        device_id = self.device_allowance(device, account_key)
+        if device_id:
+            return f"thr:dev:{device_id}:{digest}", DEVICE_POLICY
+        if ip and ip in self._store.members(self._known_key(account_key)):
+            return f"thr:addr:{digest}:{ip}", DEVICE_POLICY
+        return f"thr:acct:{account_key}", scope.account
+
+    def _known_key(self, account_key: str) -> str:
+        return f"thr:known:{self._digest(account_key)}"
 
     def _count_guess(self, attempt: Attempt, now: float) -> None:
         """Count a failed or refused attempt at an account, from anywhere; raise the flag

@@ -148,6 +148,34 @@ def test_device_cookie_keeps_the_childs_own_browser_signing_in(app, rp, make_stu
     assert _sign_in(fresh, rp, child).status_code == 303
 
 
+def test_an_address_that_signed_in_before_keeps_its_allowance_without_a_cookie(
+        app, rp, make_student):
+    """A school PC that clears its cookies, or a new tablet at school: the school's address
+    saw the child's right password before, so guesses sent from elsewhere (one each time the
+    delay ends, for as long as they like) never keep the child out there. A stranger's
+    address that never signed in is still slowed by the account's counter."""
+    child = make_student()
+    school = random_ip()
+    assert _sign_in(_browser_at(app, school), rp, child).status_code == 303
+    for _round in range(3):  # the attacker keeps the account's counter full
+        statuses = _guess(app, rp, child, 7)
+        assert statuses[-1] == 429
+        assert _sign_in(_browser_at(app), rp, child).status_code == 429  # elsewhere: slowed
+        # A new browser (no device cookie) at the school address: in at once.
+        assert _sign_in(_browser_at(app, school), rp, child).status_code == 303
+
+
+def test_a_known_address_is_not_a_way_round_the_counter_for_guessers_there(
+        app, rp, make_student):
+    """Someone guessing from the child's known address (a classmate behind the school's
+    address) is slowed by that address's own allowance."""
+    child = make_student()
+    school = random_ip()
+    assert _sign_in(_browser_at(app, school), rp, child).status_code == 303
+    statuses = _guess(app, rp, child, 7, ip=school)
+    assert statuses[:5] == [401] * 5 and set(statuses[5:]) == {429}
+
+
 def test_forged_or_other_account_device_cookie_gives_no_allowance(app, rp, make_student, svc):
     victim, classmate = make_student(), make_student()
     shared_pc = _browser_at(app)
