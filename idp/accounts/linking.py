@@ -95,14 +95,6 @@ def offer(db: Session, account: Account, pending: dict[str, Any], *, ip: str) ->
                      needs_mfa(account))
 
 
-def offer_for(db: Session, account_id: str, pending: dict[str, Any], *, ip: str
-              ) -> LinkOffer | None:
-    account = db.get(Account, account_id)
-    if account is None or not account.active or account.locked:
-        return None
-    return offer(db, account, pending, ip=ip)
-
-
 def may_confirm(pending: dict[str, Any], *, account_id: str | None, sid: str | None,
                 admin_mfa: str | None) -> bool:
     """Whether the signed-in person may press つなぐ for this pending card: the offer was

@@ -54,10 +54,6 @@ class Actor:
     def is_platform_admin(self) -> bool:
         return self.role == PLATFORM_ADMIN
 
-    @property
-    def is_staff(self) -> bool:
-        return self.role in STAFF_ROLES
-
 
 class Forbidden(Exception):
     """The actor may not do this; views answer 403."""

@@ -78,15 +78,21 @@ def _landing(account: Account, target: str | None) -> str:
     return url_for("admin.link_roster")
 
 
+def _pending_enrolment(db):
+    """The staff account whose password was just checked (None: none, or too long ago) and
+    its TOTP enrolment."""
+    account = _pending_account(db)
+    return (account, totp.enrolment(db, account.id)) if account is not None else (None, None)
+
+
 @bp.route("/totp", methods=["GET", "POST"])
 def totp_step():
     svc = services()
     form = TotpForm()
     with svc.db.session() as db:
-        account = _pending_account(db)
+        account, enrolment = _pending_enrolment(db)
         if account is None:
             return redirect(url_for("admin.login", reason="login"), 303)
-        enrolment = totp.enrolment(db, account.id)
         enrolling = enrolment.confirmed_at is None
         # The first enrolment shows the secret only after a one-time enrolment code.
         shown = enrolling and _enrolment_opened(account.id)
@@ -136,10 +142,9 @@ def totp_enrol():
     svc = services()
     form = EnrolCodeForm()
     with svc.db.session() as db:
-        account = _pending_account(db)
+        account, enrolment = _pending_enrolment(db)
         if account is None:
             return redirect(url_for("admin.login", reason="login"), 303)
-        enrolment = totp.enrolment(db, account.id)
         if enrolment.confirmed_at is not None or _enrolment_opened(account.id):
             return redirect(url_for("admin.totp_step"), 303)
         context = {"form": TotpForm(), "enrol_form": form, "enrolling": True, "opened": False,
