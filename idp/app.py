@@ -19,6 +19,8 @@ from idp.auth.card import CardService, build_card_service
 from idp.auth.card_views import bp as card_bp
 from idp.auth.login_views import bp as auth_bp
 from idp.auth.pairing_views import bp as pairing_bp
+from idp.clients.cache import ClientCache
+from idp.event_log import open_event_log
 from idp.extensions import babel, csrf
 from idp.input_limits import BoundedRequest
 from idp.keys import SigningKeys
@@ -29,6 +31,7 @@ from idp.services import Services
 from idp.settings import Settings, SettingsError
 from idp.signin.sessions import StoreSessionInterface
 from idp.signin.throttle import Throttle
+from idp.store.bus import open_bus
 from idp.store.db import Database
 from idp.store.shortlived import StoreUnavailable, open_store
 
@@ -141,10 +144,12 @@ def build_services(settings: Settings) -> Services:
         card = build_card_service(settings, store)
     except ValueError as exc:  # unreadable anchors, missing revocation settings
         raise SettingsError(f"card sign-in: {exc}") from exc
+    bus = open_bus(store)
     return Services(
         settings=settings, db=database, store=store,
         keys=SigningKeys(database, settings.keys_dir, settings.signing_key_retention),
-        throttle=Throttle(store, secret=settings.secret_key), card=card)
+        throttle=Throttle(store, secret=settings.secret_key), card=card,
+        bus=bus, clients=ClientCache(database, bus), events=open_event_log(database, store))
 
 
 def install_crl_refresher(app: Flask, card: CardService) -> None:

@@ -12,9 +12,12 @@ from flask import current_app
 
 if TYPE_CHECKING:
     from idp.auth.card import CardService
+    from idp.clients.cache import ClientCache
+    from idp.event_log import EventLog
     from idp.keys import SigningKeys
     from idp.settings import Settings
     from idp.signin.throttle import Throttle
+    from idp.store.bus import InvalidationBus
     from idp.store.db import Database
     from idp.store.shortlived import ShortLivedStore
 
@@ -27,6 +30,9 @@ class Services:
     keys: SigningKeys
     throttle: Throttle
     card: CardService  # the card verifier, challenges and CRL refresher (idp.auth.card)
+    bus: InvalidationBus  # tells every process to drop what it cached (idp.store.bus)
+    clients: ClientCache  # client rows read once per process (idp.clients.cache)
+    events: EventLog  # an SSO flow's audit and disclosure records (idp.event_log)
 
 
 def services() -> Services:

@@ -124,6 +124,9 @@ def close_app(application) -> None:
     card = svc.card
     if card.refresher is not None:
         card.refresher.stop()
+    svc.events.flush()
+    svc.events.close()
+    svc.bus.close()
     if hasattr(svc.store, "flush_prefix"):
         svc.store.flush_prefix()
     svc.db.engine.dispose()

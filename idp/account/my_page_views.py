@@ -77,6 +77,7 @@ def home():
     user, away = _signed_in()
     if away:
         return away
+    services().events.flush()  # what the apps received a moment ago is listed too
     with services().db.session() as db:
         apps = my_page.apps_in_use(db, user.account.id)
         cards = my_page.my_cards(db, user.account.id)

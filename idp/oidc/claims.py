@@ -15,11 +15,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy.orm import Session
-
+from idp.event_log import EventLog
 from idp.pairwise import pairwise_sub
 from idp.scopes import SCOPE_CLAIMS
-from idp.store.models import Disclosure
 
 # How a release reached the app (Disclosure.via).
 VIA_ID_TOKEN = "id_token"
@@ -57,21 +55,21 @@ def release(pairwise_secret: str, client_row: Any, account: Any,
     return claims
 
 
-def record_disclosure(db: Session, *, account_id: str, client_id: str, scopes: list[str],
-                      via: str) -> None:
-    """Write the release to the student's disclosure history (nothing for ``sub`` alone:
-    it tells the app nothing about the person)."""
+def record_disclosure(events: EventLog, *, account_id: str, client_id: str,
+                      scopes: list[str], via: str) -> None:
+    """Write the release to the student's disclosure history, through the event log
+    (nothing for ``sub`` alone: it tells the app nothing about the person)."""
     released = claims_for_scopes(scopes)
     if released:
-        db.add(Disclosure(account_id=account_id, client_id=client_id, claims=released,
-                          via=via))
+        events.disclosure(account_id=account_id, client_id=client_id, claims=released,
+                          via=via)
 
 
-def userinfo_claims(db: Session, pairwise_secret: str, client_row: Any, account: Any,
+def userinfo_claims(events: EventLog, pairwise_secret: str, client_row: Any, account: Any,
                     scopes: list[str]) -> dict[str, Any]:
-    """The UserInfo answer, recorded as a disclosure in the caller's transaction."""
+    """The UserInfo answer, recorded as a disclosure."""
     claims = release(pairwise_secret, client_row, account, scopes)
-    record_disclosure(db, account_id=account.id, client_id=client_row.client_id,
+    record_disclosure(events, account_id=account.id, client_id=client_row.client_id,
                       scopes=scopes, via=VIA_USERINFO)
     return claims
 

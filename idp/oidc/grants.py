@@ -33,7 +33,7 @@ from idp.oidc.tokens import (
 )
 from idp.services import services
 from idp.signin.context import AuthContext, SignedInUser
-from idp.store.models import Account, Client, Consent, TokenFamily, utcnow
+from idp.store.models import Account, Consent, TokenFamily, utcnow
 
 
 @dataclass
@@ -173,7 +173,7 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
                 return None
             if not issued.is_refresh_usable(svc.settings.refresh_token_idle):
                 return None
-            client = db.get(Client, issued.row.client_id)
+            client = svc.clients.get(issued.row.client_id)
             if client is None or not client.enabled:
                 return None
             consent = db.scalar(select(Consent).where(
@@ -265,10 +265,9 @@ class OpenIDTokenExtension:
             family = request.refresh_token.family
             auth = AuthContext(family.auth_time, family.acr, list(family.amr), family.sid)
             nonce = None
-        with unit_of_work(request) as db:
-            record_disclosure(db, account_id=request.user.id,
-                              client_id=request.client.client_id, scopes=scopes,
-                              via=VIA_ID_TOKEN)
+        record_disclosure(svc.events, account_id=request.user.id,
+                          client_id=request.client.client_id, scopes=scopes,
+                          via=VIA_ID_TOKEN)
         token["id_token"] = issue_id_token(
             keys=svc.keys, issuer=svc.settings.issuer,
             pairwise_secret=svc.settings.pairwise_secret, client_row=request.client.row,

@@ -30,18 +30,15 @@ from idp.oidc.tokens import (
     store_token,
 )
 from idp.services import services
-from idp.store.models import Client, utcnow
+from idp.store.models import utcnow
 
 
 class MynagateAuthorizationServer(AuthorizationServer):
     def query_client(self, client_id):
-        if not isinstance(client_id, str) or not client_id or len(client_id) > 64:
+        row = services().clients.get(client_id)
+        if row is None or not row.enabled:
             return None
-        with services().db.session() as db:
-            row = db.get(Client, client_id)
-            if row is None or not row.enabled:
-                return None
-            return OAuthClient(row)
+        return OAuthClient(row)
 
     def save_token(self, token, request) -> None:
         svc = services()
@@ -60,9 +57,10 @@ class MynagateAuthorizationServer(AuthorizationServer):
             else:
                 family = db.merge(request.refresh_token.family)
             store_token(db, token, family, refresh_lifetime)
-            audit(db, "token.issued", client_id=client_row.client_id,
-                  account_id=family.account_id, grant_type=request.payload.grant_type,
-                  refresh=bool(token.get("refresh_token")))
+            account_id = family.account_id
+        svc.events.audit("token.issued", client_id=client_row.client_id,
+                         account_id=account_id, grant_type=request.payload.grant_type,
+                         refresh=bool(token.get("refresh_token")))
 
 
 class TokenRevocation(RevocationEndpoint):
@@ -116,10 +114,11 @@ class TokenIntrospection(IntrospectionEndpoint):
             exp = token.row.access_expires_at
         if not active:
             return {"active": False}
+        client_row = svc.clients.get(token.row.client_id)
+        if client_row is None or not client_row.enabled:
+            return {"active": False}
         with svc.db.session() as db:
-            client_row = db.get(Client, token.row.client_id)
-            if client_row is None or not client_row.enabled or \
-                    not account_may_use_tokens(db, token.row.account_id):
+            if not account_may_use_tokens(db, token.row.account_id):
                 return {"active": False}
         return {
             "active": True,

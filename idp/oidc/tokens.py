@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -120,21 +122,36 @@ def claim_refresh_token(db: Session, token_id: str) -> bool:
     return result.rowcount == 1
 
 
-def find_active_access_token(db: Session, value: str) -> IssuedToken | None:
-    """An access token that is unexpired, unrevoked, whose client is still enabled and whose
-    account is still active and unlocked."""
+@dataclass
+class ActiveAccessToken:
+    issued: IssuedToken
+    client: Client
+    account: Account
+
+
+def find_active_access_token(db: Session, value: str,
+                             client_of: Callable[[str], Client | None]
+                             ) -> ActiveAccessToken | None:
+    """An access token that is unexpired, unrevoked, whose client (``client_of``: the
+    process's client cache) is still enabled and whose account is still active and unlocked;
+    two statements: the token with its family, and the account."""
     if not isinstance(value, str) or not value or len(value) > 512:
         return None
-    row = db.scalar(select(Token).where(Token.access_token_hash == token_hash(value)))
-    if row is None:
+    found = db.execute(select(Token, TokenFamily)
+                       .join(TokenFamily, TokenFamily.id == Token.family_id)
+                       .where(Token.access_token_hash == token_hash(value))).first()
+    if found is None:
         return None
-    family = db.get(TokenFamily, row.family_id)
-    client = db.get(Client, row.client_id)
-    issued = IssuedToken(row, family) if family else None
-    if issued is None or issued.is_expired() or issued.is_revoked() or not client or \
-            not client.enabled or not account_may_use_tokens(db, row.account_id):
+    issued = IssuedToken(found[0], found[1])
+    if issued.is_expired() or issued.is_revoked():
         return None
-    return issued
+    client = client_of(issued.row.client_id)
+    if client is None or not client.enabled:
+        return None
+    account = db.get(Account, issued.row.account_id)
+    if account is None or not account.active or account.locked:
+        return None
+    return ActiveAccessToken(issued, client, account)
 
 
 def revoke_family(db: Session, family_id: str, reason: str) -> None:

@@ -33,7 +33,7 @@ from idp.oidc.tokens import find_active_access_token
 from idp.services import services
 from idp.signin.context import SignedInUser
 from idp.signin.current import current_user, sign_out
-from idp.store.models import Account, Client, Consent
+from idp.store.models import Consent
 
 bp = Blueprint("oidc", __name__)
 
@@ -228,9 +228,8 @@ def authorize():
         if txn.denied:
             # The person said no on the consent page: access_denied back to the app.
             return server().create_authorization_response(grant_user=None, grant=grant)
-    with services().db.session() as db:
-        audit(db, "authorize.code_issued", client_id=client.get_client_id(),
-              account_id=user.account.id, acr=user.auth.acr)
+    services().events.audit("authorize.code_issued", client_id=client.get_client_id(),
+                            account_id=user.account.id, acr=user.auth.acr)
     return server().create_authorization_response(grant_user=user, grant=grant)
 
 
@@ -301,17 +300,14 @@ def userinfo():
         response.headers["WWW-Authenticate"] = 'Bearer realm="mynagate"'
         return response
     with svc.db.session() as db:
-        issued = find_active_access_token(db, value)
-        if issued is None:
+        active = find_active_access_token(db, value, svc.clients.get)
+        if active is None:
             return _bearer_error("invalid_token", "the access token is not valid", 401)
-        scopes = scope_to_list(issued.row.scope)
+        scopes = scope_to_list(active.issued.row.scope)
         if "openid" not in scopes:
             return _bearer_error("insufficient_scope", "the openid scope is required", 403)
-        account = db.get(Account, issued.row.account_id)
-        client_row = db.get(Client, issued.row.client_id)
-        if account is None or not account.active or account.locked:
-            return _bearer_error("invalid_token", "the account is no longer active", 401)
-        claims = userinfo_claims(db, svc.settings.pairwise_secret, client_row, account, scopes)
+        claims = userinfo_claims(svc.events, svc.settings.pairwise_secret, active.client,
+                                 active.account, scopes)
     return _no_store(jsonify(claims))
 
 

@@ -189,6 +189,7 @@ class Disclosure(Base):
 
 class AuditEvent(Base):
     __tablename__ = "audit_events"
+    __table_args__ = (UniqueConstraint("event_key", name="uq_audit_events_event_key"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
     event: Mapped[str] = mapped_column(String(64), index=True)
@@ -199,6 +200,9 @@ class AuditEvent(Base):
     ip: Mapped[str | None] = mapped_column(String(64), nullable=True)
     outcome: Mapped[str] = mapped_column(String(16), default="ok")
     details: Mapped[dict] = mapped_column(JSON, default=dict)
+    # A record written through the event log (idp.event_log) carries its own key, so a
+    # replayed batch is not written twice; events written in their transaction have None.
+    event_key: Mapped[str | None] = mapped_column(String(32), nullable=True)
 
 
 class SigningKey(Base):

@@ -271,6 +271,14 @@ class RedisStore:
             return TakeResult(None, found == 1)
         return TakeResult(json.loads(found), True)
 
+    def qualified(self, key: str) -> str:
+        """The Redis key this store uses for ``key`` (its prefix is its namespace)."""
+        return self._p + key
+
+    def redis_client(self):
+        """The Redis connection, for what shares it (the invalidation bus, the event log)."""
+        return self._r
+
     def flush_prefix(self) -> None:
         """Delete every key of this store (tests use a unique prefix each run)."""
         for key in self._r.scan_iter(self._p + "*"):

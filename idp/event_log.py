@@ -1,0 +1,267 @@
+"""The records an SSO flow writes on its way (an audit event for each code and token, the
+disclosure history the student sees), kept off the request path without ever being lost.
+
+An SSO flow used to commit three extra rows in three transactions of its own. With Redis,
+each record is one ``XADD`` to a Redis stream instead; a drainer thread in every process
+reads the stream through a consumer group, writes what it read in one transaction and only
+then acknowledges it. So:
+
+- a process that dies between reading and writing leaves its entries *pending*; another
+  process claims them after :data:`CLAIM_IDLE_MS` and writes them (never lost);
+- a process that dies between writing and acknowledging has them written twice at most,
+  and each record carries its own key (``AuditEvent.event_key``, the disclosure's id), so
+  the second insert is skipped (never doubled);
+- when Redis cannot take the record, it is written to the database at once, as before;
+- a reader that must see everything (the audit log, the student's page) calls
+  :meth:`StreamEventLog.flush` first.
+
+Only records that describe a *successful* step go here. Refusals and revocations stay in
+the transaction of the change they describe (``idp.audit.audit``).
+
+The embedded default (SQLite, no Redis) writes at once: :class:`DirectEventLog`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import threading
+import time
+import uuid
+from datetime import datetime
+from typing import Any, Protocol
+
+import structlog
+from sqlalchemy.dialects import postgresql, sqlite
+
+from idp.store.models import AuditEvent, Disclosure, utcnow
+
+log = structlog.get_logger("audit")
+GROUP = "writers"
+CLAIM_IDLE_MS = 30_000
+BATCH = 500
+GATHER_SECONDS = 0.25
+
+
+class EventLog(Protocol):
+    def audit(self, event: str, *, outcome: str = "ok", account_id: str | None = None,
+              client_id: str | None = None, **details: Any) -> None: ...
+    def disclosure(self, *, account_id: str, client_id: str, claims: list[str],
+                   via: str) -> None: ...
+    def flush(self, timeout: float = 5.0) -> None: ...
+    def close(self) -> None: ...
+
+
+def _audit_record(event: str, outcome: str, account_id: str | None, client_id: str | None,
+                  details: dict[str, Any]) -> dict[str, Any]:
+    # The structured log line goes out now, from the request (with its request id).
+    log.info(event, outcome=outcome, account_id=account_id, client_id=client_id, **details)
+    return {"kind": "audit", "event_key": uuid.uuid4().hex, "at": utcnow().isoformat(),
+            "event": event, "outcome": outcome, "account_id": account_id,
+            "client_id": client_id, "details": details}
+
+
+def _disclosure_record(account_id: str, client_id: str, claims: list[str], via: str
+                       ) -> dict[str, Any]:
+    return {"kind": "disclosure", "id": uuid.uuid4().hex, "at": utcnow().isoformat(),
+            "account_id": account_id, "client_id": client_id, "claims": list(claims),
+            "via": via}
+
+
+def write_records(database: Any, records: list[dict[str, Any]]) -> None:
+    """Insert records in one transaction, skipping any already written (same key)."""
+    audits = [_audit_row(r) for r in records if r["kind"] == "audit"]
+    disclosures = [_disclosure_row(r) for r in records if r["kind"] == "disclosure"]
+    dialect = postgresql if database.url.startswith("postgresql") else sqlite
+    with database.session() as db:
+        if audits:
+            db.execute(dialect.insert(AuditEvent).values(audits)
+                       .on_conflict_do_nothing(index_elements=["event_key"]))
+        if disclosures:
+            db.execute(dialect.insert(Disclosure).values(disclosures)
+                       .on_conflict_do_nothing(index_elements=["id"]))
+
+
+def _audit_row(record: dict[str, Any]) -> dict[str, Any]:
+    return {"event_key": record["event_key"], "at": datetime.fromisoformat(record["at"]),
+            "event": record["event"], "outcome": record["outcome"], "actor": None,
+            "account_id": record["account_id"], "school_id": None,
+            "client_id": record["client_id"], "ip": None, "details": record["details"]}
+
+
+def _disclosure_row(record: dict[str, Any]) -> dict[str, Any]:
+    return {"id": record["id"], "at": datetime.fromisoformat(record["at"]),
+            "account_id": record["account_id"], "client_id": record["client_id"],
+            "claims": record["claims"], "via": record["via"]}
+
+
+class DirectEventLog:
+    """Every record written at once, in a transaction of its own (one process, SQLite)."""
+
+    def __init__(self, database: Any) -> None:
+        self._db = database
+
+    def audit(self, event: str, *, outcome: str = "ok", account_id: str | None = None,
+              client_id: str | None = None, **details: Any) -> None:
+        write_records(self._db, [_audit_record(event, outcome, account_id, client_id,
+                                               details)])
+
+    def disclosure(self, *, account_id: str, client_id: str, claims: list[str],
+                   via: str) -> None:
+        write_records(self._db, [_disclosure_record(account_id, client_id, claims, via)])
+
+    def flush(self, timeout: float = 5.0) -> None:
+        return None
+
+    def close(self) -> None:
+        return None
+
+
+class StreamEventLog:
+    """Records through a Redis stream, written in batches by a drainer thread."""
+
+    def __init__(self, database: Any, redis_client: Any, store: Any) -> None:
+        self._db = database
+        self._r = redis_client
+        self._store = store
+        self._consumer = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._group_ready = False
+
+    @property
+    def _stream(self) -> str:
+        # Read each time: the store's key prefix is the namespace (tests give each run one).
+        return self._store.qualified("events")
+
+    # -- emitting (the request path)
+    def audit(self, event: str, *, outcome: str = "ok", account_id: str | None = None,
+              client_id: str | None = None, **details: Any) -> None:
+        self._emit(_audit_record(event, outcome, account_id, client_id, details))
+
+    def disclosure(self, *, account_id: str, client_id: str, claims: list[str],
+                   via: str) -> None:
+        self._emit(_disclosure_record(account_id, client_id, claims, via))
+
+    def _emit(self, record: dict[str, Any]) -> None:
+        try:
+            self._ensure_group()
+            self._r.xadd(self._stream, {"r": json.dumps(record, ensure_ascii=False)})
+        except Exception as exc:  # noqa: BLE001 - Redis cannot take it: write it now
+            log.warning("event_log_direct_write", error=str(exc)[:200])
+            write_records(self._db, [record])
+            return
+        self._ensure_drainer()
+
+    def _ensure_group(self) -> None:
+        if self._group_ready:
+            return
+        try:
+            # From id 0: entries left by processes that ran before are written too.
+            self._r.xgroup_create(self._stream, GROUP, id="0", mkstream=True)
+        except Exception as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+        self._group_ready = True
+
+    def _ensure_drainer(self) -> None:
+        if self._thread is not None and self._thread.is_alive():
+            return
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                # Started lazily, so each gunicorn worker starts its own after the fork.
+                self._thread = threading.Thread(target=self._drain_forever, daemon=True,
+                                                name="mynagate-event-log")
+                self._thread.start()
+
+    # -- draining
+    def _drain_forever(self) -> None:
+        last_claim = 0.0
+        while not self._stop.is_set():
+            try:
+                if time.monotonic() - last_claim > CLAIM_IDLE_MS / 1000:
+                    last_claim = time.monotonic()
+                    self._claim_abandoned()
+                if self._drain_once(block_ms=1000, consumer=self._consumer) < BATCH:
+                    # Let records gather: one transaction then writes many (a quiet
+                    # moment costs this much delay; readers flush and never wait for it).
+                    self._stop.wait(GATHER_SECONDS)
+            except Exception as exc:  # noqa: BLE001 - Redis or the database away: retry
+                self._group_ready = False
+                log.warning("event_log_drain_failed", error=str(exc)[:200])
+                self._stop.wait(1.0)
+
+    def _drain_once(self, *, block_ms: int | None, consumer: str) -> int:
+        self._ensure_group()
+        answer = self._r.xreadgroup(GROUP, consumer, {self._stream: ">"}, count=BATCH,
+                                    block=block_ms)
+        entries = answer[0][1] if answer else []
+        self._write_and_ack(entries)
+        return len(entries)
+
+    def _claim_abandoned(self) -> None:
+        """Entries another process read and never acknowledged (it died): ours now."""
+        self._ensure_group()
+        start = "0-0"
+        while True:
+            answer = self._r.xautoclaim(self._stream, GROUP, self._consumer,
+                                        min_idle_time=CLAIM_IDLE_MS, start_id=start,
+                                        count=BATCH)
+            start, entries = answer[0], answer[1]
+            self._write_and_ack([e for e in entries if e and e[1]])
+            if start in (b"0-0", "0-0") or not entries:
+                return
+
+    def _write_and_ack(self, entries: list[Any]) -> None:
+        if not entries:
+            return
+        records = []
+        for _entry_id, fields in entries:
+            raw = fields.get(b"r") or fields.get("r")
+            try:
+                records.append(json.loads(raw))
+            except (TypeError, ValueError):
+                log.error("event_log_unreadable_entry")
+        if records:
+            write_records(self._db, records)
+        ids = [entry_id for entry_id, _ in entries]
+        # Acknowledged only after the commit: a crash before this line means a replay,
+        # which the records' own keys make harmless.
+        self._r.xack(self._stream, GROUP, *ids)
+        self._r.xdel(self._stream, *ids)
+
+    def flush(self, timeout: float = 5.0) -> None:
+        """Write everything emitted so far before returning (readers call this first).
+
+        Drains what nobody has read yet, then waits for what another consumer is writing
+        right now; entries a dead process left pending longer than ``timeout`` are taken
+        over."""
+        try:
+            self._ensure_group()
+            while self._drain_once(block_ms=None, consumer=self._consumer):
+                pass
+            deadline = time.monotonic() + timeout
+            while int(self._r.xpending(self._stream, GROUP)["pending"]) > 0:
+                if time.monotonic() > deadline:
+                    self._take_over_pending()
+                    return
+                time.sleep(0.01)
+        except Exception as exc:  # noqa: BLE001 - a reader still gets what is written
+            log.warning("event_log_flush_failed", error=str(exc)[:200])
+
+    def _take_over_pending(self) -> None:
+        answer = self._r.xautoclaim(self._stream, GROUP, self._consumer, min_idle_time=0,
+                                    start_id="0-0", count=BATCH)
+        self._write_and_ack([e for e in answer[1] if e and e[1]])
+
+    def close(self) -> None:
+        self._stop.set()
+
+
+def open_event_log(database: Any, store: Any) -> EventLog:
+    client = getattr(store, "redis_client", None)
+    if not callable(client):
+        return DirectEventLog(database)
+    return StreamEventLog(database, client(), store)
