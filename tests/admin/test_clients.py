@@ -109,6 +109,7 @@ def test_delete_removes_consents_but_keeps_disclosure_history(client, browser, m
     redeem(client, rp, query["code"], verifier)
     assert client.delete(f"/api/admin/clients/{rp.client_id}",
                          headers=token_of(platform_admin)).status_code == 204
+    svc.events.flush()
     with svc.db.session() as s:
         assert s.get(Client, rp.client_id) is None
         assert s.query(Consent).filter_by(client_id=rp.client_id).count() == 0

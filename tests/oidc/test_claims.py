@@ -42,6 +42,7 @@ def test_claims_supported_lists_every_released_claim():
 
 
 def _disclosures(svc, account_id: str, client_id: str) -> list[tuple[str, list[str]]]:
+    svc.events.flush()  # the records go through the event log (a Redis stream)
     with svc.db.session() as db:
         rows = db.query(Disclosure).filter_by(account_id=account_id, client_id=client_id)
         return sorted((row.via, list(row.claims)) for row in rows)
