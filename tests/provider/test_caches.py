@@ -1,0 +1,245 @@
+"""The per-process client cache and the event log (issue 10): fast, and never stale or lossy
+where it matters.
+
+With PostgreSQL + Redis, two app instances share the database and Redis as two provider
+processes do: a change made through one is seen by the other at once, and an SSO flow's
+records reach the database even when the process that read them died.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import pytest
+
+from idp.clients.cache import ClientCache
+from idp.event_log import CLAIM_IDLE_MS, GROUP, StreamEventLog, write_records
+from idp.store.bus import LocalBus, RedisBus, Subscriber
+from idp.store.models import AuditEvent, Client, Disclosure
+from tests.conftest import BACKEND, build_app, close_app, redeem
+
+POSTGRES = BACKEND == "postgres"
+
+
+def _wait(predicate, timeout: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return predicate()
+
+
+@pytest.fixture
+def second_instance(app, settings_overrides):
+    """Another provider process's app on the same database and Redis namespace."""
+    if not POSTGRES:
+        pytest.skip("two instances share PostgreSQL + Redis (the postgres pass runs this)")
+    other = build_app(settings_overrides, migrate=False)
+    other.extensions["mynagate"].store._p = app.extensions["mynagate"].store._p
+    yield other
+    other.extensions["mynagate"].events.close()
+    other.extensions["mynagate"].bus.close()
+    other.extensions["mynagate"].db.engine.dispose()
+
+
+# ----------------------------------------------------------------------------- the cache
+def test_a_cached_client_is_read_from_the_database_once(svc, rp):
+    from sqlalchemy import event
+
+    svc.clients.forget_all()
+    statements = []
+
+    def count(*_args):
+        statements.append(1)
+
+    event.listen(svc.db.engine, "before_cursor_execute", count)
+    try:
+        for _ in range(5):
+            assert svc.clients.get(rp.client_id).client_id == rp.client_id
+    finally:
+        event.remove(svc.db.engine, "before_cursor_execute", count)
+    assert len(statements) == 1
+
+
+def test_unknown_client_ids_are_not_cached(svc):
+    """A hostile caller sending random client ids must not fill the process's memory."""
+    before = len(svc.clients._entries)
+    for _ in range(50):
+        assert svc.clients.get(uuid.uuid4().hex) is None
+    assert len(svc.clients._entries) == before
+    assert svc.clients.get("x" * 65) is None and svc.clients.get("") is None
+
+
+def test_a_change_committed_anywhere_drops_the_cached_row(svc, rp):
+    assert svc.clients.get(rp.client_id).enabled
+    with svc.db.session() as db:  # not through the registry: any writer counts
+        db.get(Client, rp.client_id).enabled = False
+    assert svc.clients.get(rp.client_id).enabled is False
+
+
+def test_a_rolled_back_change_publishes_nothing(svc, rp):
+    heard = []
+    svc.bus.subscribe("clients", Subscriber(heard.append, lambda: None))
+    with pytest.raises(RuntimeError), svc.db.session() as db:
+        db.get(Client, rp.client_id).name = "never"
+        db.flush()
+        raise RuntimeError("abort")
+    assert rp.client_id not in heard
+    assert svc.clients.get(rp.client_id).name != "never"
+
+
+def test_a_load_racing_an_invalidation_is_not_stored(app, rp):
+    """A reader that loaded the old row before a change was heard must not put it back."""
+    svc = app.extensions["mynagate"]
+    cache = ClientCache(svc.db, LocalBus())
+    original_session = svc.db.session
+
+    class Racing:
+        def __enter__(self):
+            self.inner = original_session()
+            db = self.inner.__enter__()
+            cache.forget(rp.client_id)  # a change is heard while this load runs
+            return db
+
+        def __exit__(self, *exc):
+            return self.inner.__exit__(*exc)
+
+    cache._db = type("DB", (), {"session": lambda self: Racing()})()
+    assert cache.get(rp.client_id) is not None
+    assert rp.client_id not in cache._entries
+
+
+def test_entries_expire_on_their_own(app, rp):
+    now = [1000.0]
+    cache = ClientCache(app.extensions["mynagate"].db, LocalBus(), ttl=60,
+                        clock=lambda: now[0])
+    cache.get(rp.client_id)
+    assert rp.client_id in cache._entries
+    now[0] += 61
+    with app.extensions["mynagate"].db.session() as db:
+        db.get(Client, rp.client_id).name = "renamed behind the bus's back"
+    # (this cache listens on its own LocalBus, so only the TTL can save it)
+    assert cache.get(rp.client_id).name == "renamed behind the bus's back"
+
+
+def test_a_client_disabled_on_one_instance_is_refused_on_the_other(
+        app, second_instance, browser, rp, student):
+    """A hostile app an admin has just disabled must not go on working on another process
+    that cached it."""
+    other_svc = second_instance.extensions["mynagate"]
+    assert other_svc.bus.wait_connected()
+    assert other_svc.clients.get(rp.client_id).enabled  # cached over there
+    query, verifier = browser.sign_in_and_authorize(rp, student)
+    with app.extensions["mynagate"].db.session() as db:
+        db.get(Client, rp.client_id).enabled = False
+    assert _wait(lambda: rp.client_id not in other_svc.clients._entries)
+    other = second_instance.test_client()
+    assert redeem(other, rp, query["code"], verifier).status_code == 401
+
+
+def test_a_bus_gap_drops_everything(app, rp):
+    """After a disconnection (messages may have been missed) every entry goes."""
+    if not POSTGRES:
+        pytest.skip("Redis pub/sub (the postgres pass runs this)")
+    svc = app.extensions["mynagate"]
+    bus = RedisBus(svc.store.redis_client(), reconnect_delay=0.05)
+    cache = ClientCache(svc.db, bus)
+    assert bus.wait_connected()
+    cache.get(rp.client_id)
+    assert rp.client_id in cache._entries
+    svc.store.redis_client().client_kill_filter(_type="pubsub")
+    assert _wait(lambda: rp.client_id not in cache._entries)
+    bus.close()
+
+
+# ----------------------------------------------------------------------------- event log
+def _stream_log(svc) -> StreamEventLog:
+    if not POSTGRES:
+        pytest.skip("the Redis stream (the postgres pass runs this)")
+    return StreamEventLog(svc.db, svc.store.redis_client(), svc.store)
+
+
+def _audits(svc, key_prefix: str) -> list[AuditEvent]:
+    with svc.db.session() as db:
+        return [r for r in db.query(AuditEvent).filter(AuditEvent.event == key_prefix)]
+
+
+def test_records_reach_the_database_without_a_flush(svc):
+    log = _stream_log(svc)
+    event = "test.drained_" + uuid.uuid4().hex[:8]
+    log.audit(event, account_id=None, client_id="c", detail=1)
+    assert _wait(lambda: len(_audits(svc, event)) == 1)
+    row = _audits(svc, event)[0]
+    assert row.details == {"detail": 1} and row.event_key
+    log.close()
+
+
+def test_a_crashed_readers_records_are_claimed_and_written_once(svc):
+    """A process read records and died before writing them: another takes them over. A
+    process that wrote them and died before acknowledging: the replay writes nothing new."""
+    log = _stream_log(svc)
+    redis = svc.store.redis_client()
+    stream = svc.store.qualified("events")
+    log._ensure_group()
+    event = "test.abandoned_" + uuid.uuid4().hex[:8]
+    record = {"kind": "audit", "event_key": uuid.uuid4().hex, "at": "2026-12-02T08:00:00",
+              "event": event, "outcome": "ok", "account_id": None, "client_id": None,
+              "details": {}}
+    import json
+
+    redis.xadd(stream, {"r": json.dumps(record)})
+    # A dead consumer read it (it is pending there) and never acknowledged it.
+    redis.xreadgroup(GROUP, "dead-consumer", {stream: ">"}, count=100)
+    # ... and had even written it before dying: the replay must not double it.
+    write_records(svc.db, [record])
+    assert len(_audits(svc, event)) == 1
+    log.flush(timeout=0.2)  # takes over what stays pending past the timeout
+    assert len(_audits(svc, event)) == 1
+    assert int(redis.xpending(stream, GROUP)["pending"]) == 0
+    assert CLAIM_IDLE_MS >= 10_000  # a slow writer is not robbed of its batch at once
+    log.close()
+
+
+def test_records_are_written_at_once_when_redis_is_away(svc):
+    """Redis refuses the record: it goes to the database in the request, never dropped."""
+    log = _stream_log(svc)
+
+    class Down:
+        def xgroup_create(self, *args, **kwargs):
+            raise ConnectionError("redis is away")
+
+        xadd = xgroup_create
+
+    log._r = Down()
+    event = "test.direct_" + uuid.uuid4().hex[:8]
+    log.audit(event)
+    log.disclosure(account_id=_any_account(svc), client_id="c-direct", claims=["name"],
+                   via="userinfo")
+    assert len(_audits(svc, event)) == 1
+    with svc.db.session() as db:
+        assert db.query(Disclosure).filter_by(client_id="c-direct").count() == 1
+
+
+def _any_account(svc) -> str:
+    from idp.store.models import Account
+
+    with svc.db.session() as db:
+        return db.query(Account.id).first()[0]
+
+
+def test_an_sso_flows_records_are_on_the_students_page(browser, make_rp, make_student, svc):
+    """The student's page flushes first: what the app received a moment ago is listed."""
+    rp = make_rp(name="記録アプリ", scopes=["openid", "profile"])
+    student = make_student()
+    query, verifier = browser.sign_in_and_authorize(rp, student, scope="openid profile")
+    assert redeem(browser.c, rp, query["code"], verifier).status_code == 200
+    page = browser.c.get("/account/").get_data(as_text=True)
+    assert "記録アプリ" in page
+    with svc.db.session() as db:
+        assert db.query(Disclosure).filter_by(account_id=student.id,
+                                              client_id=rp.client_id).count() == 1
+        events = {e for (e,) in db.query(AuditEvent.event).filter_by(
+            account_id=student.id, client_id=rp.client_id)}
+    assert {"authorize.code_issued", "token.issued"} <= events
