@@ -12,6 +12,7 @@ import argparse
 import base64
 import cProfile
 import io
+import os
 import pstats
 import sys
 import time
@@ -165,7 +166,8 @@ def main() -> None:
                 one_flow(c, rp, None)
             profile.disable()
             out = io.StringIO()
-            pstats.Stats(profile, stream=out).sort_stats("cumulative").print_stats(args.top)
+            order = os.environ.get("PROFILE_SORT", "cumulative")  # or tottime
+            pstats.Stats(profile, stream=out).sort_stats(order).print_stats(args.top)
             print(out.getvalue())
 
 

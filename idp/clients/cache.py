@@ -59,7 +59,7 @@ class ClientCache:
                 self._entries.move_to_end(client_id)
                 return hit[1]
             generation = self._generation
-        with self._db.session() as db:
+        with self._db.read() as db:
             row = db.get(Client, client_id)
         if row is None:  # unknown ids are not cached: random ids must not fill memory
             return None

@@ -4,7 +4,8 @@ tokens whose reuse revokes the family."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import functools
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -197,18 +198,36 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         # tokens (the other waits on the row, then finds it used: invalid_grant); and a
         # failure before the commit rolls the claim back, leaving the old token usable
         # rather than raising a false theft alarm on its next use.
-        with services().db.session() as db:
-            if not claim_refresh_token(db, self.request.refresh_token.row.id):
-                raise InvalidGrantError("the refresh token was already used")
-            self.request.unit_of_work = db
-            try:
-                return super().create_token_response()
-            finally:
-                self.request.unit_of_work = None
+        self.request.after_commit = []
+        try:
+            with services().db.session() as db:
+                if not claim_refresh_token(db, self.request.refresh_token.row.id):
+                    raise InvalidGrantError("the refresh token was already used")
+                self.request.unit_of_work = db
+                try:
+                    response = super().create_token_response()
+                finally:
+                    self.request.unit_of_work = None
+            for emit in self.request.after_commit:
+                emit()
+            return response
+        finally:
+            self.request.after_commit = None
 
     def revoke_old_credential(self, refresh_token: IssuedToken) -> None:
         # Already marked used by claim_refresh_token in create_token_response.
         return None
+
+
+def after_commit(request, emit: Callable[[], None]) -> None:
+    """Run ``emit`` (an event-log record) once the grant's open transaction committed, or
+    now when it has none: a record never describes a rotation that was rolled back, and
+    never waits on the rotation's own row lock (SQLite's one writer)."""
+    pending = getattr(request, "after_commit", None)
+    if pending is None:
+        emit()
+    else:
+        pending.append(emit)
 
 
 @contextmanager
@@ -235,7 +254,7 @@ def _revoke_on_replay(db: Session, code_hash: str, client_id: str) -> None:
 
 
 def _active_account(account_id: str) -> Account | None:
-    with services().db.session() as db:
+    with services().db.read() as db:
         account = db.get(Account, account_id)
         if account is None or not account.active or account.locked:
             return None
@@ -265,9 +284,9 @@ class OpenIDTokenExtension:
             family = request.refresh_token.family
             auth = AuthContext(family.auth_time, family.acr, list(family.amr), family.sid)
             nonce = None
-        record_disclosure(svc.events, account_id=request.user.id,
-                          client_id=request.client.client_id, scopes=scopes,
-                          via=VIA_ID_TOKEN)
+        after_commit(request, functools.partial(
+            record_disclosure, svc.events, account_id=request.user.id,
+            client_id=request.client.client_id, scopes=scopes, via=VIA_ID_TOKEN))
         token["id_token"] = issue_id_token(
             keys=svc.keys, issuer=svc.settings.issuer,
             pairwise_secret=svc.settings.pairwise_secret, client_row=request.client.row,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from authlib.integrations.flask_oauth2 import AuthorizationServer
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
@@ -19,6 +21,7 @@ from idp.oidc.grants import (
     OpenIDTokenExtension,
     RefreshTokenGrant,
     S256CodeChallenge,
+    after_commit,
     unit_of_work,
 )
 from idp.oidc.tokens import (
@@ -58,9 +61,10 @@ class MynagateAuthorizationServer(AuthorizationServer):
                 family = db.merge(request.refresh_token.family)
             store_token(db, token, family, refresh_lifetime)
             account_id = family.account_id
-        svc.events.audit("token.issued", client_id=client_row.client_id,
-                         account_id=account_id, grant_type=request.payload.grant_type,
-                         refresh=bool(token.get("refresh_token")))
+        after_commit(request, functools.partial(
+            svc.events.audit, "token.issued", client_id=client_row.client_id,
+            account_id=account_id, grant_type=request.payload.grant_type,
+            refresh=bool(token.get("refresh_token"))))
 
 
 class TokenRevocation(RevocationEndpoint):

@@ -164,7 +164,7 @@ def _policy_inputs(user: SignedInUser | None, client, payload,
     signed_in = prompts.SessionState(
         signed_in=True, auth_time=user.auth.auth_time, acr=user.auth.acr,
         sub=subject_for(svc.settings.pairwise_secret, client.row, user.account.id))
-    with svc.db.session() as db:
+    with svc.db.read() as db:
         consent = db.scalar(select(Consent).where(
             Consent.account_id == user.account.id,
             Consent.client_id == client.get_client_id()))
@@ -299,7 +299,7 @@ def userinfo():
         response = _bearer_error("invalid_request", "an access token is required", 401)
         response.headers["WWW-Authenticate"] = 'Bearer realm="mynagate"'
         return response
-    with svc.db.session() as db:
+    with svc.db.read() as db:
         active = find_active_access_token(db, value, svc.clients.get)
         if active is None:
             return _bearer_error("invalid_token", "the access token is not valid", 401)

@@ -31,7 +31,7 @@ def current_user() -> SignedInUser | None:
     user = None
     account_id = session.get("account_id")
     if account_id:
-        with services().db.session() as db:
+        with services().db.read() as db:
             account = db.get(Account, account_id)
             if account is not None and account.active and not account.locked:
                 user = SignedInUser(account, AuthContext(

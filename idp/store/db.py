@@ -23,6 +23,11 @@ class Database:
         if url.startswith("sqlite"):
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        # Reads outside a transaction: no BEGIN and COMMIT round trips around one SELECT
+        # (the hot path's single-row reads; SQLite has no such mode and keeps its own).
+        self._readers = self.sessions if url.startswith("sqlite") else sessionmaker(
+            self.engine.execution_options(isolation_level="AUTOCOMMIT"),
+            expire_on_commit=False)
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -34,6 +39,17 @@ class Database:
         except BaseException:
             s.rollback()
             raise
+        finally:
+            s.close()
+
+    @contextmanager
+    def read(self) -> Iterator[Session]:
+        """A session for reads only, each statement on its own (autocommit): for the
+        per-request lookups of one row, where a transaction buys nothing. Never write in
+        it: nothing is committed."""
+        s = self._readers()
+        try:
+            yield s
         finally:
             s.close()
 

@@ -17,7 +17,7 @@ from idp.clients.cache import ClientCache
 from idp.event_log import CLAIM_IDLE_MS, GROUP, StreamEventLog, write_records
 from idp.store.bus import LocalBus, RedisBus, Subscriber
 from idp.store.models import AuditEvent, Client, Disclosure
-from tests.conftest import BACKEND, build_app, close_app, redeem
+from tests.conftest import BACKEND, build_app, redeem
 
 POSTGRES = BACKEND == "postgres"
 
@@ -94,7 +94,7 @@ def test_a_load_racing_an_invalidation_is_not_stored(app, rp):
     """A reader that loaded the old row before a change was heard must not put it back."""
     svc = app.extensions["mynagate"]
     cache = ClientCache(svc.db, LocalBus())
-    original_session = svc.db.session
+    original_session = svc.db.read
 
     class Racing:
         def __enter__(self):
@@ -106,7 +106,7 @@ def test_a_load_racing_an_invalidation_is_not_stored(app, rp):
         def __exit__(self, *exc):
             return self.inner.__exit__(*exc)
 
-    cache._db = type("DB", (), {"session": lambda self: Racing()})()
+    cache._db = type("DB", (), {"read": lambda self: Racing()})()
     assert cache.get(rp.client_id) is not None
     assert rp.client_id not in cache._entries
 
