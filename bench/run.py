@@ -352,6 +352,78 @@ def workload_sso(providers: list[Provider], args) -> list[Row]:
     return rows
 
 
+def refresh_chains(provider: Provider, n: int) -> list[str]:
+    """``n`` refresh tokens, each the start of its own chain (its own authorization)."""
+    # oidc-provider grants offline_access only when consent is asked for in the request.
+    params = {"prompt": "consent"} if provider.name == "oidc-provider" else {}
+    tokens = []
+    for _ in range(n):
+        code, verifier = provider.code_for("openid offline_access", **params)
+        body = provider.redeem(code, verifier)
+        if "refresh_token" not in body:
+            raise BenchError(f"{provider.name}: no refresh token issued: {body}")
+        tokens.append(body["refresh_token"])
+    return tokens
+
+
+def workload_refresh(mine: Provider, peer: Provider | None, args) -> list[Row]:
+    rows = []
+    for provider in [mine] + ([peer] if peer else []):
+        # Two sets of chains: the warm-up's last request in flight may have rotated a token
+        # whose answer wrk never read; reusing that chain would (rightly) be refused.
+        files = []
+        for name in ("warm", "measured"):
+            path = Path(provider.server.log_path.parent) / f"refresh-{provider.name}-{name}"
+            path.write_text("\n".join(refresh_chains(provider, args.connections)) + "\n")
+            files.append(path)
+        env = {"BENCH_TOKEN_PATH": provider.token_path, "BENCH_BASIC": provider.basic}
+        harness.run_wrk("refresh.lua", provider.server.base_url,
+                        {**env, "BENCH_TOKENS_FILE": str(files[0])}, seconds=1,
+                        connections=args.connections)
+        result = harness.run_wrk("refresh.lua", provider.server.base_url,
+                                 {**env, "BENCH_TOKENS_FILE": str(files[1])},
+                                 seconds=args.seconds, connections=args.connections,
+                                 meters=meters(provider))
+        # Keycloak's figure is per vCPU; each provider here has one core.
+        rows.append(Row("refresh", provider.name, result,
+                        ratio=f"{result.rate / KEYCLOAK_REFRESH_PER_VCPU:.2f}× Keycloak sizing"))
+    return rows
+
+
+def workload_password(mine: Provider, peer: Provider | None, args) -> list[Row]:
+    from sqlalchemy import select
+
+    from idp.signin.passwords import hash_password
+    from idp.store.models import Account, School
+
+    svc = mine.extra["svc"]
+    setup: MynagateSetup = mine.extra["setup"]
+    # Many accounts, one Argon2id hash (its salt shared; it is only a bench): the per-account
+    # throttle counts failures only and gives a success's reservation back, and no account is
+    # signed in to twice at once, so no success is ever slowed.
+    shared_hash = hash_password(PASSWORD)
+    logins = [f"bench-pw-{i:03d}" for i in range(max(64, 4 * args.connections))]
+    with svc.db.session() as s:
+        school = s.scalar(select(School).where(School.code == setup.school_code))
+        s.add_all(Account(school_id=school.id, login_id=login, display_name="ベンチ",
+                          password_hash=shared_hash) for login in logins)
+    accounts = mine.server.log_path.parent / "password-accounts"
+    accounts.write_text("\n".join(logins) + "\n")
+    env = {"BENCH_ACCOUNTS_FILE": str(accounts), "BENCH_SCHOOL": setup.school_code,
+           "BENCH_PASSWORD": PASSWORD, "BENCH_CONNECTIONS": str(args.connections)}
+    result = load(mine, "password.lua", env, args)
+    return [Row("password", "Mynagate", result, note=argon2_parameters()),
+            Row("password", "oidc-provider", None, note="n/a (dev interactions only)")]
+
+
+def argon2_parameters() -> str:
+    """The hasher's parameters as Mynagate uses them (read, not restated)."""
+    from idp.signin.passwords import _hasher
+
+    return (f"Argon2id t={_hasher.time_cost} m={_hasher.memory_cost // 1024} MiB "
+            f"p={_hasher.parallelism}, bound on purpose")
+
+
 # ----------------------------------------------------------------------------- report
 def fmt(value: float, digits: int = 1) -> str:
     return "-" if value != value else f"{value:,.{digits}f}"  # NaN: nothing measured
@@ -532,7 +604,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 WORKLOAD_FUNCS: dict[str, Callable[[Provider, Provider | None, argparse.Namespace],
-                                   list[Row]]] = {}
+                                   list[Row]]] = {
+    "refresh": workload_refresh,
+    "password": workload_password,
+}
 
 if __name__ == "__main__":
     try:
