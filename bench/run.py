@@ -54,6 +54,7 @@ REDIRECT_URI = "https://rp.bench.example/cb"
 # Keycloak's published sizing: 120 refresh-token grants per second per vCPU
 # (https://www.keycloak.org/high-availability/concepts-memory-and-cpu-sizing).
 KEYCLOAK_REFRESH_PER_VCPU = 120.0
+CRL_ENTRIES = 1000
 PASSWORD = "bench password " + "x" * 8  # one Argon2id hash shared by every bench account
 
 
@@ -187,7 +188,7 @@ def as_environ(values: dict) -> dict[str, str]:
 def start_mynagate(database_url: str, prefix: str, tmp: Path, args) -> Provider:
     from idp.app import create_app
     from idp.clients.registry import ClientSpec, register_client
-    from idp.jpki.testing.pki_dir import load_test_pki, write_test_pki
+    from idp.jpki.testing.pki_dir import load_test_pki, rewrite_crl, write_test_pki
     from idp.settings import Settings
     from idp.signin.passwords import hash_password
     from idp.store.migrate import upgrade_database
@@ -195,6 +196,9 @@ def start_mynagate(database_url: str, prefix: str, tmp: Path, args) -> Provider:
 
     pki_dir = tmp / "pki"
     write_test_pki(pki_dir, n_cards=1)
+    # A CRL with entries in it, so the revocation lookup a card sign-in does has a list to
+    # search (a deployment's CRL has many); none of the bench's cards is on it.
+    rewrite_crl(pki_dir, [secrets.randbits(62) | 1 << 62 for _ in range(CRL_ENTRIES)])
     port = harness.free_port()
     values = mynagate_settings(database_url, port, tmp, pki_dir, args.workers)
     upgrade_database(database_url)
@@ -388,6 +392,75 @@ def workload_refresh(mine: Provider, peer: Provider | None, args) -> list[Row]:
         rows.append(Row("refresh", provider.name, result,
                         ratio=f"{result.rate / KEYCLOAK_REFRESH_PER_VCPU:.2f}× Keycloak sizing"))
     return rows
+
+
+def workload_card(mine: Provider, peer: Provider | None, args) -> list[Row]:
+    cards = mine.server.log_path.parent / "cards.json"
+    cards.write_text(json.dumps(make_cards(mine, max(32, 8 * args.connections))))
+    # Warm-up, then the measured run (the same cards: a card signs in as often as it likes).
+    run_card_load(mine, cards, 1, args.connections, measure=False)
+    result = run_card_load(mine, cards, args.seconds, args.connections, measure=True)
+    return [Row("card", "Mynagate", result, note=f"test PKI, CRL of {CRL_ENTRIES} entries"),
+            Row("card", "oidc-provider", None, note="n/a (no card sign-in)")]
+
+
+def make_cards(mine: Provider, n: int) -> dict:
+    """``n`` card certificates under the run's test root, each linked to its own account
+    that has already agreed to the bench client (so the flow ends in a code, no page)."""
+    import datetime as dt_
+
+    from sqlalchemy import select
+
+    from idp.jpki.testing.testpki import generate_rsa_key, issue_user_cert, pem_private_key
+    from idp.store.models import Account, CardBinding, Consent, School
+
+    svc = mine.extra["svc"]
+    setup: MynagateSetup = mine.extra["setup"]
+    root = setup.pki.root
+    # Key generation is the slow part; the certificates (each unique) share a few keys.
+    keys = [generate_rsa_key(2048) for _ in range(4)]
+    issuer = root.certificate.subject.rfc4514_string()
+    now = dt_.datetime.now(dt_.UTC)
+    out = []
+    with svc.db.session() as s:
+        school = s.scalar(select(School).where(School.code == setup.school_code))
+        for i in range(n):
+            card = issue_user_cert(root, key=keys[i % len(keys)],
+                                   not_before=now - dt_.timedelta(days=1))
+            account = Account(school_id=school.id, login_id=f"bench-card-{i:03d}",
+                              display_name="ベンチ カード", grade="5", class_name="1")
+            s.add(account)
+            s.flush()
+            s.add(CardBinding(
+                account_id=account.id, issuer=issuer, serial=card.serial,
+                certificate_sha256=hashlib.sha256(card.der).hexdigest(),
+                not_after=card.certificate.not_valid_after_utc.replace(tzinfo=None)))
+            s.add(Consent(account_id=account.id, client_id=mine.client_id, scopes=["openid"]))
+            out.append({"certificate": base64.b64encode(card.der).decode(),
+                        "key": pem_private_key(card.private_key).decode()})
+    return {"client_id": mine.client_id, "client_secret": mine.client_secret,
+            "redirect_uri": REDIRECT_URI, "origin": mine.server.base_url, "cards": out}
+
+
+def run_card_load(mine: Provider, cards: Path, seconds: float, connections: int, *,
+                  measure: bool) -> LoadResult:
+    out = cards.parent / "card-result.json"
+    cmd = [*harness.taskset(harness.LOAD_CPU), sys.executable, str(BENCH / "card_load.py"),
+           mine.server.base_url, "--cards", str(cards), "--seconds", str(seconds),
+           "--connections", str(connections), "--out", str(out)]
+    pair = meters(mine)
+    if measure:
+        for meter in pair:
+            meter.start()
+    proc = subprocess.run(cmd, env=harness.python_env({}), capture_output=True, text=True)
+    spent = [meter.spent_ms() for meter in pair] if measure else [0.0, 0.0]
+    if proc.stderr.strip():
+        sys.stderr.write(proc.stderr)
+    if proc.returncode != 0:
+        raise BenchError(f"card_load.py failed ({proc.returncode}): {proc.stderr[-2000:]}")
+    data = json.loads(out.read_text())
+    return LoadResult(data["ops"], data["duration_us"] / 1e6, data["latencies_ms"],
+                      data["errors"], spent[0], spent[1])
 
 
 def workload_password(mine: Provider, peer: Provider | None, args) -> list[Row]:
@@ -605,6 +678,7 @@ def main(argv: list[str] | None = None) -> int:
 
 WORKLOAD_FUNCS: dict[str, Callable[[Provider, Provider | None, argparse.Namespace],
                                    list[Row]]] = {
+    "card": workload_card,
     "refresh": workload_refresh,
     "password": workload_password,
 }
