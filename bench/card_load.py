@@ -155,7 +155,8 @@ def run(base_url: str, flow: CardFlow, seconds: float, connections: int,
         # at once.
         mine = list(range(slot, len(flow.cards), connections)) or [slot % len(flow.cards)]
         i = 0
-        next_start = time.monotonic()
+        # Staggered over one interval, so paced connections do not queue behind each other.
+        next_start = time.monotonic() + slot / connections * interval_ms / 1000
         while True:
             if interval_ms:
                 wait = next_start - time.monotonic()

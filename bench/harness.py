@@ -355,7 +355,8 @@ def run_wrk(script: str, base_url: str, env: dict[str, str], *, seconds: float,
         cmd = [*taskset(LOAD_CPU), ensure_wrk(), "-t", str(connections), "-c", str(connections),
                "-d", f"{max(1, round(seconds))}s", "--timeout", "10s",
                "-s", str(LUA / script), base_url]
-        full_env = {**os.environ, **env, "BENCH_LUA_DIR": str(LUA), "BENCH_OUT": str(out)}
+        full_env = {**os.environ, **env, "BENCH_LUA_DIR": str(LUA), "BENCH_OUT": str(out),
+                    "BENCH_CONNECTIONS": str(connections)}
         if meters:
             for meter in meters:
                 meter.start()

@@ -483,7 +483,7 @@ def workload_password(mine: Provider, peer: Provider | None, args) -> list[Row]:
     accounts = mine.server.log_path.parent / "password-accounts"
     accounts.write_text("\n".join(logins) + "\n")
     env = {"BENCH_ACCOUNTS_FILE": str(accounts), "BENCH_SCHOOL": setup.school_code,
-           "BENCH_PASSWORD": PASSWORD, "BENCH_CONNECTIONS": str(args.connections)}
+           "BENCH_PASSWORD": PASSWORD}
     result = load(mine, "password.lua", env, args)
     return [Row("password", "Mynagate", result, note=argon2_parameters()),
             Row("password", "oidc-provider", None, note="n/a (dev interactions only)")]

@@ -80,6 +80,7 @@ local threads = {}
 
 function M.setup(thread)
   threads[#threads + 1] = thread
+  thread:set("bench_slot", #threads) -- this connection's number, 1..N
 end
 
 local function encode(value)
@@ -135,7 +136,13 @@ local next_start = nil
 function M.pace()
   if interval <= 0 then return 0 end
   local now = M.now_ms()
-  if next_start == nil then next_start = now + math.random() * interval end
+  if next_start == nil then
+    -- Stagger the connections evenly over one interval: started together (math.random is
+    -- seeded alike in every thread), they would queue behind each other on the server and
+    -- the "unloaded" latency would be N operations long.
+    local n = tonumber(os.getenv("BENCH_CONNECTIONS") or "1") or 1
+    next_start = now + ((bench_slot or 1) - 1) / n * interval
+  end
   local wait = next_start - now
   next_start = math.max(next_start, now) + interval
   if wait <= 0 then return 0 end

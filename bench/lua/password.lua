@@ -2,8 +2,8 @@
 -- credentials -> 303. One operation = the two requests. Each connection cycles through its
 -- own slice of the accounts (connection i takes lines i, i+N, ...), so no account is ever
 -- signed in to twice at the same moment.
--- Environment: BENCH_ACCOUNTS_FILE (one login id per line), BENCH_SCHOOL, BENCH_PASSWORD,
--- BENCH_CONNECTIONS.
+-- Environment: BENCH_ACCOUNTS_FILE (one login id per line), BENCH_SCHOOL, BENCH_PASSWORD
+-- (BENCH_CONNECTIONS comes from bench/harness.py).
 local bench = dofile(os.getenv("BENCH_LUA_DIR") .. "/common.lua")
 
 local school = os.getenv("BENCH_SCHOOL")
@@ -13,13 +13,7 @@ local next_account = 1
 local step = "page"
 local cookie, csrf
 
-local counter = 0
-
-function setup(thread)
-  bench.setup(thread)
-  counter = counter + 1
-  thread:set("slot", counter)
-end
+setup = bench.setup -- sets bench_slot, this connection's number
 
 done = bench.done
 
@@ -27,7 +21,7 @@ function init(args)
   bench.publish()
   local n, every = 0, tonumber(os.getenv("BENCH_CONNECTIONS"))
   for line in io.lines(os.getenv("BENCH_ACCOUNTS_FILE")) do
-    if n % every == slot - 1 then accounts[#accounts + 1] = line end
+    if n % every == bench_slot - 1 then accounts[#accounts + 1] = line end
     n = n + 1
   end
   assert(#accounts > 0, "fewer accounts than connections")

@@ -8,13 +8,7 @@ local token_path = os.getenv("BENCH_TOKEN_PATH")
 local basic = os.getenv("BENCH_BASIC")
 local refresh_token
 
-local counter = 0
-
-function setup(thread)
-  bench.setup(thread)
-  counter = counter + 1
-  thread:set("chain", counter)
-end
+setup = bench.setup -- sets bench_slot: this connection's chain is line bench_slot
 
 done = bench.done
 
@@ -23,7 +17,7 @@ function init(args)
   local n = 0
   for line in io.lines(os.getenv("BENCH_TOKENS_FILE")) do
     n = n + 1
-    if n == chain then refresh_token = line end
+    if n == bench_slot then refresh_token = line end
   end
   assert(refresh_token, "fewer refresh tokens than connections")
 end
