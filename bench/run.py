@@ -325,8 +325,9 @@ def sso_env(provider: Provider) -> dict[str, str]:
 def load(provider: Provider, script: str, env: dict[str, str], args,
          seconds: float | None = None) -> LoadResult:
     # A short unmeasured warm-up first: connection pools, caches, the JIT of node.
-    harness.run_wrk(script, provider.server.base_url, env, seconds=1,
-                    connections=args.connections)
+    if args.warmup:
+        harness.run_wrk(script, provider.server.base_url, env, seconds=args.warmup,
+                        connections=args.connections)
     return harness.run_wrk(script, provider.server.base_url, env,
                            seconds=seconds or args.seconds, connections=args.connections,
                            meters=meters(provider))
@@ -381,9 +382,10 @@ def workload_refresh(mine: Provider, peer: Provider | None, args) -> list[Row]:
             path.write_text("\n".join(refresh_chains(provider, args.connections)) + "\n")
             files.append(path)
         env = {"BENCH_TOKEN_PATH": provider.token_path, "BENCH_BASIC": provider.basic}
-        harness.run_wrk("refresh.lua", provider.server.base_url,
-                        {**env, "BENCH_TOKENS_FILE": str(files[0])}, seconds=1,
-                        connections=args.connections)
+        if args.warmup:
+            harness.run_wrk("refresh.lua", provider.server.base_url,
+                            {**env, "BENCH_TOKENS_FILE": str(files[0])},
+                            seconds=args.warmup, connections=args.connections)
         result = harness.run_wrk("refresh.lua", provider.server.base_url,
                                  {**env, "BENCH_TOKENS_FILE": str(files[1])},
                                  seconds=args.seconds, connections=args.connections,
@@ -398,7 +400,8 @@ def workload_card(mine: Provider, peer: Provider | None, args) -> list[Row]:
     cards = mine.server.log_path.parent / "cards.json"
     cards.write_text(json.dumps(make_cards(mine, max(32, 8 * args.connections))))
     # Warm-up, then the measured run (the same cards: a card signs in as often as it likes).
-    run_card_load(mine, cards, 1, args.connections, measure=False)
+    if args.warmup:
+        run_card_load(mine, cards, args.warmup, args.connections, measure=False)
     result = run_card_load(mine, cards, args.seconds, args.connections, measure=True)
     return [Row("card", "Mynagate", result, note=f"test PKI, CRL of {CRL_ENTRIES} entries"),
             Row("card", "oidc-provider", None, note="n/a (no card sign-in)")]
@@ -591,6 +594,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seconds", type=float, default=10.0, help="per load run")
     parser.add_argument("--only", default=",".join(WORKLOADS),
                         help="comma-separated: " + ",".join(WORKLOADS))
+    parser.add_argument("--warmup", type=float, default=1.0,
+                        help="unmeasured seconds before each run (0: none)")
     parser.add_argument("--workers", type=int, default=1, help="gunicorn worker processes")
     parser.add_argument("--threads", type=int, default=4, help="threads per worker")
     parser.add_argument("--connections", type=int, default=4)
