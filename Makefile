@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DEVSTAMP := $(VENV)/.installed-dev
 
-.PHONY: run test test-fast lint bench venv translations clean bridge
+.PHONY: run test test-fast lint bench bench-card venv translations clean bridge
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || \
@@ -46,12 +46,19 @@ test: $(DEVSTAMP) translations
 	bash scripts/run-tests.sh
 
 test-fast: $(DEVSTAMP) translations
-	$(BIN)/pytest -q -m "not pcsc and not browser and not node" -n 2
+	$(BIN)/pytest -q -m "not pcsc and not browser and not node and not bench" -n 2
 
 lint: $(DEVSTAMP)
 	$(BIN)/ruff check idp card_bridge tests bench
 
+# Mynagate under gunicorn on PostgreSQL + Redis beside oidc-provider v9, loaded by wrk
+# (installed with apt-get when missing); appends a dated run to bench/results.md. Options go
+# in BENCH_ARGS, e.g. make bench BENCH_ARGS="--only sso --seconds 5 --workers 2".
 bench: $(STAMP)
+	PYTHONPATH=$(CURDIR) $(BIN)/python bench/run.py $(BENCH_ARGS)
+
+# The in-process micro-bench of the card token validation (no services needed).
+bench-card: $(STAMP)
 	$(BIN)/python bench/bench_card_validation.py
 
 clean:

@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # Install and start everything the test suite talks to, on Debian (run as root, as CI does):
 # PostgreSQL, Redis, pcscd + the vpcd virtual reader, Chromium, Xvfb/xdotool, Node + npm
-# openid-client. Idempotent: already-installed packages and running services are left alone.
+# openid-client, wrk + npm oidc-provider (the bench harness's smoke test). Idempotent: already-installed packages and running services are left alone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need_pkgs=()
 have() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
 for pkg in postgresql redis-server pcscd vsmartcard-vpcd libpcsclite-dev swig build-essential \
-           python3-dev chromium fonts-noto-cjk xvfb xdotool python3-tk; do
+           python3-dev chromium fonts-noto-cjk xvfb xdotool python3-tk wrk; do
   have "$pkg" || need_pkgs+=("$pkg")
 done
 # Node may come from elsewhere (nodesource's nodejs bundles npm and conflicts with Debian's):
@@ -59,3 +59,9 @@ if [ -f tests/rp_node/package.json ] && [ -x .venv/bin/python ]; then
   echo "test-deps: openid-client installed"
 fi
 echo "test-deps: done"
+
+# The bench harness's peer (npm oidc-provider v9), for its smoke test (tests/bench).
+if [ -f bench/peer/package.json ]; then
+  (cd bench/peer && { [ -d node_modules/oidc-provider ] || npm ci --no-audit --no-fund --silent || npm install --no-audit --no-fund --silent; })
+  echo "test-deps: oidc-provider installed"
+fi
