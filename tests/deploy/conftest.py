@@ -207,16 +207,20 @@ def adapt_argv(argv: list[str], port: int) -> list[str]:
     return out
 
 
-def adapted_environment(service: dict, database_url: str, keys_dir: Path) -> dict[str, str]:
+def adapted_environment(service: dict, database_url: str, keys_dir: Path,
+                        test_pki: Path) -> dict[str, str]:
     """The compose service's environment, with the compose network's names (db, redis) and
     the volume's path replaced by this machine's PostgreSQL, Redis and a temporary
-    directory. PYTHONPATH: the checkout under test, whatever the venv has installed."""
+    directory, and the test PKI's root as the one trust anchor (the test CRL that
+    IDP_JPKI_CRL_SOURCES names is signed by it, not by J-LIS). PYTHONPATH: the checkout
+    under test, whatever the venv has installed."""
     env = {key: str(value) for key, value in service["environment"].items()}
     for key in ("IDP_DATABASE_URL", "IDP_REDIS_URL", "IDP_KEYS_DIR"):
         assert key in env, f"the compose environment has no {key}"
     assert "@db:5432/" in env["IDP_DATABASE_URL"] and "//redis:6379/" in env["IDP_REDIS_URL"]
+    assert "IDP_JPKI_TRUST_ANCHORS" not in env  # the image's J-LIS roots, by default
     env.update(IDP_DATABASE_URL=database_url, IDP_REDIS_URL=DEPLOY_REDIS_URL,
-               IDP_KEYS_DIR=str(keys_dir),
+               IDP_KEYS_DIR=str(keys_dir), IDP_JPKI_TRUST_ANCHORS=str(test_pki / "root.pem"),
                PATH=f"{VENV_BIN}:/usr/bin:/bin", PYTHONPATH=str(ROOT), HOME=str(keys_dir.parent),
                LANG="C.UTF-8")
     return env
@@ -263,7 +267,7 @@ def clean_redis() -> None:
 
 
 @pytest.fixture(scope="session")
-def running_provider(compose_config, dockerfile, tmp_path_factory):
+def running_provider(compose_config, dockerfile, test_pki, tmp_path_factory):
     """The migrate service's command, then the first provider service's, exactly as the
     container would run them (ENTRYPOINT + the service's command), on local PostgreSQL (a
     fresh database) and Redis, in the source tree as the image's WORKDIR is; stopped with
@@ -281,7 +285,7 @@ def running_provider(compose_config, dockerfile, tmp_path_factory):
     log = keys_dir.parent / f"{name}.log"
     with fresh_postgres_database("mynagate_deploy_") as db_name:
         database_url = PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + db_name
-        env = adapted_environment(service, database_url, keys_dir)
+        env = adapted_environment(service, database_url, keys_dir, test_pki)
         migrated = subprocess.run(migrate_argv, env=env, cwd=ROOT,
                                   capture_output=True, text=True, timeout=90)
         assert migrated.returncode == 0, (shlex.join(migrate_argv), migrated.stderr[-3000:])
