@@ -46,7 +46,7 @@ test: $(DEVSTAMP) translations
 	bash scripts/run-tests.sh
 
 test-fast: $(DEVSTAMP) translations
-	$(BIN)/pytest -q -m "not pcsc and not browser and not node and not bench" -n 2
+	$(BIN)/pytest -q -m "not pcsc and not browser and not node and not bench and not deploy" -n 2
 
 lint: $(DEVSTAMP)
 	$(BIN)/ruff check idp card_bridge tests bench

@@ -30,7 +30,7 @@ from typing import Any
 
 import structlog
 from joserfc.jwk import ECKey, KeySet, RSAKey
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from idp.store.models import SigningKey, iso_utc, utcnow
@@ -39,6 +39,9 @@ ALGORITHMS = ("RS256", "ES256")
 NEXT, ACTIVE, RETIRED = "next", "active", "retired"
 # Before the database kept the list: one file per algorithm, imported once as the active key.
 LEGACY_FILES = {"RS256": "rs256.jwk.json", "ES256": "es256.jwk.json"}
+# The PostgreSQL advisory lock that serialises changes to the key list (any fixed 64-bit
+# number; this one is "mynagate keys" in a hash).
+KEY_LIST_LOCK = 0x6D796E6B657973
 # How long a worker trusts its copy of the key list before reading it again: a rotation
 # reaches every worker within this time.
 REFRESH_SECONDS = 30.0
@@ -103,11 +106,38 @@ def _rows(db: Session, alg: str, state: str) -> list[SigningKey]:
         .order_by(SigningKey.activated_at.desc(), SigningKey.created_at.desc())))
 
 
+def _lock_key_list(db: Session) -> None:
+    """Hold the key list for this transaction: whoever changes it (the first start of an
+    instance, a rotation) waits here for another who is doing the same, and then reads what
+    that one committed. Two instances starting at once on an empty list would otherwise each
+    make keys of their own, and sign with different keys until they next read the list.
+
+    PostgreSQL: a transaction-level advisory lock, released at commit or rollback (also
+    between hosts). SQLite: a write statement takes the database's write lock for the rest
+    of the transaction (pysqlite opens it there), so the second writer waits for the first
+    one's commit; the statement itself changes nothing."""
+    dialect = db.get_bind().dialect.name
+    if dialect == "postgresql":
+        db.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": KEY_LIST_LOCK})
+    elif dialect == "sqlite":
+        db.execute(text("UPDATE signing_keys SET state = state WHERE 1 = 0"))
+
+
+def _missing(db: Session) -> bool:
+    return any(not _rows(db, alg, state) for alg in ALGORITHMS for state in (ACTIVE, NEXT))
+
+
 def ensure_keys(db: Session, directory: str | Path) -> list[SigningKey]:
     """Give each algorithm an active and a next key, creating what is missing (the rows
-    created). A key file from before the list existed becomes the active key, same kid."""
+    created). A key file from before the list existed becomes the active key, same kid.
+
+    Safe when several instances call it at once (see :func:`_lock_key_list`): only the
+    first creates keys, the others find them."""
     directory = Path(directory)
-    created = []
+    created: list[SigningKey] = []
+    if not _missing(db):
+        return created  # the usual case, every REFRESH_SECONDS: no lock taken
+    _lock_key_list(db)
     for alg in ALGORITHMS:
         if not _rows(db, alg, ACTIVE):
             legacy = directory / LEGACY_FILES[alg]
@@ -127,6 +157,7 @@ def rotate(db: Session, directory: str | Path, algorithms: Iterable[str] = ALGOR
     if unknown:
         raise ValueError(f"unknown algorithm {unknown[0]!r} (one of {', '.join(ALGORITHMS)})")
     directory = Path(directory)
+    _lock_key_list(db)  # two rotations at once would otherwise promote twice
     ensure_keys(db, directory)
     now = utcnow()
     promoted = []
@@ -222,7 +253,7 @@ class SigningKeys:
         newest_active: dict[str, SigningKey] = {}
         for row in sorted((r for r in rows if r.state == ACTIVE),
                           key=lambda r: (r.activated_at or r.created_at, r.kid)):
-            newest_active[row.alg] = row  # two workers starting at once may both make one
+            newest_active[row.alg] = row  # one per algorithm (kept so by _lock_key_list)
         signing = {alg: self._private_key(row) for alg, row in newest_active.items()}
         jwks = {"keys": [dict(row.public_jwk) for row in rows]}
         return _Snapshot(signing, jwks, KeySet.import_key_set(jwks), time.monotonic())

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Install and start everything the test suite talks to, on Debian (run as root, as CI does):
 # PostgreSQL, Redis, pcscd + the vpcd virtual reader, Chromium, Xvfb/xdotool, Node + npm
-# openid-client, wrk + npm oidc-provider (the bench harness's smoke test). Idempotent: already-installed packages and running services are left alone.
+# openid-client, wrk + npm oidc-provider (the bench harness's smoke test), docker-compose and
+# nginx (tests/deploy: no Docker engine, Debian's docker-compose checks docker/compose.yaml and
+# nginx runs docker/nginx/nginx.conf). Idempotent: already-installed packages and running
+# services are left alone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,11 +18,23 @@ done
 # ask for the commands, not the packages.
 command -v node >/dev/null 2>&1 || need_pkgs+=(nodejs)
 command -v npm >/dev/null 2>&1 || need_pkgs+=(npm)
+# tests/deploy: the compose file's checker and the reverse proxy (any install will do).
+command -v docker-compose >/dev/null 2>&1 || need_pkgs+=(docker-compose)
+nginx_installed_here=0
+if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then
+  need_pkgs+=(nginx-light); nginx_installed_here=1
+fi
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   echo "test-deps: installing ${need_pkgs[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >/dev/null
+  # The tests start nginx themselves on free ports; the package's own service on :80 (where
+  # an init system started it) is not wanted.
+  if [ "$nginx_installed_here" = 1 ] && command -v systemctl >/dev/null 2>&1 \
+     && [ -d /run/systemd/system ]; then
+    systemctl disable --now nginx >/dev/null 2>&1 || true
+  fi
 fi
 
 # PostgreSQL: trust auth on loopback, database "test".
