@@ -12,6 +12,7 @@ from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 from werkzeug.exceptions import BadRequest, HTTPException
 
 from idp.account.my_page_views import bp as account_bp
+from idp.accounts.cache import AccountCache, ConsentCache
 from idp.admin.api import bp as admin_api_bp
 from idp.admin.api import docs_bp as api_docs_bp
 from idp.admin.views import bp as admin_bp
@@ -144,12 +145,13 @@ def build_services(settings: Settings) -> Services:
         card = build_card_service(settings, store)
     except ValueError as exc:  # unreadable anchors, missing revocation settings
         raise SettingsError(f"card sign-in: {exc}") from exc
-    bus = open_bus(store)
+    bus = open_bus(store, settings.database_url)
     return Services(
         settings=settings, db=database, store=store,
         keys=SigningKeys(database, settings.keys_dir, settings.signing_key_retention),
         throttle=Throttle(store, secret=settings.secret_key), card=card,
-        bus=bus, clients=ClientCache(database, bus), events=open_event_log(database, store))
+        bus=bus, clients=ClientCache(database, bus), accounts=AccountCache(database, bus),
+        consents=ConsentCache(database, bus), events=open_event_log(database, store))
 
 
 def install_crl_refresher(app: Flask, card: CardService) -> None:

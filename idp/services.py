@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from flask import current_app
 
 if TYPE_CHECKING:
+    from idp.accounts.cache import AccountCache, ConsentCache
     from idp.auth.card import CardService
     from idp.clients.cache import ClientCache
     from idp.event_log import EventLog
@@ -32,6 +33,8 @@ class Services:
     card: CardService  # the card verifier, challenges and CRL refresher (idp.auth.card)
     bus: InvalidationBus  # tells every process to drop what it cached (idp.store.bus)
     clients: ClientCache  # client rows read once per process (idp.clients.cache)
+    accounts: AccountCache  # accounts, with their school (idp.accounts.cache)
+    consents: ConsentCache  # (account, client) → agreed scopes (idp.accounts.cache)
     events: EventLog  # an SSO flow's audit and disclosure records (idp.event_log)
 
 

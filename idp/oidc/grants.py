@@ -254,11 +254,7 @@ def _revoke_on_replay(db: Session, code_hash: str, client_id: str) -> None:
 
 
 def _active_account(account_id: str) -> Account | None:
-    with services().db.read() as db:
-        account = db.get(Account, account_id)
-        if account is None or not account.active or account.locked:
-            return None
-        return account
+    return services().accounts.active(account_id)
 
 
 class OpenIDTokenExtension:

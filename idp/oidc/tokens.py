@@ -130,11 +130,12 @@ class ActiveAccessToken:
 
 
 def find_active_access_token(db: Session, value: str,
-                             client_of: Callable[[str], Client | None]
+                             client_of: Callable[[str], Client | None],
+                             account_of: Callable[[str], Account | None]
                              ) -> ActiveAccessToken | None:
-    """An access token that is unexpired, unrevoked, whose client (``client_of``: the
-    process's client cache) is still enabled and whose account is still active and unlocked;
-    two statements: the token with its family, and the account."""
+    """An access token that is unexpired, unrevoked, whose client is still enabled and whose
+    account is still active and unlocked (``client_of`` and ``account_of``: the process's
+    caches); one statement: the token with its family."""
     if not isinstance(value, str) or not value or len(value) > 512:
         return None
     found = db.execute(select(Token, TokenFamily)
@@ -148,7 +149,7 @@ def find_active_access_token(db: Session, value: str,
     client = client_of(issued.row.client_id)
     if client is None or not client.enabled:
         return None
-    account = db.get(Account, issued.row.account_id)
+    account = account_of(issued.row.account_id)
     if account is None or not account.active or account.locked:
         return None
     return ActiveAccessToken(issued, client, account)

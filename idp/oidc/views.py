@@ -20,7 +20,6 @@ from flask import (
 )
 from joserfc import jwt
 from joserfc.errors import JoseError
-from sqlalchemy import select
 
 from idp.audit import audit
 from idp.input_limits import MalformedBasic, parse_basic
@@ -33,7 +32,6 @@ from idp.oidc.tokens import find_active_access_token
 from idp.services import services
 from idp.signin.context import SignedInUser
 from idp.signin.current import current_user, sign_out
-from idp.store.models import Consent
 
 bp = Blueprint("oidc", __name__)
 
@@ -164,12 +162,8 @@ def _policy_inputs(user: SignedInUser | None, client, payload,
     signed_in = prompts.SessionState(
         signed_in=True, auth_time=user.auth.auth_time, acr=user.auth.acr,
         sub=subject_for(svc.settings.pairwise_secret, client.row, user.account.id))
-    with svc.db.read() as db:
-        consent = db.scalar(select(Consent).where(
-            Consent.account_id == user.account.id,
-            Consent.client_id == client.get_client_id()))
-        granted = prompts.ConsentState(
-            None if consent is None else frozenset(consent.scopes or []))
+    granted = prompts.ConsentState(
+        svc.consents.scopes(user.account.id, client.get_client_id()))
     interaction = prompts.InteractionState(
         signed_in_now=bool(txn and txn.signed_in_during(user.auth.auth_time)),
         consent_answered=bool(txn and txn.answered_consent))
@@ -300,7 +294,7 @@ def userinfo():
         response.headers["WWW-Authenticate"] = 'Bearer realm="mynagate"'
         return response
     with svc.db.read() as db:
-        active = find_active_access_token(db, value, svc.clients.get)
+        active = find_active_access_token(db, value, svc.clients.get, svc.accounts.get)
         if active is None:
             return _bearer_error("invalid_token", "the access token is not valid", 401)
         scopes = scope_to_list(active.issued.row.scope)

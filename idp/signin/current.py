@@ -31,12 +31,11 @@ def current_user() -> SignedInUser | None:
     user = None
     account_id = session.get("account_id")
     if account_id:
-        with services().db.read() as db:
-            account = db.get(Account, account_id)
-            if account is not None and account.active and not account.locked:
-                user = SignedInUser(account, AuthContext(
-                    int(session["auth_time"]), session["acr"], list(session["amr"]),
-                    session["sid"]))
+        account = services().accounts.active(account_id)
+        if account is not None:
+            user = SignedInUser(account, AuthContext(
+                int(session["auth_time"]), session["acr"], list(session["amr"]),
+                session["sid"]))
         if user is None:
             sign_out()
     g.current_user = user

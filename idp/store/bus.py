@@ -52,7 +52,7 @@ class LocalBus:
         self._subscribers.setdefault(channel, []).append(subscriber)
 
     def close(self) -> None:
-        self._subscribers.clear()
+        return None  # shared by the apps on one database: their caches stay subscribed
 
 
 class RedisBus:
@@ -137,7 +137,14 @@ def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def open_bus(store: Any) -> InvalidationBus:
-    """The bus that matches the short-lived store: Redis's own client when it has one."""
+_LOCAL_BUSES: dict[str, LocalBus] = {}
+
+
+def open_bus(store: Any, database_url: str) -> InvalidationBus:
+    """The bus that matches the short-lived store: Redis's own client when it has one, else
+    one in-process bus per database, so every app object in this process on that database
+    (the embedded server has one; tests have several) hears every change."""
     client = getattr(store, "redis_client", None)
-    return RedisBus(client()) if callable(client) else LocalBus()
+    if callable(client):
+        return RedisBus(client())
+    return _LOCAL_BUSES.setdefault(database_url, LocalBus())

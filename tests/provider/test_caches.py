@@ -80,12 +80,22 @@ def test_a_change_committed_anywhere_drops_the_cached_row(svc, rp):
 
 
 def test_a_rolled_back_change_publishes_nothing(svc, rp):
-    heard = []
+    heard: list[str] = []
     svc.bus.subscribe("clients", Subscriber(heard.append, lambda: None))
+
+    def settle(marker: str) -> None:
+        # Messages on one channel arrive in order: once the marker is heard, everything
+        # published before it was heard too (the client's own registration, say).
+        svc.bus.publish("clients", marker)
+        assert _wait(lambda: heard.count(marker) >= (2 if POSTGRES else 1))
+
+    settle("before")
+    heard.clear()
     with pytest.raises(RuntimeError), svc.db.session() as db:
         db.get(Client, rp.client_id).name = "never"
         db.flush()
         raise RuntimeError("abort")
+    settle("after")
     assert rp.client_id not in heard
     assert svc.clients.get(rp.client_id).name != "never"
 
