@@ -120,17 +120,24 @@ def observe_request(endpoint: str | None, method: str, status: int, seconds: flo
 class CountIssuedTokens:
     """An Authlib grant extension: counts what a successful token response carries.
 
-    Registered after the ID-token extension, so its ``after_create_token_response`` hook
-    sees the ``id_token`` too. Duck-typed on the grant (``GRANT_TYPE``, ``register_hook``):
-    nothing of Authlib is imported here."""
+    It wraps the grant's ``create_token_response`` rather than adding a hook: Authlib keeps
+    hooks in a set, so a hook could run before the ID-token extension's and miss the
+    ``id_token``; the wrapper sees the answer after every hook (and, for a refresh, after
+    the rotation's commit). Duck-typed on the grant (``GRANT_TYPE``,
+    ``create_token_response``): nothing of Authlib is imported here."""
 
     def __call__(self, grant: Any) -> None:
-        grant.register_hook("after_create_token_response", self.count)
+        respond = grant.create_token_response
+        grant_type = str(getattr(grant, "GRANT_TYPE", "other"))
 
-    def count(self, grant: Any, response: Any) -> None:
-        _status, token, _headers = response
-        if isinstance(token, Mapping):
-            count_tokens(str(getattr(grant, "GRANT_TYPE", "other")), token)
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            response = respond(*args, **kwargs)
+            _status, token, _headers = response
+            if isinstance(token, Mapping):
+                count_tokens(grant_type, token)
+            return response
+
+        grant.create_token_response = counted
 
 
 # ----------------------------------------------------------------------------- scraping

@@ -163,7 +163,6 @@ def build_authorization_server(app) -> MynagateAuthorizationServer:
     server.scopes_supported = None
     server.register_token_generator(
         "default", make_token_generator(settings.access_token_lifetime))
-    # CountIssuedTokens after the ID token's extension: its hook sees the id_token too.
     server.register_grant(AuthorizationCodeGrant, [S256CodeChallenge(required=True),
                                                    OpenIDTokenExtension(), CountIssuedTokens()])
     server.register_grant(RefreshTokenGrant, [OpenIDTokenExtension(), CountIssuedTokens()])
