@@ -318,10 +318,13 @@ _SHARED_PROCESSORS: list[Any] = [
 def configure_logging(level: str) -> None:
     root = logging.getLogger()
     root.setLevel(getattr(logging, level.upper(), logging.INFO))
-    handler = logging.StreamHandler()
-    handler.set_name(_HANDLER_NAME)
-    handler.setFormatter(json_formatter())
-    root.handlers = [h for h in root.handlers if h.get_name() != _HANDLER_NAME] + [handler]
+    # Like logging.basicConfig: a process whose logging someone else set up (a test runner,
+    # an embedding server) keeps its handlers; they can use json_formatter() themselves.
+    if all(h.get_name() == _HANDLER_NAME for h in root.handlers):
+        handler = logging.StreamHandler()
+        handler.set_name(_HANDLER_NAME)
+        handler.setFormatter(json_formatter())
+        root.handlers = [handler]
     structlog.configure(
         processors=[*_SHARED_PROCESSORS,
                     structlog.stdlib.ProcessorFormatter.wrap_for_formatter],

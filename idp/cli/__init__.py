@@ -82,6 +82,7 @@ def serve(ctx: Ctx, host: str, port: int) -> None:
                 self.cfg.set("threads", 4)
                 # A dead worker's live gauges must not be summed with the living.
                 self.cfg.set("child_exit", lambda _server, worker: mark_process_dead(worker.pid))
+                self.cfg.set("logger_class", json_gunicorn_logger())
 
             def load(self):
                 return app
@@ -92,6 +93,21 @@ def serve(ctx: Ctx, host: str, port: int) -> None:
 
     click.echo(f"Mynagate serving {settings.issuer} on http://{host}:{port}")
     run_simple(host, port, app, threaded=True, use_reloader=False)
+
+
+def json_gunicorn_logger():
+    """gunicorn's logger with the app's JSON lines (gunicorn keeps handlers of its own)."""
+    from gunicorn.glogging import Logger
+
+    from idp.app import json_formatter
+
+    class JsonLogger(Logger):
+        def setup(self, cfg) -> None:
+            super().setup(cfg)
+            for handler in self.error_log.handlers + self.access_log.handlers:
+                handler.setFormatter(json_formatter())
+
+    return JsonLogger
 
 
 def prepare_metrics_dir() -> str:
