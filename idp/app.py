@@ -317,10 +317,10 @@ _SHARED_PROCESSORS: list[Any] = [
 
 def configure_logging(level: str) -> None:
     root = logging.getLogger()
-    root.setLevel(getattr(logging, level.upper(), logging.INFO))
     # Like logging.basicConfig: a process whose logging someone else set up (a test runner,
-    # an embedding server) keeps its handlers; they can use json_formatter() themselves.
+    # an embedding server) keeps its handlers and level; they can use json_formatter().
     if all(h.get_name() == _HANDLER_NAME for h in root.handlers):
+        root.setLevel(getattr(logging, level.upper(), logging.INFO))
         handler = logging.StreamHandler()
         handler.set_name(_HANDLER_NAME)
         handler.setFormatter(json_formatter())

@@ -27,11 +27,14 @@ def log_text() -> Iterator[io.StringIO]:
     handler = logging.StreamHandler(buffer)
     handler.setFormatter(json_formatter())
     root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.INFO)  # what IDP_LOG_LEVEL's default gives a served app
     root.addHandler(handler)
     try:
         yield buffer
     finally:
         root.removeHandler(handler)
+        root.setLevel(level)
 
 
 def test_every_request_gets_an_id_echoed_in_the_header(client):
