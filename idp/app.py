@@ -28,6 +28,9 @@ from idp.keys import SigningKeys
 from idp.oidc.registration import bp as registration_bp
 from idp.oidc.server import build_authorization_server
 from idp.oidc.views import bp as oidc_bp
+from idp.ops.request_log import install_request_log
+from idp.ops.views import SESSIONLESS_PATHS
+from idp.ops.views import bp as ops_bp
 from idp.services import Services
 from idp.settings import Settings, SettingsError
 from idp.signin.sessions import StoreSessionInterface
@@ -42,7 +45,7 @@ LOCALES = ("ja", "en")
 # Every page and endpoint group, registered in this order (the one list: a new room's
 # blueprint is added here).
 BLUEPRINTS = (oidc_bp, auth_bp, card_bp, admin_bp, admin_api_bp, api_docs_bp, account_bp,
-              registration_bp, pairing_bp)
+              registration_bp, pairing_bp, ops_bp)
 
 
 def first_supported_locale(asked: str) -> str | None:
@@ -99,7 +102,9 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
     app.extensions["mynagate"] = svc
     app.session_interface = StoreSessionInterface(
         svc.store, idle=settings.session_idle, absolute=settings.session_absolute,
-        secure=settings.issuer_is_https)
+        secure=settings.issuer_is_https, sessionless=SESSIONLESS_PATHS)
+    # First of the request hooks: every answer, an early refusal too, has an id and a line.
+    install_request_log(app, trust_incoming_id=settings.trusted_proxy_hops > 0)
     babel.init_app(app, locale_selector=select_locale)
     install_input_guard(app)
     csrf.init_app(app)
@@ -111,6 +116,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
     for view in ("oidc.authorize", "oidc.token", "oidc.revoke", "oidc.introspect",
                  "oidc.userinfo"):
         csrf.exempt(app.view_functions[view])
+    csrf.exempt(ops_bp)  # probes and the scraper post nothing and hold no session
     install_crl_refresher(app, svc.card)
 
     if settings.trusted_proxy_hops:
@@ -295,13 +301,40 @@ def _keep_exception_headers(response, exc: HTTPException):
     return response
 
 
-def configure_logging(level: str) -> None:
-    logging.basicConfig(level=getattr(logging, level.upper(), logging.INFO), format="%(message)s")
-    structlog.configure(
-        processors=[structlog.contextvars.merge_contextvars, structlog.processors.add_log_level,
-                    structlog.processors.TimeStamper(fmt="iso"),
+#: Marks the handler configure_logging installed, so building another app (tests, the
+#: demo's several apps) replaces it instead of adding a second one.
+_HANDLER_NAME = "mynagate-json"
+
+
+def json_formatter() -> logging.Formatter:
+    """One JSON object per line, for structlog's events and the standard library's records
+    alike (``idp.jpki``, gunicorn, werkzeug), each with the request's context variables
+    (its ``request_id``)."""
+    return structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=_SHARED_PROCESSORS,
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta,
                     structlog.processors.format_exc_info,
-                    structlog.processors.JSONRenderer()],
+                    structlog.processors.JSONRenderer(ensure_ascii=False)])
+
+
+_SHARED_PROCESSORS: list[Any] = [
+    structlog.contextvars.merge_contextvars, structlog.stdlib.add_logger_name,
+    structlog.processors.add_log_level, structlog.processors.TimeStamper(fmt="iso", utc=True)]
+
+
+def configure_logging(level: str) -> None:
+    root = logging.getLogger()
+    # Like logging.basicConfig: a process whose logging someone else set up (a test runner,
+    # an embedding server) keeps its handlers and level; they can use json_formatter().
+    if all(h.get_name() == _HANDLER_NAME for h in root.handlers):
+        root.setLevel(getattr(logging, level.upper(), logging.INFO))
+        handler = logging.StreamHandler()
+        handler.set_name(_HANDLER_NAME)
+        handler.setFormatter(json_formatter())
+        root.handlers = [handler]
+    structlog.configure(
+        processors=[*_SHARED_PROCESSORS,
+                    structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),
         cache_logger_on_first_use=True,
     )

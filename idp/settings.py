@@ -60,6 +60,8 @@ class Settings:
     jpki_crl_refresh_interval: int = 3600
     card_challenge_lifetime: int = 300
     log_level: str = "INFO"
+    metrics_allow: list[str] = field(default_factory=lambda: ["127.0.0.1/32", "::1/128"])
+    metrics_token: str = ""
 
     # ------------------------------------------------------------------ loading
     @classmethod
@@ -151,6 +153,7 @@ class Settings:
                 "sessions on restart and cannot be shared)"
             )
         self._validate_outbound_allow()
+        self._validate_metrics_access()
         modes = {"crl", "ocsp", "ocsp,crl", "none"}
         self.jpki_revocation = self.jpki_revocation.replace(" ", "")
         if self.jpki_revocation not in modes:
@@ -163,6 +166,17 @@ class Settings:
         if "crl" in self.jpki_revocation and not self.jpki_crl_sources and not relaxed:
             raise SettingsError("IDP_JPKI_CRL_SOURCES is required for revocation mode "
                                 f"{self.jpki_revocation}")
+
+    def _validate_metrics_access(self) -> None:
+        import ipaddress
+
+        try:
+            for cidr in self.metrics_allow:
+                ipaddress.ip_network(cidr, strict=False)
+        except ValueError as exc:
+            raise SettingsError(f"IDP_METRICS_ALLOW: {exc} (a list of CIDRs)") from exc
+        if self.metrics_token and len(self.metrics_token) < 32:
+            raise SettingsError("IDP_METRICS_TOKEN must be at least 32 characters")
 
     def _validate_outbound_allow(self) -> None:
         from idp.outbound import parse_allow_list

@@ -31,11 +31,10 @@ MAX_FILE_LINES = 500
 # time; it imports the rooms' types only under TYPE_CHECKING, so it sits at the bottom.
 LAYERS: list[set[str]] = [
     {"settings", "store", "jpki", "pairwise", "outbound", "input_limits", "keys", "audit",
-     "event_log",
-     "extensions", "services", "scopes", "data"},
+     "event_log", "extensions", "services", "scopes", "data", "metrics"},
     {"accounts", "clients", "signin"},
     {"oidc"},
-    {"auth", "account", "admin"},
+    {"auth", "account", "admin", "ops"},
     {"app"},
     {"demo"},
     {"cli"},  # the `idp` command: starts the app, the demo, migrations, admin tasks

@@ -16,6 +16,7 @@ from idp.admin.views import bp, client_ip, render, safe_next
 from idp.admin.web_auth import admin_required
 from idp.audit import audit
 from idp.auth.login_views import admin_link_url
+from idp.metrics import count_sign_in
 from idp.services import services
 from idp.signin import device_cookie, password
 from idp.signin.context import ACR_PASSWORD
@@ -26,7 +27,8 @@ from idp.store.models import Account
 #: The admin sign-in's password step: staff only, its own throttle keys, no rehash.
 ADMIN_PASSWORD = password.PasswordStep(
     key_prefix="admin:", event="admin.login", usable=credentials.is_staff_account,
-    unusable_reason="not_admin", guessing=(("step", "admin"),), rehash=False)
+    unusable_reason="not_admin", guessing=(("step", "admin"),), rehash=False,
+    method="admin_password")
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -114,11 +116,13 @@ def totp_step():
                 attempt.failed()
             audit(db, "admin.totp", outcome="refused", account_id=account.id, ip=client_ip(),
                   reason="bad_code" if attempt.allowed else "slow_down")
+            count_sign_in("totp", "bad_code" if attempt.allowed else "slow_down")
             audit_guessing(db, attempt, ip=client_ip(), step="totp")
             db.commit()
             context["error"] = _("確認コードがちがいます。アプリの新しいコードを入れてください。")
             return render("admin/totp.html", None, 401, **context)
         device = attempt.succeeded(device_cookie.current())
+        count_sign_in("totp")
         audit(db, "admin.login", account_id=account.id, school_id=account.school_id,
               ip=client_ip(), mfa="totp", enrolled=enrolling)
         target = session[web_auth.PENDING_KEY].get("next") or url_for("admin.home")

@@ -34,6 +34,7 @@ from idp.jpki.revocation import (
 from idp.jpki.token import parse_token
 from idp.jpki.trust import TrustAnchors
 from idp.jpki.verifier import CardVerifier, VerifiedCard
+from idp.metrics import CrlAge, count_revocation
 from idp.settings import Settings
 from idp.store.shortlived import ShortLivedStore
 
@@ -154,6 +155,22 @@ class CardService:
     def refresh_crls(self) -> list[CrlSourceStatus]:
         return self.refresher.refresh() if self.refresher else []
 
+    @property
+    def crl_sources(self) -> list[str]:
+        """Every configured CRL source (empty: no CRL in the revocation mode)."""
+        return [s for checker in (self.refresher.checkers if self.refresher else [])
+                for s in checker.sources]
+
+    def loaded_crls(self) -> list[CrlSourceStatus]:
+        """The CRLs held now (readiness, and the CRL-age gauges at scrape time)."""
+        return [s for checker in (self.refresher.checkers if self.refresher else [])
+                for s in checker.loaded()]
+
+    def crl_ages(self) -> list[CrlAge]:
+        return [CrlAge(s.issuer_sha256, s.this_update, s.next_update)
+                for s in self.loaded_crls()
+                if s.issuer_sha256 and s.this_update and s.next_update]
+
 
 def build_card_service(settings: Settings, store: ShortLivedStore | None = None,
                        **checker_options: Any) -> CardService:
@@ -186,7 +203,9 @@ def build_card_service(settings: Settings, store: ShortLivedStore | None = None,
         service.warnings.append(f"card sign-in is off: {exc}")
         log.warning(service.warnings[-1])
         return service
-    service.verifier = CardVerifier(anchors, checker)
+    if isinstance(checker, OcspThenCrl):
+        checker.observe = count_revocation  # each of its sources, OCSP and the fallback
+    service.verifier = CardVerifier(anchors, checker, observe=count_revocation)
     if settings.jpki_revocation == "none":
         service.warnings.append(
             "IDP_JPKI_REVOCATION=none: revoked (lost or stolen) cards are NOT refused. "

@@ -23,6 +23,7 @@ from idp.auth.card import (
 )
 from idp.jpki.errors import CardError
 from idp.jpki.verifier import VerifiedCard
+from idp.metrics import count_sign_in
 from idp.oidc.interaction import LoginTransaction
 from idp.services import services
 from idp.signin.context import ACR_CARD, AMR_CARD
@@ -160,15 +161,17 @@ def verify():
 
 
 # Shared with the tablet pairing (idp.auth.pairing_views): the same check, the same sign-in.
-def check_token(body: Any, *, browser: str, txn_id: str | None,
-                ip: str) -> tuple[VerifiedCard, Account | None]:
+def check_token(body: Any, *, browser: str, txn_id: str | None, ip: str,
+                method: str = "card") -> tuple[VerifiedCard, Account | None]:
     """Verify a bridge token against the challenge issued to ``browser``/``txn_id`` and find
     the card's account (None: the card is linked to nothing yet). Refusals are audited and
-    raised as :class:`CardError`."""
+    raised as :class:`CardError`; every outcome is counted under ``method`` (``pairing``
+    for the tablet's sign-in)."""
     svc = services()
     try:
         card = verify_token(svc.store, card_service(), body, browser=browser, txn_id=txn_id)
     except CardError as exc:
+        count_sign_in(method, exc.code)
         with svc.db.session() as db:
             audit(db, "login.card", outcome="refused", ip=ip, reason=exc.code,
                   detail=exc.message[:200], bridge=_bridge_name(body))
@@ -182,7 +185,9 @@ def check_token(body: Any, *, browser: str, txn_id: str | None,
         else:
             refusal = None
     if refusal is not None:
+        count_sign_in(method, refusal.code)
         raise refusal
+    count_sign_in(method, "card_not_linked" if account is None else None)
     return card, account
 
 

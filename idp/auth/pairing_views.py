@@ -181,7 +181,7 @@ def complete(code: str):
         return _refused(exc)
     try:
         card, account = check_token(body, browser="pair:" + record["id"],
-                                    txn_id=record["txn"], ip=_client_ip())
+                                    txn_id=record["txn"], ip=_client_ip(), method="pairing")
     except CardError as exc:
         pairings.finish(code, record, error=exc.code)
         return card_error_response(exc.code)

@@ -57,17 +57,32 @@ def cli() -> None:
 @pass_ctx
 def serve(ctx: Ctx, host: str, port: int) -> None:
     """Serve the provider (gunicorn when IDP_WORKERS > 1, else a threaded server)."""
+    try:
+        workers = Settings.load().workers
+    except SettingsError as exc:
+        fail(str(exc))
+    if workers > 1:
+        # Before the app (and so prometheus-client) is first imported: the value class is
+        # chosen then. Every worker writes its own files; /metrics adds them up.
+        metrics_dir = prepare_metrics_dir()
     settings = ctx.services.settings
     app = ctx.app
     check_signing_keys(ctx.services)
     if settings.workers > 1:
         from gunicorn.app.base import BaseApplication
 
+        from idp.metrics import mark_process_dead
+
+        click.echo(f"Mynagate metrics of every worker in {metrics_dir}")
+
         class _App(BaseApplication):
             def load_config(self):
                 self.cfg.set("bind", f"{host}:{port}")
                 self.cfg.set("workers", settings.workers)
                 self.cfg.set("threads", 4)
+                # A dead worker's live gauges must not be summed with the living.
+                self.cfg.set("child_exit", lambda _server, worker: mark_process_dead(worker.pid))
+                self.cfg.set("logger_class", json_gunicorn_logger())
 
             def load(self):
                 return app
@@ -78,6 +93,46 @@ def serve(ctx: Ctx, host: str, port: int) -> None:
 
     click.echo(f"Mynagate serving {settings.issuer} on http://{host}:{port}")
     run_simple(host, port, app, threaded=True, use_reloader=False)
+
+
+def json_gunicorn_logger():
+    """gunicorn's logger with the app's JSON lines (gunicorn keeps handlers of its own)."""
+    from gunicorn.glogging import Logger
+
+    from idp.app import json_formatter
+
+    class JsonLogger(Logger):
+        def setup(self, cfg) -> None:
+            super().setup(cfg)
+            for handler in self.error_log.handlers + self.access_log.handlers:
+                handler.setFormatter(json_formatter())
+
+    return JsonLogger
+
+
+def prepare_metrics_dir() -> str:
+    """The directory of this run's per-worker metric files (prometheus-client's multiprocess
+    mode): the operator's ``PROMETHEUS_MULTIPROC_DIR``, emptied of an earlier run's files,
+    or a new temporary one removed at exit."""
+    import atexit
+    import os
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    given = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if given:
+        path = Path(given)
+        path.mkdir(parents=True, exist_ok=True)
+        for stale in path.glob("*.db"):  # counters of a previous run would be summed in
+            stale.unlink()
+        return str(path)
+    made = tempfile.mkdtemp(prefix="mynagate-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = made
+    master = os.getpid()
+    # Only the process that made it removes it (a forked worker's exit must not).
+    atexit.register(lambda: os.getpid() == master and shutil.rmtree(made, ignore_errors=True))
+    return made
 
 
 def check_signing_keys(services) -> None:

@@ -15,7 +15,7 @@ from datetime import datetime
 from idp.jpki.errors import CardError
 from idp.jpki.formats.fields import CardFormat, CardToken
 from idp.jpki.path import ValidatedCertificate, require_aware, validate_path
-from idp.jpki.revocation.base import RevocationChecker
+from idp.jpki.revocation.base import RevocationChecker, RevocationObserver, checked
 from idp.jpki.token import FORMATS, format_of
 from idp.jpki.trust import TrustAnchors
 
@@ -50,9 +50,13 @@ class CardVerifier:
         anchors: TrustAnchors,
         revocation: RevocationChecker,
         formats: Mapping[str, CardFormat] = FORMATS,
+        observe: RevocationObserver | None = None,
     ) -> None:
         self.anchors = anchors
         self.revocation = revocation
+        # Told each revocation source's answer (the provider counts them); a combinator
+        # holds its own, for each of its sources.
+        self.observe = observe
         # The formats this verifier accepts: a token parsed under a wider registry (a test's,
         # a future one) is refused here rather than checked by the wrong rules.
         self.formats = formats
@@ -71,7 +75,7 @@ class CardVerifier:
         """Return the :class:`VerifiedCard`, or raise :class:`CardError` saying why not."""
         validated = self.validate(token, origin, challenge, now)
         try:
-            self.revocation.check(validated, now)
+            checked(self.revocation, validated, now, self.observe)
         except CardError:
             raise
         except Exception as exc:  # a bug or outage in a checker must fail closed

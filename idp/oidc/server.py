@@ -13,6 +13,7 @@ from authlib.oidc.rpinitiated import EndSessionEndpoint
 from idp.audit import audit
 from idp.clients.auth_methods import AUTH_METHODS, CONFIDENTIAL_METHODS
 from idp.keys import ALGORITHMS as SIGNING_ALGORITHMS
+from idp.metrics import CountIssuedTokens
 from idp.oidc.claims import introspection_claims
 from idp.oidc.client_auth import register_assertion_methods
 from idp.oidc.clients import OAuthClient
@@ -165,9 +166,9 @@ def build_authorization_server(app) -> MynagateAuthorizationServer:
     server.scopes_supported = None
     server.register_token_generator(
         "default", make_token_generator(settings.access_token_lifetime))
-    server.register_grant(AuthorizationCodeGrant,
-                          [S256CodeChallenge(required=True), OpenIDTokenExtension()])
-    server.register_grant(RefreshTokenGrant, [OpenIDTokenExtension()])
+    server.register_grant(AuthorizationCodeGrant, [S256CodeChallenge(required=True),
+                                                   OpenIDTokenExtension(), CountIssuedTokens()])
+    server.register_grant(RefreshTokenGrant, [OpenIDTokenExtension(), CountIssuedTokens()])
     audiences = [settings.issuer + "/token", settings.issuer]
     register_assertion_methods(server, audiences)
     server.register_endpoint(TokenRevocation)

@@ -21,6 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from idp.audit import audit
+from idp.metrics import count_sign_in
 from idp.signin.context import ACR_PASSWORD
 from idp.signin.passwords import _hasher, needs_rehash, verify_password
 from idp.signin.throttle import Throttle, audit_guessing
@@ -52,6 +53,8 @@ class PasswordStep:
     guessing: tuple[tuple[str, str], ...] = ()
     #: Rehash a password whose hash uses older parameters.
     rehash: bool = True
+    #: The ``method`` label of ``mynagate_sign_ins_total`` (idp.metrics).
+    method: str = "password"
 
 
 #: The student's (and everyone's) sign-in page.
@@ -85,19 +88,24 @@ def sign_in_with_password(db: Session, throttle: Throttle, *, school_code: str, 
                              device=device_cookie, account_id=account.id if account else None)
     if not attempt.allowed:
         audit_guessing(db, attempt, ip=ip, **guessing)
+        count_sign_in(step.method, SLOW_DOWN)
         return PasswordResult(refused=SLOW_DOWN, wait=attempt.wait)
     ok = verify_password(account.password_hash if account else None, password)
     if not ok or account is None or not step.usable(account):
         failure = attempt.failed()
+        reason = BAD_CREDENTIALS if not ok else step.unusable_reason
         audit(db, step.event, outcome="refused", ip=ip,
-              account_id=account.id if account else None,
-              reason=BAD_CREDENTIALS if not ok else step.unusable_reason)
+              account_id=account.id if account else None, reason=reason)
+        count_sign_in(step.method, SLOW_DOWN if failure.wait else reason)
         audit_guessing(db, attempt, ip=ip, **guessing)
         db.commit()
         if failure.wait:  # the address is slowed: the same answer as for an unknown ID
             return PasswordResult(refused=SLOW_DOWN, wait=failure.wait)
         return PasswordResult(refused=BAD_CREDENTIALS)
     device = attempt.succeeded(device_cookie)
+    # The password check passed (the caller may still refuse, e.g. a card that may not join
+    # the account: that is audited, not counted as a failed password).
+    count_sign_in(step.method)
     if step.rehash and needs_rehash(account.password_hash):
         account.password_hash = _hasher.hash(password)
     return PasswordResult(account=account, device=device)

@@ -54,15 +54,21 @@ def end_account_sessions(store: ShortLivedStore, account_id: str) -> int:
 
 
 class StoreSessionInterface(SessionInterface):
-    def __init__(self, store: ShortLivedStore, *, idle: int, absolute: int, secure: bool) -> None:
+    def __init__(self, store: ShortLivedStore, *, idle: int, absolute: int, secure: bool,
+                 sessionless: frozenset[str] = frozenset()) -> None:
         self.store = store
+        # Paths answered without a session (health checks, metrics): never read the store
+        # for them (a liveness probe must not depend on Redis) and never set a cookie.
+        self.sessionless = sessionless
         self.idle = idle
         self.absolute = absolute
         self.secure = secure
         # __Host- prefix: the browser refuses it unless Secure, Path=/ and no Domain.
         self.cookie_name = "__Host-mynagate" if secure else "mynagate_session"
 
-    def open_session(self, app: Flask, request: Request) -> ServerSession:
+    def open_session(self, app: Flask, request: Request) -> SessionMixin:
+        if request.path in self.sessionless:
+            return self.make_null_session(app)
         session_id = request.cookies.get(self.cookie_name)
         if session_id and len(session_id) <= 128:
             try:

@@ -41,6 +41,7 @@ from itsdangerous import BadData, URLSafeTimedSerializer
 from sqlalchemy.orm import Session
 
 from idp.audit import audit
+from idp.metrics import count_throttle_hit
 from idp.store.shortlived import ShortLivedStore
 
 
@@ -79,6 +80,9 @@ class Scope:
 
 
 LOGIN = Scope(ACCOUNT_POLICY, IP_POLICY, "thr:ip:")
+#: The ``kind`` label of ``mynagate_throttle_hits_total`` for each counter's key prefix.
+_COUNTER_KINDS = {"acct": "account", "dev": "device", "addr": "known_address",
+                  "ip": "address", "pair-ip": "pairing_address"}
 PAIRING = Scope(ACCOUNT_POLICY, PAIR_POLICY, "thr:pair-ip:")
 
 
@@ -176,6 +180,7 @@ class Throttle:
         attempt = Attempt(self, account_key, account_id, 0, ip=ip)
         known = account_id is not None
         own_before = 0
+        hit = ""  # which counter made the attempt wait (a metric label)
         if account_key:
             attempt.own = self._own_counter(account_key, ip, device, scope)
             key, policy = attempt.own
@@ -183,16 +188,20 @@ class Throttle:
             attempt.reserved.append(attempt.own)
             own_before = n - 1
             attempt.wait = _wait(own_before, last, policy, now)
+            hit = _COUNTER_KINDS[key.split(":", 2)[1]] if attempt.wait else ""
         if ip:
             key = scope.ip_prefix + ip
             n, last = self._store.tally(key, 1, scope.ip.window)
             attempt.reserved.append((key, scope.ip))
             ip_wait = _wait(n - 1, last, scope.ip, now)
             if account_key is None or not known or own_before > 0:
+                if ip_wait > attempt.wait:
+                    hit = _COUNTER_KINDS[scope.ip_prefix.split(":", 2)[1]]
                 attempt.wait = max(attempt.wait, ip_wait)
             else:
                 attempt.hidden_ip_wait = ip_wait
         if attempt.wait:
+            count_throttle_hit(hit)
             for key, policy in attempt.reserved:
                 self._store.tally(key, -1, policy.window)
             attempt.reserved = []

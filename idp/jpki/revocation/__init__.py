@@ -11,7 +11,13 @@ is one module here plus a mode in :mod:`idp.jpki.revocation.combined`:
 - :mod:`~idp.jpki.revocation.combined`: OCSP-then-CRL and ``build_revocation_checker``.
 """
 
-from idp.jpki.revocation.base import CLOCK_SKEW, NoRevocation, RevocationChecker
+from idp.jpki.revocation.base import (
+    CLOCK_SKEW,
+    NoRevocation,
+    RevocationChecker,
+    RevocationObserver,
+    checked,
+)
 from idp.jpki.revocation.combined import REVOCATION_MODES, OcspThenCrl, build_revocation_checker
 from idp.jpki.revocation.crl import CrlRevocation, CrlSourceStatus, default_fetch
 from idp.jpki.revocation.ocsp import OcspCache, OcspRevocation, PostFunction, default_post
@@ -35,7 +41,9 @@ __all__ = [
     "PlatformValidationApi",
     "PostFunction",
     "RevocationChecker",
+    "RevocationObserver",
     "build_revocation_checker",
+    "checked",
     "default_fetch",
     "default_post",
 ]

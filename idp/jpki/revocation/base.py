@@ -8,6 +8,7 @@ finder sign in with a guessed PIN.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Protocol, runtime_checkable
 
@@ -27,6 +28,33 @@ class RevocationChecker(Protocol):
     """
 
     def check(self, validated: ValidatedCertificate, now: datetime) -> None: ...
+
+
+#: Told each answer of a revocation source: ``(source, outcome)``, the source one of
+#: ``crl``, ``ocsp``, ``platform`` (a checker's ``source`` attribute), the outcome ``good``,
+#: ``revoked``, ``unknown`` (no fresh authentic answer) or ``error`` (the checker failed).
+#: The provider counts them (``idp.metrics``); this package only calls what it is given.
+RevocationObserver = Callable[[str, str], None]
+
+
+def checked(checker: RevocationChecker, validated: ValidatedCertificate, now: datetime,
+            observe: RevocationObserver | None) -> None:
+    """``checker.check``, telling ``observe`` what the source answered. A checker without a
+    ``source`` (a combinator, :class:`NoRevocation`) is not observed here: a combinator
+    observes each of its sources itself."""
+    source = getattr(checker, "source", None)
+    if observe is None or source is None:
+        checker.check(validated, now)
+        return
+    try:
+        checker.check(validated, now)
+    except CardError as exc:
+        observe(source, "revoked" if exc.code == "certificate_revoked" else "unknown")
+        raise
+    except Exception:
+        observe(source, "error")
+        raise
+    observe(source, "good")
 
 
 def unavailable_error(message: str) -> CardError:

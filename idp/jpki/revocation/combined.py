@@ -8,7 +8,13 @@ from datetime import datetime
 
 from idp.jpki.errors import CardError
 from idp.jpki.path import ValidatedCertificate
-from idp.jpki.revocation.base import NoRevocation, RevocationChecker, unavailable_error
+from idp.jpki.revocation.base import (
+    NoRevocation,
+    RevocationChecker,
+    RevocationObserver,
+    checked,
+    unavailable_error,
+)
 from idp.jpki.revocation.crl import CrlRevocation
 from idp.jpki.revocation.ocsp import OcspRevocation, PostFunction
 from idp.jpki.trust import TrustAnchors
@@ -25,10 +31,12 @@ class OcspThenCrl:
     def __init__(self, ocsp_checker: RevocationChecker, crl_checker: RevocationChecker):
         self.ocsp = ocsp_checker
         self.crl = crl_checker
+        #: Told each source's answer (set by whoever builds the verifier; None: nobody).
+        self.observe: RevocationObserver | None = None
 
     def check(self, validated: ValidatedCertificate, now: datetime) -> None:
         try:
-            self.ocsp.check(validated, now)
+            checked(self.ocsp, validated, now, self.observe)
             return
         except CardError as exc:
             if exc.code != "revocation_unavailable":
@@ -36,7 +44,7 @@ class OcspThenCrl:
             ocsp_error = exc
         log.info("OCSP unavailable (%s); falling back to CRL", ocsp_error.message)
         try:
-            self.crl.check(validated, now)
+            checked(self.crl, validated, now, self.observe)
         except CardError as exc:
             if exc.code == "revocation_unavailable":
                 raise unavailable_error(f"OCSP: {ocsp_error.message}; CRL: {exc.message}") from exc

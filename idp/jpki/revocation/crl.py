@@ -130,6 +130,9 @@ class CrlRevocation:
     a downloaded CRL older than the one already held is ignored (no roll-back).
     """
 
+    #: The label of this source's answers (``revocation.base.checked``).
+    source = "crl"
+
     def __init__(
         self,
         sources: Sequence[str],
@@ -205,6 +208,13 @@ class CrlRevocation:
             self._by_source = loaded
             self._index = index  # atomic reference swap
             return statuses
+
+    def loaded(self) -> list[CrlSourceStatus]:
+        """The CRLs held now, one status per source that has one (readiness and the CRL-age
+        gauges read it; a held CRL may have passed its nextUpdate since the last refresh)."""
+        return [CrlSourceStatus(entry.source, True, "loaded", entry.issuer_sha256,
+                                entry.this_update, entry.next_update, len(entry.revoked))
+                for entry in self._by_source.values()]
 
     def _load(self, source: str, now: datetime) -> _CrlEntry:
         try:

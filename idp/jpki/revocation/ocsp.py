@@ -156,6 +156,9 @@ class OcspRevocation:
     otherwise be replayed forever.
     """
 
+    #: The label of this source's answers (``revocation.base.checked``).
+    source = "ocsp"
+
     def __init__(
         self,
         url: str,

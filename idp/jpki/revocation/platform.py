@@ -31,6 +31,9 @@ class PlatformValidationApi(Protocol):
 class PlatformRevocation:
     """Adapter: a :class:`PlatformValidationApi` used as a :class:`RevocationChecker`."""
 
+    #: The label of this source's answers (``revocation.base.checked``).
+    source = "platform"
+
     def __init__(self, api: PlatformValidationApi) -> None:
         self.api = api
 
