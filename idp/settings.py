@@ -150,6 +150,7 @@ class Settings:
                 "IDP_REDIS_URL is required in production (the in-process store loses "
                 "sessions on restart and cannot be shared)"
             )
+        self._validate_redis_url()
         self._validate_outbound_allow()
         modes = {"crl", "ocsp", "ocsp,crl", "none"}
         self.jpki_revocation = self.jpki_revocation.replace(" ", "")
@@ -163,6 +164,17 @@ class Settings:
         if "crl" in self.jpki_revocation and not self.jpki_crl_sources and not relaxed:
             raise SettingsError("IDP_JPKI_CRL_SOURCES is required for revocation mode "
                                 f"{self.jpki_revocation}")
+
+    def _validate_redis_url(self) -> None:
+        from idp.store.redis_url import parse_redis_url
+
+        if not self.redis_url:
+            return
+        try:
+            parse_redis_url(self.redis_url)
+        except ValueError as exc:
+            # The message names the URL's fault, never the URL (it may carry a password).
+            raise SettingsError(f"IDP_REDIS_URL {exc}") from exc
 
     def _validate_outbound_allow(self) -> None:
         from idp.outbound import parse_allow_list
