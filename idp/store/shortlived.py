@@ -196,18 +196,16 @@ class RedisStore:
 
     def __init__(self, url: str, prefix: str = "mynagate:") -> None:
         import redis
-        from redis.backoff import ExponentialWithJitterBackoff
-        from redis.retry import Retry
 
         from idp.store.redis_url import connect, parse_redis_url
 
         self._redis_errors = (redis.RedisError, OSError)
-        # Two quick retries ride over a dropped connection or a Sentinel failover; a retried
-        # command can only err on the closed side (a code taken twice reads as absent, a
-        # counter counts one more, a jti reads as seen), never open one.
-        retry = Retry(ExponentialWithJitterBackoff(base=0.05, cap=0.5), retries=2)
-        self._r = connect(parse_redis_url(url), socket_timeout=2, socket_connect_timeout=2,
-                          health_check_interval=30, retry=retry)
+        # No command retries: the invalidation bus shares this client, and a pub/sub
+        # connection that reconnected silently would hide the messages it missed (the bus
+        # must see the gap). A failed command is a 503; the next request tries again, and a
+        # Sentinel client asks the Sentinels for the primary anew on each new connection.
+        self._r = connect(parse_redis_url(url), socket_timeout=3, socket_connect_timeout=3,
+                          health_check_interval=30)
         self._p = prefix
         # Every command and script here touches ONE key, so each works unchanged on a Redis
         # Cluster (no cross-slot errors) and is atomic on its own.
