@@ -267,6 +267,12 @@ def install_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(CSRFError)
     def csrf_error(exc: CSRFError):
+        from flask import session
+
+        # The CSRF check runs before refuse_when_store_down: a session that could not be
+        # read has no token to match, and the form has not expired; the store is down.
+        if getattr(session, "store_down", False):
+            return unavailable(StoreUnavailable("session store unreachable"))
         return render_template("error.html", error="csrf",
                                description=None, csrf_expired=True), 400
 

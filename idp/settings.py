@@ -152,6 +152,7 @@ class Settings:
                 "IDP_REDIS_URL is required in production (the in-process store loses "
                 "sessions on restart and cannot be shared)"
             )
+        self._validate_redis_url()
         self._validate_outbound_allow()
         self._validate_metrics_access()
         modes = {"crl", "ocsp", "ocsp,crl", "none"}
@@ -177,6 +178,17 @@ class Settings:
             raise SettingsError(f"IDP_METRICS_ALLOW: {exc} (a list of CIDRs)") from exc
         if self.metrics_token and len(self.metrics_token) < 32:
             raise SettingsError("IDP_METRICS_TOKEN must be at least 32 characters")
+
+    def _validate_redis_url(self) -> None:
+        from idp.store.redis_url import parse_redis_url
+
+        if not self.redis_url:
+            return
+        try:
+            parse_redis_url(self.redis_url)
+        except ValueError as exc:
+            # The message names the URL's fault, never the URL (it may carry a password).
+            raise SettingsError(f"IDP_REDIS_URL {exc}") from exc
 
     def _validate_outbound_allow(self) -> None:
         from idp.outbound import parse_allow_list

@@ -2,14 +2,15 @@
 # The suite twice: embedded backend (SQLite + in-process store), then PostgreSQL + Redis.
 # Tests that don't touch the provider's storage (card bridge, JPKI core, browser) run once, and
 # so does the bench harness's smoke test (it brings its own PostgreSQL database either way);
-# the deployment tests (tests/deploy: PostgreSQL + Redis by design) run only in the second.
+# the deployment tests (tests/deploy: PostgreSQL + Redis by design) and tests/multi_instance
+# (their own PostgreSQL and Redis servers) run only in the second.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 BIN=.venv/bin
 mkdir -p test-artifacts
 status=0
 echo "== SQLite + in-process store: whole suite"
-MYNAGATE_TEST_BACKEND=sqlite $BIN/pytest -q -p no:cacheprovider -m "not deploy" "$@" || status=$?
+MYNAGATE_TEST_BACKEND=sqlite $BIN/pytest -q -p no:cacheprovider -m "not deploy and not multi_instance" "$@" || status=$?
 echo "== PostgreSQL + Redis: everything that stores (the pure JPKI core and the card bridge"
 echo "   don't touch the provider's storage, nor does the bench smoke test: they ran once above)"
 MYNAGATE_TEST_BACKEND=postgres $BIN/pytest -q -p no:cacheprovider -m "not pcsc and not browser and not bench" \

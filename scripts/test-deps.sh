@@ -9,6 +9,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 need_pkgs=()
+# postgresql also brings /usr/lib/postgresql/*/bin/{initdb,pg_ctl}, and redis-server brings
+# Sentinel (redis-server --sentinel): tests/multi_instance starts private servers with them.
 have() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
 for pkg in postgresql redis-server pcscd vsmartcard-vpcd libpcsclite-dev swig build-essential \
            python3-dev chromium fonts-noto-cjk xvfb xdotool python3-tk wrk; do

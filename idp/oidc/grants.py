@@ -18,6 +18,7 @@ from authlib.oauth2.rfc6749 import (
 )
 from authlib.oauth2.rfc7636 import CodeChallenge
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from idp.audit import audit
@@ -144,6 +145,23 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
     def delete_authorization_code(self, authorization_code) -> None:
         # Already removed atomically by query_authorization_code.
         return None
+
+    def create_token_response(self):
+        # The store's take is the first guard of single use; the database is the second. A
+        # code can come back to the store after it was spent (a Redis replica promoted
+        # before it saw the take, a restore from a snapshot): its token family exists, and
+        # the family's unique code_hash refuses a second one. That is a replay, answered as
+        # one (invalid_grant, and what the code issued goes), never as a 503 to retry.
+        try:
+            return super().create_token_response()
+        except IntegrityError:
+            code = self.request.authorization_code
+            with services().db.session() as db:
+                if code is None or db.scalar(select(TokenFamily.id).where(
+                        TokenFamily.code_hash == code.code_hash)) is None:
+                    raise
+                _revoke_on_replay(db, code.code_hash, self.request.client.get_client_id())
+            raise InvalidGrantError("the authorization code was already used") from None
 
     def authenticate_user(self, authorization_code: StoredCode):
         account = _active_account(authorization_code.data["account_id"])

@@ -1,27 +1,61 @@
-"""Engine and sessions. One :class:`Database` per app; views get a request-scoped session."""
+"""Engine and sessions. One :class:`Database` per app; views get a request-scoped session.
+
+Surviving a PostgreSQL restart or failover without a ping on every checkout
+(``pool_pre_ping`` costs one round trip per request):
+
+- **Ping only what sat idle.** The pool records when a connection was checked in; at
+  checkout, one that rested longer than ``idle_ping_after`` seconds is pinged first, and a
+  dead one is replaced before the request sees it (``DisconnectionError`` makes the pool
+  retry with a fresh connection). A busy pool cycles its connections in milliseconds and
+  pays nothing; a quiet one pays a round trip that nobody is waiting behind.
+- **One dead connection retires the pool.** When a statement fails with a disconnect
+  error, SQLAlchemy invalidates that connection *and* every connection checked in before
+  it (they share the dead server), so after a restart at most the requests already holding
+  a connection fail, and the error handler turns those into 503 + ``Retry-After``.
+- **Bounded lifetime.** ``pool_recycle`` reconnects every connection after
+  :data:`RECYCLE_SECONDS`, so after a failover behind a moved DNS name or a proxy no
+  connection clings to the old server for long; TCP keepalives notice a server that
+  vanished without closing its sockets (a network partition) instead of hanging a worker.
+- **Forks.** ``idp serve`` builds the app before gunicorn forks its workers; a connection
+  opened in the parent must never be used (or closed: psycopg would say goodbye on the
+  parent's socket) in a child, so a checkout in another process drops it unclosed.
+"""
 
 from __future__ import annotations
 
+import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
-from sqlalchemy import create_engine, event, text
+from sqlalchemy import create_engine, event, exc, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+#: A pooled connection idle longer than this is pinged before use (seconds).
+IDLE_PING_AFTER = 5.0
+#: Every connection is replaced after this long, whatever its health (seconds).
+RECYCLE_SECONDS = 1800
+# libpq: find a dead peer in about 30 + 3 * 10 seconds, and fail a connect after 3.
+_PG_CONNECT_ARGS = {"connect_timeout": 3, "keepalives": 1, "keepalives_idle": 30,
+                    "keepalives_interval": 10, "keepalives_count": 3}
+
 
 class Database:
-    def __init__(self, url: str) -> None:
-        kwargs: dict = {"pool_pre_ping": True, "future": True}
+    def __init__(self, url: str, *, idle_ping_after: float = IDLE_PING_AFTER) -> None:
+        kwargs: dict[str, Any] = {"pool_pre_ping": False}
         if url.startswith("sqlite"):
-            kwargs = {"connect_args": {"check_same_thread": False, "timeout": 30}}
+            kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
         else:
             kwargs.update(pool_size=10, max_overflow=10, pool_timeout=5,
-                          connect_args={"connect_timeout": 3})
+                          pool_recycle=RECYCLE_SECONDS, connect_args=dict(_PG_CONNECT_ARGS))
         self.url = url
         self.engine: Engine = create_engine(url, **kwargs)
         if url.startswith("sqlite"):
             event.listen(self.engine, "connect", _sqlite_pragmas)
+        else:
+            _install_pool_guards(self.engine, idle_ping_after)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
         # Reads outside a transaction: no BEGIN and COMMIT round trips around one SELECT
         # (the hot path's single-row reads; SQLite has no such mode and keeps its own).
@@ -56,6 +90,46 @@ class Database:
     def ping(self) -> None:
         with self.engine.connect() as conn:
             conn.execute(text("SELECT 1"))
+
+
+def _install_pool_guards(engine: Engine, idle_ping_after: float) -> None:
+    """The checkout/checkin listeners described in the module docstring."""
+
+    @event.listens_for(engine, "connect")
+    def remember_process(_dbapi_conn, record) -> None:  # pragma: no cover - driver callback
+        record.info["pid"] = os.getpid()
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkin")
+    def remember_checkin(_dbapi_conn, record) -> None:
+        if record is not None:
+            record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def check_on_checkout(dbapi_conn, record, proxy) -> None:
+        if record.info.get("pid") != os.getpid():
+            # Inherited across fork(): forget it without closing the parent's socket.
+            record.dbapi_connection = proxy.dbapi_connection = None
+            raise exc.DisconnectionError("connection opened in another process")
+        idle = time.monotonic() - record.info.get("idle_since", time.monotonic())
+        if idle > idle_ping_after and not _alive(dbapi_conn):
+            # The pool invalidates this connection and retries the checkout with a new one.
+            raise exc.DisconnectionError("idle connection found dead at checkout")
+
+
+def _alive(dbapi_conn) -> bool:
+    try:
+        cursor = dbapi_conn.cursor()
+        try:
+            cursor.execute("SELECT 1")
+        finally:
+            cursor.close()
+        # The ping opened a transaction (psycopg is not in autocommit): end it, so the
+        # connection goes to its user as clean as the pool handed it back.
+        dbapi_conn.rollback()
+    except Exception:  # noqa: BLE001 - any failure means this connection is unusable
+        return False
+    return True
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:  # pragma: no cover - driver callback

@@ -176,6 +176,19 @@ elseif redis.call('TTL', KEYS[1]) < 0 then
 end
 return {n, t}
 """
+# KEYS[1] = counter; ARGV = ttl. INCR and its first EXPIRE in one step: a counter never
+# outlives its window because a second command failed.
+_INCR_LUA = """
+local n = redis.call('INCR', KEYS[1])
+if redis.call('TTL', KEYS[1]) < 0 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
+return n
+"""
+# KEYS[1] = set; ARGV = member, ttl.
+_ADD_MEMBER_LUA = """
+redis.call('SADD', KEYS[1], ARGV[1])
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+return 1
+"""
 
 
 class RedisStore:
@@ -184,11 +197,22 @@ class RedisStore:
     def __init__(self, url: str, prefix: str = "mynagate:") -> None:
         import redis
 
+        from idp.store.redis_url import connect, parse_redis_url
+
         self._redis_errors = (redis.RedisError, OSError)
-        self._r = redis.Redis.from_url(url, socket_timeout=3, socket_connect_timeout=3,
-                                       health_check_interval=30)
+        # No command retries: the invalidation bus shares this client, and a pub/sub
+        # connection that reconnected silently would hide the messages it missed (the bus
+        # must see the gap). A failed command is a 503; the next request tries again, and a
+        # Sentinel client asks the Sentinels for the primary anew on each new connection.
+        self._r = connect(parse_redis_url(url), socket_timeout=3, socket_connect_timeout=3,
+                          health_check_interval=30)
         self._p = prefix
+        # Every command and script here touches ONE key, so each works unchanged on a Redis
+        # Cluster (no cross-slot errors) and is atomic on its own.
         self._tally = self._r.register_script(_TALLY_LUA)
+        self._incr = self._r.register_script(_INCR_LUA)
+        self._add_member = self._r.register_script(_ADD_MEMBER_LUA)
+        self._take_if = self._r.register_script(self._TAKE_IF)
 
     def _call(self, fn, *args):
         try:
@@ -216,12 +240,7 @@ class RedisStore:
         self._call(self._r.delete, self._p + key)
 
     def incr(self, key: str, ttl: int) -> int:
-        def op():
-            pipe = self._r.pipeline()
-            pipe.incr(self._p + key)
-            pipe.expire(self._p + key, max(1, ttl), nx=True)
-            return pipe.execute()[0]
-        return int(self._call(op))
+        return int(self._call(self._incr, [self._p + key], [max(1, ttl)]))
 
     def tally(self, key: str, delta: int, ttl: int,
               stamp: float | None = None) -> tuple[int, float]:
@@ -235,12 +254,7 @@ class RedisStore:
         return int(self._call(self._r.ttl, self._p + key))
 
     def add_member(self, key: str, member: str, ttl: int) -> None:
-        def op():
-            pipe = self._r.pipeline()
-            pipe.sadd(self._p + key, member)
-            pipe.expire(self._p + key, max(1, ttl))
-            pipe.execute()
-        self._call(op)
+        self._call(self._add_member, [self._p + key], [member, max(1, ttl)])
 
     def members(self, key: str) -> set[str]:
         raw = self._call(self._r.smembers, self._p + key)
@@ -265,8 +279,7 @@ class RedisStore:
 
     def take_if(self, key: str, field: str, expected: str) -> TakeResult:
         """Compare-and-take atomically (a Lua script): see :meth:`MemoryStore.take_if`."""
-        script = self._r.register_script(self._TAKE_IF)
-        found = self._call(script, [self._p + key], [field, expected])
+        found = self._call(self._take_if, [self._p + key], [field, expected])
         if found in (0, 1):
             return TakeResult(None, found == 1)
         return TakeResult(json.loads(found), True)
@@ -286,4 +299,6 @@ class RedisStore:
 
 
 def open_store(redis_url: str) -> ShortLivedStore:
+    """Redis when a URL is given (one server, Sentinel or Cluster: :mod:`idp.store.redis_url`),
+    else the in-process store."""
     return RedisStore(redis_url) if redis_url else MemoryStore()
