@@ -72,6 +72,7 @@ class RedisBus:
         self._stop = threading.Event()
         self._delay = reconnect_delay
         self._connected = threading.Event()
+        self.shared = False
 
     def publish(self, channel: str, message: str) -> None:
         self._local.publish(channel, message)
@@ -94,7 +95,8 @@ class RedisBus:
         return self._connected.wait(timeout)
 
     def close(self) -> None:
-        self._stop.set()
+        if not self.shared:  # a shared one serves other app objects of this process too
+            self._stop.set()
 
     def _gap(self) -> None:
         with self._lock:
@@ -138,6 +140,7 @@ def _text(value: Any) -> str:
 
 
 _LOCAL_BUSES: dict[str, LocalBus] = {}
+_REDIS_BUSES: dict[str, RedisBus] = {}
 
 
 def open_bus(store: Any, database_url: str) -> InvalidationBus:
@@ -146,5 +149,11 @@ def open_bus(store: Any, database_url: str) -> InvalidationBus:
     (the embedded server has one; tests have several) hears every change."""
     client = getattr(store, "redis_client", None)
     if callable(client):
-        return RedisBus(client())
+        # One per database in this process too: a change made through one app object is
+        # heard by the others at once, not only after its round trip through Redis.
+        bus = _REDIS_BUSES.get(database_url)
+        if bus is None:
+            bus = _REDIS_BUSES[database_url] = RedisBus(client())
+            bus.shared = True
+        return bus
     return _LOCAL_BUSES.setdefault(database_url, LocalBus())
