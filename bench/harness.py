@@ -81,24 +81,17 @@ def ensure_peer() -> bool:
 @contextmanager
 def fresh_database() -> Iterator[str]:
     """A new PostgreSQL database for this run (its SQLAlchemy URL), dropped afterwards."""
-    from sqlalchemy import create_engine, text
+    from idp.store.scratch import scratch_database
 
-    name = "mynagate_bench_" + uuid.uuid4().hex[:10]
-    admin = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    database = scratch_database(PG_ADMIN_URL, "mynagate_bench_")
     try:
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        url = database.__enter__()
     except Exception as exc:  # noqa: BLE001 - any failure means: no PostgreSQL to bench on
         raise BenchError(f"PostgreSQL not reachable at {PG_ADMIN_URL}: {exc}") from exc
     try:
-        yield PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+        yield url
     finally:
-        with admin.connect() as conn:
-            conn.execute(text(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n"),
-                {"n": name})
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
-        admin.dispose()
+        database.__exit__(None, None, None)
 
 
 @contextmanager

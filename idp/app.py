@@ -151,7 +151,7 @@ def build_services(settings: Settings) -> Services:
         card = build_card_service(settings, store)
     except ValueError as exc:  # unreadable anchors, missing revocation settings
         raise SettingsError(f"card sign-in: {exc}") from exc
-    bus = open_bus(store, settings.database_url)
+    bus = open_bus(store, settings.database_url, settings.redis_url)
     return Services(
         settings=settings, db=database, store=store,
         keys=SigningKeys(database, settings.keys_dir, settings.signing_key_retention),

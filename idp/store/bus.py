@@ -72,7 +72,10 @@ class RedisBus:
         self._stop = threading.Event()
         self._delay = reconnect_delay
         self._connected = threading.Event()
-        self.shared = False
+        # How many app objects of this process use this bus (open_bus shares one per
+        # database and Redis); the listener stops when the last one closes.
+        self._users = 1
+        self._on_stopped: Callable[[], None] | None = None
 
     def publish(self, channel: str, message: str) -> None:
         self._local.publish(channel, message)
@@ -95,8 +98,21 @@ class RedisBus:
         return self._connected.wait(timeout)
 
     def close(self) -> None:
-        if not self.shared:  # a shared one serves other app objects of this process too
+        with self._lock:
+            self._users -= 1
+            if self._users > 0:  # other app objects of this process still use it
+                return
             self._stop.set()
+        if self._on_stopped is not None:
+            self._on_stopped()
+
+    def _share(self) -> bool:
+        """One more user, unless the last one has just closed it."""
+        with self._lock:
+            if self._stop.is_set():
+                return False
+            self._users += 1
+            return True
 
     def _gap(self) -> None:
         with self._lock:
@@ -109,15 +125,15 @@ class RedisBus:
             pubsub = None
             try:
                 pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
-                with self._lock:
-                    names = [CHANNEL_PREFIX + c for c in self._channels]
-                pubsub.subscribe(*names)
+                # One pattern for every channel: a cache that subscribes after the listener
+                # connected (each app builds several) hears its channel too.
+                pubsub.psubscribe(CHANNEL_PREFIX + "*")
                 # Whatever was published while we were not listening is lost: drop it all.
                 self._gap()
                 self._connected.set()
                 while not self._stop.is_set():
                     item = pubsub.get_message(timeout=1.0)
-                    if item is None or item.get("type") != "message":
+                    if item is None or item.get("type") != "pmessage":
                         continue
                     channel = _text(item["channel"]).removeprefix(CHANNEL_PREFIX)
                     message = _text(item["data"])
@@ -140,20 +156,32 @@ def _text(value: Any) -> str:
 
 
 _LOCAL_BUSES: dict[str, LocalBus] = {}
-_REDIS_BUSES: dict[str, RedisBus] = {}
+_REDIS_BUSES: dict[tuple[str, str], RedisBus] = {}
+_REGISTRY_LOCK = threading.Lock()
 
 
-def open_bus(store: Any, database_url: str) -> InvalidationBus:
+def open_bus(store: Any, database_url: str, redis_url: str = "") -> InvalidationBus:
     """The bus that matches the short-lived store: Redis's own client when it has one, else
     one in-process bus per database, so every app object in this process on that database
-    (the embedded server has one; tests have several) hears every change."""
+    (the embedded server has one; tests have several) hears every change.
+
+    A Redis bus is shared too, per database *and* Redis: a change made through one app
+    object is heard by the others at once, not only after its round trip through Redis.
+    Each app object closes its share; the last close stops the listener."""
     client = getattr(store, "redis_client", None)
-    if callable(client):
-        # One per database in this process too: a change made through one app object is
-        # heard by the others at once, not only after its round trip through Redis.
-        bus = _REDIS_BUSES.get(database_url)
-        if bus is None:
-            bus = _REDIS_BUSES[database_url] = RedisBus(client())
-            bus.shared = True
-        return bus
-    return _LOCAL_BUSES.setdefault(database_url, LocalBus())
+    if not callable(client):
+        return _LOCAL_BUSES.setdefault(database_url, LocalBus())
+    key = (database_url, redis_url)
+    with _REGISTRY_LOCK:
+        bus = _REDIS_BUSES.get(key)
+        if bus is not None and bus._share():
+            return bus
+        bus = _REDIS_BUSES[key] = RedisBus(client())
+
+    def forget() -> None:
+        with _REGISTRY_LOCK:
+            if _REDIS_BUSES.get(key) is bus:
+                del _REDIS_BUSES[key]
+
+    bus._on_stopped = forget
+    return bus

@@ -110,8 +110,11 @@ def test_sign_in_and_sso_logs_are_json_with_ids_and_never_pair_account_and_sub(
     lines = [line for line in text.splitlines() if line.strip()]
     assert len(lines) > 10
     parsed = [json.loads(line) for line in lines]  # every line is JSON
-    assert all(HEX_ID.match(entry.get("request_id", "")) for entry in parsed), \
-        [entry for entry in parsed if "request_id" not in entry][:3]
+    # The bus's listener thread serves no request (a Redis hiccup it logs has no id).
+    served = [entry for entry in parsed if entry.get("logger") != "idp.bus"]
+    assert len(served) > 10
+    assert all(HEX_ID.match(entry.get("request_id", "")) for entry in served), \
+        [entry for entry in served if "request_id" not in entry][:3]
     assert any(student.id in line for line in lines)  # the audit does name the account
     for line in lines:
         assert not (student.id in line and any(sub in line for sub in subs)), line

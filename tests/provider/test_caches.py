@@ -17,7 +17,7 @@ from idp.clients.cache import ClientCache
 from idp.event_log import CLAIM_IDLE_MS, GROUP, StreamEventLog, write_records
 from idp.store.bus import LocalBus, RedisBus, Subscriber
 from idp.store.models import AuditEvent, Client, Disclosure
-from tests.conftest import BACKEND, build_app, redeem
+from tests.conftest import BACKEND, REDIS_URL, Browser, build_app, query_of, redeem
 
 POSTGRES = BACKEND == "postgres"
 
@@ -33,10 +33,14 @@ def _wait(predicate, timeout: float = 5.0) -> bool:
 
 @pytest.fixture
 def second_instance(app, settings_overrides):
-    """Another provider process's app on the same database and Redis namespace."""
-    if not POSTGRES:
-        pytest.skip("two instances share PostgreSQL + Redis (the postgres pass runs this)")
-    other = build_app(settings_overrides, migrate=False)
+    """Another provider process's app on the same database and Redis namespace (tests that
+    use it are marked ``postgres``: the SQLite pass deselects them)."""
+    # The same Redis spelled another way: a bus of its own, as another process has (apps
+    # of one process on one database and Redis share theirs), so changes cross via Redis.
+    redis_url = settings_overrides["redis_url"].replace("127.0.0.1", "localhost", 1)
+    assert redis_url != settings_overrides["redis_url"]
+    other = build_app({**settings_overrides, "redis_url": redis_url}, migrate=False)
+    assert other.extensions["mynagate"].bus is not app.extensions["mynagate"].bus
     other.extensions["mynagate"].store._p = app.extensions["mynagate"].store._p
     yield other
     other.extensions["mynagate"].events.close()
@@ -45,9 +49,22 @@ def second_instance(app, settings_overrides):
 
 
 # ----------------------------------------------------------------------------- the cache
+def _settle(svc) -> None:
+    """Wait until the bus is listening and has delivered what was published so far (the
+    rp's own registration, say): a late message or the first connection's gap would drop
+    the cache in the middle of a test. Messages on one channel arrive in order."""
+    assert getattr(svc.bus, "wait_connected", lambda: True)()
+    marker = "settle-" + uuid.uuid4().hex
+    heard: list[str] = []
+    svc.bus.subscribe("clients", Subscriber(heard.append, lambda: None))
+    svc.bus.publish("clients", marker)
+    assert _wait(lambda: heard.count(marker) >= (2 if POSTGRES else 1))
+
+
 def test_a_cached_client_is_read_from_the_database_once(svc, rp):
     from sqlalchemy import event
 
+    _settle(svc)
     svc.clients.forget_all()
     statements = []
 
@@ -83,20 +100,13 @@ def test_a_change_committed_anywhere_drops_the_cached_row(svc, rp):
 def test_a_rolled_back_change_publishes_nothing(svc, rp):
     heard: list[str] = []
     svc.bus.subscribe("clients", Subscriber(heard.append, lambda: None))
-
-    def settle(marker: str) -> None:
-        # Messages on one channel arrive in order: once the marker is heard, everything
-        # published before it was heard too (the client's own registration, say).
-        svc.bus.publish("clients", marker)
-        assert _wait(lambda: heard.count(marker) >= (2 if POSTGRES else 1))
-
-    settle("before")
+    _settle(svc)
     heard.clear()
     with pytest.raises(RuntimeError), svc.db.session() as db:
         db.get(Client, rp.client_id).name = "never"
         db.flush()
         raise RuntimeError("abort")
-    settle("after")
+    _settle(svc)
     assert rp.client_id not in heard
     assert svc.clients.get(rp.client_id).name != "never"
 
@@ -135,6 +145,7 @@ def test_entries_expire_on_their_own(app, rp):
     assert cache.get(rp.client_id).name == "renamed behind the bus's back"
 
 
+@pytest.mark.postgres
 def test_a_client_disabled_on_one_instance_is_refused_on_the_other(
         app, second_instance, browser, rp, student):
     """A hostile app an admin has just disabled must not go on working on another process
@@ -150,25 +161,104 @@ def test_a_client_disabled_on_one_instance_is_refused_on_the_other(
     assert redeem(other, rp, query["code"], verifier).status_code == 401
 
 
+@pytest.mark.postgres
+def test_an_account_locked_on_one_instance_is_refused_on_the_other(
+        app, second_instance, rp, student):
+    """Someone who knows a child's password signed in on one process; the school locks the
+    account on another. The first process cached the account: it must stop honouring it
+    at once (its session, a code issued before the lock, a fresh authorize)."""
+    from idp.store.models import Account
+
+    other_svc = second_instance.extensions["mynagate"]
+    assert other_svc.bus.wait_connected()
+    there = Browser(second_instance.test_client())
+    query, verifier = there.sign_in_and_authorize(rp, student)
+    assert other_svc.accounts.active(student.id) is not None  # cached over there
+    with app.extensions["mynagate"].db.session() as db:
+        db.get(Account, student.id).locked = True
+    try:
+        assert _wait(lambda: student.id not in other_svc.accounts._entries)
+        response = redeem(there.c, rp, query["code"], verifier)
+        assert response.status_code == 400
+        assert response.get_json()["error"] == "invalid_grant"
+        again, _ = there.authorize(rp, prompt="none")
+        assert query_of(again.headers["Location"])["error"] == "login_required"
+    finally:
+        with app.extensions["mynagate"].db.session() as db:
+            db.get(Account, student.id).locked = False
+
+
+@pytest.mark.postgres
+def test_a_consent_withdrawn_on_one_instance_is_asked_again_on_the_other(
+        app, second_instance, rp, student):
+    """A guardian withdraws an app's consent on one process: another process that cached
+    the consent must not go on handing that app the child's data silently."""
+    from sqlalchemy import delete
+
+    from idp.store.models import Consent
+
+    other_svc = second_instance.extensions["mynagate"]
+    assert other_svc.bus.wait_connected()
+    there = Browser(second_instance.test_client())
+    there.sign_in_and_authorize(rp, student)
+    assert other_svc.consents.scopes(student.id, rp.client_id)  # cached over there
+    silent, _ = there.authorize(rp, prompt="none")
+    assert "code" in query_of(silent.headers["Location"])
+    with app.extensions["mynagate"].db.session() as db:
+        db.execute(delete(Consent).where(Consent.account_id == student.id,
+                                         Consent.client_id == rp.client_id))
+    assert _wait(lambda: other_svc.consents.scopes(student.id, rp.client_id) is None)
+    again, _ = there.authorize(rp, prompt="none")
+    assert query_of(again.headers["Location"])["error"] == "consent_required"
+
+
+@pytest.mark.postgres
 def test_a_bus_gap_drops_everything(app, rp):
     """After a disconnection (messages may have been missed) every entry goes."""
-    if not POSTGRES:
-        pytest.skip("Redis pub/sub (the postgres pass runs this)")
+    import redis
+
     svc = app.extensions["mynagate"]
-    bus = RedisBus(svc.store.redis_client(), reconnect_delay=0.05)
+    # Its own named connection, so only this bus is cut off (not the other test workers').
+    name = "gap-test-" + uuid.uuid4().hex[:12]
+    client = redis.Redis.from_url(REDIS_URL, client_name=name)
+    bus = RedisBus(client, reconnect_delay=0.05)
     cache = ClientCache(svc.db, bus)
     assert bus.wait_connected()
     cache.get(rp.client_id)
     assert rp.client_id in cache._entries
-    svc.store.redis_client().client_kill_filter(_type="pubsub")
+    ids = [c["id"] for c in client.client_list(_type="pubsub") if c["name"] == name]
+    assert len(ids) == 1
+    client.client_kill_filter(_id=ids[0])
     assert _wait(lambda: rp.client_id not in cache._entries)
     bus.close()
 
 
+@pytest.mark.postgres
+def test_the_last_app_to_close_a_shared_bus_stops_it(app, settings_overrides):
+    """Apps of one process share a bus per database and Redis; one closing leaves the
+    others listening, and the last one stops the listener (no thread outlives them)."""
+    # Another Redis database than the session app's: a bus of its own to count.
+    elsewhere = {**settings_overrides, "redis_url": REDIS_URL.rsplit("/", 1)[0] + "/11"}
+    first = build_app(elsewhere, migrate=False)
+    second = build_app(elsewhere, migrate=False)
+    bus = first.extensions["mynagate"].bus
+    assert second.extensions["mynagate"].bus is bus
+    assert bus is not app.extensions["mynagate"].bus
+    assert bus.wait_connected()
+    first.extensions["mynagate"].bus.close()
+    assert not bus._stop.is_set()
+    second.extensions["mynagate"].bus.close()
+    assert bus._stop.is_set()
+    third = build_app(elsewhere, migrate=False)
+    assert third.extensions["mynagate"].bus is not bus  # a fresh one, listening again
+    assert third.extensions["mynagate"].bus.wait_connected()
+    for each in (first, second, third):
+        each.extensions["mynagate"].events.close()
+    third.extensions["mynagate"].bus.close()
+
+
 # ----------------------------------------------------------------------------- event log
 def _stream_log(svc) -> StreamEventLog:
-    if not POSTGRES:
-        pytest.skip("the Redis stream (the postgres pass runs this)")
     return StreamEventLog(svc.db, svc.store.redis_client(), svc.store)
 
 
@@ -177,6 +267,7 @@ def _audits(svc, key_prefix: str) -> list[AuditEvent]:
         return [r for r in db.query(AuditEvent).filter(AuditEvent.event == key_prefix)]
 
 
+@pytest.mark.postgres
 def test_records_reach_the_database_without_a_flush(svc):
     log = _stream_log(svc)
     event = "test.drained_" + uuid.uuid4().hex[:8]
@@ -187,6 +278,7 @@ def test_records_reach_the_database_without_a_flush(svc):
     log.close()
 
 
+@pytest.mark.postgres
 def test_a_crashed_readers_records_are_claimed_and_written_once(svc):
     """A process read records and died before writing them: another takes them over. A
     process that wrote them and died before acknowledging: the replay writes nothing new."""
@@ -213,6 +305,7 @@ def test_a_crashed_readers_records_are_claimed_and_written_once(svc):
     log.close()
 
 
+@pytest.mark.postgres
 def test_records_are_written_at_once_when_redis_is_away(svc):
     """Redis refuses the record: it goes to the database in the request, never dropped."""
     log = _stream_log(svc)
