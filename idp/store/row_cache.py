@@ -101,7 +101,9 @@ def watch_changes(sessions: Any, bus: InvalidationBus, model: type, channel: str
     :data:`EVERYTHING`."""
     pending = f"mynagate.changed.{channel}"
 
-    def collect(session: Session, _flush_context: Any, _instances: Any) -> None:
+    def collect(session: Session, _flush_context: Any) -> None:
+        # After the flush: a new row's generated key is known by then (and the session's
+        # new/dirty/deleted still list what this flush wrote).
         changed = {key for obj in (*session.new, *session.dirty, *session.deleted)
                    if isinstance(obj, model) for key in keys_of(obj)}
         if changed:
@@ -120,7 +122,7 @@ def watch_changes(sessions: Any, bus: InvalidationBus, model: type, channel: str
     def discard(session: Session) -> None:
         session.info.pop(pending, None)
 
-    event.listen(sessions, "before_flush", collect)
+    event.listen(sessions, "after_flush", collect)
     event.listen(sessions, "do_orm_execute", bulk)
     event.listen(sessions, "after_commit", publish)
     event.listen(sessions, "after_rollback", discard)
