@@ -392,7 +392,8 @@ def _roster_bytes() -> bytes:
     upload = request.files.get("file")
     data = upload.read() if upload is not None else request.get_data(cache=False)
     if not data:
-        raise ApiError(400, "invalid_request", "send the CSV as the body (text/csv)")
+        raise ApiError(400, "invalid_request", "send the CSV (or, with ?format=oneroster, "
+                       "the zip) as the body")
     return data
 
 
@@ -400,7 +401,8 @@ def _roster_bytes() -> bytes:
 def roster_preview(db: Session, actor: Actor):
     try:
         plan = roster_service.preview(db, actor, _roster_bytes(),
-                                      deactivate_missing=_bool_arg("deactivate_missing"))
+                                      deactivate_missing=_bool_arg("deactivate_missing"),
+                                      file_format=request.args.get("format", "csv"))
     except RosterFileError as exc:
         raise ApiError(400, exc.code, str(exc)) from exc
     return roster_service.plan_view(plan)
@@ -411,7 +413,8 @@ def roster_import(db: Session, actor: Actor):
     try:
         result = roster_service.import_roster(
             services(), db, actor, _roster_bytes(),
-            deactivate_missing=_bool_arg("deactivate_missing"))
+            deactivate_missing=_bool_arg("deactivate_missing"),
+            file_format=request.args.get("format", "csv"))
     except RosterFileError as exc:
         raise ApiError(400, exc.code, str(exc)) from exc
     body = roster_service.plan_view(result.plan)
@@ -491,3 +494,6 @@ def openapi():
     response = jsonify(openapi_document(services().settings.issuer))
     response.headers["Cache-Control"] = "public, max-age=300"
     return response
+
+
+from idp.admin import oneroster_api  # noqa: E402,F401  (adds its routes to bp)

@@ -121,10 +121,19 @@ class AccountForm(FlaskForm):
 
 
 class RosterUploadForm(FlaskForm):
-    file = FileField(_l("名簿ファイル(CSV)"), validators=[FileRequired()])
+    file = FileField(_l("名簿ファイル(CSV または OneRoster の zip)"),
+                     validators=[FileRequired()])
     deactivate_missing = BooleanField(
         _l("ファイルにない児童生徒を無効にする(学校全体の名簿のときだけ)"))
     submit = SubmitField(_l("確認する(まだ保存しません)"))
+
+
+class RosterExportForm(FlaskForm):
+    client_id = SelectField(_l("アプリ"), validators=[DataRequired()], choices=[],
+                            validate_choice=False)
+    school_code = StringField(_l("学校コード(全体の管理者のとき)"),
+                              validators=[Optional(), Length(max=64)])
+    submit = SubmitField(_l("OneRoster形式で書き出す"))
 
 
 class RosterApplyForm(FlaskForm):

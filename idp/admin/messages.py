@@ -41,6 +41,31 @@ _MESSAGES = {
     "admin_account": _l("管理者のアカウントは名簿では変えられません。"),
     "admin_role": _l("管理者の役割は名簿では付けられません。"),
     "bad_role": _l("役割は student か teacher(児童生徒・教員)にしてください。"),
+    # OneRoster bundles (idp.admin.oneroster) and their export (idp.admin.oneroster_export)
+    "bad_zip": _l("zip ファイルとして開けません。"),
+    "unsafe_path": _l(
+        "zip の中にフォルダがあります。CSV ファイルを zip のいちばん上に入れてください。"),
+    "too_large": _l("ファイルが大きすぎます。"),
+    "missing_manifest": _l("zip に manifest.csv がありません。"),
+    "bad_manifest_version": _l("OneRoster 1.2 の manifest.csv ではありません。"),
+    "bad_manifest": _l("manifest.csv の内容がまちがっています。"),
+    "missing_file": _l("manifest.csv に書かれたファイルが zip にありません。"),
+    "my_number": _l("マイナンバー(個人番号)が入っています。マイナンバーは取り込みません。"
+                    "その列を消してください。"),
+    "bad_sourced_id": _l("sourcedId が空か、長すぎます。"),
+    "bad_status": _l("status がまちがっています(差分のときだけ tobedeleted を使えます)。"),
+    "missing_role": _l("この人の役割(roles.csv)がありません。"),
+    "unknown_org": _l("roles.csv の組織が orgs.csv にありません。"),
+    "not_a_school": _l("役割の組織が学校ではありません。"),
+    "role_skipped": _l("この役割の人は取り込みません(保護者や管理職などは別に登録します)。"),
+    "bad_kana": _l("かなの名前に、かな以外の文字があります。"),
+    "bad_student_number": _l("出席番号は数字だけにしてください。"),
+    "sourced_id_conflict": _l("このログインIDは、別の sourcedId の人がもう使っています。"),
+    "unknown_user": _l("この sourcedId の人はいません(もう無効かもしれません)。"),
+    "delta_deactivate": _l("差分のファイルでは「ファイルにない人を無効にする」は使えません。"),
+    "bad_format": _l("ファイルの形式がまちがっています。"),
+    "client_disabled": _l("このアプリは止められています。"),
+    "scope_not_allowed": _l("このアプリには profile と school のスコープが必要です。"),
 }
 
 

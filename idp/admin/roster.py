@@ -55,6 +55,15 @@ class RosterRow:
     grade: str
     class_name: str
     role: str
+    # From a OneRoster bundle (idp.admin.oneroster); a plain CSV leaves them empty.
+    sourced_id: str = ""
+    kana_family_name: str = ""
+    kana_given_name: str = ""
+    student_number: str = ""
+    # Fields the file does not carry (a delta without roles.csv, say): left as they are.
+    keep: frozenset[str] = frozenset()
+    # A delta's ``tobedeleted``, or ``enabledUser`` false: deactivate (never delete).
+    remove: bool = False
 
 
 @dataclass(frozen=True)
@@ -63,6 +72,7 @@ class RowError:
     code: str  # machine-readable: missing_field, bad_login_id, duplicate, unknown_school, ...
     field: str | None = None
     detail: str = ""
+    file: str = ""  # which file of a OneRoster bundle; "" for a plain CSV
 
 
 @dataclass
@@ -70,6 +80,8 @@ class ParsedRoster:
     rows: list[RosterRow]
     errors: list[RowError]
     encoding: str
+    mode: str = "csv"  # csv | bulk | delta (a OneRoster bundle's users.csv)
+    skipped: list[RowError] = field(default_factory=list)  # rows left out on purpose
 
 
 @dataclass(frozen=True)
@@ -82,6 +94,10 @@ class ExistingAccount:
     class_name: str
     role: str
     active: bool
+    sourced_id: str = ""
+    kana_family_name: str = ""
+    kana_given_name: str = ""
+    student_number: str = ""
 
 
 @dataclass
@@ -91,6 +107,7 @@ class RosterPlan:
     unchanged: list[RosterRow] = field(default_factory=list)
     deactivations: list[ExistingAccount] = field(default_factory=list)
     errors: list[RowError] = field(default_factory=list)
+    skipped: list[RowError] = field(default_factory=list)
 
     @property
     def valid(self) -> bool:
@@ -164,7 +181,7 @@ def parse(data: bytes) -> ParsedRoster:
                 continue
             if len(rows) + len(errors) >= MAX_ROWS:
                 raise RosterFileError("too_many_rows", f"at most {MAX_ROWS} rows per file")
-            row, row_errors = _check_row(line, cells, columns)
+            row, row_errors = check_row(line, cells, columns)
             if row is not None:
                 key = (row.school_code, row.login_id.lower())
                 if key in seen:
@@ -183,7 +200,7 @@ def parse(data: bytes) -> ParsedRoster:
     return ParsedRoster(rows, errors, encoding)
 
 
-def _check_row(line: int, cells: list[str], columns: Mapping[str, int]
+def check_row(line: int, cells: list[str], columns: Mapping[str, int]
                ) -> tuple[RosterRow | None, list[RowError]]:
     def cell(name: str) -> str:
         index = columns.get(name)
@@ -221,6 +238,11 @@ def _check_row(line: int, cells: list[str], columns: Mapping[str, int]
 
 
 # ----------------------------------------------------------------------------- planning
+# The fields an import writes, as (row attribute, account attribute) — the same names.
+UPDATABLE = ("login_id", "display_name", "grade", "class_name", "role", "sourced_id",
+             "kana_family_name", "kana_given_name", "student_number")
+
+
 def plan_import(parsed: ParsedRoster, *, school_ids: Mapping[str, str],
                 allowed_school_ids: set[str] | None,
                 existing: Iterable[ExistingAccount],
@@ -229,47 +251,125 @@ def plan_import(parsed: ParsedRoster, *, school_ids: Mapping[str, str],
 
     ``school_ids`` maps school code → id for every known school; ``allowed_school_ids`` is
     None for a platform admin, else the schools this admin may touch; ``existing`` holds the
-    accounts of the schools named in the file. With ``deactivate_missing`` every active
-    student of a school in the file who is not in the file is deactivated (never deleted).
+    accounts of the schools named in the file (and those a delta removes by sourcedId). A
+    row with a sourcedId finds its account by it first (so a login id may change), then by
+    login id. With ``deactivate_missing`` every active student of a school in the file who
+    is not in the file is deactivated (never deleted).
     """
-    plan = RosterPlan(errors=list(parsed.errors))
-    by_key = {(a.school_id, a.login_id.lower()): a for a in existing}
-    listed: set[tuple[str, str]] = set()
+    plan = RosterPlan(errors=list(parsed.errors), skipped=list(parsed.skipped))
+    accounts = list(existing)
+    index = _Index(accounts)
+    matched: set[str] = set()
     schools_in_file: set[str] = set()
     for row in parsed.rows:
+        if row.remove:
+            _plan_removal(plan, row, index, allowed_school_ids, matched)
+            continue
         school_id = school_ids.get(row.school_code)
         if school_id is None:
             plan.errors.append(RowError(row.line, "unknown_school", "school_code",
-                                        row.school_code))
+                                        row.school_code, _file_of(row)))
             continue
         if allowed_school_ids is not None and school_id not in allowed_school_ids:
             plan.errors.append(RowError(row.line, "other_school", "school_code",
-                                        row.school_code))
+                                        row.school_code, _file_of(row)))
             continue
         schools_in_file.add(school_id)
-        key = (school_id, row.login_id.lower())
-        listed.add(key)
-        current = by_key.get(key)
+        current, error = index.find(school_id, row)
+        if error is not None:
+            plan.errors.append(error)
+            continue
         if current is None:
-            plan.creates.append(row)
+            if "role" in row.keep:
+                plan.errors.append(RowError(row.line, "missing_field", "role", "",
+                                            _file_of(row)))
+            else:
+                plan.creates.append(row)
             continue
+        matched.add(current.id)
         if current.role not in ("student", "teacher"):
-            plan.errors.append(RowError(row.line, "admin_account", "login_id", row.login_id))
+            plan.errors.append(RowError(row.line, "admin_account", "login_id", row.login_id,
+                                        _file_of(row)))
             continue
-        changed = [name for name, new, old in (
-            ("display_name", row.display_name, current.display_name),
-            ("grade", row.grade, current.grade),
-            ("class_name", row.class_name, current.class_name),
-            ("role", row.role, current.role),
-            ("active", True, current.active)) if new != old]
+        changed = _changes(row, current)
         if changed:
             plan.updates.append((row, current, changed))
         else:
             plan.unchanged.append(row)
-    plan.errors.sort(key=lambda e: e.line)
+    plan.errors.sort(key=lambda e: (e.file, e.line))
     if deactivate_missing:
-        for (school_id, login_key), account in sorted(by_key.items()):
-            if school_id in schools_in_file and (school_id, login_key) not in listed \
-                    and account.role == "student" and account.active:
-                plan.deactivations.append(account)
+        plan.deactivations.extend(
+            a for a in sorted(accounts, key=lambda a: (a.school_id, a.login_id.lower()))
+            if a.school_id in schools_in_file and a.id not in matched
+            and a.role == "student" and a.active)
     return plan
+
+
+def _file_of(row: RosterRow) -> str:
+    return "users.csv" if row.sourced_id else ""
+
+
+class _Index:
+    """The existing accounts by (school, login id) and by (school, sourcedId)."""
+
+    def __init__(self, accounts: list[ExistingAccount]) -> None:
+        self.by_login = {(a.school_id, a.login_id.lower()): a for a in accounts}
+        self.by_sourced = {(a.school_id, a.sourced_id): a for a in accounts if a.sourced_id}
+        self.sourced_anywhere: dict[str, list[ExistingAccount]] = {}
+        for account in accounts:
+            if account.sourced_id:
+                self.sourced_anywhere.setdefault(account.sourced_id, []).append(account)
+
+    def find(self, school_id: str, row: RosterRow
+             ) -> tuple[ExistingAccount | None, RowError | None]:
+        by_login = self.by_login.get((school_id, row.login_id.lower()))
+        if not row.sourced_id:
+            return by_login, None
+        by_sourced = self.by_sourced.get((school_id, row.sourced_id))
+        if by_sourced is not None:
+            if by_login is not None and by_login.id != by_sourced.id:
+                # The new login id belongs to someone else in this school.
+                return None, RowError(row.line, "duplicate", "login_id", row.login_id,
+                                      "users.csv")
+            return by_sourced, None
+        if by_login is not None and by_login.sourced_id \
+                and by_login.sourced_id != row.sourced_id:
+            return None, RowError(row.line, "sourced_id_conflict", "username", row.login_id,
+                                  "users.csv")
+        return by_login, None
+
+
+def _plan_removal(plan: RosterPlan, row: RosterRow, index: _Index,
+                  allowed_school_ids: set[str] | None, matched: set[str]) -> None:
+    candidates = index.sourced_anywhere.get(row.sourced_id, [])
+    if allowed_school_ids is not None:
+        candidates = [a for a in candidates if a.school_id in allowed_school_ids]
+    if not candidates:
+        # Not here (or already gone): a delta replayed twice must not fail.
+        plan.skipped.append(RowError(row.line, "unknown_user", "sourcedId", row.sourced_id,
+                                     "users.csv"))
+        return
+    for account in candidates:
+        matched.add(account.id)
+        if account.role not in ("student", "teacher"):
+            plan.errors.append(RowError(row.line, "admin_account", "sourcedId",
+                                        row.sourced_id, "users.csv"))
+        elif account.active:
+            plan.deactivations.append(account)
+        else:
+            plan.unchanged.append(row)
+
+
+# A plain CSV row is found by its login id and carries none of these: they stay as a
+# OneRoster import left them.
+ONEROSTER_ONLY = frozenset({"login_id", "sourced_id", "kana_family_name", "kana_given_name",
+                            "student_number"})
+
+
+def _changes(row: RosterRow, current: ExistingAccount) -> list[str]:
+    keep = row.keep if row.sourced_id else row.keep | ONEROSTER_ONLY
+    changed = [name for name in UPDATABLE if name not in keep
+               and getattr(row, name) != getattr(current, name)]
+    if not current.active:
+        changed.append("active")
+    return changed

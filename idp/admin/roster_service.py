@@ -10,18 +10,28 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from idp.accounts.access import revoke_account_tokens
 from idp.accounts.roles import Action, Actor, Forbidden, may
-from idp.admin.roster import ExistingAccount, ParsedRoster, RosterPlan, parse, plan_import
+from idp.admin import oneroster
+from idp.admin.roster import (
+    ExistingAccount,
+    ParsedRoster,
+    RosterFileError,
+    RosterPlan,
+    RowError,
+    parse,
+    plan_import,
+)
 from idp.audit import audit
 from idp.signin.passwords import generate_first_password, hash_password
 from idp.signin.sessions import end_account_sessions
 from idp.store.models import Account, School
 
 SHEET_TTL = 30 * 60  # the clear first passwords live this long, then only their hashes
+FORMATS = ("csv", "oneroster")
 
 
 @dataclass
@@ -36,30 +46,52 @@ def build_plan(db: Session, actor: Actor, parsed: ParsedRoster, *, deactivate_mi
                ) -> RosterPlan:
     if not (actor.is_platform_admin or may(actor, Action.ROSTER, actor.school_id)):
         raise Forbidden("not allowed to import rosters")
-    codes = {row.school_code for row in parsed.rows}
+    if parsed.mode == "delta" and deactivate_missing:
+        # A delta carries only the changes: everyone not in it would be "missing".
+        raise RosterFileError("delta_deactivate", "a delta bundle cannot deactivate the "
+                              "people it does not list; send a bulk bundle for that")
+    codes = {row.school_code for row in parsed.rows if not row.remove}
     schools = {s.code: s.id for s in db.scalars(select(School).where(School.code.in_(codes)))} \
         if codes else {}
+    removed = {row.sourced_id for row in parsed.rows if row.remove}
     allowed = None if actor.is_platform_admin else {actor.school_id}
+    wanted = [Account.school_id.in_(set(schools.values()))] if schools else []
+    if removed:
+        wanted.append(Account.sourced_id.in_(removed))
     existing = [
         ExistingAccount(a.id, a.school_id, a.login_id, a.display_name or "", a.grade or "",
-                        a.class_name or "", a.role, a.active)
-        for a in db.scalars(select(Account).where(Account.school_id.in_(set(schools.values()))))
-    ] if schools else []
+                        a.class_name or "", a.role, a.active, a.sourced_id or "",
+                        a.kana_family_name or "", a.kana_given_name or "",
+                        a.student_number or "")
+        for a in db.scalars(select(Account).where(or_(*wanted)))
+    ] if wanted else []
     return plan_import(parsed, school_ids=schools, allowed_school_ids=allowed,
                        existing=existing, deactivate_missing=deactivate_missing)
 
 
-def preview(db: Session, actor: Actor, data: bytes, *, deactivate_missing: bool) -> RosterPlan:
+def parse_roster(data: bytes, file_format: str = "csv") -> ParsedRoster:
+    """A CSV roster or a OneRoster bundle; raises :class:`RosterFileError`."""
+    if file_format == "oneroster":
+        return oneroster.parse_bundle(data)
+    if file_format == "csv":
+        return parse(data)
+    raise RosterFileError("bad_format", "format must be csv or oneroster")
+
+
+def preview(db: Session, actor: Actor, data: bytes, *, deactivate_missing: bool,
+            file_format: str = "csv") -> RosterPlan:
     """Raises :class:`idp.admin.roster.RosterFileError` for an unreadable file."""
-    return build_plan(db, actor, parse(data), deactivate_missing=deactivate_missing)
+    return build_plan(db, actor, parse_roster(data, file_format),
+                      deactivate_missing=deactivate_missing)
 
 
-def import_roster(svc, db: Session, actor: Actor, data: bytes, *, deactivate_missing: bool
-                  ) -> ImportResult:
+def import_roster(svc, db: Session, actor: Actor, data: bytes, *, deactivate_missing: bool,
+                  file_format: str = "csv") -> ImportResult:
     """Plan again against the database as it is now, and write the whole plan or nothing.
 
     The caller's unit of work commits; any error raised here rolls everything back."""
-    plan = preview(db, actor, data, deactivate_missing=deactivate_missing)
+    plan = preview(db, actor, data, deactivate_missing=deactivate_missing,
+                   file_format=file_format)
     if not plan.valid:
         return ImportResult(plan, applied=False)
     schools = {s.id: s for s in db.scalars(select(School))}
@@ -71,6 +103,10 @@ def import_roster(svc, db: Session, actor: Actor, data: bytes, *, deactivate_mis
         account = Account(school_id=school_id, login_id=row.login_id,
                           display_name=row.display_name, grade=row.grade,
                           class_name=row.class_name, role=row.role,
+                          sourced_id=row.sourced_id or None,
+                          kana_family_name=row.kana_family_name,
+                          kana_given_name=row.kana_given_name,
+                          student_number=row.student_number,
                           password_hash=hash_password(password))
         db.add(account)
         db.flush()
@@ -79,13 +115,12 @@ def import_roster(svc, db: Session, actor: Actor, data: bytes, *, deactivate_mis
         created.append({"school_code": row.school_code, "school_name": schools[school_id].name,
                         "grade": row.grade, "class_name": row.class_name,
                         "login_id": row.login_id, "display_name": row.display_name,
-                        "password": password})
+                        "student_number": row.student_number, "password": password})
     for row, current, changed in plan.updates:
         account = db.get(Account, current.id)
-        account.display_name = row.display_name
-        account.grade = row.grade
-        account.class_name = row.class_name
-        account.role = row.role
+        for name in changed:
+            if name != "active":
+                setattr(account, name, getattr(row, name))
         account.active = True
         audit(db, "account.updated", actor=actor.account_id, account_id=account.id,
               school_id=account.school_id, via="roster", fields=changed)
@@ -96,7 +131,8 @@ def import_roster(svc, db: Session, actor: Actor, data: bytes, *, deactivate_mis
         revoke_account_tokens(db, account.id, "account_deactivated", actor=actor.account_id)
         audit(db, "account.deactivated", actor=actor.account_id, account_id=account.id,
               school_id=account.school_id, via="roster")
-    for school_id in sorted({code_to_id[r.school_code] for r in plan.creates + plan.unchanged}
+    for school_id in sorted({code_to_id[r.school_code] for r in plan.creates + plan.unchanged
+                             if r.school_code in code_to_id}
                             | {c.school_id for _, c, _ in plan.updates}
                             | {c.school_id for c in plan.deactivations}):
         audit(db, "roster.imported", actor=actor.account_id, school_id=school_id,
@@ -128,8 +164,8 @@ def plan_view(plan: RosterPlan) -> dict[str, Any]:
     return {
         "valid": plan.valid,
         "summary": plan.summary(),
-        "errors": [{"line": e.line, "code": e.code, "field": e.field, "detail": e.detail}
-                   for e in plan.errors],
+        "errors": [_row_error_view(e) for e in plan.errors],
+        "skipped": [_row_error_view(e) for e in plan.skipped],
         "create": [{"line": r.line, "school_code": r.school_code, "login_id": r.login_id}
                    for r in plan.creates],
         "update": [{"line": r.line, "login_id": r.login_id, "fields": changed}
@@ -137,3 +173,11 @@ def plan_view(plan: RosterPlan) -> dict[str, Any]:
         "deactivate": [{"login_id": a.login_id, "account_id": a.id}
                        for a in plan.deactivations],
     }
+
+
+def _row_error_view(error: RowError) -> dict[str, Any]:
+    view: dict[str, Any] = {"line": error.line, "code": error.code, "field": error.field,
+                            "detail": error.detail}
+    if error.file:
+        view["file"] = error.file
+    return view

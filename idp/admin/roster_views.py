@@ -9,15 +9,18 @@ from flask import Response, abort, request
 from flask_babel import gettext as _
 
 from idp.accounts.roles import Action, Actor, Forbidden, may
-from idp.admin import roster_service
-from idp.admin.forms import RosterApplyForm, RosterUploadForm
+from idp.admin import oneroster, roster_service
+from idp.admin.accounts import AdminInputError, NotFound
+from idp.admin.forms import RosterApplyForm, RosterExportForm, RosterUploadForm
 from idp.admin.messages import describe
+from idp.admin.oneroster_export import NEEDED_SCOPES, export_bundle
 from idp.admin.roster import RosterFileError
 from idp.admin.sheets import first_password_pdf
 from idp.admin.views import bp, render
 from idp.admin.web_auth import admin_required
 from idp.audit import audit
 from idp.services import services
+from idp.store.models import Client
 
 PREVIEW_TTL = 30 * 60  # how long a previewed roster waits to be applied
 MAX_ROSTER_BYTES = 900 * 1024
@@ -30,24 +33,24 @@ def roster(actor: Actor):
         raise Forbidden("roster")
     form = RosterUploadForm()
     if request.method == "GET" or not form.validate_on_submit():
-        return render("admin/roster.html", actor, 400 if request.method == "POST" else 200,
-                       form=form)
+        return _roster_page(actor, 400 if request.method == "POST" else 200, form=form)
     data = form.file.data.read(MAX_ROSTER_BYTES + 1)
     if len(data) > MAX_ROSTER_BYTES:
-        return render("admin/roster.html", actor, 400, form=form,
-                       error=_("ファイルが大きすぎます(900KBまで)。"))
+        return _roster_page(actor, 400, form=form, error=_("ファイルが大きすぎます(900KBまで)。"))
     deactivate = bool(form.deactivate_missing.data)
+    # A zip is a OneRoster bundle (idp.admin.oneroster); anything else a CSV roster.
+    file_format = "oneroster" if oneroster.looks_like_zip(data) else "csv"
     with services().db.session() as db:
         try:
-            plan = roster_service.preview(db, actor, data, deactivate_missing=deactivate)
+            plan = roster_service.preview(db, actor, data, deactivate_missing=deactivate,
+                                          file_format=file_format)
         except RosterFileError as exc:
-            return render("admin/roster.html", actor, 400, form=form,
-                           error=_("ファイルを読めません: %(why)s",
-                                   why=describe(exc.code, str(exc))))
+            return _roster_page(actor, 400, form=form, error=_(
+                "ファイルを読めません: %(why)s", why=describe(exc.code, str(exc))))
     preview_id = secrets.token_urlsafe(16)
     services().store.put(f"roster-preview:{preview_id}",
                          {"actor": actor.account_id, "data": data.decode("latin-1"),
-                          "deactivate": deactivate}, PREVIEW_TTL)
+                          "deactivate": deactivate, "format": file_format}, PREVIEW_TTL)
     apply_form = RosterApplyForm(preview_id=preview_id)
     return render("admin/roster_preview.html", actor, 200 if plan.valid else 422,
                    plan=plan, apply_form=apply_form, deactivate=deactivate)
@@ -62,11 +65,12 @@ def roster_apply(actor: Actor):
         abort(400)
     stored = svc.store.take(f"roster-preview:{form.preview_id.data[:64]}")
     if not stored or stored.get("actor") != actor.account_id:
-        return render("admin/roster.html", actor, 400, form=RosterUploadForm(),
-                       error=_("確認の時間が切れました。もう一度ファイルを選んでください。"))
+        return _roster_page(actor, 400, form=RosterUploadForm(), error=_(
+            "確認の時間が切れました。もう一度ファイルを選んでください。"))
     with svc.db.session() as db:
         result = roster_service.import_roster(svc, db, actor, stored["data"].encode("latin-1"),
-                                              deactivate_missing=stored["deactivate"])
+                                              deactivate_missing=stored["deactivate"],
+                                              file_format=stored.get("format", "csv"))
     if not result.applied:
         return render("admin/roster_preview.html", actor, 422, plan=result.plan,
                        apply_form=None, deactivate=stored["deactivate"])
@@ -92,3 +96,41 @@ def roster_sheet(actor: Actor, sheet_id: str):
                     mimetype="application/pdf", headers={
                         "Content-Disposition": "inline; filename=first-passwords.pdf",
                         "Cache-Control": "no-store"})
+
+
+def _export_choices() -> list[tuple[str, str]]:
+    """The apps a bundle may go to: enabled, and allowed the names and classes it holds."""
+    with services().db.session() as db:
+        clients = db.query(Client).filter(Client.enabled.is_(True)).order_by(Client.name)
+        return [(c.client_id, c.name) for c in clients
+                if all(scope in (c.scopes or []) for scope in NEEDED_SCOPES)]
+
+
+def _roster_page(actor: Actor, status: int, **context):
+    export_form = context.pop("export_form", None) or RosterExportForm()
+    export_form.client_id.choices = _export_choices()
+    return render("admin/roster.html", actor, status, export_form=export_form, **context)
+
+
+@bp.post("/roster/export")
+@admin_required
+def roster_export(actor: Actor):
+    if not may(actor, Action.ROSTER, actor.school_id):
+        raise Forbidden("roster")
+    form = RosterExportForm()
+    if not form.validate_on_submit():
+        return _roster_page(actor, 400, form=RosterUploadForm(), export_form=form)
+    svc = services()
+    try:
+        with svc.db.session() as db:
+            export = export_bundle(db, actor, client_id=form.client_id.data,
+                                   school_code=(form.school_code.data or "").strip() or None,
+                                   pairwise_secret=svc.settings.pairwise_secret)
+    except (AdminInputError, NotFound) as exc:
+        why = describe(exc.code, "") if isinstance(exc, AdminInputError) else _("見つかりません。")
+        return _roster_page(actor, 400 if isinstance(exc, AdminInputError) else 404,
+                            form=RosterUploadForm(), export_form=form,
+                            export_error=_("書き出せません: %(why)s", why=why))
+    return Response(export.data, mimetype="application/zip", headers={
+        "Content-Disposition": f"attachment; filename={export.filename}",
+        "Cache-Control": "no-store"})

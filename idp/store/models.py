@@ -50,7 +50,9 @@ class School(Base):
 
 class Account(Base):
     __tablename__ = "accounts"
-    __table_args__ = (UniqueConstraint("school_id", "login_id", name="uq_account_school_login"),)
+    __table_args__ = (UniqueConstraint("school_id", "login_id", name="uq_account_school_login"),
+                      UniqueConstraint("school_id", "sourced_id",
+                                       name="uq_account_school_sourced_id"))
     # The internal id is the root of every pairwise sub; it never leaves the provider.
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     school_id: Mapped[str] = mapped_column(ForeignKey("schools.id"), index=True)
@@ -68,6 +70,15 @@ class Account(Base):
     # When the account's tokens were last revoked (access ended): an authorization code
     # issued before then is refused too (idp.accounts.access.revoke_account_tokens).
     tokens_revoked_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    # The school information system's id for this person (OneRoster ``sourcedId``): the next
+    # roster import finds the same account by it, even after a login id change. It is the
+    # school's id, so it never leaves the provider either (an export carries pairwise subs).
+    sourced_id: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    # OneRoster Japan Profile: metadata.jp.kanaFamilyName / kanaGivenName, and the
+    # attendance number (出席番号, metadata.jp.shussekiNo) in the homeroom.
+    kana_family_name: Mapped[str] = mapped_column(String(100), default="", server_default="")
+    kana_given_name: Mapped[str] = mapped_column(String(100), default="", server_default="")
+    student_number: Mapped[str] = mapped_column(String(16), default="", server_default="")
 
     school: Mapped[School] = relationship(lazy="joined")
 
