@@ -307,33 +307,46 @@ def _collect_links(context: _Context) -> None:
         if _status_ok(context, "classes.csv", line, klass["status"]):
             context.classes[klass["sourcedId"]] = klass
     for line, enrollment in tables["enrollments"].rows if "enrollments" in tables else []:
-        if _status_ok(context, "enrollments.csv", line, enrollment["status"]) \
-                and enrollment["status"] != "tobedeleted":
-            context.enrollments.setdefault(enrollment["userSourcedId"], []).append(enrollment)
+        if not _status_ok(context, "enrollments.csv", line, enrollment["status"]) \
+                or enrollment["status"] == "tobedeleted":
+            continue
+        number = _attendance_number(enrollment)
+        if number and not STUDENT_NUMBER_RE.match(number):
+            context.errors.append(RowError(line, "bad_student_number", "metadata.jp.ShussekiNo",
+                                           number[:20], "enrollments.csv"))
+            continue
+        context.enrollments.setdefault(enrollment["userSourcedId"], []).append(enrollment)
+
+
+def _attendance_number(enrollment: dict[str, str]) -> str:
+    """出席番号: ``metadata.jp.ShussekiNo`` (Japan Profile 1.2) or ``shussekiNo`` (K-12)."""
+    raw = enrollment.get("metadata.jp.ShussekiNo") or enrollment.get("metadata.jp.shussekiNo")
+    return unicodedata.normalize("NFKC", raw or "").strip()
 
 
 def _primary_role(context: _Context, line: int, user: dict[str, str]
-                  ) -> tuple[str, str] | None:
-    """(OneRoster role, school code) of the person's primary role at a school."""
+                  ) -> tuple[str, str, int] | None:
+    """(OneRoster role, school code, roles.csv line) of the person's primary role."""
     roles = context.roles.get(user["sourcedId"], [])
     if not roles and context.delta and user.get("primaryOrgSourcedId") in context.schools:
         # A delta sends a role only when it changed: the role stays as it is.
-        return "", context.schools[user["primaryOrgSourcedId"]]
+        return "", context.schools[user["primaryOrgSourcedId"]], line
     if not roles:
-        context.errors.append(RowError(line, "missing_role", "sourcedId", "", "roles.csv"))
+        context.errors.append(RowError(line, "missing_role", "sourcedId", "", "users.csv"))
         return None
-    primary = [r for _, r in roles if r["roleType"] == "primary"] or [r for _, r in roles]
+    primary = [lr for lr in roles if lr[1]["roleType"] == "primary"] or roles
     if len(primary) > 1:
-        chosen = [r for r in primary if r["orgSourcedId"] == user.get("primaryOrgSourcedId")]
+        chosen = [lr for lr in primary
+                  if lr[1]["orgSourcedId"] == user.get("primaryOrgSourcedId")]
         primary = chosen or primary
-    role = primary[0]
+    role_line, role = primary[0]
     org = role["orgSourcedId"]
     if org not in context.schools:
         known = any(o["sourcedId"] == org for _, o in context.bundle.tables["orgs"].rows)
-        context.errors.append(RowError(line, "not_a_school" if known else "unknown_org",
+        context.errors.append(RowError(role_line, "not_a_school" if known else "unknown_org",
                                        "orgSourcedId", org[:70], "roles.csv"))
         return None
-    return role["role"], context.schools[org]
+    return role["role"], context.schools[org], role_line
 
 
 def _person(context: _Context, line: int, user: dict[str, str]) -> RosterRow | None:
@@ -345,12 +358,12 @@ def _person(context: _Context, line: int, user: dict[str, str]) -> RosterRow | N
     found = _primary_role(context, line, user)
     if found is None:
         return None
-    oneroster_role, school_code = found
+    oneroster_role, school_code, role_line = found
     role = MAPPED_ROLES.get(oneroster_role) or ("student" if not oneroster_role else None)
     if role is None:
         code = "role_skipped" if oneroster_role in SKIPPED_ROLES else "bad_role"
         target = context.skipped if code == "role_skipped" else context.errors
-        target.append(RowError(line, code, "role", oneroster_role[:40], "roles.csv"))
+        target.append(RowError(role_line, code, "role", oneroster_role[:40], "roles.csv"))
         return None
     family = user.get("preferredFamilyName") or user["familyName"]
     given = user.get("preferredGivenName") or user["givenName"]
@@ -361,7 +374,7 @@ def _person(context: _Context, line: int, user: dict[str, str]) -> RosterRow | N
     columns = {name: i for i, name in enumerate(
         ("school_code", "login_id", "display_name", "grade", "class_name", "role"))}
     row, errors = check_row(line, cells, columns)
-    errors.extend(_japan_profile_errors(line, user, student_number))
+    errors.extend(_japan_profile_errors(line, user))
     if errors or row is None:
         context.errors.extend(replace(e, file=e.file or "users.csv") for e in errors)
         return None
@@ -387,18 +400,16 @@ def _homeroom(context: _Context, user: dict[str, str]) -> tuple[str, str]:
     klass = context.classes.get(home_id)
     if klass is None:
         return "", ""
-    number = next((e.get("metadata.jp.shussekiNo") or e.get("metadata.jp.ShussekiNo") or ""
-                   for e in enrollments if e["classSourcedId"] == home_id), "")
-    return unicodedata.normalize("NFKC", klass["title"]).strip(), \
-        unicodedata.normalize("NFKC", number).strip()
+    number = next((_attendance_number(e) for e in enrollments
+                   if e["classSourcedId"] == home_id), "")
+    return unicodedata.normalize("NFKC", klass["title"]).strip(), number
 
 
 def _kana(value: str) -> str:
     return unicodedata.normalize("NFKC", value).strip()
 
 
-def _japan_profile_errors(line: int, user: dict[str, str], student_number: str
-                          ) -> list[RowError]:
+def _japan_profile_errors(line: int, user: dict[str, str]) -> list[RowError]:
     errors = []
     for column in ("metadata.jp.kanaFamilyName", "metadata.jp.kanaGivenName"):
         value = _kana(user.get(column, ""))
@@ -406,9 +417,6 @@ def _japan_profile_errors(line: int, user: dict[str, str], student_number: str
             errors.append(RowError(line, "too_long", column, "", "users.csv"))
         elif not KANA_RE.match(value):
             errors.append(RowError(line, "bad_kana", column, value[:40], "users.csv"))
-    if student_number and not STUDENT_NUMBER_RE.match(student_number):
-        errors.append(RowError(line, "bad_student_number", "metadata.jp.shussekiNo",
-                               student_number[:20], "enrollments.csv"))
     for entry in re.findall(r"\{([^:}]*):", user.get("userIds", "")):
         squashed = unicodedata.normalize("NFKC", entry).lower().replace(" ", "")
         if any(word in squashed for word in MY_NUMBER_HEADER_WORDS):

@@ -153,9 +153,21 @@ def test_a_my_number_is_refused_and_never_echoed(where):
 def test_unknown_and_non_school_orgs_are_row_errors():
     people = [Person("u-1", "a1", "山田", "太郎", org="org-nowhere"),
               Person("u-2", "a2", "山田", "次郎", org="board-1")]
-    parsed = parse_bundle(bundle("S1", people))
-    assert [(e.code, e.file) for e in parsed.errors] == [("unknown_org", "roles.csv"),
-                                                         ("not_a_school", "roles.csv")]
+    files = bundle_files("S1", people)
+    header, *rows = files["roles.csv"].split(b"\r\n")[:-1]
+    files["roles.csv"] = b"\r\n".join([header, *reversed(rows)]) + b"\r\n"
+    parsed = parse_bundle(zip_bytes(files))
+    # Each error names the line of the file it is in (roles.csv is in the other order).
+    assert sorted((e.code, e.file, e.line) for e in parsed.errors) == [
+        ("not_a_school", "roles.csv", 2), ("unknown_org", "roles.csv", 3)]
+
+
+def test_a_bad_attendance_number_names_its_enrollment_line():
+    people = [Person("u-1", "a1", "山田", "太郎", number="1"),
+              Person("u-2", "a2", "山田", "次郎", number="二")]
+    [error] = parse_bundle(bundle("S1", people)).errors
+    assert (error.code, error.file, error.line, error.field) == (
+        "bad_student_number", "enrollments.csv", 3, "metadata.jp.ShussekiNo")
 
 
 def test_bulk_rows_may_not_say_tobedeleted_and_sourced_ids_are_unique():
@@ -392,3 +404,35 @@ def test_the_cli_imports_a_bundle_and_exports_one(app, svc, fresh_school, make_r
     refused = CliRunner().invoke(cli, ["roster", "import", "--oneroster", str(broken),
                                        "--dry-run"], obj=ctx)
     assert refused.exit_code != 0 and "missing_manifest" in refused.output
+
+
+def test_a_delta_cannot_deactivate_another_schools_pupil_by_sourced_id(
+        client, svc, fresh_school, other_school, make_account, token_of):
+    """The sourcedId namespace is the school's: a school admin naming the other school's
+    pupil's sourcedId as tobedeleted deactivates nobody."""
+    theirs = token_of(make_account("school_admin", in_school=other_school))
+    prefix = unique("x") + "-"
+    imported = _post(client, theirs, "/api/admin/roster/import",
+                     bundle(other_school.code, class_of_five(prefix)))
+    assert imported.status_code == 200, imported.get_json()
+    before = _accounts(svc, other_school.id)
+    mine = token_of(make_account("school_admin", in_school=fresh_school))
+    attack = bundle(fresh_school.code, [Person(prefix + "u-1", "whatever", "", "",
+                                               status="tobedeleted")], mode="delta")
+    body = _post(client, mine, "/api/admin/roster/import", attack).get_json()
+    assert body["summary"]["deactivate"] == 0
+    assert [s["code"] for s in body["skipped"]] == ["unknown_user"]
+    assert _accounts(svc, other_school.id) == before
+
+
+def test_a_new_sourced_id_cannot_take_over_an_account_with_another(
+        client, svc, fresh_school, make_account, token_of):
+    headers = token_of(make_account("school_admin", in_school=fresh_school))
+    _post(client, headers, "/api/admin/roster/import", bundle(fresh_school.code,
+                                                              class_of_five()))
+    before = _accounts(svc, fresh_school.id)
+    intruder = [Person("someone-else", "haruto", "偽", "者")]
+    body = _post(client, headers, "/api/admin/roster/import",
+                 bundle(fresh_school.code, intruder)).get_json()
+    assert [e["code"] for e in body["errors"]] == ["sourced_id_conflict"]
+    assert _accounts(svc, fresh_school.id) == before

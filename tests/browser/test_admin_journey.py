@@ -152,7 +152,7 @@ def test_roster_to_app_to_my_account_and_withdraw(chromium, provider, rp_server)
         page = teacher.page
         page.click("#nav-roster")
         page.wait_for_url(f"{issuer}/admin/roster")
-        page.get_by_label("名簿ファイル(CSV)").set_input_files(
+        page.get_by_label("名簿ファイル").set_input_files(
             {"name": "名簿.csv", "mimeType": "text/csv",
              "buffer": roster_csv(school.code, logins)})
         teacher.shot("roster")
