@@ -80,10 +80,10 @@ def export_bundle(db: Session, actor: Actor, *, client_id: str, school_code: str
                   pairwise_secret: str, now: datetime | None = None) -> Export:
     """The bundle for ``client_id`` of one school (a school admin's own; a platform admin
     names it). Raises Forbidden, NotFound or AdminInputError (with a code)."""
-    school = _school(db, actor, school_code)
-    client = db.get(Client, client_id or "")
+    client = db.get(Client, client_id) if client_id else None
     if client is None:
-        raise NotFound("no such app")
+        raise NotFound("no such app (client_id)")
+    school = _school(db, actor, school_code)
     if not client.enabled:
         raise AdminInputError("client_disabled", "this app is disabled")
     if not all(scope in (client.scopes or []) for scope in NEEDED_SCOPES):

@@ -46,6 +46,7 @@ ROUTES = {
     ("/admin/logout", "POST", "admin.logout"),
     ("/admin/roster", "GET POST", "admin.roster"),
     ("/admin/roster/apply", "POST", "admin.roster_apply"),
+    ("/admin/roster/export", "POST", "admin.roster_export"),
     ("/admin/roster/sheets/<sheet_id>.pdf", "GET", "admin.roster_sheet"),
     ("/admin/schools", "GET POST", "admin.schools"),
     ("/admin/settings/retention", "POST", "admin.retention"),
