@@ -36,7 +36,9 @@ MANIFEST_VERSION = "1.0"
 # 1.2, its errata 1.2.1 / 1.2.2, and the Japan K-12 profile's "1.2_JP".
 ONEROSTER_VERSION_RE = re.compile(r"^1\.2(\.\d+)?(_JP)?$")
 MODES = ("bulk", "delta", "absent")
-REQUIRED_FILES = ("orgs", "users", "roles")
+# orgs.csv says which school each person is in, so a delta carries it too; a delta may
+# leave roles.csv out when no role changed (then the role stays as it is).
+REQUIRED_FILES = ("orgs", "users")
 READ_FILES = ("orgs", "users", "roles", "classes", "enrollments", "academicSessions",
               "demographics")
 REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
@@ -97,6 +99,8 @@ def read_bundle(data: bytes) -> Bundle:
     by_name: dict[str, zipfile.ZipInfo] = {}
     for info in members:
         name = info.filename
+        if name.startswith("__MACOSX/") and ".." not in name:
+            continue  # the Finder's resource forks: never opened
         if "/" in name or "\\" in name or ".." in name or ":" in name or "\x00" in name \
                 or not name:
             raise RosterFileError("unsafe_path", "put the CSV files at the top of the zip, "
@@ -115,7 +119,7 @@ def read_bundle(data: bytes) -> Bundle:
         mode = bundle.mode(name)
         member = by_name.get(f"{name}.csv")
         if mode == "absent":
-            if name in REQUIRED_FILES:
+            if name in REQUIRED_FILES or (name == "roles" and bundle.mode("users") == "bulk"):
                 raise RosterFileError("missing_file", f"the manifest must list {name}.csv "
                                       "as bulk or delta")
             continue
@@ -123,9 +127,9 @@ def read_bundle(data: bytes) -> Bundle:
             raise RosterFileError("missing_file", f"the manifest lists {name}.csv, but it "
                                   "is not in the zip")
         bundle.tables[name] = _read_table(name, _read_member(archive, member, budget))
-    if bundle.mode("users") != bundle.mode("roles"):
-        raise RosterFileError("bad_manifest", "users.csv and roles.csv must both be bulk "
-                              "or both be delta")
+    if bundle.mode("users") == "bulk" and bundle.mode("roles") != "bulk":
+        raise RosterFileError("bad_manifest", "with a bulk users.csv, roles.csv must be "
+                              "bulk too")
     return bundle
 
 
@@ -299,7 +303,7 @@ def _collect_orgs(context: _Context) -> None:
 
 def _collect_links(context: _Context) -> None:
     tables = context.bundle.tables
-    for line, role in tables["roles"].rows:
+    for line, role in tables["roles"].rows if "roles" in tables else []:
         if _status_ok(context, "roles.csv", line, role["status"]) \
                 and role["status"] != "tobedeleted":
             context.roles.setdefault(role["userSourcedId"], []).append((line, role))

@@ -136,7 +136,7 @@ def import_roster(svc, db: Session, actor: Actor, data: bytes, *, deactivate_mis
                             | {c.school_id for _, c, _ in plan.updates}
                             | {c.school_id for c in plan.deactivations}):
         audit(db, "roster.imported", actor=actor.account_id, school_id=school_id,
-              **plan.summary())
+              format=file_format, **plan.summary())
     result = ImportResult(plan, applied=True, created=created)
     if created:
         result.sheet_id = secrets.token_urlsafe(16)

@@ -46,6 +46,16 @@ def test_a_bulk_bundle_reads_into_roster_rows(bom):
     assert [(s.code, s.file) for s in parsed.skipped] == [("role_skipped", "roles.csv")]
 
 
+def test_the_finders_resource_forks_are_ignored_but_other_folders_refused():
+    files = bundle_files("S1", class_of_five())
+    files["__MACOSX/._users.csv"] = b"\x00\x05\x16\x07 resource fork"
+    assert len(parse_bundle(zip_bytes(files)).rows) == 4
+    files["__MACOSX/../users.csv"] = b"x"
+    with pytest.raises(RosterFileError) as err:
+        parse_bundle(zip_bytes(files))
+    assert err.value.code == "unsafe_path"
+
+
 def test_the_homeroom_comes_from_an_enrollment_when_home_class_is_blank():
     people = [Person("u-9", "kaito", "伊藤", "海斗", homeroom="hr-5-2", number="7")]
     files = bundle_files("S1", people)
@@ -105,6 +115,8 @@ def _bomb() -> bytes:
      "bad_manifest_version"),
     (lambda: _files_with(manifest_dot_csv=manifest_bytes(users="sometimes")), "bad_manifest"),
     (lambda: _files_with(manifest_dot_csv=manifest_bytes(roles="delta")), "bad_manifest"),
+    (lambda: _files_with(manifest_dot_csv=manifest_bytes(roles="absent")), "missing_file"),
+    (lambda: _files_with(manifest_dot_csv=manifest_bytes(orgs="absent")), "missing_file"),
     (lambda: _files_with(manifest_dot_csv=manifest_bytes(users="absent")), "missing_file"),
     (lambda: _files_with(roles_dot_csv=None), "missing_file"),
     (lambda: _zip_with_member("../users.csv", b"x"), "unsafe_path"),
@@ -252,6 +264,29 @@ def test_a_delta_deactivates_tobedeleted_and_a_replay_is_harmless(
     replay = _post(client, headers, "/api/admin/roster/import", delta).get_json()
     assert replay["applied"] and replay["summary"]["deactivate"] == 0
     assert _accounts(svc, fresh_school.id) == rows
+
+
+def test_a_delta_without_roles_keeps_the_role_and_finds_the_school_by_primary_org(
+        client, svc, fresh_school, make_account, token_of):
+    headers = token_of(make_account("school_admin", in_school=fresh_school))
+    _post(client, headers, "/api/admin/roster/import", bundle(fresh_school.code,
+                                                              class_of_five()))
+    files = bundle_files(fresh_school.code, [Person("t-1", "sensei", "田中", "先生", "タナカ",
+                                                    "センセイ", role="teacher", grade="",
+                                                    homeroom="hr-5-2")], mode="delta")
+    del files["roles.csv"]
+    files["manifest.csv"] = manifest_bytes("delta", roles="absent")
+    body = _post(client, headers, "/api/admin/roster/import", zip_bytes(files)).get_json()
+    assert body["applied"], body
+    assert body["update"][0]["fields"] == ["class_name"]
+    assert _accounts(svc, fresh_school.id)["t-1"][4:6] == ("2組", "teacher")
+    # A new person in such a delta has no role: refused, nothing written.
+    files = bundle_files(fresh_school.code, [Person("n-1", "newbie", "新", "人")], mode="delta")
+    del files["roles.csv"]
+    files["manifest.csv"] = manifest_bytes("delta", roles="absent")
+    refused = _post(client, headers, "/api/admin/roster/import", zip_bytes(files)).get_json()
+    assert [e["code"] for e in refused["errors"]] == ["missing_field"]
+    assert "n-1" not in _accounts(svc, fresh_school.id)
 
 
 def test_a_school_admin_cannot_import_into_another_school(client, svc, fresh_school,
