@@ -17,10 +17,8 @@ from sqlalchemy.orm import Session
 from idp.accounts import codes
 from idp.accounts.cards import card_status
 from idp.accounts.roles import STAFF_ROLES, Action, Actor, Forbidden, require
-from idp.admin import accounts, audit_log, credentials, roster_service
+from idp.admin import accounts, audit_log, credentials
 from idp.admin.openapi import openapi_document
-from idp.admin.roster import RosterFileError
-from idp.admin.sheets import first_password_pdf
 from idp.audit import audit
 from idp.clients import access_tokens, metadata, registry
 from idp.clients.registry import ClientMetadataError, register_client
@@ -387,54 +385,6 @@ def revoke_card(db: Session, actor: Actor, card_id: str):
     return accounts.card_view(accounts.revoke_card(services(), db, actor, card_id))
 
 
-# ----------------------------------------------------------------------------- roster
-def _roster_bytes() -> bytes:
-    upload = request.files.get("file")
-    data = upload.read() if upload is not None else request.get_data(cache=False)
-    if not data:
-        raise ApiError(400, "invalid_request", "send the CSV (or, with ?format=oneroster, "
-                       "the zip) as the body")
-    return data
-
-
-@api_route("/roster/preview", ["POST"])
-def roster_preview(db: Session, actor: Actor):
-    try:
-        plan = roster_service.preview(db, actor, _roster_bytes(),
-                                      deactivate_missing=_bool_arg("deactivate_missing"),
-                                      file_format=request.args.get("format", "csv"))
-    except RosterFileError as exc:
-        raise ApiError(400, exc.code, str(exc)) from exc
-    return roster_service.plan_view(plan)
-
-
-@api_route("/roster/import", ["POST"])
-def roster_import(db: Session, actor: Actor):
-    try:
-        result = roster_service.import_roster(
-            services(), db, actor, _roster_bytes(),
-            deactivate_missing=_bool_arg("deactivate_missing"),
-            file_format=request.args.get("format", "csv"))
-    except RosterFileError as exc:
-        raise ApiError(400, exc.code, str(exc)) from exc
-    body = roster_service.plan_view(result.plan)
-    body["applied"] = result.applied
-    body["sheet_id"] = result.sheet_id
-    return body, (200 if result.applied else 422)
-
-
-@api_route("/roster/sheets/<sheet_id>", ["GET"])
-def roster_sheet(db: Session, actor: Actor, sheet_id: str):
-    entries = roster_service.load_sheet(services(), actor, sheet_id)
-    if entries is None:
-        raise ApiError(404, "not_found", "no such sheet (they last 30 minutes)")
-    pdf = first_password_pdf(entries, issuer=services().settings.issuer)
-    audit(db, "roster.sheet_downloaded", actor=actor.account_id, count=len(entries))
-    return Response(pdf, mimetype="application/pdf", headers={
-        "Content-Disposition": "attachment; filename=first-passwords.pdf",
-        "Cache-Control": "no-store"})
-
-
 # ----------------------------------------------------------------------------- audit
 def _audit_filter(db: Session) -> audit_log.AuditFilter:
     try:
@@ -496,4 +446,4 @@ def openapi():
     return response
 
 
-from idp.admin import oneroster_api  # noqa: E402,F401  (adds its routes to bp)
+from idp.admin import roster_api  # noqa: E402,F401  (the roster routes, added to bp)
