@@ -154,10 +154,16 @@ def request_transfer(svc, db: Session, actor: Actor, account_id: str, school_cod
         return TransferOutcome(offer(db, actor, account, to_school, new_login), account)
     if may(actor, Action.ACCOUNTS, to_school.id):
         # The receiving side: only an offer to this school opens the account to its admin.
-        pending = pending_offer_for(db, account_id) if account is not None else None
-        if pending is None or pending.to_school_id != to_school.id:
-            raise NotFound("no pending transfer of this account to your school")
-        return accept(svc, db, actor, pending.id, login_id)
+        # The latest offer to this school, pending or not: an expired, declined or used one
+        # is refused with its reason (accept), never mistaken for "no offer".
+        latest = db.scalar(select(AccountTransfer).where(
+            AccountTransfer.account_id == account.id,
+            AccountTransfer.to_school_id == to_school.id,
+            AccountTransfer.offered_by.is_not(None))
+            .order_by(AccountTransfer.offered_at.desc())) if account is not None else None
+        if latest is None:
+            raise NotFound("no transfer of this account to your school was offered")
+        return accept(svc, db, actor, latest.id, login_id)
     if account is None:
         raise NotFound("no such account")
     raise Forbidden(f"{actor.role} may not transfer this account")
