@@ -8,31 +8,10 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from idp.store.models import Account, AccountTransfer, AuditEvent, Consent, School, utcnow
+from idp.store.models import Account, AccountTransfer, AuditEvent, Consent, utcnow
 from tests.admin.conftest import admin_sign_in, form_token, own_ip
 from tests.card.test_card_flow import id_token_claims
-from tests.conftest import Browser, Student, csrf_of, unique
-
-
-@pytest.fixture
-def new_school(svc):
-    def make(name: str = "みなみ小学校") -> School:
-        with svc.db.session() as s:
-            row = School(code=unique("to"), name=name)
-            s.add(row)
-        return row
-
-    return make
-
-
-@pytest.fixture
-def receiving(new_school):
-    return new_school("みなみ小学校")
-
-
-@pytest.fixture
-def receiving_admin(make_account, receiving):
-    return make_account("school_admin", in_school=receiving)
+from tests.conftest import Browser, Student, csrf_of
 
 
 def transfer(client, headers, account_id: str, **body):
