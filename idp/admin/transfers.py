@@ -43,7 +43,7 @@ from idp.admin.accounts import AdminInputError, NotFound, load_account, school_b
 from idp.audit import audit
 from idp.signin.sessions import end_account_sessions
 from idp.store.admin_models import AdminEnrolmentCode, PasswordResetCode
-from idp.store.models import Account, AccountTransfer, School, iso_utc, utcnow
+from idp.store.models import Account, AccountTransfer, School, iso_utc, new_id, utcnow
 
 OFFER_LIFETIME = timedelta(days=14)
 OFFERED, COMPLETED, DECLINED, CANCELLED, EXPIRED = (
@@ -159,7 +159,7 @@ def request_transfer(svc, db: Session, actor: Actor, account_id: str, school_cod
         latest = db.scalar(select(AccountTransfer).where(
             AccountTransfer.account_id == account.id,
             AccountTransfer.to_school_id == to_school.id,
-            AccountTransfer.offered_by.is_not(None))
+            AccountTransfer.expires_at.is_not(None))  # offers, not direct moves
             .order_by(AccountTransfer.offered_at.desc())) if account is not None else None
         if latest is None:
             raise NotFound("no transfer of this account to your school was offered")
@@ -245,12 +245,18 @@ def move(svc, db: Session, account: Account, to_school: School, login_id: str | 
                                "this login id exists in the receiving school: choose another")
     now = utcnow()
     if transfer is None:  # a direct move keeps the same record as a handshake
-        transfer = AccountTransfer(account_id=account.id, from_school_id=account.school_id,
+        transfer = AccountTransfer(id=new_id(), account_id=account.id,
+                                   from_school_id=account.school_id,
                                    to_school_id=to_school.id, from_login_id=account.login_id,
                                    offered_by=actor_id, offered_at=now)
         db.add(transfer)
     transfer.to_login_id, transfer.status = new_login, COMPLETED
     transfer.decided_by, transfer.decided_at = actor_id, now
+    for other in db.scalars(select(AccountTransfer).where(  # a board's move ends any offer
+            AccountTransfer.account_id == account.id, AccountTransfer.status == OFFERED,
+            AccountTransfer.id != transfer.id)):
+        other.status, other.decided_by, other.decided_at = CANCELLED, actor_id, now
+        _audit_both(db, "transfer.cancelled", other, actor_id, reason="moved")
     account.school, account.school_id = to_school, to_school.id
     account.login_id, account.class_name = new_login, ""
     # What the sending school handed out to reach this account stops with the move.

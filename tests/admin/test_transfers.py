@@ -317,3 +317,19 @@ def test_unknown_account_and_transfer_ids_are_404(client, receiving, platform_ad
                         school_code=receiving.code).status_code in (403, 404)
         assert client.post("/api/admin/transfers/nosuch/decline",
                            headers=token_of(admin)).status_code == 404
+
+
+def test_a_boards_move_ends_the_pending_offer(svc, client, make_student, new_school,
+                                              receiving, school_admin, receiving_admin,
+                                              platform_admin, token_of):
+    student = make_student()
+    offered = transfer(client, token_of(school_admin), student.id,
+                       school_code=receiving.code).get_json()
+    elsewhere = new_school("にし小学校")
+    assert transfer(client, token_of(platform_admin), student.id,
+                    school_code=elsewhere.code).status_code == 200
+    with svc.db.session() as s:
+        assert s.get(AccountTransfer, offered["id"]).status == "cancelled"
+    late = transfer(client, token_of(receiving_admin), student.id, school_code=receiving.code)
+    assert late.status_code == 409 and late.get_json()["error"] == "offer_not_pending"
+    assert account_row(svc, student.id).school_id == elsewhere.id
