@@ -27,7 +27,8 @@ def account_transfer(actor: Actor, account_id: str):
     if not form.validate_on_submit():
         if form.csrf_token.errors:
             abort(400)
-        return account_page(actor, account_id, 400, describe("invalid_school_code"), form)
+        code = "invalid_login_id" if form.login_id.errors else "invalid_school_code"
+        return account_page(actor, account_id, 400, describe(code), form)
     svc = services()
     with svc.db.session() as db:
         accounts.load_account(db, actor, account_id)  # only the account's own school offers
