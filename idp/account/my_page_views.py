@@ -81,8 +81,9 @@ def home():
     with services().db.session() as db:
         apps = my_page.apps_in_use(db, user.account.id)
         cards = my_page.my_cards(db, user.account.id)
+        moves = my_page.school_moves(db, user.account.id)
     return render_template("account/home.html", account=user.account, apps=apps,
-                           cards=cards, form=WithdrawForm(), claim_words=claim_words,
+                           cards=cards, moves=moves, form=WithdrawForm(), claim_words=claim_words,
                            scope_words=SCOPE_WORDS, messages=get_flashed_messages())
 
 

@@ -491,3 +491,7 @@ def openapi():
     response = jsonify(openapi_document(services().settings.issuer))
     response.headers["Cache-Control"] = "public, max-age=300"
     return response
+
+
+# The transfer operations add their routes to ``bp`` (kept apart: this file is long).
+from idp.admin import transfer_api  # noqa: E402,F401

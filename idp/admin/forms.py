@@ -141,3 +141,19 @@ class ApiTokenForm(FlaskForm):
     label = StringField(_l("メモ"), validators=[Optional(), Length(max=200)])
     days = IntegerField(_l("有効日数"), default=30, validators=[NumberRange(1, 90)])
     submit = SubmitField(_l("発行する"))
+
+
+class TransferForm(FlaskForm):
+    """The sending school's offer (a platform admin: the move itself)."""
+
+    school_code = StringField(_l("うつる先の学校コード"),
+                              validators=[DataRequired(), Length(max=64)])
+    login_id = StringField(_l("うつった先のID(空なら今のまま)"),
+                           validators=[Optional(), Length(max=64)])
+    submit = SubmitField(_l("ほかの学校にうつす"))
+
+
+class AcceptTransferForm(FlaskForm):
+    login_id = StringField(_l("この学校でのID(空なら申し出のまま)"),
+                           validators=[Optional(), Length(max=64)])
+    submit = SubmitField(_l("受け入れる"))

@@ -20,6 +20,13 @@ _MESSAGES = {
     "login_id_taken": _l("このログインIDは、この学校でもう使われています。"),
     "self_lock": _l("自分のアカウントはロックできません。"),
     "not_staff": _l("確認コードを登録するのは教職員のアカウントだけです。"),
+    # transfers (idp.admin.transfers)
+    "invalid_school_code": _l("うつる先の学校コードを入れてください(64文字まで)。"),
+    "same_school": _l("このアカウントは、もうその学校にいます。"),
+    "offer_expired": _l("この申し出は期限が切れました。"
+                        "送り出す学校に、もう一度申し出てもらってください。"),
+    "offer_not_pending": _l("この申し出は、もう受け入れたか、断ったか、取り消されています。"),
+    "offer_stale": _l("このアカウントは、もう送り出す学校にいません。"),
     # relying parties (idp.clients.registry.ClientMetadataError, RFC 7591 codes)
     "invalid_redirect_uri": _l("リダイレクトURIが使えません(https か、ループバックの http だけ)。"),
     "invalid_client_metadata": _l("アプリの設定に問題があります。"),

@@ -217,3 +217,29 @@ class SigningKey(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     activated_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     retired_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class AccountTransfer(Base):
+    """An account's move to another school (issue 11): an offer the sending school made
+    (``offered``, until ``expires_at``) that the receiving school accepts (``completed``) or
+    declines (``declined``), that the sender withdrew (``cancelled``), or a platform admin's
+    direct move (``completed`` at once). The account keeps its id, so every pairwise ``sub``
+    stays; the completed rows are the student's own history of schools."""
+
+    __tablename__ = "account_transfers"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), index=True)
+    from_school_id: Mapped[str] = mapped_column(ForeignKey("schools.id"), index=True)
+    to_school_id: Mapped[str] = mapped_column(ForeignKey("schools.id"), index=True)
+    from_login_id: Mapped[str] = mapped_column(String(64))
+    # The login id the sender proposed (None: keep it); the receiver may choose another.
+    to_login_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    status: Mapped[str] = mapped_column(String(16), default="offered", index=True)
+    offered_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    offered_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    decided_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+
+    from_school: Mapped[School] = relationship(foreign_keys=[from_school_id], lazy="joined")
+    to_school: Mapped[School] = relationship(foreign_keys=[to_school_id], lazy="joined")

@@ -53,6 +53,11 @@ ROUTES = {
     ("/admin/tokens/<token_id>/revoke", "POST", "admin.api_token_revoke"),
     ("/admin/totp", "GET POST", "admin.totp_step"),
     ("/admin/totp/enrol", "POST", "admin.totp_enrol"),
+    # issue 11: transfers between schools
+    ("/admin/accounts/<account_id>/transfer", "POST", "admin.account_transfer"),
+    ("/admin/transfers", "GET", "admin.transfers_page"),
+    ("/admin/transfers/<transfer_id>/accept", "POST", "admin.transfer_accept"),
+    ("/admin/transfers/<transfer_id>/decline", "POST", "admin.transfer_decline"),
 }
 
 
