@@ -38,11 +38,20 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from idp.accounts.access import revoke_account_tokens
-from idp.accounts.roles import Action, Actor, Forbidden, may, may_act_on, may_grant_role
+from idp.accounts.roles import (
+    SCHOOL_ADMIN,
+    TEACHER,
+    Action,
+    Actor,
+    Forbidden,
+    may,
+    may_act_on,
+    may_grant_role,
+)
 from idp.admin.accounts import AdminInputError, NotFound, load_account, school_by_code
 from idp.audit import audit
 from idp.signin.sessions import end_account_sessions
-from idp.store.admin_models import AdminEnrolmentCode, PasswordResetCode
+from idp.store.admin_models import AdminApiToken, AdminEnrolmentCode, PasswordResetCode
 from idp.store.models import Account, AccountTransfer, School, iso_utc, new_id, utcnow
 
 OFFER_LIFETIME = timedelta(days=14)
@@ -259,6 +268,13 @@ def move(svc, db: Session, account: Account, to_school: School, login_id: str | 
         _audit_both(db, "transfer.cancelled", other, actor_id, reason="moved")
     account.school, account.school_id = to_school, to_school.id
     account.login_id, account.class_name = new_login, ""
+    if account.role == SCHOOL_ADMIN:
+        # The receiving school never chose this person as its admin: they arrive as a
+        # teacher, and admin API tokens made at the old school stop.
+        account.role = TEACHER
+        db.execute(update(AdminApiToken).where(AdminApiToken.account_id == account.id,
+                                               AdminApiToken.revoked_at.is_(None))
+                   .values(revoked_at=now))
     # What the sending school handed out to reach this account stops with the move.
     for model in (PasswordResetCode, AdminEnrolmentCode):
         db.execute(update(model).where(model.account_id == account.id,

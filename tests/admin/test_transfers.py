@@ -203,6 +203,23 @@ def test_a_school_admin_cannot_move_an_admin(client, make_account, receiving, sc
     assert refused.status_code == 403
 
 
+def test_a_school_admin_moved_by_the_platform_arrives_as_a_teacher(
+        svc, client, make_account, receiving, platform_admin, token_of):
+    """The receiving school never chose this person as its admin: moved by the platform,
+    they arrive as a teacher, and their admin API tokens from the old school stop."""
+    from tests.admin.conftest import api_token_for
+
+    moving = make_account("school_admin")
+    their_token = api_token_for(svc, moving.id)
+    headers = {"Authorization": "Bearer " + their_token}
+    assert client.get("/api/admin/accounts", headers=headers).status_code == 200
+    moved = transfer(client, token_of(platform_admin), moving.id, school_code=receiving.code)
+    assert moved.status_code == 200, moved.get_json()
+    row = account_row(svc, moving.id)
+    assert (row.school_id, row.role) == (receiving.id, "teacher")
+    assert client.get("/api/admin/accounts", headers=headers).status_code == 401
+
+
 def test_an_offer_cannot_be_accepted_by_a_third_school(
         svc, client, make_student, make_account, new_school, receiving, school_admin,
         token_of):
