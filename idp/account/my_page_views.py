@@ -33,7 +33,9 @@ CLAIM_WORDS = {
     "school_name": _l("学校"),
     "grade": _l("学年"),
     "class_name": _l("クラス"),
+    "homeroom": _l("クラス"),
     "role": _l("児童・生徒か先生か"),
+    "status": _l("在学中か卒業したか"),
 }
 SCOPE_WORDS = {
     "openid": _l("アプリごとの番号"),
