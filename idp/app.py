@@ -15,6 +15,7 @@ from idp.account.my_page_views import bp as account_bp
 from idp.accounts.cache import AccountCache, ConsentCache
 from idp.admin.api import bp as admin_api_bp
 from idp.admin.api import docs_bp as api_docs_bp
+from idp.admin.school_year_api import promotion_apply  # noqa: F401  (its routes join the API)
 from idp.admin.views import bp as admin_bp
 from idp.auth.card import CardService, build_card_service
 from idp.auth.card_views import bp as card_bp

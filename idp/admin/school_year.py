@@ -297,8 +297,9 @@ def stash_preview(store: Any, plan: PromotionPlan,
         PREVIEW_TTL)
 
 
-def apply_preview(store: Any, db: Session, actor: Actor, token: str) -> Applied:
-    """Apply a stashed preview by its token."""
+def apply_preview(store: Any, db: Session, actor: Actor, token: str, *,
+                  school_id: str) -> Applied:
+    """Apply a stashed preview of ``school_id`` by its token."""
     if not isinstance(token, str) or not 0 < len(token) <= 64:
         raise PromotionError("invalid_request", "preview_token is required")
     stashed = store.get(PREVIEW_KEY + token)
@@ -307,7 +308,10 @@ def apply_preview(store: Any, db: Session, actor: Actor, token: str) -> Applied:
             raise PromotionError("already_applied", "this preview was applied already")
         raise PromotionError("preview_expired", "no such preview (they last an hour): "
                              "preview again")
-    school = db.get(School, stashed["school_id"])
+    if stashed["school_id"] != school_id:
+        # Another school's preview: as if there were none (says nothing about it).
+        raise PromotionError("preview_expired", "no such preview for this school")
+    school = db.get(School, school_id)
     raw = stashed["assignments"]
     assignments = None if raw is None else [ClassAssignment(**a) for a in raw]
     return apply(db, actor, school, token, assignments)
