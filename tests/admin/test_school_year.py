@@ -192,6 +192,24 @@ def test_unknown_school_is_404(client, platform_admin, token_of):
     assert response.status_code == 404
 
 
+def test_allow_graduates_is_set_by_the_admin_api_only(client, svc, rp, platform_admin,
+                                                     token_of):
+    headers = token_of(platform_admin)
+    path = f"/api/admin/clients/{rp.client_id}"
+    current = client.get(path, headers=headers).get_json()
+    assert current["allow_graduates"] is False
+    body = {k: current[k] for k in ("client_name", "redirect_uris", "token_endpoint_auth_method",
+                                    "post_logout_redirect_uris")}
+    bad = client.put(path, json={**body, "allow_graduates": "yes"}, headers=headers)
+    assert bad.status_code == 400
+    done = client.put(path, json={**body, "allow_graduates": True}, headers=headers)
+    assert done.status_code == 200 and done.get_json()["allow_graduates"] is True
+    made = client.post("/api/admin/clients", headers=headers, json={
+        "client_name": "卒業生アプリ", "redirect_uris": ["https://alumni2.example.test/cb"],
+        "allow_graduates": True})
+    assert made.status_code == 201 and made.get_json()["allow_graduates"] is True
+
+
 # ----------------------------------------------------------------------------- lifecycle
 def _graduate(svc, account_id: str, days_ago: int) -> None:
     from idp.store.models import Account, utcnow
