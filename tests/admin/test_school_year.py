@@ -318,3 +318,84 @@ def test_cli_lifecycle_run_prints_what_it_did(idp_cli, svc, year_school, pupils)
     assert "deactivated 1 graduate(s)" in first.output
     second = idp_cli("school", "lifecycle", "run", "--school", year_school.code)
     assert "deactivated 0 graduate(s)" in second.output
+
+
+# ----------------------------------------------------------------------------- the pages
+def _page_upload(c, school_code: str, roster: bytes | None):
+    import io
+
+    from tests.admin.conftest import form_token
+
+    data = {"csrf_token": form_token(c, "/admin/school-year"), "school": school_code}
+    if roster is not None:
+        data["file"] = (io.BytesIO(roster), "classes.csv")
+    return c.post("/admin/school-year", data=data, content_type="multipart/form-data")
+
+
+def _page_apply(c, html: str, school_code: str | None = None):
+    from tests.admin.conftest import form_token, hidden
+
+    return c.post("/admin/school-year/apply", data={
+        "csrf_token": form_token(c, "/admin/school-year"),
+        "preview_token": hidden(html, "preview_token"),
+        "school": school_code or hidden(html, "school")})
+
+
+def test_promotion_through_the_pages(app, svc, year_school, other_school, pupils,
+                                     make_account):
+    from tests.admin.conftest import admin_sign_in
+
+    c = app.test_client()
+    admin_sign_in(c, make_account("school_admin", in_school=year_school))
+    start = c.get("/admin/school-year").get_data(as_text=True)
+    assert year_school.code in start and other_school.code not in start
+    before = _state(svc, year_school.id)
+    preview = _page_upload(c, year_school.code, (ROSTER_HEADER + "ichi,2,4\n").encode("cp932"))
+    html = preview.get_data(as_text=True)
+    assert preview.status_code == 200, html[:800]
+    assert 'id="promotion-apply"' in html and "1 → 2" in html and "roku" in html
+    assert _state(svc, year_school.id) == before  # the preview changed nothing
+    done = _page_apply(c, html)
+    assert done.status_code == 200 and 'id="promotion-done"' in done.get_data(as_text=True)
+    assert _state(svc, year_school.id)["ichi"][:2] == ("2", "4")
+    twice = _page_apply(c, html)
+    assert twice.status_code == 409
+    assert "もう反映しました" in twice.get_data(as_text=True)
+    bad = _page_upload(c, year_school.code, (ROSTER_HEADER + "ichi,9,1\n").encode())
+    assert bad.status_code == 422 and 'id="promotion-apply"' not in bad.get_data(as_text=True)
+
+
+def test_the_page_keeps_another_schools_admin_out(app, svc, year_school, other_school, pupils,
+                                                  make_account):
+    from tests.admin.conftest import admin_sign_in
+
+    owner = app.test_client()
+    admin_sign_in(owner, make_account("school_admin", in_school=year_school))
+    html = _page_upload(owner, year_school.code, None).get_data(as_text=True)
+    intruder = app.test_client()
+    admin_sign_in(intruder, make_account("school_admin", in_school=other_school))
+    before = _state(svc, year_school.id)
+    assert _page_upload(intruder, year_school.code, None).status_code == 400  # not a choice
+    assert _page_apply(intruder, html).status_code == 403
+    assert _page_apply(intruder, html, other_school.code).status_code == 409
+    assert _state(svc, year_school.id) == before
+
+
+def test_allow_graduates_on_the_client_page(app, svc, rp, platform_admin):
+    from idp.store.models import Client
+    from tests.admin.conftest import admin_sign_in
+    from tests.conftest import csrf_of
+
+    c = app.test_client()
+    admin_sign_in(c, platform_admin)
+    path = f"/admin/clients/{rp.client_id}"
+    html = c.get(path).get_data(as_text=True)
+    assert 'id="client-allow-graduates"' in html
+    response = c.post(path, data={
+        "csrf_token": csrf_of(html), "client_name": "テスト算数アプリ",
+        "redirect_uris": rp.redirect_uri, "token_endpoint_auth_method": rp.auth_method,
+        "scopes": ["openid", "school"], "id_token_signed_response_alg": "RS256",
+        "required_acr": "", "allow_graduates": "y"})
+    assert response.status_code == 303, response.get_data(as_text=True)[:800]
+    with svc.db.read() as s:
+        assert s.get(Client, rp.client_id).allow_graduates is True
