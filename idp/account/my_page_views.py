@@ -18,6 +18,7 @@ from wtforms.fields.choices import SelectChoice
 
 from idp.account import my_page
 from idp.account.forms import PasswordForm, ResetForm, WithdrawForm
+from idp.accounts.lifecycle import graduate_access_ends, japan_date, status_of
 from idp.audit import audit
 from idp.services import services
 from idp.signin.current import current_user, sign_in
@@ -83,7 +84,10 @@ def home():
     with services().db.session() as db:
         apps = my_page.apps_in_use(db, user.account.id)
         cards = my_page.my_cards(db, user.account.id)
+    ends = graduate_access_ends(user.account)
     return render_template("account/home.html", account=user.account, apps=apps,
+                           status=status_of(user.account),
+                           graduate_until=japan_date(ends) if ends else None,
                            cards=cards, form=WithdrawForm(), claim_words=claim_words,
                            scope_words=SCOPE_WORDS, messages=get_flashed_messages())
 

@@ -172,3 +172,13 @@ def _href(html: str, element_id: str) -> str:
     match = re.search(rf'id="{element_id}" href="([^"]+)"', html)
     assert match, f"no link {element_id}"
     return html_lib.unescape(match.group(1))
+
+
+def test_the_students_page_shows_the_school_year(browser, svc, grad_school, make_pupil, rp):
+    pupil = make_pupil(grade="6", class_name="2")
+    sign_in_tokens(browser, rp, pupil, scope="openid")
+    page = browser.c.get("/account/").get_data(as_text=True)
+    assert "6年" in page and "2組" in page and 'id="my-status"' not in page
+    promote(svc, grad_school)
+    page = browser.c.get("/account/").get_data(as_text=True)
+    assert 'id="my-status"' in page and "卒業しました" in page
