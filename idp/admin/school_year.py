@@ -141,14 +141,14 @@ def parse_class_roster(data: bytes, school_code: str
     if "\x00" in text:
         raise RosterFileError("bad_encoding", "the file contains NUL bytes: not a CSV")
     reader = csv.reader(io.StringIO(text, newline=""))
-    header = next(reader, None)
-    if header is None:
-        raise RosterFileError("empty", "the file is empty")
-    columns = _columns(header)
     rows: list[ClassAssignment] = []
     problems: list[Problem] = []
     seen: dict[str, int] = {}
     try:
+        header = next(reader, None)
+        if header is None:
+            raise RosterFileError("empty", "the file is empty")
+        columns = _columns(header)
         for cells in reader:
             if not any(c.strip() for c in cells):
                 continue
