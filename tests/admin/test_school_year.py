@@ -399,3 +399,26 @@ def test_allow_graduates_on_the_client_page(app, svc, rp, platform_admin):
     assert response.status_code == 303, response.get_data(as_text=True)[:800]
     with svc.db.read() as s:
         assert s.get(Client, rp.client_id).allow_graduates is True
+
+
+def test_a_roster_deactivation_and_reactivation_keep_the_status_in_step(
+        client, svc, year_school, pupils, make_account, token_of):
+    headers = token_of(make_account("school_admin", in_school=year_school))
+    rows = [("ichi", "1", "2"), ("go-a", "5", "1"), ("roku", "6", "3"), ("nen", "年長", "")]
+
+    def import_roster(listed):
+        text = "学校コード,ログインID,氏名,学年,組,区分\n" + "".join(
+            f"{year_school.code},{login},{login},{grade},{klass},児童\n"
+            for login, grade, klass in listed)
+        return client.post("/api/admin/roster/import", data=text.encode(),
+                           content_type="text/csv", headers=headers,
+                           query_string={"deactivate_missing": "true"})
+
+    assert import_roster(rows).status_code == 200  # go-b is not listed: deactivated
+    assert _state(svc, year_school.id)["go-b"][2:] == ("deactivated", False)
+    plan = _preview(client, headers, year_school).get_json()
+    assert "go-b" not in {p["login_id"] for p in plan["promote"]}
+    assert import_roster([*rows, ("go-b", "5", "2")]).status_code == 200  # back at school
+    assert _state(svc, year_school.id)["go-b"][2:] == ("active", True)
+    plan = _preview(client, headers, year_school).get_json()
+    assert "go-b" in {p["login_id"] for p in plan["promote"]}
