@@ -171,6 +171,7 @@ def list_clients(db: Session, actor: Actor):
 def create_client(db: Session, actor: Actor):
     require(actor, Action.CLIENTS)
     spec = metadata.spec_from_metadata(_json_object())
+    registry.check_admin_choices(request.get_json(silent=True))
     row, secret = register_client(services(), spec, actor=actor.account_id)
     row = registry.admin_choices(db, db.get(Client, row.client_id),  # committed: reload
                                  request.get_json(silent=True), actor=actor.account_id)

@@ -349,11 +349,18 @@ def set_allow_graduates(db: Session, row: Client, allowed: bool, *, actor: str) 
               allowed=allowed)
 
 
-def admin_choices(db: Session, row: Client, data: Any, *, actor: str) -> Client:
-    """What only an admin sets on a client (the admin API's JSON): ``allow_graduates``."""
+def check_admin_choices(data: Any) -> bool | None:
+    """``allow_graduates`` from the admin API's JSON (None: not given); checked before a
+    client is registered, so a bad value registers nothing."""
     allowed = data.get("allow_graduates") if isinstance(data, dict) else None
     if allowed is not None and not isinstance(allowed, bool):
         raise ClientMetadataError("allow_graduates must be true or false")
+    return allowed
+
+
+def admin_choices(db: Session, row: Client, data: Any, *, actor: str) -> Client:
+    """What only an admin sets on a client (the admin API's JSON): ``allow_graduates``."""
+    allowed = check_admin_choices(data)
     if allowed is not None:
         set_allow_graduates(db, row, allowed, actor=actor)
     return row

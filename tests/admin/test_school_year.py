@@ -194,6 +194,8 @@ def test_unknown_school_is_404(client, platform_admin, token_of):
 
 def test_allow_graduates_is_set_by_the_admin_api_only(client, svc, rp, platform_admin,
                                                      token_of):
+    from idp.store.models import Client
+
     headers = token_of(platform_admin)
     path = f"/api/admin/clients/{rp.client_id}"
     current = client.get(path, headers=headers).get_json()
@@ -204,6 +206,12 @@ def test_allow_graduates_is_set_by_the_admin_api_only(client, svc, rp, platform_
     assert bad.status_code == 400
     done = client.put(path, json={**body, "allow_graduates": True}, headers=headers)
     assert done.status_code == 200 and done.get_json()["allow_graduates"] is True
+    refused = client.post("/api/admin/clients", headers=headers, json={
+        "client_name": "卒業生アプリ", "redirect_uris": ["https://alumni3.example.test/cb"],
+        "allow_graduates": 1})
+    assert refused.status_code == 400
+    with svc.db.read() as s:  # a bad value registers nothing
+        assert not s.scalars(select(Client).where(Client.name == "卒業生アプリ")).all()
     made = client.post("/api/admin/clients", headers=headers, json={
         "client_name": "卒業生アプリ", "redirect_uris": ["https://alumni2.example.test/cb"],
         "allow_graduates": True})
