@@ -91,6 +91,7 @@ class ClientForm(FlaskForm):
                                          validators=[Optional(), NumberRange(60, 86400)])
     refresh_token_lifetime = IntegerField(_l("リフレッシュトークンの有効秒数"),
                                           validators=[Optional(), NumberRange(300, 7776000)])
+    allow_graduates = BooleanField(_l("卒業生も使える(卒業後の期間だけ)"))
     submit = SubmitField(_l("保存する"))
 
 
@@ -130,6 +131,18 @@ class RosterUploadForm(FlaskForm):
 class RosterApplyForm(FlaskForm):
     preview_id = HiddenField(validators=[DataRequired()])
     submit = SubmitField(_l("この内容で取り込む"))
+
+
+class PromotionUploadForm(FlaskForm):
+    school = SelectField(_l("学校"), validators=[DataRequired()])
+    file = FileField(_l("新しいクラスの名簿(CSV、なくてもよい)"))
+    submit = SubmitField(_l("確認する(まだ保存しません)"))
+
+
+class PromotionApplyForm(FlaskForm):
+    preview_token = HiddenField(validators=[DataRequired(), Length(max=64)])
+    school = HiddenField(validators=[DataRequired(), Length(max=64)])
+    submit = SubmitField(_l("この内容で進級・卒業させる"))
 
 
 class RetentionForm(FlaskForm):

@@ -46,6 +46,11 @@ class School(Base):
     code: Mapped[str] = mapped_column(String(64), unique=True)
     name: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    # The school year (idp.accounts.lifecycle): pupils in this grade graduate at the year-end
+    # promotion (6 for an elementary school, 3 for a junior high), and graduates keep the
+    # apps that allow graduates this many days after graduating.
+    top_grade: Mapped[int] = mapped_column(Integer, default=6, server_default="6")
+    graduate_grace_days: Mapped[int] = mapped_column(Integer, default=90, server_default="90")
 
 
 class Account(Base):
@@ -68,6 +73,11 @@ class Account(Base):
     # When the account's tokens were last revoked (access ended): an authorization code
     # issued before then is refused too (idp.accounts.access.revoke_account_tokens).
     tokens_revoked_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    # active | graduated | deactivated (idp.accounts.lifecycle). ``active`` stays the one
+    # switch every sign-in and token check reads: a graduate is still active (for the apps
+    # that allow graduates), a deactivated account is not.
+    status: Mapped[str] = mapped_column(String(16), default="active", server_default="active")
+    graduated_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
 
     school: Mapped[School] = relationship(lazy="joined")
 
@@ -123,6 +133,10 @@ class Client(Base):
     registration_access_token_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    # Graduates may keep signing in here during their school's grace period (set by an
+    # admin only, never by dynamic registration).
+    allow_graduates: Mapped[bool] = mapped_column(Boolean, default=False,
+                                                  server_default=false())
 
 
 class Consent(Base):
@@ -243,3 +257,17 @@ class AccountTransfer(Base):
 
     from_school: Mapped[School] = relationship(foreign_keys=[from_school_id], lazy="joined")
     to_school: Mapped[School] = relationship(foreign_keys=[to_school_id], lazy="joined")
+
+
+class PromotionBatch(Base):
+    """One applied year-end promotion: its preview's token is unique, so the same preview
+    applied twice (a double click, a retried API call, two admins) promotes only once."""
+
+    __tablename__ = "promotion_batches"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    school_id: Mapped[str] = mapped_column(ForeignKey("schools.id"), index=True)
+    preview_token: Mapped[str] = mapped_column(String(64), unique=True)
+    actor: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    promoted: Mapped[int] = mapped_column(Integer, default=0)
+    graduated: Mapped[int] = mapped_column(Integer, default=0)
+    applied_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)

@@ -48,6 +48,8 @@ ROUTES = {
     ("/admin/roster/apply", "POST", "admin.roster_apply"),
     ("/admin/roster/sheets/<sheet_id>.pdf", "GET", "admin.roster_sheet"),
     ("/admin/schools", "GET POST", "admin.schools"),
+    ("/admin/school-year", "GET POST", "admin.school_year_page"),
+    ("/admin/school-year/apply", "POST", "admin.school_year_apply"),
     ("/admin/settings/retention", "POST", "admin.retention"),
     ("/admin/tokens", "GET POST", "admin.api_tokens"),
     ("/admin/tokens/<token_id>/revoke", "POST", "admin.api_token_revoke"),
