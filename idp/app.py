@@ -13,6 +13,9 @@ from werkzeug.exceptions import BadRequest, HTTPException
 
 from idp.account.my_page_views import bp as account_bp
 from idp.accounts.cache import AccountCache, ConsentCache
+
+# Operations kept in files of their own add their routes to the admin API's blueprint.
+from idp.admin import school_year_api, transfer_api  # noqa: F401
 from idp.admin.api import bp as admin_api_bp
 from idp.admin.api import docs_bp as api_docs_bp
 from idp.admin.views import bp as admin_bp

@@ -7,7 +7,10 @@ from __future__ import annotations
 SCOPE_CLAIMS: dict[str, list[str]] = {
     "openid": ["sub"],
     "profile": ["name"],
-    "school": ["school_code", "school_name", "grade", "class_name", "role"],
+    # ``homeroom`` is the homeroom class (``class_name`` is its older name, kept for the apps
+    # that read it); ``status`` is active or graduated (idp.accounts.lifecycle).
+    "school": ["school_code", "school_name", "grade", "class_name", "homeroom", "role",
+               "status"],
     "offline_access": [],
 }
 SUPPORTED_SCOPES = list(SCOPE_CLAIMS)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta, timezone
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
@@ -14,9 +14,19 @@ from idp.accounts.codes import find_reset_code
 from idp.audit import audit
 from idp.oidc.tokens import revoke_client_account_tokens
 from idp.signin.passwords import hash_password, verify_password
-from idp.store.models import Account, CardBinding, Client, Consent, Disclosure, School, utcnow
+from idp.store.models import (
+    Account,
+    AccountTransfer,
+    CardBinding,
+    Client,
+    Consent,
+    Disclosure,
+    School,
+    utcnow,
+)
 
 HISTORY_PER_APP = 20
+JAPAN = timezone(timedelta(hours=9), "JST")
 
 
 @dataclass
@@ -56,6 +66,27 @@ def withdraw_consent(db: Session, account_id: str, client_id: str) -> bool:
     audit(db, "consent.withdrawn", actor=account_id, account_id=account_id,
           client_id=client_id)
     return True
+
+
+@dataclass
+class SchoolMove:
+    from_school: str
+    to_school: str
+    on: str  # the day in Japan time, YYYY-MM-DD
+
+
+def japan_date(moment: datetime) -> str:
+    """A stored (naive UTC) moment as the day it was in Japan."""
+    return moment.replace(tzinfo=UTC).astimezone(JAPAN).strftime("%Y-%m-%d")
+
+
+def school_moves(db: Session, account_id: str) -> list[SchoolMove]:
+    """The schools the student moved between (idp.admin.transfers), newest first."""
+    rows = db.scalars(select(AccountTransfer).where(
+        AccountTransfer.account_id == account_id, AccountTransfer.status == "completed")
+        .order_by(AccountTransfer.decided_at.desc()))
+    return [SchoolMove(row.from_school.name, row.to_school.name, japan_date(row.decided_at))
+            for row in rows if row.decided_at is not None]
 
 
 def my_cards(db: Session, account_id: str) -> list[tuple[CardBinding, str]]:

@@ -18,6 +18,7 @@ from wtforms.fields.choices import SelectChoice
 
 from idp.account import my_page
 from idp.account.forms import PasswordForm, ResetForm, WithdrawForm
+from idp.accounts.lifecycle import graduate_access_ends, japan_date, status_of
 from idp.audit import audit
 from idp.services import services
 from idp.signin.current import current_user, sign_in
@@ -33,7 +34,9 @@ CLAIM_WORDS = {
     "school_name": _l("学校"),
     "grade": _l("学年"),
     "class_name": _l("クラス"),
+    "homeroom": _l("クラス"),
     "role": _l("児童・生徒か先生か"),
+    "status": _l("在学中か卒業したか"),
 }
 SCOPE_WORDS = {
     "openid": _l("アプリごとの番号"),
@@ -81,8 +84,13 @@ def home():
     with services().db.session() as db:
         apps = my_page.apps_in_use(db, user.account.id)
         cards = my_page.my_cards(db, user.account.id)
+        moves = my_page.school_moves(db, user.account.id)
+    ends = graduate_access_ends(user.account)
     return render_template("account/home.html", account=user.account, apps=apps,
-                           cards=cards, form=WithdrawForm(), claim_words=claim_words,
+                           status=status_of(user.account),
+                           graduate_until=japan_date(ends) if ends else None,
+                           cards=cards, moves=moves, form=WithdrawForm(),
+                           claim_words=claim_words,
                            scope_words=SCOPE_WORDS, messages=get_flashed_messages())
 
 

@@ -5,7 +5,8 @@ consent (authorize). A committed change to an account (locked, deactivated, a ne
 password, its tokens revoked) or to a consent (given, withdrawn) drops it in every process
 at once, so a locked account or a withdrawn consent stops working everywhere, as before.
 The account comes with its school (claims need it); a school renamed shows after the
-entry's TTL.
+entry's TTL, but an account moved to another school (idp.admin.transfers changes its row)
+is dropped at once like any other change of the account.
 """
 
 from __future__ import annotations

@@ -30,12 +30,13 @@ class Action(StrEnum):
     CARDS = "cards"
     ROSTER = "roster"
     AUDIT = "audit"
+    SCHOOL_YEAR = "school_year"  # year-end promotion and graduation, graduates' lifecycle
     LINK_CARDS = "link_cards"  # school-assisted card linking for a student at the school PC
 
 
 # What a school admin may do, and only inside their own school.
 SCHOOL_SCOPED = frozenset({Action.ACCOUNTS, Action.CARDS, Action.ROSTER, Action.AUDIT,
-                           Action.LINK_CARDS})
+                           Action.LINK_CARDS, Action.SCHOOL_YEAR})
 # What a teacher may do, and only inside their own school.
 TEACHER_SCOPED = frozenset({Action.LINK_CARDS})
 

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from idp.accounts import cards, codes
 from idp.accounts.access import revoke_account_tokens
+from idp.accounts.lifecycle import status_of
 from idp.accounts.roles import (
     ACCOUNT_ROLES,
     STAFF_ROLES,
@@ -70,7 +71,8 @@ def school_by_code(db: Session, code: str) -> School | None:
 
 
 def school_view(row: School) -> dict[str, Any]:
-    return {"id": row.id, "code": row.code, "name": row.name}
+    return {"id": row.id, "code": row.code, "name": row.name, "top_grade": row.top_grade,
+            "graduate_grace_days": row.graduate_grace_days}
 
 
 # ----------------------------------------------------------------------------- accounts
@@ -79,7 +81,8 @@ def account_view(row: Account) -> dict[str, Any]:
             "display_name": row.display_name, "role": row.role, "grade": row.grade,
             "class_name": row.class_name, "active": row.active, "locked": row.locked,
             "has_password": row.password_hash is not None,
-            "created_at": _iso(row.created_at)}
+            "created_at": _iso(row.created_at), "status": status_of(row),
+            "graduated_at": _iso(row.graduated_at)}
 
 
 def load_account(db: Session, actor: Actor, account_id: str,

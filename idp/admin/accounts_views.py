@@ -8,8 +8,8 @@ from wtforms.fields.choices import SelectChoice
 
 from idp.accounts.cards import card_status
 from idp.accounts.roles import ACCOUNT_ROLES, STAFF_ROLES, Actor, may_grant_role
-from idp.admin import accounts
-from idp.admin.forms import AccountForm, ActionForm
+from idp.admin import accounts, transfers
+from idp.admin.forms import AccountForm, ActionForm, TransferForm
 from idp.admin.messages import describe
 from idp.admin.views import bp, render, show_also, show_once
 from idp.admin.web_auth import admin_required
@@ -65,11 +65,19 @@ def account_new(actor: Actor):
 @bp.get("/accounts/<account_id>")
 @admin_required
 def account_detail(actor: Actor, account_id: str):
+    return account_page(actor, account_id)
+
+
+def account_page(actor: Actor, account_id: str, status: int = 200, error: str | None = None,
+                 transfer_form: TransferForm | None = None):
+    """One account (also re-shown with ``error`` when an action on it was refused)."""
     with services().db.session() as db:
         row = accounts.load_account(db, actor, account_id)
         cards = accounts.account_cards(db, row.id)
-    return render("admin/account.html", actor, row=row, cards=cards,
-                   card_status=card_status, form=ActionForm(),
+        pending = transfers.pending_offer_for(db, row.id)
+    return render("admin/account.html", actor, status, row=row, cards=cards,
+                   card_status=card_status, form=ActionForm(), error=error,
+                   transfer=pending, transfer_form=transfer_form or TransferForm(),
                    guessing=services().throttle.guessing_flag(row.id))
 
 

@@ -169,7 +169,10 @@ def list_clients(db: Session, actor: Actor):
 def create_client(db: Session, actor: Actor):
     require(actor, Action.CLIENTS)
     spec = metadata.spec_from_metadata(_json_object())
+    registry.check_admin_choices(request.get_json(silent=True))
     row, secret = register_client(services(), spec, actor=actor.account_id)
+    row = registry.admin_choices(db, db.get(Client, row.client_id),  # committed: reload
+                                 request.get_json(silent=True), actor=actor.account_id)
     body = metadata.admin_view(row)
     body["client_secret"] = secret
     return body, 201
@@ -190,6 +193,7 @@ def update_client(db: Session, actor: Actor, client_id: str):
     secret = registry.update_client(services(), db, row, spec, actor=actor.account_id)
     if isinstance(data.get("enabled"), bool) and data["enabled"] != row.enabled:
         registry.set_enabled(db, row, data["enabled"], actor=actor.account_id)
+    registry.admin_choices(db, row, data, actor=actor.account_id)
     body = metadata.admin_view(row)
     if secret:
         body["client_secret"] = secret

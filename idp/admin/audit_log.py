@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, or_, select
+from sqlalchemy import and_, delete, or_, select
 from sqlalchemy.orm import Session
 
 from idp.accounts.roles import Action, Actor, require, school_scope
@@ -48,9 +48,13 @@ def _query(db: Session, actor: Actor, flt: AuditFilter):
     scope = school_scope(actor, Action.AUDIT, flt.school_id)
     stmt = select(AuditEvent)
     if scope is not None:
+        # A school's own records, and its accounts' records tied to no school (sign-ins,
+        # tokens). A record tied to another school stays in that school's log: after a
+        # transfer the receiving school does not read what the old school did.
         in_school = select(Account.id).where(Account.school_id == scope)
         stmt = stmt.where(or_(AuditEvent.school_id == scope,
-                              AuditEvent.account_id.in_(in_school)))
+                              and_(AuditEvent.school_id.is_(None),
+                                   AuditEvent.account_id.in_(in_school))))
     if flt.account_id:
         stmt = stmt.where(AuditEvent.account_id == flt.account_id[:32])
     if flt.client_id:

@@ -64,6 +64,7 @@ def _fill_client_form(form: ClientForm, row: Client) -> None:
     form.contacts.data = ", ".join(row.contacts or [])
     form.access_token_lifetime.data = row.access_token_lifetime
     form.refresh_token_lifetime.data = row.refresh_token_lifetime
+    form.allow_graduates.data = bool(row.allow_graduates)
 
 
 @bp.get("/clients")
@@ -89,6 +90,10 @@ def client_new(actor: Actor):
     except ClientMetadataError as exc:
         return render("admin/client_form.html", actor, 400, form=form, row=None,
                        error=describe(exc.code, str(exc)))
+    if form.allow_graduates.data:
+        with services().db.session() as db:
+            registry.set_allow_graduates(db, db.get(Client, row.client_id), True,
+                                         actor=actor.account_id)
     if secret:
         show_once("client_secret", secret)
     return redirect(url_for("admin.client_detail", client_id=row.client_id), 303)
@@ -116,6 +121,8 @@ def client_detail(actor: Actor, client_id: str):
             try:
                 secret = registry.update_client(svc, db, row, _spec_from_form(form),
                                                      actor=actor.account_id)
+                registry.set_allow_graduates(db, row, bool(form.allow_graduates.data),
+                                             actor=actor.account_id)
             except ClientMetadataError as exc:
                 db.rollback()
                 error = describe(exc.code, str(exc))

@@ -91,6 +91,7 @@ class ClientForm(FlaskForm):
                                          validators=[Optional(), NumberRange(60, 86400)])
     refresh_token_lifetime = IntegerField(_l("リフレッシュトークンの有効秒数"),
                                           validators=[Optional(), NumberRange(300, 7776000)])
+    allow_graduates = BooleanField(_l("卒業生も使える(卒業後の期間だけ)"))
     submit = SubmitField(_l("保存する"))
 
 
@@ -141,6 +142,18 @@ class RosterApplyForm(FlaskForm):
     submit = SubmitField(_l("この内容で取り込む"))
 
 
+class PromotionUploadForm(FlaskForm):
+    school = SelectField(_l("学校"), validators=[DataRequired()])
+    file = FileField(_l("新しいクラスの名簿(CSV、なくてもよい)"))
+    submit = SubmitField(_l("確認する(まだ保存しません)"))
+
+
+class PromotionApplyForm(FlaskForm):
+    preview_token = HiddenField(validators=[DataRequired(), Length(max=64)])
+    school = HiddenField(validators=[DataRequired(), Length(max=64)])
+    submit = SubmitField(_l("この内容で進級・卒業させる"))
+
+
 class RetentionForm(FlaskForm):
     days = IntegerField(_l("監査ログの保存日数"), validators=[NumberRange(30, 3650)])
     submit = SubmitField(_l("保存する"))
@@ -150,3 +163,19 @@ class ApiTokenForm(FlaskForm):
     label = StringField(_l("メモ"), validators=[Optional(), Length(max=200)])
     days = IntegerField(_l("有効日数"), default=30, validators=[NumberRange(1, 90)])
     submit = SubmitField(_l("発行する"))
+
+
+class TransferForm(FlaskForm):
+    """The sending school's offer (a platform admin: the move itself)."""
+
+    school_code = StringField(_l("うつる先の学校コード"),
+                              validators=[DataRequired(), Length(max=64)])
+    login_id = StringField(_l("うつった先のID(空なら今のまま)"),
+                           validators=[Optional(), Length(max=64)])
+    submit = SubmitField(_l("ほかの学校にうつす"))
+
+
+class AcceptTransferForm(FlaskForm):
+    login_id = StringField(_l("この学校でのID(空なら申し出のまま)"),
+                           validators=[Optional(), Length(max=64)])
+    submit = SubmitField(_l("受け入れる"))

@@ -20,6 +20,13 @@ _MESSAGES = {
     "login_id_taken": _l("このログインIDは、この学校でもう使われています。"),
     "self_lock": _l("自分のアカウントはロックできません。"),
     "not_staff": _l("確認コードを登録するのは教職員のアカウントだけです。"),
+    # transfers (idp.admin.transfers)
+    "invalid_school_code": _l("うつる先の学校コードを入れてください(64文字まで)。"),
+    "same_school": _l("このアカウントは、もうその学校にいます。"),
+    "offer_expired": _l("この申し出は期限が切れました。"
+                        "送り出す学校に、もう一度申し出てもらってください。"),
+    "offer_not_pending": _l("この申し出は、もう受け入れたか、断ったか、取り消されています。"),
+    "offer_stale": _l("このアカウントは、もう送り出す学校にいません。"),
     # relying parties (idp.clients.registry.ClientMetadataError, RFC 7591 codes)
     "invalid_redirect_uri": _l("リダイレクトURIが使えません(https か、ループバックの http だけ)。"),
     "invalid_client_metadata": _l("アプリの設定に問題があります。"),
@@ -41,6 +48,16 @@ _MESSAGES = {
     "admin_account": _l("管理者のアカウントは名簿では変えられません。"),
     "admin_role": _l("管理者の役割は名簿では付けられません。"),
     "bad_role": _l("役割は student か teacher(児童生徒・教員)にしてください。"),
+    # the year-end promotion (idp.admin.school_year)
+    "bad_row": _l("ログインID・学年・組のどれかが空か、長すぎます。"),
+    "unknown_login": _l("このログインIDの在学中の児童生徒は、この学校にいません。"),
+    "grade_mismatch": _l("名簿の学年が、進級したあとの学年(いまの学年 + 1)と合いません。"),
+    "graduating": _l("最上級の学年なので卒業します。この行は使いません(名簿から消してください)。"),
+    "not_a_number": _l("学年が数字ではないので、進級させません(そのままにします)。"),
+    "already_applied": _l("この確認内容は、もう反映しました。"),
+    "stale_preview": _l("確認のあとで児童生徒の情報が変わりました。もう一度確認してください。"),
+    "preview_expired": _l("確認の時間が切れました。もう一度確認してください。"),
+    "invalid_roster": _l("名簿にまちがいがあります。確認画面を見てください。"),
     # OneRoster bundles (idp.admin.oneroster) and their export (idp.admin.oneroster_export)
     "bad_zip": _l("zip ファイルとして開けません。"),
     "unsafe_path": _l(

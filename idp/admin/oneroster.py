@@ -372,7 +372,7 @@ def _person(context: _Context, line: int, user: dict[str, str]) -> RosterRow | N
     family = user.get("preferredFamilyName") or user["familyName"]
     given = user.get("preferredGivenName") or user["givenName"]
     display_name = f"{family} {given}".strip()
-    grade = (user.get("grades") or "").split(",")[0].strip()
+    grade = grade_number(user.get("grades") or "")
     class_name, student_number = _homeroom(context, user)
     cells = [school_code, user["username"], display_name, grade, class_name, role]
     columns = {name: i for i, name in enumerate(
@@ -390,6 +390,17 @@ def _person(context: _Context, line: int, user: dict[str, str]) -> RosterRow | N
                    kana_family_name=_kana(user.get("metadata.jp.kanaFamilyName", "")),
                    kana_given_name=_kana(user.get("metadata.jp.kanaGivenName", "")),
                    student_number=student_number, keep=frozenset(keep))
+
+
+# MEXT grade codes of the Japan Profile: 小学校 P1–P6, 中学校 J1–J3, 高等学校 H1–H3.
+MEXT_GRADE_RE = re.compile(r"^(?:P[1-6]|J[1-3]|H[1-3])$")
+
+
+def grade_number(grades: str) -> str:
+    """The first of ``grades``, a MEXT code as its number ("P5" → "5"): the grade is a
+    number in the school, as in the CSV roster, so the year-end promotion moves it up."""
+    first = unicodedata.normalize("NFKC", grades.split(",")[0]).strip()
+    return first[1:] if MEXT_GRADE_RE.match(first) else first
 
 
 def _homeroom(context: _Context, user: dict[str, str]) -> tuple[str, str]:

@@ -22,6 +22,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from idp.accounts import lifecycle
 from idp.accounts.roles import Action, Actor, Forbidden, may
 from idp.admin.accounts import AdminInputError, NotFound
 from idp.audit import audit
@@ -89,8 +90,11 @@ def export_bundle(db: Session, actor: Actor, *, client_id: str, school_code: str
     if not all(scope in (client.scopes or []) for scope in NEEDED_SCOPES):
         raise AdminInputError("scope_not_allowed", "the bundle carries names and classes: "
                               "the app must be allowed the profile and school scopes")
+    # In school now: not graduates (they keep only the apps that allow graduates) and not
+    # deactivated accounts.
     accounts = list(db.scalars(
         select(Account).where(Account.school_id == school.id, Account.active.is_(True),
+                              Account.status == lifecycle.ACTIVE,
                               Account.role.in_(("student", "teacher")))
         .order_by(Account.grade, Account.class_name, Account.student_number,
                   Account.login_id)))
@@ -116,6 +120,15 @@ def _school(db: Session, actor: Actor, school_code: str | None) -> School:
     if school is None or not may(actor, Action.ROSTER, school.id):
         raise Forbidden("not allowed to export this school's roster")
     return school
+
+
+def _grade_code(school: School, grade: str) -> str:
+    """A grade number as the Japan Profile's MEXT code where the school tells which: a
+    six-grade school is an elementary school (P1–P6). A three-grade school may be a junior
+    or a senior high school (J or H), which Mynagate does not record: the number stays."""
+    if grade.isdigit() and school.top_grade == 6 and 1 <= int(grade) <= 6:
+        return f"P{grade}"
+    return grade
 
 
 def _class_id(school: School, year: int, grade: str, class_name: str) -> str:
@@ -144,7 +157,7 @@ def _tables(school: School, year: int, people: list[tuple[str, Account]]
                 classes[key] = _class_id(school, year, *key)
                 tables["classes"].append({
                     "sourcedId": classes[key], "title": account.class_name,
-                    "grades": key[0], "courseSourcedId": course_id,
+                    "grades": _grade_code(school, key[0]), "courseSourcedId": course_id,
                     "classCode": account.class_name, "classType": "homeroom",
                     "schoolSourcedId": code, "termSourcedIds": session_id})
             class_id = classes[key]
@@ -152,7 +165,8 @@ def _tables(school: School, year: int, people: list[tuple[str, Account]]
         tables["users"].append({
             "sourcedId": sub, "enabledUser": "true", "username": sub,
             "userIds": f"{{{ID_TYPE}:{sub}}}", "givenName": given.strip() or family,
-            "familyName": family if given.strip() else "", "grades": account.grade or "",
+            "familyName": family if given.strip() else "",
+            "grades": _grade_code(school, account.grade or ""),
             "primaryOrgSourcedId": code,
             "metadata.jp.kanaGivenName": account.kana_given_name or "",
             "metadata.jp.kanaFamilyName": account.kana_family_name or "",

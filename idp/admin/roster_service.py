@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
+from idp.accounts import lifecycle
 from idp.accounts.access import revoke_account_tokens
 from idp.accounts.roles import Action, Actor, Forbidden, may
 from idp.admin import oneroster
@@ -122,11 +123,14 @@ def import_roster(svc, db: Session, actor: Actor, data: bytes, *, deactivate_mis
             if name != "active":
                 setattr(account, name, getattr(row, name))
         account.active = True
+        if account.status == lifecycle.DEACTIVATED:  # listed again: back at school
+            account.status = lifecycle.ACTIVE
         audit(db, "account.updated", actor=actor.account_id, account_id=account.id,
               school_id=account.school_id, via="roster", fields=changed)
     for current in plan.deactivations:
         account = db.get(Account, current.id)
         account.active = False
+        account.status = lifecycle.DEACTIVATED
         end_account_sessions(svc.store, account.id)
         revoke_account_tokens(db, account.id, "account_deactivated", actor=actor.account_id)
         audit(db, "account.deactivated", actor=actor.account_id, account_id=account.id,

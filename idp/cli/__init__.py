@@ -398,7 +398,8 @@ def register_extra_commands() -> None:
     tasks, the demo."""
     import importlib
 
-    for name in ("idp.cli.card", "idp.cli.admin", "idp.cli.roster", "idp.demo"):
+    for name in ("idp.cli.card", "idp.cli.admin", "idp.cli.transfer", "idp.cli.school_year",
+                 "idp.cli.roster", "idp.demo"):
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as exc:

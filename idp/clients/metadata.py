@@ -126,5 +126,6 @@ def client_metadata(row: Client) -> dict[str, Any]:
 
 def admin_view(row: Client) -> dict[str, Any]:
     data = client_metadata(row)
-    data.update(enabled=row.enabled, sector=row.sector, created_at=_iso(row.created_at))
+    data.update(enabled=row.enabled, sector=row.sector, created_at=_iso(row.created_at),
+                allow_graduates=bool(row.allow_graduates))
     return data

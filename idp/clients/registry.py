@@ -14,7 +14,7 @@ import hashlib
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from cryptography.exceptions import InvalidTag
@@ -337,6 +337,33 @@ def set_enabled(db: Session, row: Client, enabled: bool, *, actor: str) -> None:
     row.enabled = enabled
     audit(db, "client.enabled" if enabled else "client.disabled", actor=actor,
           client_id=row.client_id)
+
+
+def set_allow_graduates(db: Session, row: Client, allowed: bool, *, actor: str) -> None:
+    """Whether graduates may keep signing in here (in their grace period). An admin's
+    choice only: dynamic registration never sets it. A change shows everywhere at once (the
+    client cache follows committed changes)."""
+    if row.allow_graduates != allowed:
+        row.allow_graduates = allowed
+        audit(db, "client.allow_graduates", actor=actor, client_id=row.client_id,
+              allowed=allowed)
+
+
+def check_admin_choices(data: Any) -> bool | None:
+    """``allow_graduates`` from the admin API's JSON (None: not given); checked before a
+    client is registered, so a bad value registers nothing."""
+    allowed = data.get("allow_graduates") if isinstance(data, dict) else None
+    if allowed is not None and not isinstance(allowed, bool):
+        raise ClientMetadataError("allow_graduates must be true or false")
+    return allowed
+
+
+def admin_choices(db: Session, row: Client, data: Any, *, actor: str) -> Client:
+    """What only an admin sets on a client (the admin API's JSON): ``allow_graduates``."""
+    allowed = check_admin_choices(data)
+    if allowed is not None:
+        set_allow_graduates(db, row, allowed, actor=actor)
+    return row
 
 
 def rotate(db: Session, row: Client, *, actor: str) -> str:

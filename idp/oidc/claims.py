@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from idp.accounts.lifecycle import status_of
 from idp.event_log import EventLog
 from idp.pairwise import pairwise_sub
 from idp.scopes import SCOPE_CLAIMS
@@ -43,7 +44,8 @@ def user_claims(account: Any, scopes: list[str]) -> dict[str, Any]:
     if "school" in scopes:
         claims.update(school_code=account.school.code, school_name=account.school.name,
                       grade=account.grade or None, class_name=account.class_name or None,
-                      role=account.role)
+                      homeroom=account.class_name or None, role=account.role,
+                      status=status_of(account))
     return {k: v for k, v in claims.items() if v is not None}
 
 

@@ -21,6 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from idp.accounts.lifecycle import may_use_client
 from idp.audit import audit
 from idp.clients.auth_methods import AUTH_METHODS
 from idp.oidc.claims import VIA_ID_TOKEN, record_disclosure
@@ -164,7 +165,8 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             raise InvalidGrantError("the authorization code was already used") from None
 
     def authenticate_user(self, authorization_code: StoredCode):
-        account = _active_account(authorization_code.data["account_id"])
+        account = _active_account(authorization_code.data["account_id"],
+                                  self.request.client.row)
         # Access ended (password reset, sessions ended, card revoked...) after this code
         # was issued: it goes with the tokens (invalid_grant).
         if account is None or issued_before_revocation(
@@ -202,12 +204,12 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
                 return None
         # A deactivated or locked account: invalid_grant (Authlib's own check, later, would
         # answer invalid_request).
-        if _active_account(issued.row.account_id) is None:
+        if _active_account(issued.row.account_id, client) is None:
             return None
         return issued
 
     def authenticate_user(self, refresh_token: IssuedToken):
-        return _active_account(refresh_token.row.account_id)
+        return _active_account(refresh_token.row.account_id, self.request.client.row)
 
     def create_token_response(self):
         # Rotation is ONE transaction: marking the presented refresh token used, storing its
@@ -271,8 +273,13 @@ def _revoke_on_replay(db: Session, code_hash: str, client_id: str) -> None:
           account_id=family.account_id)
 
 
-def _active_account(account_id: str) -> Account | None:
-    return services().accounts.active(account_id)
+def _active_account(account_id: str, client_row: Any) -> Account | None:
+    """The account if it is active, unlocked and may use this app (a graduate only an app
+    that allows graduates, in the grace period): else invalid_grant."""
+    account = services().accounts.active(account_id)
+    if account is None or not may_use_client(account, client_row):
+        return None
+    return account
 
 
 class OpenIDTokenExtension:

@@ -123,7 +123,7 @@ class TokenIntrospection(IntrospectionEndpoint):
         if client_row is None or not client_row.enabled:
             return {"active": False}
         with svc.db.session() as db:
-            if not account_may_use_tokens(db, token.row.account_id):
+            if not account_may_use_tokens(db, token.row.account_id, client_row):
                 return {"active": False}
         return {
             "active": True,

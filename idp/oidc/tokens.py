@@ -13,6 +13,7 @@ from authlib.oauth2.rfc6749 import TokenMixin, scope_to_list
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from idp.accounts.lifecycle import may_use_client
 from idp.store.models import Account, Client, Token, TokenFamily, utcnow
 
 
@@ -134,8 +135,8 @@ def find_active_access_token(db: Session, value: str,
                              account_of: Callable[[str], Account | None]
                              ) -> ActiveAccessToken | None:
     """An access token that is unexpired, unrevoked, whose client is still enabled and whose
-    account is still active and unlocked (``client_of`` and ``account_of``: the process's
-    caches); one statement: the token with its family."""
+    account is still active, unlocked and allowed at this client (``client_of`` and
+    ``account_of``: the process's caches); one statement: the token with its family."""
     if not isinstance(value, str) or not value or len(value) > 512:
         return None
     found = db.execute(select(Token, TokenFamily)
@@ -150,7 +151,8 @@ def find_active_access_token(db: Session, value: str,
     if client is None or not client.enabled:
         return None
     account = account_of(issued.row.account_id)
-    if account is None or not account.active or account.locked:
+    if account is None or not account.active or account.locked \
+            or not may_use_client(account, client):
         return None
     return ActiveAccessToken(issued, client, account)
 
@@ -186,10 +188,12 @@ def issued_before_revocation(account: Account, issued_at: str | None) -> bool:
     return moment is None or moment <= account.tokens_revoked_at
 
 
-def account_may_use_tokens(db: Session, account_id: str) -> bool:
-    """Tokens only work for an account that exists, is active and is not locked."""
+def account_may_use_tokens(db: Session, account_id: str, client_row: Any) -> bool:
+    """Tokens only work for an account that exists, is active, is not locked and may use
+    this client (a graduate: only an app that allows graduates, in the grace period)."""
     account = db.get(Account, account_id)
-    return account is not None and account.active and not account.locked
+    return (account is not None and account.active and not account.locked
+            and may_use_client(account, client_row))
 
 
 def new_family(db: Session, *, client_id: str, account_id: str, code_hash: str, scope: str,

@@ -6,7 +6,7 @@ import time
 from urllib.parse import urlencode
 
 from authlib.oauth2 import OAuth2Error
-from authlib.oauth2.rfc6749 import InvalidRequestError, scope_to_list
+from authlib.oauth2.rfc6749 import AccessDeniedError, InvalidRequestError, scope_to_list
 from authlib.oidc.core.errors import ConsentRequiredError, LoginRequiredError
 from flask import (
     Blueprint,
@@ -21,6 +21,7 @@ from flask import (
 from joserfc import jwt
 from joserfc.errors import JoseError
 
+from idp.accounts.lifecycle import graduate_access_ends, japan_date, may_use_client
 from idp.audit import audit
 from idp.input_limits import MalformedBasic, parse_basic
 from idp.keys import ALGORITHMS as SIGNING_ALGORITHMS
@@ -192,6 +193,24 @@ def _interact(decision: prompts.Decision, payload, client, txn: LoginTransaction
     return redirect(url_for("auth.consent", txn=txn.id), 303)
 
 
+def _graduate_refused(user: SignedInUser, payload, client):
+    """A graduate asked for an app that is not for graduates (or their grace period is
+    over): a page saying so in words a child follows, with a way back to the app, which
+    then gets ``access_denied`` (under prompt=none the app gets it at once)."""
+    error = AccessDeniedError("this account has graduated and this app does not allow "
+                              "graduates", redirect_uri=payload.redirect_uri)
+    error.state = payload.state
+    services().events.audit("authorize.graduate_refused", outcome="refused",
+                            client_id=client.get_client_id(), account_id=user.account.id)
+    back = _redirect_error(error)
+    if "none" in (payload.data.get("prompt") or "").split():
+        return back
+    ends = graduate_access_ends(user.account)
+    return render_template("graduate_refused.html", client_name=client.name,
+                           back_url=back.headers.get("Location"),
+                           access_ends=japan_date(ends) if ends else None), 403
+
+
 @bp.route("/authorize", methods=["GET", "POST"])
 def authorize():
     user = current_user()
@@ -209,6 +228,8 @@ def authorize():
     if txn is not None and txn.client_id != client.get_client_id():
         txn = None  # another app's transaction: it resumes nothing here
     _remember_ui_locale(payload.data.get("ui_locales"))
+    if user is not None and not may_use_client(user.account, client.row):
+        return _graduate_refused(user, payload, client)
     try:
         decision = prompts.decide(*_policy_inputs(user, client, payload, txn),
                                   now=time.time())

@@ -46,6 +46,11 @@ class School(Base):
     code: Mapped[str] = mapped_column(String(64), unique=True)
     name: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    # The school year (idp.accounts.lifecycle): pupils in this grade graduate at the year-end
+    # promotion (6 for an elementary school, 3 for a junior high), and graduates keep the
+    # apps that allow graduates this many days after graduating.
+    top_grade: Mapped[int] = mapped_column(Integer, default=6, server_default="6")
+    graduate_grace_days: Mapped[int] = mapped_column(Integer, default=90, server_default="90")
 
 
 class Account(Base):
@@ -70,6 +75,11 @@ class Account(Base):
     # When the account's tokens were last revoked (access ended): an authorization code
     # issued before then is refused too (idp.accounts.access.revoke_account_tokens).
     tokens_revoked_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    # active | graduated | deactivated (idp.accounts.lifecycle). ``active`` stays the one
+    # switch every sign-in and token check reads: a graduate is still active (for the apps
+    # that allow graduates), a deactivated account is not.
+    status: Mapped[str] = mapped_column(String(16), default="active", server_default="active")
+    graduated_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     # The school information system's id for this person (OneRoster ``sourcedId``): the next
     # roster import finds the same account by it, even after a login id change. It is the
     # school's id, so it never leaves the provider either (an export carries pairwise subs).
@@ -134,6 +144,10 @@ class Client(Base):
     registration_access_token_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    # Graduates may keep signing in here during their school's grace period (set by an
+    # admin only, never by dynamic registration).
+    allow_graduates: Mapped[bool] = mapped_column(Boolean, default=False,
+                                                  server_default=false())
 
 
 class Consent(Base):
@@ -228,3 +242,43 @@ class SigningKey(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     activated_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     retired_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+
+
+class AccountTransfer(Base):
+    """An account's move to another school (issue 11): an offer the sending school made
+    (``offered``, until ``expires_at``) that the receiving school accepts (``completed``) or
+    declines (``declined``), that the sender withdrew (``cancelled``), or a platform admin's
+    direct move (``completed`` at once). The account keeps its id, so every pairwise ``sub``
+    stays; the completed rows are the student's own history of schools."""
+
+    __tablename__ = "account_transfers"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), index=True)
+    from_school_id: Mapped[str] = mapped_column(ForeignKey("schools.id"), index=True)
+    to_school_id: Mapped[str] = mapped_column(ForeignKey("schools.id"), index=True)
+    from_login_id: Mapped[str] = mapped_column(String(64))
+    # The login id the sender proposed (None: keep it); the receiver may choose another.
+    to_login_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    status: Mapped[str] = mapped_column(String(16), default="offered", index=True)
+    offered_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    offered_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    expires_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    decided_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+
+    from_school: Mapped[School] = relationship(foreign_keys=[from_school_id], lazy="joined")
+    to_school: Mapped[School] = relationship(foreign_keys=[to_school_id], lazy="joined")
+
+
+class PromotionBatch(Base):
+    """One applied year-end promotion: its preview's token is unique, so the same preview
+    applied twice (a double click, a retried API call, two admins) promotes only once."""
+
+    __tablename__ = "promotion_batches"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    school_id: Mapped[str] = mapped_column(ForeignKey("schools.id"), index=True)
+    preview_token: Mapped[str] = mapped_column(String(64), unique=True)
+    actor: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    promoted: Mapped[int] = mapped_column(Integer, default=0)
+    graduated: Mapped[int] = mapped_column(Integer, default=0)
+    applied_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)

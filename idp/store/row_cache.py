@@ -51,6 +51,9 @@ class RowCache(Generic[V]):
         self._cache_missing = cache_missing
         self._clock = clock
         self._entries: OrderedDict[Hashable, tuple[float, Any]] = OrderedDict()
+        # Tuple keys by their first part (a consent's account): a change to that account
+        # drops them without scanning every entry.
+        self._by_first: dict[Hashable, set[tuple]] = {}
         self._lock = threading.Lock()
         self._generation = 0
         bus.subscribe(channel, Subscriber(self._heard, self.forget_all))
@@ -70,9 +73,21 @@ class RowCache(Generic[V]):
             if generation == self._generation:
                 self._entries[key] = (now + self._ttl, _MISSING if value is None else value)
                 self._entries.move_to_end(key)
+                if isinstance(key, tuple) and key:
+                    self._by_first.setdefault(key[0], set()).add(key)
                 while len(self._entries) > self._max:
-                    self._entries.popitem(last=False)
+                    self._drop(next(iter(self._entries)))
         return value
+
+    def _drop(self, key: Hashable) -> None:
+        """Remove one entry and its index line (the lock is held)."""
+        self._entries.pop(key, None)
+        if isinstance(key, tuple) and key:
+            siblings = self._by_first.get(key[0])
+            if siblings is not None:
+                siblings.discard(key)
+                if not siblings:
+                    del self._by_first[key[0]]
 
     def _heard(self, message: str) -> None:
         if message == EVERYTHING:
@@ -81,17 +96,19 @@ class RowCache(Generic[V]):
             self.forget_matching(message)
 
     def forget_matching(self, part: str) -> None:
-        """Drop the entry ``part`` and every tuple key that contains it."""
+        """Drop the entry ``part`` and every tuple key that starts with it (a change is
+        published by the key's first part: the account of a consent)."""
         with self._lock:
             self._generation += 1
-            for key in [k for k in self._entries
-                        if k == part or (isinstance(k, tuple) and part in k)]:
-                del self._entries[key]
+            self._drop(part)
+            for key in list(self._by_first.get(part, ())):
+                self._drop(key)
 
     def forget_all(self) -> None:
         with self._lock:
             self._generation += 1
             self._entries.clear()
+            self._by_first.clear()
 
 
 def watch_changes(sessions: Any, bus: InvalidationBus, model: type, channel: str,

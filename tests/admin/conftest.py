@@ -162,3 +162,28 @@ def card_for(svc):
         return row
 
     return make
+
+
+# ----------------------------------------------------------------------------- transfers
+@pytest.fixture
+def new_school(svc):
+    """A fresh school (a transfer's receiving side, or a third school)."""
+    from idp.store.models import School
+
+    def make(name: str = "みなみ小学校") -> School:
+        with svc.db.session() as s:
+            row = School(code=unique("to"), name=name)
+            s.add(row)
+        return row
+
+    return make
+
+
+@pytest.fixture
+def receiving(new_school):
+    return new_school("みなみ小学校")
+
+
+@pytest.fixture
+def receiving_admin(make_account, receiving):
+    return make_account("school_admin", in_school=receiving)

@@ -49,11 +49,18 @@ ROUTES = {
     ("/admin/roster/export", "POST", "admin.roster_export"),
     ("/admin/roster/sheets/<sheet_id>.pdf", "GET", "admin.roster_sheet"),
     ("/admin/schools", "GET POST", "admin.schools"),
+    ("/admin/school-year", "GET POST", "admin.school_year_page"),
+    ("/admin/school-year/apply", "POST", "admin.school_year_apply"),
     ("/admin/settings/retention", "POST", "admin.retention"),
     ("/admin/tokens", "GET POST", "admin.api_tokens"),
     ("/admin/tokens/<token_id>/revoke", "POST", "admin.api_token_revoke"),
     ("/admin/totp", "GET POST", "admin.totp_step"),
     ("/admin/totp/enrol", "POST", "admin.totp_enrol"),
+    # issue 11: transfers between schools
+    ("/admin/accounts/<account_id>/transfer", "POST", "admin.account_transfer"),
+    ("/admin/transfers", "GET", "admin.transfers_page"),
+    ("/admin/transfers/<transfer_id>/accept", "POST", "admin.transfer_accept"),
+    ("/admin/transfers/<transfer_id>/decline", "POST", "admin.transfer_decline"),
 }
 
 

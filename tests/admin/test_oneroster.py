@@ -39,7 +39,7 @@ def test_a_bulk_bundle_reads_into_roster_rows(bom):
     assert set(rows) == {"haruto", "yui", "sota", "sensei"}  # the guardian is left out
     haruto = rows["haruto"]
     assert (haruto.school_code, haruto.display_name, haruto.grade, haruto.class_name,
-            haruto.role) == ("S1", "佐藤 陽翔", "P5", "1組", "student")
+            haruto.role) == ("S1", "佐藤 陽翔", "5", "1組", "student")
     assert (haruto.sourced_id, haruto.kana_family_name, haruto.kana_given_name,
             haruto.student_number) == ("u-1", "サトウ", "ハルト", "1")
     assert rows["sota"].class_name == "2組" and rows["sensei"].role == "teacher"
@@ -54,6 +54,14 @@ def test_the_finders_resource_forks_are_ignored_but_other_folders_refused():
     with pytest.raises(RosterFileError) as err:
         parse_bundle(zip_bytes(files))
     assert err.value.code == "unsafe_path"
+
+
+@pytest.mark.parametrize("grades,stored", [("P5", "5"), ("J1,J2", "1"), ("H3", "3"),
+                                           ("Ｐ２", "2"), ("5", "5"), ("P7", "P7"), ("", "")])
+def test_mext_grade_codes_become_the_grade_number_the_promotion_moves_up(grades, stored):
+    from idp.admin.oneroster import grade_number
+
+    assert grade_number(grades) == stored
 
 
 def test_the_homeroom_comes_from_an_enrollment_when_home_class_is_blank():
@@ -229,7 +237,7 @@ def test_import_keeps_the_sourced_id_and_the_next_import_updates_the_same_accoun
                                                                        people))
     assert first.status_code == 200 and first.get_json()["sheet_id"]
     before = _accounts(svc, fresh_school.id)
-    assert before["u-1"][1:] == ("haruto", "佐藤 陽翔", "P5", "1組", "student", True,
+    assert before["u-1"][1:] == ("haruto", "佐藤 陽翔", "5", "1組", "student", True,
                                  "サトウ", "ハルト", "1")
     # Next year: a new login id, grade and class for the same sourcedId.
     people[0].username, people[0].grade, people[0].homeroom = "haruto6", "P6", "hr-5-2"
@@ -240,7 +248,7 @@ def test_import_keeps_the_sourced_id_and_the_next_import_updates_the_same_accoun
     assert again["update"][0]["fields"] == ["login_id", "grade", "class_name"]
     after = _accounts(svc, fresh_school.id)
     assert after["u-1"][0] == before["u-1"][0]  # the same account: the same subs everywhere
-    assert after["u-1"][1:5] == ("haruto6", "佐藤 陽翔", "P6", "2組")
+    assert after["u-1"][1:5] == ("haruto6", "佐藤 陽翔", "6", "2組")
 
 
 def test_a_delta_deactivates_tobedeleted_and_a_replay_is_harmless(
@@ -363,8 +371,8 @@ def test_the_export_names_people_by_the_apps_pairwise_sub_only(
         assert account.id.encode() not in raw and account.sourced_id.encode() not in raw
         assert account.login_id.encode() not in raw
     haruto = next(u for s, u in users.items() if subs[s].login_id == "haruto")
-    assert (haruto["familyName"], haruto["givenName"], haruto["metadata.jp.kanaGivenName"]) \
-        == ("佐藤", "陽翔", "ハルト")
+    assert (haruto["familyName"], haruto["givenName"], haruto["metadata.jp.kanaGivenName"],
+            haruto["grades"]) == ("佐藤", "陽翔", "ハルト", "P5")
     # Our own export is a bundle our import reads (the same school, pairwise ids).
     assert {r.login_id for r in parse_bundle(response.data).rows} == set(subs)
     refused = client.get("/api/admin/roster/export", headers=headers,
@@ -471,3 +479,31 @@ def test_a_new_sourced_id_cannot_take_over_an_account_with_another(
                  bundle(fresh_school.code, intruder)).get_json()
     assert [e["code"] for e in body["errors"]] == ["sourced_id_conflict"]
     assert _accounts(svc, fresh_school.id) == before
+
+
+def test_a_transfer_leaves_the_sending_schools_sourced_id_behind(
+        client, svc, fresh_school, other_school, make_account, token_of, platform_admin):
+    """Both schools' roster systems may use the same sourcedId: a moved pupil arrives
+    without the old one (no clash), and the new school's bundle adopts the account."""
+    from idp.store.models import Account
+
+    sender = token_of(make_account("school_admin", in_school=fresh_school))
+    prefix = unique("t") + "-"
+    _post(client, sender, "/api/admin/roster/import", bundle(fresh_school.code,
+                                                             class_of_five(prefix)))
+    receiver = token_of(make_account("school_admin", in_school=other_school))
+    clash = Person(prefix + "u-1", prefix + "someone", "別", "人")
+    _post(client, receiver, "/api/admin/roster/import", bundle(other_school.code, [clash]))
+    moving = _accounts(svc, fresh_school.id)[prefix + "u-1"][0]
+    moved = client.post(f"/api/admin/accounts/{moving}/transfer", headers=token_of(
+        platform_admin), json={"school_code": other_school.code})
+    assert moved.status_code == 200, moved.get_json()
+    with svc.db.session() as s:
+        row = s.get(Account, moving)
+        assert (row.school_id, row.sourced_id, row.student_number) == (other_school.id, None,
+                                                                       "")
+    arrival = Person(prefix + "new-9", prefix + "haruto", "佐藤", "陽翔")
+    body = _post(client, receiver, "/api/admin/roster/import",
+                 bundle(other_school.code, [clash, arrival])).get_json()
+    assert body["applied"] and body["summary"]["create"] == 0, body
+    assert _accounts(svc, other_school.id)[prefix + "new-9"][0] == moving  # same account

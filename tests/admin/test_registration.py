@@ -215,3 +215,13 @@ def test_registration_refuses_an_internal_jwks_uri(client, iat, jwks_uri):
     body = response.get_json()
     assert body["error"] == "invalid_client_metadata"
     assert "not allowed" in body["error_description"]
+
+
+def test_an_app_cannot_register_itself_as_allowed_for_graduates(client, iat, svc):
+    from idp.store.models import Client
+
+    response = _register(client, iat(), {**META, "allow_graduates": True})
+    assert response.status_code == 201, response.get_json()
+    assert "allow_graduates" not in response.get_json()
+    with svc.db.read() as s:
+        assert s.get(Client, response.get_json()["client_id"]).allow_graduates is False

@@ -12,7 +12,7 @@ from tests.oidc.conftest import basic_auth, sign_in_tokens, userinfo
 
 ROW = SimpleNamespace(sector="math.example.test", client_id="c1")
 PUPIL = SimpleNamespace(id="acc-1", display_name="山田 花子", login_id="hana", grade="5",
-                        class_name="", role="student",
+                        class_name="", role="student", active=True, status="active",
                         school=SimpleNamespace(code="s1", name="第一小"))
 
 
@@ -27,6 +27,7 @@ def test_each_scope_releases_its_claims_and_empty_values_are_left_out():
     assert released["name"] == "山田 花子"
     assert released["school_code"] == "s1" and released["grade"] == "5"
     assert "class_name" not in released  # empty: not sent as null
+    assert "homeroom" not in released and released["status"] == "active"
 
 
 def test_the_sub_differs_between_sectors():

@@ -347,3 +347,24 @@ def test_an_sso_flows_records_are_on_the_students_page(browser, make_rp, make_st
         events = {e for (e,) in db.query(AuditEvent.event).filter_by(
             account_id=student.id, client_id=rp.client_id)}
     assert {"authorize.code_issued", "token.issued"} <= events
+
+
+def test_an_account_change_drops_only_that_accounts_consents():
+    """Consents are keyed (account, client) and dropped by the account's id through an
+    index, not by scanning every entry; eviction keeps the index in step."""
+    from idp.store.row_cache import RowCache
+
+    loads: list = []
+    cache = RowCache("consents-test", LocalBus(), lambda key: loads.append(key) or "ok",
+                     max_entries=3)
+    for key in [("a", "x"), ("a", "y"), ("b", "x")]:
+        cache.get(key)
+    cache.forget_matching("a")
+    assert list(cache._entries) == [("b", "x")]
+    assert "a" not in cache._by_first
+    cache.get(("b", "x"))
+    assert loads.count(("b", "x")) == 1  # still cached
+    for key in [("c", "1"), ("d", "1"), ("e", "1")]:  # evicts ("b", "x") at the limit
+        cache.get(key)
+    assert ("b", "x") not in cache._entries and "b" not in cache._by_first
+    assert set(cache._by_first) == {"c", "d", "e"}
