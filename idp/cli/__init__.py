@@ -398,7 +398,7 @@ def register_extra_commands() -> None:
     tasks, the demo."""
     import importlib
 
-    for name in ("idp.cli.card", "idp.cli.admin", "idp.demo"):
+    for name in ("idp.cli.card", "idp.cli.admin", "idp.cli.guardian", "idp.demo"):
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as exc:

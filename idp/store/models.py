@@ -7,11 +7,12 @@ values, so a fast hash is enough); passwords only as Argon2id hashes.
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from sqlalchemy import (
     JSON,
     Boolean,
+    Date,
     DateTime,
     ForeignKey,
     Integer,
@@ -46,6 +47,9 @@ class School(Base):
     code: Mapped[str] = mapped_column(String(64), unique=True)
     name: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    # A pupil younger than this needs a guardian's yes for an app that asks more than
+    # ``openid`` (idp.accounts.guardians); 0 turns the rule off for the school.
+    guardian_consent_age: Mapped[int] = mapped_column(Integer, default=13, server_default="13")
 
 
 class Account(Base):
@@ -68,6 +72,9 @@ class Account(Base):
     # When the account's tokens were last revoked (access ended): an authorization code
     # issued before then is refused too (idp.accounts.access.revoke_account_tokens).
     tokens_revoked_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    # Only to tell whether a pupil is under the school's guardian-consent age; never released
+    # to an app (no scope names it).
+    birth_date: Mapped[date | None] = mapped_column(Date, nullable=True)
 
     school: Mapped[School] = relationship(lazy="joined")
 
@@ -133,6 +140,37 @@ class Consent(Base):
     client_id: Mapped[str] = mapped_column(ForeignKey("clients.client_id", ondelete="CASCADE"))
     scopes: Mapped[list] = mapped_column(JSON, default=list)
     granted_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    # The guardian whose yes this is (a child under the school's age); None: the person's own.
+    approved_by: Mapped[str | None] = mapped_column(String(32), nullable=True)
+
+
+class GuardianLink(Base):
+    """A guardian account may see and act for a child account (set by the school)."""
+
+    __tablename__ = "guardian_links"
+    __table_args__ = (UniqueConstraint("guardian_id", "child_id", name="uq_guardian_child"),)
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    guardian_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), index=True)
+    child_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), index=True)
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class GuardianRequest(Base):
+    """A child asked for a guardian's yes to an app (pending until a linked guardian
+    approves or declines it from their own page, or it expires)."""
+
+    __tablename__ = "guardian_requests"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    child_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), index=True)
+    client_id: Mapped[str] = mapped_column(ForeignKey("clients.client_id", ondelete="CASCADE"),
+                                           index=True)
+    scopes: Mapped[list] = mapped_column(JSON, default=list)
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending|approved|declined
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime)
+    decided_by: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
 
 
 class TokenFamily(Base):
