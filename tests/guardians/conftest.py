@@ -73,8 +73,11 @@ def sign_in(device: FlaskClient, person: Student) -> None:
 
 
 def post_button(device: FlaskClient, page_path: str, action: str):
-    """Press a button on ``page_path`` (its CSRF token) that posts to ``action``."""
+    """Post to ``action`` with this session's CSRF token (taken from ``page_path``, or the
+    password page when that page has no form: the token is the session's, not the form's)."""
     html = device.get(page_path).get_data(as_text=True)
+    if "csrf_token" not in html:
+        html = device.get("/account/password").get_data(as_text=True)
     return device.post(action, data={"csrf_token": csrf_of(html)})
 
 
