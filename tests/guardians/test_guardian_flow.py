@@ -234,5 +234,6 @@ def test_bad_inputs_never_answer_500(guardian_device, guardian, young_child):
                  f"/account/children/{'y' * 200}/apps/{'z' * 300}/withdraw"):
         response = post_button(guardian_device, "/account/children/", path)
         assert response.status_code in (303, 404), (path, response.status_code)
-    assert guardian_device.get("/account/children/?lang=en").status_code == 200
+    english = guardian_device.get("/account/children/?lang=en").get_data(as_text=True)
+    assert "Guardian's page" in english and "Requests from your children" in english
     assert guardian_device.get("/account/").status_code == 200
