@@ -25,6 +25,7 @@ class GuardianStep:
     need: guardians.Need
     pending: GuardianRequest | None
     new_scopes: list[str]
+    declined: bool = False  # the last answer to this app was no (the child may ask again)
 
 
 def guardian_step(db: Session, account_id: str, client_id: str, scopes: list[str]
@@ -37,6 +38,11 @@ def guardian_step(db: Session, account_id: str, client_id: str, scopes: list[str
     need = guardians.guardian_need(
         account, age_limit=school.guardian_consent_age, scopes=set(new),
         has_guardian=guardians.has_guardian(db, account_id), today=guardians.japan_today())
-    pending = (guardians.pending_request(db, account_id, client_id)
-               if need == guardians.Need.GUARDIAN else None)
-    return GuardianStep(need, pending, new)
+    if need != guardians.Need.GUARDIAN:
+        return GuardianStep(need, None, new)
+    pending = guardians.pending_request(db, account_id, client_id)
+    last = db.scalar(select(GuardianRequest.status).where(
+        GuardianRequest.child_id == account_id, GuardianRequest.client_id == client_id,
+        GuardianRequest.decided_at.is_not(None))
+        .order_by(GuardianRequest.decided_at.desc()).limit(1))
+    return GuardianStep(need, pending, new, declined=pending is None and last == "declined")

@@ -16,6 +16,13 @@ from tests.admin.conftest import (  # noqa: F401 - shared admin fixtures
     school_admin,
     token_of,
 )
+from tests.card.conftest import (  # noqa: F401 - card sign-in for guardians
+    card_browser,
+    card_keys,
+    crl_app,
+    new_card,
+    test_pki,
+)
 from tests.conftest import Browser, Student, csrf_of, unique
 
 

@@ -237,3 +237,33 @@ def test_bad_inputs_never_answer_500(guardian_device, guardian, young_child):
     english = guardian_device.get("/account/children/?lang=en").get_data(as_text=True)
     assert "Guardian's page" in english and "Requests from your children" in english
     assert guardian_device.get("/account/").status_code == 200
+
+
+def test_a_declined_request_is_shown_and_an_expired_one_cannot_be_approved(
+        client, browser, rp, young_child, guardian, svc, guardian_device):
+    from datetime import timedelta
+
+    from idp.store.models import Consent, GuardianRequest, utcnow
+
+    consent_url, _ = _to_consent(browser, rp, young_child)
+    _press(client, consent_url, "ask")
+    sign_in(guardian_device, guardian)
+    (request_id,) = request_ids(guardian_device.get("/account/children/").get_data(
+        as_text=True))
+    post_button(guardian_device, "/account/children/",
+                f"/account/children/requests/{request_id}/decline")
+    page = client.get(consent_url).get_data(as_text=True)
+    assert 'id="guardian-declined"' in page and 'name="ask"' in page
+    _press(client, consent_url, "ask")  # asking again is a new request
+    with svc.db.session() as s:
+        row = s.query(GuardianRequest).filter_by(child_id=young_child.id,
+                                                 status="pending").one()
+        row.expires_at = utcnow() - timedelta(seconds=1)
+        late_id = row.id
+    assert not request_ids(guardian_device.get("/account/children/").get_data(as_text=True))
+    late = post_button(guardian_device, "/account/children/",
+                       f"/account/children/requests/{late_id}/approve")
+    assert late.status_code == 303  # told it is closed, nothing stored
+    with svc.db.session() as s:
+        assert s.get(GuardianRequest, late_id).status == "pending"
+        assert s.query(Consent).filter_by(account_id=young_child.id).count() == 0
