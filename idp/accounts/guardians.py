@@ -28,7 +28,15 @@ from sqlalchemy.orm import Session
 
 from idp.accounts.roles import GUARDIAN, STUDENT, Action, Actor, Forbidden, require
 from idp.audit import audit
-from idp.store.models import Account, Client, Consent, GuardianLink, GuardianRequest, utcnow
+from idp.store.models import (
+    Account,
+    Client,
+    Consent,
+    GuardianLink,
+    GuardianRequest,
+    School,
+    utcnow,
+)
 
 JAPAN = ZoneInfo("Asia/Tokyo")
 GUARDIAN_SCOPE = "guardian"
@@ -46,8 +54,8 @@ class Need(StrEnum):
 
 
 class GuardianError(ValueError):
-    """``code``: not_guardian | not_child | other_school | already_linked | not_linked |
-    no_request | request_closed | too_many."""
+    """``code``: not_guardian | not_child | already_linked | no_request | request_closed |
+    too_many | invalid_birth_date | invalid_age."""
 
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
@@ -92,6 +100,41 @@ def guardian_need(child: Account, *, age_limit: int, scopes: set[str], has_guard
     if not required:
         return Need.NONE
     return Need.GUARDIAN if has_guardian else Need.NO_GUARDIAN
+
+
+MAX_CONSENT_AGE = 20
+
+
+def parse_birth_date(raw: object, today: date) -> date | None:
+    """``YYYY-MM-DD`` (a past date after 1900) or empty/None for none; GuardianError
+    ("invalid_birth_date") otherwise."""
+    if raw in (None, ""):
+        return None
+    try:
+        value = date.fromisoformat(raw) if isinstance(raw, str) and len(raw) == 10 else None
+    except ValueError:
+        value = None
+    if value is None or not date(1900, 1, 1) <= value <= today:
+        raise GuardianError("invalid_birth_date", "birth_date is a past date YYYY-MM-DD or null")
+    return value
+
+
+def set_birth_date(db: Session, actor: Actor, account: Account, value: date | None) -> None:
+    require(actor, Action.ACCOUNTS, account.school_id)
+    account.birth_date = value
+    audit(db, "account.birth_date_set", actor=actor.account_id, account_id=account.id,
+          school_id=account.school_id)
+
+
+def set_consent_age(db: Session, actor: Actor, school: School, under: object) -> int:
+    require(actor, Action.GUARDIANS, school.id)
+    if isinstance(under, bool) or not isinstance(under, int) or \
+            not 0 <= under <= MAX_CONSENT_AGE:
+        raise GuardianError("invalid_age", f"under is an integer 0-{MAX_CONSENT_AGE}")
+    school.guardian_consent_age = under
+    audit(db, "school.guardian_consent_age_set", actor=actor.account_id, school_id=school.id,
+          under=under)
+    return under
 
 
 # ----------------------------------------------------------------------------- links

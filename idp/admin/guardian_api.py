@@ -4,17 +4,12 @@ birth date and the school's guardian-consent age. Imported by :mod:`idp.app`."""
 
 from __future__ import annotations
 
-from datetime import date
-
 from sqlalchemy.orm import Session
 
 from idp.accounts import guardians
 from idp.accounts.roles import Action, Actor, require
 from idp.admin import accounts
 from idp.admin.api import ApiError, _error, _json_object, _school_id_arg, _str_arg, api_route, bp
-from idp.audit import audit
-
-MAX_CONSENT_AGE = 20
 
 
 @bp.errorhandler(guardians.GuardianError)
@@ -58,18 +53,9 @@ def delete_guardian_link(db: Session, actor: Actor, link_id: str):
 @api_route("/accounts/<account_id>/birth-date", ["PUT"])
 def put_birth_date(db: Session, actor: Actor, account_id: str):
     row = accounts.load_account(db, actor, account_id)
-    raw = _json_object().get("birth_date")
-    if raw is not None and not isinstance(raw, str):
-        raise ApiError(400, "invalid_birth_date", "birth_date is YYYY-MM-DD or null")
-    try:
-        value = date.fromisoformat(raw) if raw else None
-    except ValueError as exc:
-        raise ApiError(400, "invalid_birth_date", "birth_date is YYYY-MM-DD or null") from exc
-    if value is not None and not date(1900, 1, 1) <= value <= guardians.japan_today():
-        raise ApiError(400, "invalid_birth_date", "birth_date must be a past date")
-    row.birth_date = value
-    audit(db, "account.birth_date_set", actor=actor.account_id, account_id=row.id,
-          school_id=row.school_id)
+    value = guardians.parse_birth_date(_json_object().get("birth_date"),
+                                       guardians.japan_today())
+    guardians.set_birth_date(db, actor, row, value)
     return {"account_id": row.id, "birth_date": value.isoformat() if value else None}
 
 
@@ -79,11 +65,5 @@ def put_guardian_consent_age(db: Session, actor: Actor, school_code: str):
     if school is None:
         raise ApiError(404, "not_found", "no such school")
     require(actor, Action.GUARDIANS, school.id)
-    under = _json_object().get("under")
-    if isinstance(under, bool) or not isinstance(under, int) or \
-            not 0 <= under <= MAX_CONSENT_AGE:
-        raise ApiError(400, "invalid_request", f"under is an integer 0-{MAX_CONSENT_AGE}")
-    school.guardian_consent_age = under
-    audit(db, "school.guardian_consent_age_set", actor=actor.account_id, school_id=school.id,
-          under=under)
+    under = guardians.set_consent_age(db, actor, school, _json_object().get("under"))
     return {"school_code": school.code, "guardian_consent_age": under}

@@ -9,7 +9,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import func, select
 
 from idp.accounts import guardians
-from idp.accounts.roles import GUARDIAN, Action, Actor
+from idp.accounts.roles import GUARDIAN, Action, Actor, require
 from idp.admin import accounts
 from idp.admin.forms import ActionForm
 from idp.admin.views import bp, render
@@ -22,6 +22,8 @@ ERRORS = {
     "not_child": _l("子どもには、児童・生徒のアカウントだけをつなげます。"),
     "already_linked": _l("すでにつながっています。"),
     "unknown_login": _l("この学校に、そのIDのアカウントはありません。"),
+    "invalid_birth_date": _l("生年月日は、今日までの日付を YYYY-MM-DD で入れてください。"),
+    "invalid_age": _l("年齢は 0 から 20 までの数で入れてください(0 は確認なし)。"),
 }
 
 
@@ -61,6 +63,48 @@ def account_guardian_link(actor: Actor, account_id: str):
             db.rollback()
             return _page(actor, row, 400, str(ERRORS.get(exc.code, exc.code)))
     return redirect(url_for("admin.account_guardians", account_id=account_id), 303)
+
+
+@bp.post("/accounts/<account_id>/birth-date")
+@admin_required
+def account_birth_date(actor: Actor, account_id: str):
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    with services().db.session() as db:
+        row = accounts.load_account(db, actor, account_id)
+        try:
+            value = guardians.parse_birth_date(request.form.get("birth_date", "").strip(),
+                                               guardians.japan_today())
+        except guardians.GuardianError as exc:
+            return _page(actor, row, 400, str(ERRORS[exc.code]))
+        guardians.set_birth_date(db, actor, row, value)
+    return redirect(url_for("admin.account_guardians", account_id=account_id), 303)
+
+
+@bp.route("/schools/<school_code>/guardian-age", methods=["GET", "POST"])
+@admin_required
+def school_guardian_age(actor: Actor, school_code: str):
+    form, error, status = ActionForm(), None, 200
+    with services().db.session() as db:
+        school = accounts.school_by_code(db, school_code[:64])
+        if school is None:
+            raise accounts.NotFound("no such school")
+        require(actor, Action.GUARDIANS, school.id)
+        if request.method == "POST":
+            raw = request.form.get("under", "").strip()
+            if not form.validate_on_submit():
+                abort(400)
+            try:
+                guardians.set_consent_age(db, actor, school,
+                                          int(raw) if raw.isdigit() and len(raw) < 4 else raw)
+            except guardians.GuardianError as exc:
+                db.rollback()
+                error, status = str(ERRORS[exc.code]), 400
+            else:
+                return redirect(url_for("admin.school_guardian_age", school_code=school.code),
+                                303)
+        return render("admin/guardian_age.html", actor, status, school=school, form=form,
+                      error=error)
 
 
 @bp.post("/accounts/<account_id>/guardians/<link_id>/unlink")

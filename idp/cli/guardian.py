@@ -113,7 +113,7 @@ def list_links(click_ctx, school_code: str) -> None:
 @click.pass_context
 def consent_age(click_ctx, school_code: str, under: int) -> None:
     """Set the age under which a pupil needs a guardian's yes for an app (default 13)."""
-    from idp.audit import audit
+    from idp.accounts import guardians
     from idp.cli import Ctx, fail
     from idp.store.models import School
 
@@ -122,7 +122,5 @@ def consent_age(click_ctx, school_code: str, under: int) -> None:
         school = db.scalar(select(School).where(School.code == school_code))
         if school is None:
             fail(f"no school {school_code}")
-        school.guardian_consent_age = under
-        audit(db, "school.guardian_consent_age_set", actor="cli", school_id=school.id,
-              under=under)
+        guardians.set_consent_age(db, _actor(), school, under)
     click.echo(json.dumps({"school_code": school_code, "guardian_consent_age": under}))

@@ -32,6 +32,8 @@ ROUTES = {
     ("/admin/accounts/<account_id>/guardians", "POST", "admin.account_guardian_link"),
     ("/admin/accounts/<account_id>/guardians/<link_id>/unlink", "POST",
      "admin.account_guardian_unlink"),
+    ("/admin/accounts/<account_id>/birth-date", "POST", "admin.account_birth_date"),
+    ("/admin/schools/<school_code>/guardian-age", "GET POST", "admin.school_guardian_age"),
     ("/admin/audit", "GET", "admin.audit_page"),
     ("/admin/audit.csv", "GET", "admin.audit_csv"),
     ("/admin/audit/purge", "POST", "admin.purge"),

@@ -145,3 +145,29 @@ def test_cli_links_lists_and_unlinks(app, make_guardian, young_child, school, sv
 def test_discovery_advertises_the_guardian_scope(client):
     assert "guardian" in client.get("/.well-known/openid-configuration").get_json()[
         "scopes_supported"]
+
+
+def test_admin_page_sets_birth_date_and_school_age(client, school_admin, young_child, school,
+                                                   other_school, svc):
+    from idp.store.models import Account, School
+
+    admin_sign_in(client, school_admin)
+    page = f"/admin/accounts/{young_child.id}/guardians"
+    bad = client.post(f"/admin/accounts/{young_child.id}/birth-date",
+                      data={"csrf_token": form_token(client, page), "birth_date": "2999-01-01"})
+    assert bad.status_code == 400 and 'id="guardian-error"' in bad.get_data(as_text=True)
+    ok = client.post(f"/admin/accounts/{young_child.id}/birth-date",
+                     data={"csrf_token": form_token(client, page), "birth_date": "2015-04-02"})
+    assert ok.status_code == 303
+    age_page = f"/admin/schools/{school.code}/guardian-age"
+    for value in ("x", "-1", "21", "99999"):
+        assert client.post(age_page, data={"csrf_token": form_token(client, age_page),
+                                           "under": value}).status_code == 400
+    assert client.post(age_page, data={"csrf_token": form_token(client, age_page),
+                                       "under": "13"}).status_code == 303
+    assert client.post(age_page, data={"under": "0"}).status_code == 400  # no CSRF token
+    assert client.get(f"/admin/schools/{other_school.code}/guardian-age").status_code == 403
+    assert client.get("/admin/schools/nope/guardian-age").status_code == 404
+    with svc.db.session() as s:
+        assert str(s.get(Account, young_child.id).birth_date) == "2015-04-02"
+        assert s.get(School, school.id).guardian_consent_age == 13
