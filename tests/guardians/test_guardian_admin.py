@@ -171,3 +171,18 @@ def test_admin_page_sets_birth_date_and_school_age(client, school_admin, young_c
     with svc.db.session() as s:
         assert str(s.get(Account, young_child.id).birth_date) == "2015-04-02"
         assert s.get(School, school.id).guardian_consent_age == 13
+
+
+def test_a_teacher_or_a_guardian_cannot_link(client, make_account, make_guardian, young_child,
+                                             svc):
+    from tests.admin.conftest import api_token_for
+
+    teacher = make_account("teacher")
+    adult = make_guardian()
+    for who in (teacher.id, adult.id):
+        headers = {"Authorization": "Bearer " + api_token_for(svc, who)}
+        refused = client.post("/api/admin/guardian-links", headers=headers,
+                              json={"guardian_id": adult.id, "child_id": young_child.id})
+        assert refused.status_code == 403
+    admin_sign_in(client, teacher)
+    assert client.get(f"/admin/accounts/{young_child.id}/guardians").status_code == 403
