@@ -34,6 +34,10 @@ def guardian_step(db: Session, account_id: str, client_id: str, scopes: list[str
     granted = db.scalar(select(Consent.scopes).where(Consent.account_id == account_id,
                                                      Consent.client_id == client_id))
     new = [s for s in scopes if s not in set(granted or [])]
+    if new and guardians.GUARDIAN_SCOPE in scopes and guardians.GUARDIAN_SCOPE not in new:
+        # The app relies on "guardian" in the granted scope meaning a guardian agreed to all
+        # of it: anything added later needs a guardian too.
+        new.append(guardians.GUARDIAN_SCOPE)
     school = db.get(School, account.school_id)
     need = guardians.guardian_need(
         account, age_limit=school.guardian_consent_age, scopes=set(new),

@@ -141,6 +141,11 @@ def test_an_older_pupil_answers_alone_unless_the_app_asks_for_a_guardian(
     query, verifier = browser.sign_in_and_authorize(rp, older, scope="openid guardian")
     tokens = redeem(client, rp, query["code"], verifier).get_json()
     assert "guardian" in tokens["scope"].split()  # what the app learns: a guardian said yes
+    # Asking for more later, still with "guardian": the guardian is asked again (the
+    # granted scope must keep meaning that a guardian agreed to all of it).
+    consent_url, _ = _to_consent(browser, rp, older, scope="openid guardian offline_access")
+    assert 'id="guardian-needed"' in client.get(consent_url).get_data(as_text=True)
+    assert _press(client, consent_url, "allow").status_code == 403
 
 
 def test_guardian_of_another_child_sees_and_does_nothing(
