@@ -43,6 +43,7 @@ SCOPE_WORDS = {
     "profile": _l("名前"),
     "school": _l("学校・学年・クラス"),
     "offline_access": _l("いないときもつながったまま"),
+    "guardian": _l("おうちの人のかくにん"),
 }
 PASSWORD_ERRORS = {
     "wrong_current": _l("いまのパスワードがちがいます。"),
