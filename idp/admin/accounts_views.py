@@ -6,7 +6,7 @@ from __future__ import annotations
 from flask import abort, redirect, request, url_for
 from wtforms.fields.choices import SelectChoice
 
-from idp.accounts.cards import card_status
+from idp.accounts.cards import card_status, japan_date
 from idp.accounts.roles import ACCOUNT_ROLES, STAFF_ROLES, Actor, may_grant_role
 from idp.admin import accounts
 from idp.admin.forms import AccountForm, ActionForm
@@ -69,7 +69,7 @@ def account_detail(actor: Actor, account_id: str):
         row = accounts.load_account(db, actor, account_id)
         cards = accounts.account_cards(db, row.id)
     return render("admin/account.html", actor, row=row, cards=cards,
-                   card_status=card_status, form=ActionForm(),
+                   card_status=card_status, japan_date=japan_date, form=ActionForm(),
                    guessing=services().throttle.guessing_flag(row.id))
 
 

@@ -22,7 +22,13 @@ from typing import Any
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from idp.accounts.cards import CardIdentity, bind_card, binding_status, find_binding
+from idp.accounts.cards import (
+    REPLACED,
+    CardIdentity,
+    bind_card,
+    binding_status,
+    find_binding,
+)
 from idp.accounts.roles import STUDENT, Action, Actor, Forbidden, school_scope
 from idp.admin.accounts import AdminInputError, load_account
 from idp.audit import audit
@@ -95,7 +101,9 @@ def check_card(db: Session, actor: Actor, student: Account, card: VerifiedCard, 
     binding = find_binding(db, card.issuer, card.serial)
     if binding is not None:
         if binding.account_id == student.id:
-            raise refuse(db, actor, student, "already_linked", "already_linked", ip=ip,
+            # The student's own old card, replaced by a renewed one, stays out.
+            code = "card_replaced" if binding_status(binding) == REPLACED else "already_linked"
+            raise refuse(db, actor, student, code, code, ip=ip,
                          binding_id=binding.id, serial=card.serial)
         reason = "staff_own_card" if binding.account_id == actor.account_id \
             else "linked_elsewhere"
@@ -156,8 +164,8 @@ def link(db: Session, actor: Actor, student_id: str, card: CardIdentity, *,
         raise Forbidden("nobody links a card to themselves here")
     existing = find_binding(db, card.issuer, card.serial)
     if existing is not None:
-        code = "already_linked" if existing.account_id == student.id else \
-            "card_linked_elsewhere"
+        code = "card_linked_elsewhere" if existing.account_id != student.id else \
+            "card_replaced" if existing.status == REPLACED else "already_linked"
         raise refuse(db, actor, student, code, code, ip=ip, binding_id=existing.id,
                      serial=card.serial)
     return bind_card(db, student, card, ip=ip, actor=actor.account_id,
