@@ -222,6 +222,26 @@ def replace_active(db: Session, account: Account, successor: CardBinding, *,
     return replaced
 
 
+def reinstate_binding(db: Session, account: Account, binding: CardBinding, *, actor: str,
+                      ip: str | None, **audit_details: Any) -> CardBinding:
+    """Put a replaced card of ``account`` back, as the school does in person (the student
+    taps it with the PIN, a staff member signed in with TOTP confirms: idp.admin.assisted).
+
+    For the one case where a replacement was wrong: someone who knew the password linked
+    their own card and so knocked out the student's real one. A genuinely renewed card's old
+    certificate is revoked by J-LIS and fails verification long before this point. The card
+    that took its place (if it still works) is replaced in turn; the sign-in ceremonies never
+    come here (:func:`_refusal` refuses a replaced binding)."""
+    if binding.account_id != account.id or binding.status != REPLACED:
+        raise CardError("card_linked_elsewhere", "not a replaced binding of this account")
+    binding.status, binding.replaced_by_id, binding.replaced_at = ACTIVE, None, None
+    replaced = replace_active(db, account, binding, actor=actor)
+    audit(db, "card.reinstated", account_id=account.id, school_id=account.school_id, ip=ip,
+          actor=actor, binding_id=binding.id, serial=binding.serial,
+          replaced=[r.id for r in replaced], **audit_details)
+    return binding
+
+
 def active_card_count(db: Session, account_id: str) -> int:
     """How many of the account's cards sign in today (not revoked, not expired)."""
     return sum(1 for row in bindings_of(db, account_id) if binding_status(row) == ACTIVE)

@@ -28,6 +28,7 @@ from idp.accounts.cards import (
     bind_card,
     binding_status,
     find_binding,
+    reinstate_binding,
 )
 from idp.accounts.roles import STUDENT, Action, Actor, Forbidden, school_scope
 from idp.admin.accounts import AdminInputError, load_account
@@ -97,13 +98,18 @@ def check_card(db: Session, actor: Actor, student: Account, card: VerifiedCard, 
     :class:`LinkRefused`, audited.
 
     Refusing every existing binding (not only other accounts') keeps the rule simple and
-    catches the staff member tapping their own card: it cannot become a student's."""
+    catches the staff member tapping their own card: it cannot become a student's. The one
+    exception is the student's own *replaced* card: the school may put it back
+    (:func:`link`, :func:`idp.accounts.cards.reinstate_binding`)."""
     binding = find_binding(db, card.issuer, card.serial)
     if binding is not None:
+        if binding.account_id == student.id and binding.status == REPLACED and \
+                binding.certificate_sha256 == card.certificate_sha256:
+            # The student's own card, replaced by another: only the school may put it back,
+            # in person (reinstate_binding says when that is right).
+            return CardIdentity.from_verified(card)
         if binding.account_id == student.id:
-            # The student's own old card, replaced by a renewed one, stays out.
-            code = "card_replaced" if binding_status(binding) == REPLACED else "already_linked"
-            raise refuse(db, actor, student, code, code, ip=ip,
+            raise refuse(db, actor, student, "already_linked", "already_linked", ip=ip,
                          binding_id=binding.id, serial=card.serial)
         reason = "staff_own_card" if binding.account_id == actor.account_id \
             else "linked_elsewhere"
@@ -163,10 +169,24 @@ def link(db: Session, actor: Actor, student_id: str, card: CardIdentity, *,
     if student.id == actor.account_id:  # cannot happen (students are not staff); belt
         raise Forbidden("nobody links a card to themselves here")
     existing = find_binding(db, card.issuer, card.serial)
+    if reinstates(existing, student, card):
+        return reinstate_binding(db, student, existing, actor=actor.account_id, ip=ip,
+                                 assisted_by=actor.account_id)
     if existing is not None:
-        code = "card_linked_elsewhere" if existing.account_id != student.id else \
-            "card_replaced" if existing.status == REPLACED else "already_linked"
+        code = "already_linked" if existing.account_id == student.id else \
+            "card_linked_elsewhere"
         raise refuse(db, actor, student, code, code, ip=ip, binding_id=existing.id,
                      serial=card.serial)
     return bind_card(db, student, card, ip=ip, actor=actor.account_id,
                      assisted_by=actor.account_id)
+
+
+def reinstates(existing: CardBinding | None, student: Account, card: CardIdentity) -> bool:
+    """Whether confirming ``card`` puts the student's own replaced card back."""
+    return existing is not None and existing.account_id == student.id and \
+        existing.status == REPLACED and existing.certificate_sha256 == card.certificate_sha256
+
+
+def is_reinstatement(db: Session, student: Account, card: CardIdentity) -> bool:
+    """What the confirmation page says: the card goes back (it was replaced), or is new."""
+    return reinstates(find_binding(db, card.issuer, card.serial), student, card)

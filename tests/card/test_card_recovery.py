@@ -372,10 +372,52 @@ def test_the_school_links_a_renewed_card_and_the_old_one_is_replaced(
     [bound] = [e for e in _events(crl_svc, "card.bound", student.id)
                if e.details.get("assisted_by")]
     assert bound.details["replaced"] == [rows[_serial(old)].id]
-    # The old card tapped at the school PC again: refused, never re-activated.
-    again = tap(c, student.id, old)
-    assert again.status_code == 403 and again.get_json()["error"] == "card_replaced"
-    assert _binding_ids(crl_svc, student.id)[_serial(old)].status == "replaced"
+    # The new card tapped again: already linked, nothing changes.
+    again = tap(c, student.id, renewed)
+    assert again.status_code == 409 and again.get_json()["error"] == "already_linked"
+
+
+def test_a_card_knocked_out_by_a_classmates_card_is_put_back_only_by_the_school(
+        crl_app, crl_svc, new_card, make_student, school):
+    """Abuse: a classmate who knows the password links their own card, so the student's
+    real card becomes replaced. The student cannot re-link it with the password (that would
+    let anyone with the password undo a renewal); the school, in person, can."""
+    from tests.admin.conftest import _make_account, admin_sign_in, own_ip
+    from tests.admin.test_assisted_linking import confirm, tap
+
+    student = make_student()
+    real, classmates = new_card(), new_card()
+    bind_directly(crl_svc, student, real)
+    bind_directly(crl_svc, student, classmates)  # linked with the known password
+    assert error_of(CardBrowser(crl_app.test_client()).use_card(real)) == "card_replaced"
+    # The password ceremony cannot bring it back: the replaced card is refused at the tap.
+    retry = CardBrowser(crl_app.test_client())
+    assert error_of(retry.use_card(real)) == "card_replaced"
+    assert linking_pending(retry) is None
+
+    teacher = _make_account(crl_svc, school, "teacher")
+    c = own_ip(crl_app.test_client())
+    admin_sign_in(c, teacher)
+    answer = tap(c, student.id, real)
+    assert answer.status_code == 200, answer.get_json()
+    page = c.get(answer.get_json()["redirect"]).get_data(as_text=True)
+    assert 'id="link-reinstates"' in page and 'id="link-replaces"' in page
+    assert confirm(c, student.id, csrf_of(page)).status_code == 303
+    rows = _binding_ids(crl_svc, student.id)
+    assert rows[_serial(real)].status == "active" and rows[_serial(real)].replaced_by_id is None
+    assert rows[_serial(classmates)].status == "replaced"
+    assert rows[_serial(classmates)].replaced_by_id == rows[_serial(real)].id
+    [event] = _events(crl_svc, "card.reinstated", student.id)
+    assert event.actor == teacher.id and event.details["assisted_by"] == teacher.id
+    assert event.details["replaced"] == [rows[_serial(classmates)].id]
+    assert CardBrowser(crl_app.test_client()).use_card(real).status_code == 200
+    assert error_of(CardBrowser(crl_app.test_client()).use_card(classmates)) == \
+        "card_replaced"
+
+
+def linking_pending(browser: CardBrowser):
+    with browser.c.session_transaction() as session:
+        return session.get("pending_card")
 
 
 def test_an_expired_or_revoked_binding_is_not_marked_replaced(crl_app, crl_svc, new_card,
