@@ -18,6 +18,7 @@ from idp.oidc.tokens import revoke_client_account_tokens
 from idp.signin.context import ACR_CARD, AuthContext
 from idp.signin.passwords import hash_password, verify_password
 from idp.store.models import Account, CardBinding, Client, Consent, Disclosure, School, utcnow
+from idp.store.shortlived import ShortLivedStore
 
 HISTORY_PER_APP = 20
 #: Seconds after a card sign-in during which the card alone may set a new password: long
@@ -132,22 +133,25 @@ def _set_password(db: Session, account: Account, new: str, repeat: str, *, event
 
 
 # ----------------------------------------------------------------------------- by card
-def card_proof_problem(db: Session, account: Account, auth: AuthContext,
-                       binding_id: Any, *, spent_sid: Any, now: float) -> str | None:
+def _recovery_key(account_id: str, binding_id: str, auth_time: int) -> str:
+    """One card sign-in (its card and moment) sets one password: the claim's key."""
+    return f"cardpw:{account_id}:{binding_id}:{auth_time}"
+
+
+def card_proof_problem(db: Session, store: ShortLivedStore, account: Account,
+                       auth: AuthContext, binding_id: Any, *, now: float) -> str | None:
     """Why this sign-in may *not* set a new password with the card alone, or ``None``.
 
     The card is the proof, so it must be fresh and the account's own: this session signed in
     with a card (acr and amr say so) at most :data:`CARD_RECOVERY_WINDOW` seconds ago, with a
     binding that is this account's and still signs in (not revoked, replaced or expired),
-    and this sign-in has not set a password yet (``spent_sid``: one card sign-in, one new
-    password). An admin's card counts only when it was linked under TOTP, as for the admin
-    area (a card linked with a known password must not become a way around TOTP)."""
+    and this card sign-in has not set a password yet (one card sign-in, one new password).
+    An admin's card counts only when it was linked under TOTP, as for the admin area (a
+    card linked with a known password must not become a way around TOTP)."""
     if auth.acr != ACR_CARD or "sc" not in auth.amr:
         return "not_card"
     if not 0 <= now - auth.auth_time <= CARD_RECOVERY_WINDOW:
         return "stale"
-    if isinstance(spent_sid, str) and spent_sid == auth.sid:
-        return "spent"
     binding = db.get(CardBinding, binding_id) \
         if isinstance(binding_id, str) and len(binding_id) <= 32 else None
     if binding is None or binding.account_id != account.id or \
@@ -155,22 +159,32 @@ def card_proof_problem(db: Session, account: Account, auth: AuthContext,
         return "card_gone"
     if account.role in ADMIN_ROLES and not binding.linked_with_mfa:
         return "admin_card_without_totp"
+    if store.get(_recovery_key(account.id, binding.id, auth.auth_time)) is not None:
+        return "spent"
     return None
 
 
-def set_password_by_card(db: Session, account: Account, auth: AuthContext, binding_id: Any,
-                         new: str, repeat: str, *, spent_sid: Any, now: float, ip: str
-                         ) -> None:
+def set_password_by_card(db: Session, store: ShortLivedStore, account: Account,
+                         auth: AuthContext, binding_id: Any, new: str, repeat: str, *,
+                         now: float, ip: str) -> None:
     """A new password with no old one, proven by a fresh card sign-in
     (:func:`card_proof_problem`, checked again here in the same unit of work as the change).
     The same policy and the same ending of every app token as a change on this page
     (:func:`_set_password`). Raises :class:`PasswordChangeError` with the proof's code, or
-    the policy's; a refused proof is audited (the caller commits it)."""
-    problem = card_proof_problem(db, account, auth, binding_id, spent_sid=spent_sid, now=now)
+    the policy's (which spends nothing: the student may try another password).
+
+    The card sign-in is spent by one atomic claim in the shared store once the new password
+    passed the policy, so two forms posted at the same moment (or to two servers) set one
+    password, not two."""
+    problem = card_proof_problem(db, store, account, auth, binding_id, now=now)
     if problem is not None:
         raise PasswordChangeError(problem)
     _set_password(db, account, new, repeat, event="account.password_set_by_card",
                   reason="password_set_by_card", binding_id=binding_id, ip=ip)
+    claimed = store.put_if_absent(_recovery_key(account.id, binding_id, auth.auth_time),
+                                  {"at": now}, CARD_RECOVERY_WINDOW + 60)
+    if not claimed:
+        raise PasswordChangeError("spent")
 
 
 def audit_card_refusal(db: Session, account: Account, code: str, *, ip: str) -> None:

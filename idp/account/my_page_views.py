@@ -66,8 +66,6 @@ PASSWORD_ERRORS = {
 #: Refusals of the card proof (the rest are the password policy's).
 CARD_PROOF_CODES = frozenset({"not_card", "stale", "spent", "card_gone",
                               "admin_card_without_totp"})
-#: Session key: the ``sid`` of the card sign-in that already set a password.
-CARD_RECOVERY_SPENT = "card_recovery_spent"
 
 
 def claim_words(claims: list[str]) -> list[str]:
@@ -199,12 +197,10 @@ def reset():
     return render_template("account/reset_done.html"), 200
 
 
-
 def _card_problem(db, user) -> str | None:
     account = db.get(Account, user.account.id)
-    return my_page.card_proof_problem(db, account, user.auth, session.get("card_binding"),
-                                      spent_sid=session.get(CARD_RECOVERY_SPENT),
-                                      now=time.time())
+    return my_page.card_proof_problem(db, services().store, account, user.auth,
+                                      session.get("card_binding"), now=time.time())
 
 
 def _card_page(form: CardPasswordForm, status: int, *, problem: str | None = None,
@@ -238,8 +234,8 @@ def card_password():
         account = db.get(Account, user.account.id)
         try:
             my_page.set_password_by_card(
-                db, account, user.auth, binding_id, form.new.data, form.repeat.data,
-                spent_sid=session.get(CARD_RECOVERY_SPENT), now=time.time(), ip=client_ip())
+                db, svc.store, account, user.auth, binding_id, form.new.data,
+                form.repeat.data, now=time.time(), ip=client_ip())
         except my_page.PasswordChangeError as exc:
             db.rollback()
             if exc.code not in CARD_PROOF_CODES:  # the card was right; the password refused
@@ -259,9 +255,8 @@ def card_password():
 def _after_card_password(svc, account: Account, user, binding_id: str) -> None:
     """Every other session ends (someone who knew the old password may be signed in: that
     is often why the password is being set); this browser goes on at the card level, with
-    the card sign-in's own time (so the five minutes are not restarted), and this sign-in
-    may not set another password (one tap, one new password)."""
+    the card sign-in's own time and card (so the five minutes are not restarted, and the
+    claim that spent this card sign-in still applies: one tap, one new password)."""
     end_account_sessions(svc.store, account.id)
     sign_in(account, acr=ACR_CARD, amr=AMR_CARD, card_binding=binding_id)
     session["auth_time"] = user.auth.auth_time
-    session[CARD_RECOVERY_SPENT] = session["sid"]

@@ -287,8 +287,8 @@ def test_junk_never_gives_a_500(crl_app, crl_svc, new_card, student):
         response = browser.c.post(PAGE, data=data)
         assert 400 <= response.status_code < 500, response.status_code
     with browser.c.session_transaction() as session:
-        session["card_recovery_spent"] = {"junk": 1}
-    assert browser.c.get(PAGE).status_code == 200
+        session["auth_time"] = 10 ** 12  # a sign-in "in the future" is no proof either
+    assert _problem(browser.c.get(PAGE)) == "stale"
     assert _password_works(crl_app, student, student.password)
 
 
@@ -459,3 +459,26 @@ def test_binding_a_replaced_card_again_is_refused_and_audited(crl_svc, new_card,
     assert _binding_ids(crl_svc, student.id)[_serial(renewed)].status == "active"
     assert any(e.details.get("reason") == "binding_replaced" and e.outcome == "refused"
                for e in _events(crl_svc, "card.bind", student.id))
+
+
+def test_two_forms_passing_the_check_at_the_same_moment_set_one_password(
+        crl_app, crl_svc, new_card, student, monkeypatch):
+    """The race a session flag cannot stop: both requests passed the proof check before
+    either finished. The claim in the shared store lets one of them through."""
+    from idp.account import my_page
+
+    browser, _ = _card_signed_in(crl_app, crl_svc, student, new_card=new_card)
+    csrf = csrf_of(browser.c.get(PAGE).get_data(as_text=True))
+    first = _post_new(browser, csrf=csrf)
+    assert first.status_code == 303
+    # The second request "checked" before the first claimed: its proof check saw no claim.
+    original = my_page.card_proof_problem
+
+    def checked_too_early(db, store, *args, **kwargs):
+        problem = original(db, store, *args, **kwargs)
+        return None if problem == "spent" else problem
+
+    monkeypatch.setattr(my_page, "card_proof_problem", checked_too_early)
+    second = _post_new(browser, "the racing sentence 7", csrf=csrf)
+    assert second.status_code == 403 and _problem(second) == "spent"
+    assert _password_works(crl_app, student, NEW_PASSWORD)
