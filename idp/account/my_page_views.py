@@ -198,8 +198,8 @@ def reset():
 
 
 def _card_problem(db, user) -> str | None:
-    account = db.get(Account, user.account.id)
-    return my_page.card_proof_problem(db, services().store, account, user.auth,
+    """Whether this sign-in may set a password by card now (the POST checks again)."""
+    return my_page.card_proof_problem(db, services().store, user.account, user.auth,
                                       session.get("card_binding"), now=time.time())
 
 

@@ -322,6 +322,9 @@ def test_a_renewed_card_linked_with_the_password_replaces_the_old_one(
     assert f'<tr id="card-{old_row.id}">' in page and 'class="card-replaced"' in page
     assert f'href="#card-{new_row.id}"' in page
     assert 'id="several-cards"' not in page
+    english = browser.c.get("/account/?lang=en").get_data(as_text=True)
+    assert "Replaced by a new card (" in english and "This card does not work any more" in english
+    browser.c.get("/account/?lang=ja")
 
     # The admin's card list and the API say the same.
     from tests.admin.conftest import _make_account, admin_sign_in, api_token_for
