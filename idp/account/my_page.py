@@ -133,9 +133,10 @@ def _set_password(db: Session, account: Account, new: str, repeat: str, *, event
 
 
 # ----------------------------------------------------------------------------- by card
-def _recovery_key(account_id: str, binding_id: str, auth_time: int) -> str:
-    """One card sign-in (its card and moment) sets one password: the claim's key."""
-    return f"cardpw:{account_id}:{binding_id}:{auth_time}"
+def _recovery_key(account_id: str, sid: str) -> str:
+    """One card sign-in (its ``sid``, kept after the password is set) sets one password:
+    the claim's key."""
+    return f"cardpw:{account_id}:{sid}"
 
 
 def card_proof_problem(db: Session, store: ShortLivedStore, account: Account,
@@ -159,7 +160,7 @@ def card_proof_problem(db: Session, store: ShortLivedStore, account: Account,
         return "card_gone"
     if account.role in ADMIN_ROLES and not binding.linked_with_mfa:
         return "admin_card_without_totp"
-    if store.get(_recovery_key(account.id, binding.id, auth.auth_time)) is not None:
+    if store.get(_recovery_key(account.id, auth.sid)) is not None:
         return "spent"
     return None
 
@@ -181,8 +182,8 @@ def set_password_by_card(db: Session, store: ShortLivedStore, account: Account,
         raise PasswordChangeError(problem)
     _set_password(db, account, new, repeat, event="account.password_set_by_card",
                   reason="password_set_by_card", binding_id=binding_id, ip=ip)
-    claimed = store.put_if_absent(_recovery_key(account.id, binding_id, auth.auth_time),
-                                  {"at": now}, CARD_RECOVERY_WINDOW + 60)
+    claimed = store.put_if_absent(_recovery_key(account.id, auth.sid), {"at": now},
+                                  CARD_RECOVERY_WINDOW + 60)
     if not claimed:
         raise PasswordChangeError("spent")
 

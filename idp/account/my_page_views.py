@@ -254,9 +254,10 @@ def card_password():
 
 def _after_card_password(svc, account: Account, user, binding_id: str) -> None:
     """Every other session ends (someone who knew the old password may be signed in: that
-    is often why the password is being set); this browser goes on at the card level, with
-    the card sign-in's own time and card (so the five minutes are not restarted, and the
-    claim that spent this card sign-in still applies: one tap, one new password)."""
+    is often why the password is being set); this browser goes on at the card level in a
+    new session id, but as the same card sign-in: its time, card and ``sid`` (so the five
+    minutes are not restarted, and the claim that spent this card sign-in still applies:
+    one tap, one new password)."""
     end_account_sessions(svc.store, account.id)
     sign_in(account, acr=ACR_CARD, amr=AMR_CARD, card_binding=binding_id)
-    session["auth_time"] = user.auth.auth_time
+    session["auth_time"], session["sid"] = user.auth.auth_time, user.auth.sid

@@ -84,6 +84,7 @@ def test_card_sign_in_then_a_new_password_without_the_old_one(crl_app, crl_svc, 
                                                              student):
     browser, card = _card_signed_in(crl_app, crl_svc, student, new_card=new_card)
     before = _session(browser)
+    cookie_before = browser.c.get_cookie("mynagate_session").value
     home = browser.c.get("/account/").get_data(as_text=True)
     assert 'id="card-password"' in home
     page = browser.c.get(PAGE)
@@ -99,9 +100,10 @@ def test_card_sign_in_then_a_new_password_without_the_old_one(crl_app, crl_svc, 
     assert not _password_works(crl_app, student, student.password)
 
     after = _session(browser)
-    # Still the card level, with the card sign-in's own time and binding, in a new sid.
+    # Still the same card sign-in (time, card, sid), under a new session id (cookie).
     assert after["acr"] == ACR_CARD and after["auth_time"] == before["auth_time"]
-    assert after["card_binding"] == before["card_binding"] and after["sid"] != before["sid"]
+    assert after["card_binding"] == before["card_binding"] and after["sid"] == before["sid"]
+    assert browser.c.get_cookie("mynagate_session").value != cookie_before
     [event] = [e for e in _events(crl_svc, "account.password_set_by_card", student.id)
                if e.outcome == "ok"]
     assert event.actor == student.id
