@@ -4,8 +4,6 @@ No Flask here: :mod:`idp.account.guardian_views` calls these."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -14,17 +12,11 @@ from idp.account.my_page import AppUse, apps_in_use
 from idp.accounts import guardians
 from idp.accounts.roles import GUARDIAN
 from idp.audit import audit
+from idp.japan_time import japan_minute
 from idp.oidc.tokens import revoke_client_account_tokens
 from idp.store.models import Account, Consent
 
-JAPAN = ZoneInfo("Asia/Tokyo")
-
-
-def japan_time(moment: datetime | None) -> str:
-    """A stored (naive UTC) moment as Japan time for people."""
-    if moment is None:
-        return ""
-    return moment.replace(tzinfo=ZoneInfo("UTC")).astimezone(JAPAN).strftime("%Y-%m-%d %H:%M")
+japan_time = japan_minute  # the name the guardian page template uses
 
 
 @dataclass

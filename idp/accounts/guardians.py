@@ -19,9 +19,8 @@ for the ``guardian`` scope.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from enum import StrEnum
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -38,7 +37,6 @@ from idp.store.models import (
     utcnow,
 )
 
-JAPAN = ZoneInfo("Asia/Tokyo")
 GUARDIAN_SCOPE = "guardian"
 REQUEST_LIFETIME = timedelta(days=7)
 MAX_PENDING_PER_CHILD = 20
@@ -62,8 +60,6 @@ class GuardianError(ValueError):
         self.code = code
 
 
-def japan_today(now: datetime | None = None) -> date:
-    return (now or datetime.now(JAPAN)).astimezone(JAPAN).date()
 
 
 def school_year_of(grade: str | None) -> int | None:

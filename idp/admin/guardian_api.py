@@ -10,6 +10,7 @@ from idp.accounts import guardians
 from idp.accounts.roles import Action, Actor, require
 from idp.admin import accounts
 from idp.admin.api import ApiError, _error, _json_object, _school_id_arg, _str_arg, api_route, bp
+from idp.japan_time import japan_today
 
 
 @bp.errorhandler(guardians.GuardianError)
@@ -54,7 +55,7 @@ def delete_guardian_link(db: Session, actor: Actor, link_id: str):
 def put_birth_date(db: Session, actor: Actor, account_id: str):
     row = accounts.load_account(db, actor, account_id)
     value = guardians.parse_birth_date(_json_object().get("birth_date"),
-                                       guardians.japan_today())
+                                       japan_today())
     guardians.set_birth_date(db, actor, row, value)
     return {"account_id": row.id, "birth_date": value.isoformat() if value else None}
 

@@ -14,6 +14,7 @@ from idp.admin import accounts
 from idp.admin.forms import ActionForm
 from idp.admin.views import bp, render
 from idp.admin.web_auth import admin_required
+from idp.japan_time import japan_today
 from idp.services import services
 from idp.store.models import Account
 
@@ -74,7 +75,7 @@ def account_birth_date(actor: Actor, account_id: str):
         row = accounts.load_account(db, actor, account_id)
         try:
             value = guardians.parse_birth_date(request.form.get("birth_date", "").strip(),
-                                               guardians.japan_today())
+                                               japan_today())
         except guardians.GuardianError as exc:
             return _page(actor, row, 400, str(ERRORS[exc.code]))
         guardians.set_birth_date(db, actor, row, value)

@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from idp.accounts import guardians
+from idp.japan_time import japan_today
 from idp.store.models import Account, Consent, GuardianRequest, School
 
 
@@ -41,7 +42,7 @@ def guardian_step(db: Session, account_id: str, client_id: str, scopes: list[str
     school = db.get(School, account.school_id)
     need = guardians.guardian_need(
         account, age_limit=school.guardian_consent_age, scopes=set(new),
-        has_guardian=guardians.has_guardian(db, account_id), today=guardians.japan_today())
+        has_guardian=guardians.has_guardian(db, account_id), today=japan_today())
     if need != guardians.Need.GUARDIAN:
         return GuardianStep(need, None, new)
     pending = guardians.pending_request(db, account_id, client_id)

@@ -104,7 +104,7 @@ class CardBinding(Base):
     serial: Mapped[str] = mapped_column(String(80))
     certificate_sha256: Mapped[str] = mapped_column(String(64), unique=True)
     not_after: Mapped[datetime] = mapped_column(DateTime)
-    status: Mapped[str] = mapped_column(String(16), default="active")  # active|revoked
+    status: Mapped[str] = mapped_column(String(16), default="active")  # active|revoked|replaced
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     last_used_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
@@ -112,6 +112,11 @@ class CardBinding(Base):
     # second factor (idp.admin.web_auth).
     linked_with_mfa: Mapped[bool] = mapped_column(Boolean, default=False,
                                                   server_default=false())
+    # A renewed card linked to the same account replaces this one (idp.accounts.cards):
+    # the successor and when; the replaced certificate no longer signs in.
+    replaced_by_id: Mapped[str | None] = mapped_column(
+        ForeignKey("card_bindings.id", name="fk_card_bindings_replaced_by"), nullable=True)
+    replaced_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
 
 
 class Client(Base):
