@@ -11,11 +11,12 @@ from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 from werkzeug.exceptions import BadRequest, HTTPException
 
+from idp.account.guardian_views import bp as guardian_bp
 from idp.account.my_page_views import bp as account_bp
 from idp.accounts.cache import AccountCache, ConsentCache
 
 # Operations kept in files of their own add their routes to the admin API's blueprint.
-from idp.admin import school_year_api, transfer_api  # noqa: F401
+from idp.admin import guardian_api, school_year_api, transfer_api  # noqa: F401
 from idp.admin.api import bp as admin_api_bp
 from idp.admin.api import docs_bp as api_docs_bp
 from idp.admin.views import bp as admin_bp
@@ -48,7 +49,7 @@ LOCALES = ("ja", "en")
 # Every page and endpoint group, registered in this order (the one list: a new room's
 # blueprint is added here).
 BLUEPRINTS = (oidc_bp, auth_bp, card_bp, admin_bp, admin_api_bp, api_docs_bp, account_bp,
-              registration_bp, pairing_bp, ops_bp)
+              guardian_bp, registration_bp, pairing_bp, ops_bp)
 
 
 def first_supported_locale(asked: str) -> str | None:

@@ -12,6 +12,9 @@ SCOPE_CLAIMS: dict[str, list[str]] = {
     "school": ["school_code", "school_name", "grade", "class_name", "homeroom", "role",
                "status"],
     "offline_access": [],
+    # A guardian confirms the app for the child (idp.accounts.guardians); releases no claim:
+    # the app learns only that the granted scope includes ``guardian``, never who said yes.
+    "guardian": [],
 }
 SUPPORTED_SCOPES = list(SCOPE_CLAIMS)
 ID_TOKEN_CLAIMS = ["iss", "sub", "aud", "exp", "iat", "auth_time", "acr", "amr", "sid",

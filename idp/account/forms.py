@@ -24,6 +24,18 @@ class PasswordForm(FlaskForm):
     submit = SubmitField(_l("パスワードをかえる"))
 
 
+class CardPasswordForm(FlaskForm):
+    """A new password proven by a fresh card sign-in: no current password asked."""
+
+    new = PasswordField(_l("新しいパスワード(8文字以上)"),
+                        validators=[DataRequired(), Length(max=128)],
+                        render_kw={"autocomplete": "new-password"})
+    repeat = PasswordField(_l("新しいパスワードをもう一度"),
+                           validators=[DataRequired(), Length(max=128)],
+                           render_kw={"autocomplete": "new-password"})
+    submit = SubmitField(_l("パスワードを決める"))
+
+
 class ResetForm(FlaskForm):
     school = SelectField(_l("学校"), validators=[DataRequired()], validate_choice=True)
     login_id = StringField(_l("ID"), validators=[DataRequired(), Length(max=64)],

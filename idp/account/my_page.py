@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import datetime
+from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from idp.accounts.access import revoke_account_tokens
-from idp.accounts.cards import card_status
+from idp.accounts.cards import ACTIVE, REPLACED, binding_status
 from idp.accounts.codes import find_reset_code
+from idp.accounts.roles import ADMIN_ROLES
 from idp.audit import audit
+from idp.japan_time import japan_date
 from idp.oidc.tokens import revoke_client_account_tokens
+from idp.signin.context import ACR_CARD, AuthContext
 from idp.signin.passwords import hash_password, verify_password
 from idp.store.models import (
     Account,
@@ -24,9 +28,13 @@ from idp.store.models import (
     School,
     utcnow,
 )
+from idp.store.shortlived import ShortLivedStore
 
 HISTORY_PER_APP = 20
-JAPAN = timezone(timedelta(hours=9), "JST")
+#: Seconds after a card sign-in during which the card alone may set a new password: long
+#: enough to type a new password twice, short enough that a browser left signed in at a
+#: shared PC is no longer a key to the account.
+CARD_RECOVERY_WINDOW = 300
 
 
 @dataclass
@@ -75,11 +83,6 @@ class SchoolMove:
     on: str  # the day in Japan time, YYYY-MM-DD
 
 
-def japan_date(moment: datetime) -> str:
-    """A stored (naive UTC) moment as the day it was in Japan."""
-    return moment.replace(tzinfo=UTC).astimezone(JAPAN).strftime("%Y-%m-%d")
-
-
 def school_moves(db: Session, account_id: str) -> list[SchoolMove]:
     """The schools the student moved between (idp.admin.transfers), newest first."""
     rows = db.scalars(select(AccountTransfer).where(
@@ -89,10 +92,24 @@ def school_moves(db: Session, account_id: str) -> list[SchoolMove]:
             for row in rows if row.decided_at is not None]
 
 
-def my_cards(db: Session, account_id: str) -> list[tuple[CardBinding, str]]:
+@dataclass(frozen=True)
+class MyCard:
+    """One card binding as the student's page shows it (dates in Japan time)."""
+
+    id: str
+    linked_on: str
+    valid_until: str
+    status: str  # active | expired | revoked | replaced
+    replaced_on: str | None
+    replaced_by: str | None  # the id of the card that took its place
+
+
+def my_cards(db: Session, account_id: str) -> list[MyCard]:
     rows = db.scalars(select(CardBinding).where(CardBinding.account_id == account_id)
                       .order_by(CardBinding.created_at.desc()))
-    return [(row, card_status(row)) for row in rows]
+    return [MyCard(row.id, japan_date(row.created_at) or "", japan_date(row.not_after) or "",
+                   binding_status(row), japan_date(row.replaced_at),
+                   row.replaced_by_id if row.status == REPLACED else None) for row in rows]
 
 
 class PasswordChangeError(ValueError):
@@ -125,7 +142,7 @@ def redeem_reset_code(db: Session, school_code: str, login_id: str, code: str, n
 
 
 def _set_password(db: Session, account: Account, new: str, repeat: str, *, event: str,
-                  reason: str) -> None:
+                  reason: str, **details: Any) -> None:
     """The new password (typed twice, within the policy) replaces the old one, and every
     token the account's apps hold ends with it."""
     from idp.signin.passwords import PasswordPolicyError
@@ -137,4 +154,66 @@ def _set_password(db: Session, account: Account, new: str, repeat: str, *, event
     except PasswordPolicyError as exc:
         raise PasswordChangeError(exc.code) from exc
     revoke_account_tokens(db, account.id, reason, actor=account.id)
-    audit(db, event, actor=account.id, account_id=account.id, school_id=account.school_id)
+    audit(db, event, actor=account.id, account_id=account.id, school_id=account.school_id,
+          **details)
+
+
+# ----------------------------------------------------------------------------- by card
+def _recovery_key(account_id: str, sid: str) -> str:
+    """One card sign-in (its ``sid``, kept after the password is set) sets one password:
+    the claim's key."""
+    return f"cardpw:{account_id}:{sid}"
+
+
+def card_proof_problem(db: Session, store: ShortLivedStore, account: Account,
+                       auth: AuthContext, binding_id: Any, *, now: float) -> str | None:
+    """Why this sign-in may *not* set a new password with the card alone, or ``None``.
+
+    The card is the proof, so it must be fresh and the account's own: this session signed in
+    with a card (acr and amr say so) at most :data:`CARD_RECOVERY_WINDOW` seconds ago, with a
+    binding that is this account's and still signs in (not revoked, replaced or expired),
+    and this card sign-in has not set a password yet (one card sign-in, one new password).
+    An admin's card counts only when it was linked under TOTP, as for the admin area (a
+    card linked with a known password must not become a way around TOTP)."""
+    if auth.acr != ACR_CARD or "sc" not in auth.amr:
+        return "not_card"
+    if not 0 <= now - auth.auth_time <= CARD_RECOVERY_WINDOW:
+        return "stale"
+    binding = db.get(CardBinding, binding_id) \
+        if isinstance(binding_id, str) and len(binding_id) <= 32 else None
+    if binding is None or binding.account_id != account.id or \
+            binding_status(binding) != ACTIVE:
+        return "card_gone"
+    if account.role in ADMIN_ROLES and not binding.linked_with_mfa:
+        return "admin_card_without_totp"
+    if store.get(_recovery_key(account.id, auth.sid)) is not None:
+        return "spent"
+    return None
+
+
+def set_password_by_card(db: Session, store: ShortLivedStore, account: Account,
+                         auth: AuthContext, binding_id: Any, new: str, repeat: str, *,
+                         now: float, ip: str) -> None:
+    """A new password with no old one, proven by a fresh card sign-in
+    (:func:`card_proof_problem`, checked again here in the same unit of work as the change).
+    The same policy and the same ending of every app token as a change on this page
+    (:func:`_set_password`). Raises :class:`PasswordChangeError` with the proof's code, or
+    the policy's (which spends nothing: the student may try another password).
+
+    The card sign-in is spent by one atomic claim in the shared store once the new password
+    passed the policy, so two forms posted at the same moment (or to two servers) set one
+    password, not two."""
+    problem = card_proof_problem(db, store, account, auth, binding_id, now=now)
+    if problem is not None:
+        raise PasswordChangeError(problem)
+    _set_password(db, account, new, repeat, event="account.password_set_by_card",
+                  reason="password_set_by_card", binding_id=binding_id, ip=ip)
+    claimed = store.put_if_absent(_recovery_key(account.id, auth.sid), {"at": now},
+                                  CARD_RECOVERY_WINDOW + 60)
+    if not claimed:
+        raise PasswordChangeError("spent")
+
+
+def audit_card_refusal(db: Session, account: Account, code: str, *, ip: str) -> None:
+    audit(db, "account.password_set_by_card", outcome="refused", actor=account.id,
+          account_id=account.id, school_id=account.school_id, reason=code, ip=ip)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from flask import (
     Blueprint,
     flash,
@@ -9,6 +11,7 @@ from flask import (
     redirect,
     render_template,
     request,
+    session,
     url_for,
 )
 from flask_babel import gettext as _
@@ -17,10 +20,12 @@ from sqlalchemy import select
 from wtforms.fields.choices import SelectChoice
 
 from idp.account import my_page
-from idp.account.forms import PasswordForm, ResetForm, WithdrawForm
-from idp.accounts.lifecycle import graduate_access_ends, japan_date, status_of
+from idp.account.forms import CardPasswordForm, PasswordForm, ResetForm, WithdrawForm
+from idp.accounts.lifecycle import graduate_access_ends, status_of
 from idp.audit import audit
+from idp.japan_time import japan_date
 from idp.services import services
+from idp.signin.context import ACR_CARD, AMR_CARD
 from idp.signin.current import current_user, sign_in
 from idp.signin.sessions import end_account_sessions
 from idp.store.models import Account, School
@@ -43,6 +48,7 @@ SCOPE_WORDS = {
     "profile": _l("名前"),
     "school": _l("学校・学年・クラス"),
     "offline_access": _l("いないときもつながったまま"),
+    "guardian": _l("おうちの人のかくにん"),
 }
 PASSWORD_ERRORS = {
     "wrong_current": _l("いまのパスワードがちがいます。"),
@@ -51,7 +57,20 @@ PASSWORD_ERRORS = {
     "too_long": _l("パスワードは128文字までにしてください。"),
     "too_common": _l("そのパスワードはかんたんすぎて、ほかの人に当てられてしまいます。"),
     "bad_code": _l("学校・ID・コードのどれかがちがうか、コードの期限が切れています。"),
+    "not_card": _l("カードでサインインしたときだけ、カードで新しいパスワードを決められます。"
+                   "カードでサインインしてね。"),
+    "stale": _l("カードでサインインしてから5分より長くたちました。"
+                "もう一度カードでサインインしてね。"),
+    "spent": _l("このサインインでは、もうパスワードを決めました。また決めるときは、"
+                "もう一度カードでサインインしてね。"),
+    "card_gone": _l("このカードは、いまはこのIDで使えません。先生に相談してね。"),
+    "admin_card_without_totp": _l(
+        "管理者のIDでは、確認コードを入れてつないだカードでないと、カードだけでパスワードを"
+        "決められません。"),
 }
+#: Refusals of the card proof (the rest are the password policy's).
+CARD_PROOF_CODES = frozenset({"not_card", "stale", "spent", "card_gone",
+                              "admin_card_without_totp"})
 
 
 def claim_words(claims: list[str]) -> list[str]:
@@ -85,13 +104,15 @@ def home():
         apps = my_page.apps_in_use(db, user.account.id)
         cards = my_page.my_cards(db, user.account.id)
         moves = my_page.school_moves(db, user.account.id)
+        card_recovery = _card_problem(db, user) is None
     ends = graduate_access_ends(user.account)
     return render_template("account/home.html", account=user.account, apps=apps,
                            status=status_of(user.account),
                            graduate_until=japan_date(ends) if ends else None,
                            cards=cards, moves=moves, form=WithdrawForm(),
                            claim_words=claim_words,
-                           scope_words=SCOPE_WORDS, messages=get_flashed_messages())
+                           scope_words=SCOPE_WORDS, messages=get_flashed_messages(),
+                           card_recovery=card_recovery)
 
 
 @bp.post("/apps/<client_id>/withdraw")
@@ -185,3 +206,68 @@ def reset():
     end_account_sessions(svc.store, account_id)
     return render_template("account/reset_done.html"), 200
 
+
+def _card_problem(db, user) -> str | None:
+    """Whether this sign-in may set a password by card now (the POST checks again)."""
+    return my_page.card_proof_problem(db, services().store, user.account, user.auth,
+                                      session.get("card_binding"), now=time.time())
+
+
+def _card_page(form: CardPasswordForm, status: int, *, problem: str | None = None,
+               error: str | None = None):
+    return render_template("account/card_password.html", form=form, problem=problem,
+                           problem_text=str(PASSWORD_ERRORS[problem]) if problem else None,
+                           error=error, window_minutes=my_page.CARD_RECOVERY_WINDOW // 60
+                           ), status
+
+
+@bp.route("/password/card", methods=["GET", "POST"])
+def card_password():
+    """A new password with the card alone, right after a card sign-in (no old password)."""
+    user, away = _signed_in()
+    if away:
+        return away
+    svc = services()
+    form = CardPasswordForm()
+    if request.method == "GET":
+        with svc.db.session() as db:
+            problem = _card_problem(db, user)
+        return _card_page(form, 200, problem=problem)
+    if not form.validate_on_submit():
+        return _card_page(form, 400)
+    attempt = svc.throttle.begin(f"pwchange:{user.account.id}", client_ip(),
+                                 account_id=user.account.id)
+    if not attempt.allowed:
+        return _card_page(form, 429, error=_("すこしまってから、もう一度ためしてね。"))
+    binding_id = session.get("card_binding")
+    with svc.db.session() as db:
+        account = db.get(Account, user.account.id)
+        try:
+            my_page.set_password_by_card(
+                db, svc.store, account, user.auth, binding_id, form.new.data,
+                form.repeat.data, now=time.time(), ip=client_ip())
+        except my_page.PasswordChangeError as exc:
+            db.rollback()
+            if exc.code not in CARD_PROOF_CODES:  # the card was right; the password refused
+                attempt.succeeded()
+                return _card_page(form, 400, error=str(PASSWORD_ERRORS[exc.code]))
+            attempt.failed()
+            my_page.audit_card_refusal(db, account, exc.code, ip=client_ip())
+            db.commit()
+            return _card_page(form, 403, problem=exc.code)
+    attempt.succeeded()
+    _after_card_password(svc, account, user, binding_id)
+    flash(_("新しいパスワードを決めました。次からは、カードでも新しいパスワードでも"
+            "サインインできます。"))
+    return redirect(url_for("account.home"), 303)
+
+
+def _after_card_password(svc, account: Account, user, binding_id: str) -> None:
+    """Every other session ends (someone who knew the old password may be signed in: that
+    is often why the password is being set); this browser goes on at the card level in a
+    new session id, but as the same card sign-in: its time, card and ``sid`` (so the five
+    minutes are not restarted, and the claim that spent this card sign-in still applies:
+    one tap, one new password)."""
+    end_account_sessions(svc.store, account.id)
+    sign_in(account, acr=ACR_CARD, amr=AMR_CARD, card_binding=binding_id)
+    session["auth_time"], session["sid"] = user.auth.auth_time, user.auth.sid

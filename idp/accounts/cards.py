@@ -25,7 +25,9 @@ from idp.jpki.errors import CardError
 from idp.jpki.verifier import VerifiedCard
 from idp.store.models import Account, CardBinding, iso_utc, new_id, utcnow
 
-ACTIVE, REVOKED, EXPIRED = "active", "revoked", "expired"
+ACTIVE, REVOKED, EXPIRED, REPLACED = "active", "revoked", "expired", "replaced"
+#: Stored statuses that keep a certificate out for good (``expired`` is computed).
+CLOSED = frozenset({REVOKED, REPLACED})
 
 
 @dataclass(frozen=True)
@@ -59,9 +61,11 @@ def _naive_utc(moment: datetime) -> datetime:
 
 
 def binding_status(binding: CardBinding, now: datetime | None = None) -> str:
-    """``active``, ``revoked`` or ``expired`` (the certificate's not-after has passed)."""
-    if binding.status == REVOKED:
-        return REVOKED
+    """``active``, ``revoked``, ``replaced`` (a renewed card took its place) or ``expired``
+    (the certificate's not-after has passed): the one rule the pages, the API and the CLI
+    show, and sign-in obeys."""
+    if binding.status in CLOSED:
+        return binding.status
     if binding.not_after <= (now or utcnow()):
         return EXPIRED
     return ACTIVE
@@ -105,6 +109,11 @@ def account_for_card(db: Session, card: VerifiedCard, *, ip: str | None) -> Acco
     if binding.status == REVOKED:
         raise _refuse(db, "login.card", "certificate_revoked", "binding_revoked",
                       account_id=binding.account_id, ip=ip, **details)
+    if binding.status == REPLACED:
+        # The old card of a renewed pair: its successor signs in, this one never again.
+        raise _refuse(db, "login.card", "card_replaced", "binding_replaced",
+                      account_id=binding.account_id, ip=ip,
+                      replaced_by=binding.replaced_by_id, **details)
     account = db.get(Account, binding.account_id)
     if account is None or not account.active or account.locked:
         raise _refuse(db, "login.card", "card_not_linked", "account_inactive",
@@ -121,18 +130,20 @@ def bind_card(db: Session, account: Account, card: CardIdentity, *, ip: str | No
     """Bind ``card`` to ``account`` (idempotent for the same account); never move it.
 
     ``linked_with_mfa``: the person passed TOTP in the sign-in that links it (only such a
-    binding stands in for an admin's second factor). A card added next to another active
-    one is audited with ``second_card=True``. ``audit_details`` go into the ``card.bound``
-    event (e.g. ``assisted_by``)."""
+    binding stands in for an admin's second factor). A new card linked while another is
+    active is a renewed card: the old binding becomes ``replaced`` (:func:`replace_active`)
+    and the event says ``second_card=True`` and which it replaced. ``audit_details`` go
+    into the ``card.bound`` event (e.g. ``assisted_by``)."""
     existing = find_binding(db, card.issuer, card.serial)
     if existing is None:
-        others = active_card_count(db, account.id)
         row = _insert_unless_bound(db, account, card, linked_with_mfa)
         if row is not None:
+            replaced = replace_active(db, account, row, actor=actor)
             audit(db, "card.bound", account_id=account.id, school_id=account.school_id,
                   ip=ip, actor=actor, binding_id=row.id, issuer=card.issuer,
                   serial=card.serial, not_after=card.not_after.isoformat(),
-                  second_card=others > 0, linked_with_mfa=linked_with_mfa, **audit_details)
+                  second_card=bool(replaced), replaced=[r.id for r in replaced],
+                  linked_with_mfa=linked_with_mfa, **audit_details)
             return row
         # Bound by another request at the same moment: decide as if we had seen it.
         existing = find_binding(db, card.issuer, card.serial)
@@ -178,7 +189,56 @@ def _refusal(db: Session, account: Account, card: CardIdentity, existing: CardBi
     if existing.status == REVOKED:
         return _refuse(db, "card.bind", "certificate_revoked", "binding_revoked",
                        account_id=account.id, ip=ip, actor=actor, **details)
+    if existing.status == REPLACED:
+        # Replaced stays replaced: re-linking the old card would silently undo the renewal.
+        return _refuse(db, "card.bind", "card_replaced", "binding_replaced",
+                       account_id=account.id, ip=ip, actor=actor, **details)
     return None
+
+
+def replace_active(db: Session, account: Account, successor: CardBinding, *,
+                   actor: str | None) -> list[CardBinding]:
+    """Mark every other binding of ``account`` that still signs in (active and not
+    expired) as replaced by ``successor``, audited. An expired one stays "expired": it
+    stopped by itself and its history says so.
+
+    Why every one: a person has one My Number card, and a renewed card cannot be told from
+    another person's by the certificate (its subject is an opaque id that changes at
+    renewal), so a newly linked card always takes the place of the old; the confirmation
+    page says so before the person presses つなぐ.
+
+    The apps' tokens stay: they belong to the person, not to a card, and a renewal is not
+    a loss (a lost card is *revoked*, which does end them: :func:`revoke_binding`)."""
+    now = utcnow()
+    if binding_status(successor, now) != ACTIVE:
+        return []  # a certificate that cannot sign in takes nobody's place
+    replaced = [row for row in bindings_of(db, account.id)
+                if row.id != successor.id and binding_status(row, now) == ACTIVE]
+    for row in replaced:
+        row.status, row.replaced_by_id, row.replaced_at = REPLACED, successor.id, now
+        audit(db, "card.replaced", account_id=account.id, school_id=account.school_id,
+              actor=actor, binding_id=row.id, serial=row.serial, replaced_by=successor.id)
+    return replaced
+
+
+def reinstate_binding(db: Session, account: Account, binding: CardBinding, *, actor: str,
+                      ip: str | None, **audit_details: Any) -> CardBinding:
+    """Put a replaced card of ``account`` back, as the school does in person (the student
+    taps it with the PIN, a staff member signed in with TOTP confirms: idp.admin.assisted).
+
+    For the one case where a replacement was wrong: someone who knew the password linked
+    their own card and so knocked out the student's real one. A genuinely renewed card's old
+    certificate is revoked by J-LIS and fails verification long before this point. The card
+    that took its place (if it still works) is replaced in turn; the sign-in ceremonies never
+    come here (:func:`_refusal` refuses a replaced binding)."""
+    if binding.account_id != account.id or binding.status != REPLACED:
+        raise CardError("card_linked_elsewhere", "not a replaced binding of this account")
+    binding.status, binding.replaced_by_id, binding.replaced_at = ACTIVE, None, None
+    replaced = replace_active(db, account, binding, actor=actor)
+    audit(db, "card.reinstated", account_id=account.id, school_id=account.school_id, ip=ip,
+          actor=actor, binding_id=binding.id, serial=binding.serial,
+          replaced=[r.id for r in replaced], **audit_details)
+    return binding
 
 
 def active_card_count(db: Session, account_id: str) -> int:
@@ -206,11 +266,12 @@ def _insert_unless_bound(db: Session, account: Account, card: CardIdentity,
 
 def revoke_binding(db: Session, binding_id: str, *, actor: str,
                    reason: str | None = None) -> CardBinding:
-    """Revoke a binding: the card no longer signs in and cannot be re-linked."""
+    """Revoke a binding: the card no longer signs in and cannot be re-linked (a replaced
+    binding is out already and keeps its status, successor and date)."""
     binding = db.get(CardBinding, binding_id)
     if binding is None:
         raise LookupError(f"no card binding {binding_id}")
-    if binding.status != REVOKED:
+    if binding.status not in CLOSED:  # a replaced card is out already: it stays replaced
         binding.status = REVOKED
         binding.revoked_at = utcnow()
         revoke_account_tokens(db, binding.account_id, "card_revoked", actor=actor)
@@ -227,14 +288,12 @@ def describe_binding(binding: CardBinding, now: datetime | None = None) -> dict[
             "active": status == ACTIVE, "issuer": binding.issuer, "serial": binding.serial,
             "certificate_sha256": binding.certificate_sha256,
             "not_after": iso(binding.not_after), "created_at": iso(binding.created_at),
-            "last_used_at": iso(binding.last_used_at), "revoked_at": iso(binding.revoked_at)}
+            "last_used_at": iso(binding.last_used_at), "revoked_at": iso(binding.revoked_at),
+            "replaced_by": binding.replaced_by_id, "replaced_at": iso(binding.replaced_at)}
 
 
 def card_status(row: CardBinding, now: datetime | None = None) -> str:
-    """revoked | expired | active, as the pages and the API show a binding."""
-    now = now or utcnow()
-    if row.status == "revoked":
-        return "revoked"
-    if row.not_after <= now:
-        return "expired"
-    return "active"
+    """revoked | replaced | expired | active, as the pages and the API show a binding (the
+    same rule as :func:`binding_status`, under the name the pages use)."""
+    return binding_status(row, now)
+

@@ -29,7 +29,7 @@ and token checks read, False exactly when the account is deactivated.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, select
@@ -43,12 +43,6 @@ ACTIVE = "active"
 GRADUATED = "graduated"
 DEACTIVATED = "deactivated"
 STATUSES = (ACTIVE, GRADUATED, DEACTIVATED)
-JST = timezone(timedelta(hours=9), "JST")
-
-
-def japan_date(moment: datetime) -> str:
-    """A stored (naive UTC) moment as its date in Japan (what a pupil reads)."""
-    return moment.replace(tzinfo=UTC).astimezone(JST).date().isoformat()
 
 
 def status_of(account: Any) -> str:

@@ -15,10 +15,11 @@ PLATFORM_ADMIN = "platform_admin"
 SCHOOL_ADMIN = "school_admin"
 TEACHER = "teacher"
 STUDENT = "student"
+GUARDIAN = "guardian"  # a pupil's parent or carer, linked to children by the school
 ADMIN_ROLES = frozenset({PLATFORM_ADMIN, SCHOOL_ADMIN})
 # Who may sign in to /admin at all (password + TOTP); teachers reach only card linking.
 STAFF_ROLES = frozenset({PLATFORM_ADMIN, SCHOOL_ADMIN, TEACHER})
-ACCOUNT_ROLES = (STUDENT, TEACHER, SCHOOL_ADMIN, PLATFORM_ADMIN)
+ACCOUNT_ROLES = (STUDENT, TEACHER, GUARDIAN, SCHOOL_ADMIN, PLATFORM_ADMIN)
 
 
 class Action(StrEnum):
@@ -32,11 +33,12 @@ class Action(StrEnum):
     AUDIT = "audit"
     SCHOOL_YEAR = "school_year"  # year-end promotion and graduation, graduates' lifecycle
     LINK_CARDS = "link_cards"  # school-assisted card linking for a student at the school PC
+    GUARDIANS = "guardians"  # link a guardian account to a pupil, or end the link
 
 
 # What a school admin may do, and only inside their own school.
 SCHOOL_SCOPED = frozenset({Action.ACCOUNTS, Action.CARDS, Action.ROSTER, Action.AUDIT,
-                           Action.LINK_CARDS, Action.SCHOOL_YEAR})
+                           Action.LINK_CARDS, Action.SCHOOL_YEAR, Action.GUARDIANS})
 # What a teacher may do, and only inside their own school.
 TEACHER_SCOPED = frozenset({Action.LINK_CARDS})
 
@@ -108,8 +110,9 @@ def school_scope(actor: Actor, action: Action, requested: str | None) -> str | N
 
 
 def may_grant_role(actor: Actor, role: str) -> bool:
-    """Only a platform admin makes admins; a school admin manages students and teachers."""
+    """Only a platform admin makes admins; a school admin manages students, teachers and
+    guardians."""
     if role not in ACCOUNT_ROLES:
         return False
     return actor.role == PLATFORM_ADMIN or (actor.role == SCHOOL_ADMIN
-                                            and role in (STUDENT, TEACHER))
+                                            and role in (STUDENT, TEACHER, GUARDIAN))

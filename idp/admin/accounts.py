@@ -197,7 +197,8 @@ def card_view(row: CardBinding) -> dict[str, Any]:
     return {"id": row.id, "account_id": row.account_id, "issuer": row.issuer,
             "serial": row.serial, "not_after": _iso(row.not_after),
             "status": cards.card_status(row), "created_at": _iso(row.created_at),
-            "last_used_at": _iso(row.last_used_at), "revoked_at": _iso(row.revoked_at)}
+            "last_used_at": _iso(row.last_used_at), "revoked_at": _iso(row.revoked_at),
+            "replaced_by": row.replaced_by_id, "replaced_at": _iso(row.replaced_at)}
 
 
 def account_cards(db: Session, account_id: str) -> list[CardBinding]:
@@ -212,7 +213,7 @@ def revoke_card(svc, db: Session, actor: Actor, card_id: str) -> CardBinding:
             raise Forbidden("not an admin")
         raise NotFound("no such card")
     account = load_account(db, actor, card.account_id, Action.CARDS)
-    if card.status != "revoked":
+    if card.status not in cards.CLOSED:  # a replaced card is out already: it stays replaced
         card.status = "revoked"
         card.revoked_at = utcnow()
         # A session signed in with that card should not outlive the binding.

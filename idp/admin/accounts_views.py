@@ -13,6 +13,7 @@ from idp.admin.forms import AccountForm, ActionForm, TransferForm
 from idp.admin.messages import describe
 from idp.admin.views import bp, render, show_also, show_once
 from idp.admin.web_auth import admin_required
+from idp.japan_time import japan_date
 from idp.services import services
 
 
@@ -76,7 +77,8 @@ def account_page(actor: Actor, account_id: str, status: int = 200, error: str | 
         cards = accounts.account_cards(db, row.id)
         pending = transfers.pending_offer_for(db, row.id)
     return render("admin/account.html", actor, status, row=row, cards=cards,
-                   card_status=card_status, form=ActionForm(), error=error,
+                   card_status=card_status, japan_date=japan_date, form=ActionForm(),
+                   error=error,
                    transfer=pending, transfer_form=transfer_form or TransferForm(),
                    guessing=services().throttle.guessing_flag(row.id))
 

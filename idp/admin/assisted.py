@@ -22,7 +22,14 @@ from typing import Any
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from idp.accounts.cards import CardIdentity, bind_card, binding_status, find_binding
+from idp.accounts.cards import (
+    REPLACED,
+    CardIdentity,
+    bind_card,
+    binding_status,
+    find_binding,
+    reinstate_binding,
+)
 from idp.accounts.roles import STUDENT, Action, Actor, Forbidden, school_scope
 from idp.admin.accounts import AdminInputError, load_account
 from idp.audit import audit
@@ -91,9 +98,16 @@ def check_card(db: Session, actor: Actor, student: Account, card: VerifiedCard, 
     :class:`LinkRefused`, audited.
 
     Refusing every existing binding (not only other accounts') keeps the rule simple and
-    catches the staff member tapping their own card: it cannot become a student's."""
+    catches the staff member tapping their own card: it cannot become a student's. The one
+    exception is the student's own *replaced* card: the school may put it back
+    (:func:`link`, :func:`idp.accounts.cards.reinstate_binding`)."""
     binding = find_binding(db, card.issuer, card.serial)
     if binding is not None:
+        if binding.account_id == student.id and binding.status == REPLACED and \
+                binding.certificate_sha256 == card.certificate_sha256:
+            # The student's own card, replaced by another: only the school may put it back,
+            # in person (reinstate_binding says when that is right).
+            return CardIdentity.from_verified(card)
         if binding.account_id == student.id:
             raise refuse(db, actor, student, "already_linked", "already_linked", ip=ip,
                          binding_id=binding.id, serial=card.serial)
@@ -155,6 +169,9 @@ def link(db: Session, actor: Actor, student_id: str, card: CardIdentity, *,
     if student.id == actor.account_id:  # cannot happen (students are not staff); belt
         raise Forbidden("nobody links a card to themselves here")
     existing = find_binding(db, card.issuer, card.serial)
+    if reinstates(existing, student, card):
+        return reinstate_binding(db, student, existing, actor=actor.account_id, ip=ip,
+                                 assisted_by=actor.account_id)
     if existing is not None:
         code = "already_linked" if existing.account_id == student.id else \
             "card_linked_elsewhere"
@@ -162,3 +179,14 @@ def link(db: Session, actor: Actor, student_id: str, card: CardIdentity, *,
                      serial=card.serial)
     return bind_card(db, student, card, ip=ip, actor=actor.account_id,
                      assisted_by=actor.account_id)
+
+
+def reinstates(existing: CardBinding | None, student: Account, card: CardIdentity) -> bool:
+    """Whether confirming ``card`` puts the student's own replaced card back."""
+    return existing is not None and existing.account_id == student.id and \
+        existing.status == REPLACED and existing.certificate_sha256 == card.certificate_sha256
+
+
+def is_reinstatement(db: Session, student: Account, card: CardIdentity) -> bool:
+    """What the confirmation page says: the card goes back (it was replaced), or is new."""
+    return reinstates(find_binding(db, card.issuer, card.serial), student, card)

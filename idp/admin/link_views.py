@@ -139,7 +139,8 @@ def link_confirm(actor: Actor, account_id: str):
                                     student_id=account_id)
             if card is None:
                 return _expired(actor, context)
-            return render("admin/link_confirm.html", actor, card=card, form=form, **context)
+            return render("admin/link_confirm.html", actor, card=card, form=form,
+                          reinstating=assisted.is_reinstatement(db, student, card), **context)
         if not form.validate_on_submit():
             return render("admin/link_confirm.html", actor, 400, card=None, form=form,
                            **context)

@@ -24,7 +24,8 @@ bp = Blueprint("admin", __name__, url_prefix="/admin")
 # The modules whose routes join ``bp`` (idp/admin/<name>.py), in the order of the menu.
 SECTIONS = ("login_views", "clients_views", "iat_views", "schools_views", "accounts_views",
             "cards_views", "link_views", "roster_views", "school_year_views",
-            "audit_views", "settings_views", "api_tokens_views", "transfers_views")
+            "audit_views", "settings_views", "api_tokens_views", "transfers_views",
+            "guardian_views")
 
 
 @bp.context_processor

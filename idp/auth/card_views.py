@@ -47,6 +47,7 @@ STATUS = {
     "revocation_unavailable": 503,
     "card_not_linked": 403,
     "card_linked_elsewhere": 409,
+    "card_replaced": 403,
 }
 
 
@@ -74,6 +75,9 @@ def card_message(code: str) -> str:
             "サインインしてね。"),
         "card_linked_elsewhere": _(
             "このカードは、ほかの人のIDとつながっています。先生に相談してね。"),
+        "card_replaced": _(
+            "これは前のカードです。新しいカードにかわったので、もう使えません。"
+            "新しいカードでサインインしてね。"),
     }
     return messages.get(code, messages["invalid_request"])
 

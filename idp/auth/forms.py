@@ -24,6 +24,7 @@ class ConsentForm(FlaskForm):
     txn = HiddenField(validators=[DataRequired()])
     allow = SubmitField(_l("いいよ(許可する)"))
     deny = SubmitField(_l("やめる"))
+    ask = SubmitField(_l("おうちの人にたのむ"))  # a child under the school's age (guardians)
 
 
 class LogoutForm(FlaskForm):

@@ -10,8 +10,10 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 
 from idp.accounts import linking
+from idp.accounts.guardians import GuardianError, Need, ask_guardian
 from idp.audit import audit
 from idp.auth.forms import ConsentForm, LinkCardForm, LoginForm
+from idp.auth.guardian_consent import GuardianStep, guardian_step
 from idp.jpki.errors import CardError
 from idp.oidc.interaction import LoginTransaction
 from idp.scopes import SUPPORTED_SCOPES
@@ -29,6 +31,7 @@ SCOPE_WORDS = {
     "profile": _l("あなたの名前"),
     "school": _l("学校・学年・クラス"),
     "offline_access": _l("あなたがいないときも、アプリがつながったままでいること"),
+    "guardian": _l("おうちの人が「いいよ」と言ったこと"),
 }
 
 
@@ -243,15 +246,18 @@ def consent():
         allowed = set(client.scopes or [])
         scopes = [s for s in (txn.params.get("scope") or "").split()
                   if s in SUPPORTED_SCOPES and s in allowed]
+        step = guardian_step(db, user.account.id, client.client_id, scopes)
+        page = {"form": form, "client": client, "account": user.account, "step": step,
+                "scopes": [(s, SCOPE_WORDS.get(s, s)) for s in scopes], "txn": txn}
         if request.method == "GET" or not form.validate_on_submit():
             form.txn.data = txn.id
-            return render_template("consent.html", form=form, client=client,
-                                   scopes=[(s, SCOPE_WORDS.get(s, s)) for s in scopes],
-                                   account=user.account)
+            return render_template("consent.html", **page)
         if form.deny.data:
             audit(db, "consent.denied", account_id=user.account.id, client_id=client.client_id)
             txn.update(denied=True)
             return redirect(txn.resume_url(), 303)
+        if step.need != Need.NONE:
+            return _guardian_must_answer(db, user.account, client, step, form, page)
         record = db.scalar(select(Consent).where(Consent.account_id == user.account.id,
                                                  Consent.client_id == client.client_id))
         if record is None:
@@ -264,3 +270,22 @@ def consent():
               scopes=scopes)
     txn.update(consented_at=time.time())
     return redirect(txn.resume_url(), 303)
+
+
+def _guardian_must_answer(db, account: Account, client: Client, step: GuardianStep,
+                          form: ConsentForm, page: dict):
+    """A child under the school's age cannot say yes alone, by any button: "ask" sends the
+    request to a linked guardian; anything else is refused (audited)."""
+    form.txn.data = page["txn"].id
+    if form.ask.data and step.need == Need.GUARDIAN:
+        try:
+            page["step"].pending = ask_guardian(db, account, client.client_id, step.new_scopes)
+        except GuardianError:
+            return render_template("consent.html", error=_(
+                "おねがいが多すぎます。おうちの人に、いまのおねがいに答えてもらってね。"),
+                **page), 429
+        return render_template("consent.html", asked=True, **page)
+    audit(db, "consent.granted", outcome="refused", account_id=account.id,
+          client_id=client.client_id, reason="guardian_required")
+    return render_template("consent.html", error=_(
+        "このアプリは、おうちの人の「いいよ」が必要です。"), **page), 403

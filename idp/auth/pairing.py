@@ -21,7 +21,6 @@ Rules kept here:
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import hmac
 import secrets
@@ -30,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from idp.japan_time import japan_iso_of_epoch
 from idp.signin.throttle import PAIRING, Attempt, Throttle
 from idp.store.shortlived import ShortLivedStore
 
@@ -200,12 +200,6 @@ class Pairings:
         belongs to: the app, this provider's host, the school if known, when it started."""
         return {"client_name": record["client_name"], "provider_host": urlsplit(issuer).netloc,
                 "school_name": record.get("school_name"),
-                "started_at": japan_time(float(record.get("started") or _now()))}
+                "started_at": japan_iso_of_epoch(float(record.get("started") or _now()))}
 
 
-JST = dt.timezone(dt.timedelta(hours=9), "JST")
-
-
-def japan_time(epoch: float) -> str:
-    """ISO 8601 in Japan time (the time on the school's clocks), to the minute's second."""
-    return dt.datetime.fromtimestamp(epoch, JST).isoformat(timespec="seconds")

@@ -399,7 +399,7 @@ def register_extra_commands() -> None:
     import importlib
 
     for name in ("idp.cli.card", "idp.cli.admin", "idp.cli.transfer", "idp.cli.school_year",
-                 "idp.cli.roster", "idp.demo"):
+                 "idp.cli.guardian", "idp.cli.roster", "idp.demo"):
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as exc:

@@ -30,7 +30,8 @@ def card() -> None:
 @pass_ctx
 def card_list(ctx: Ctx, account_id: str | None, school_code: str | None, login_id: str | None,
               as_json: bool) -> None:
-    """List an account's card bindings, expired and revoked ones included (inactive)."""
+    """List an account's card bindings, expired, revoked and replaced ones included
+    (inactive; a replaced one names the renewed card that took its place)."""
     from idp.accounts.cards import bindings_of, describe_binding
     from idp.store.models import Account, School
 
@@ -54,6 +55,8 @@ def card_list(ctx: Ctx, account_id: str | None, school_code: str | None, login_i
         click.echo("no cards bound to this account")
     for row in rows:
         state = "active" if row["active"] else f"inactive ({row['status']})"
+        if row["status"] == "replaced":
+            state += f" by {row['replaced_by']} at {row['replaced_at']}"
         click.echo(f"{row['id']}\t{state}\tserial={row['serial']}\tnot_after={row['not_after']}"
                    f"\tlast_used={row['last_used_at'] or '-'}\tissuer={row['issuer']}")
 

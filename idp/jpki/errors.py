@@ -24,6 +24,7 @@ CODES: Final[frozenset[str]] = frozenset(
         "revocation_unavailable",
         "card_not_linked",
         "card_linked_elsewhere",
+        "card_replaced",
     }
 )
 

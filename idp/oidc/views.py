@@ -21,9 +21,10 @@ from flask import (
 from joserfc import jwt
 from joserfc.errors import JoseError
 
-from idp.accounts.lifecycle import graduate_access_ends, japan_date, may_use_client
+from idp.accounts.lifecycle import graduate_access_ends, may_use_client
 from idp.audit import audit
 from idp.input_limits import MalformedBasic, parse_basic
+from idp.japan_time import japan_date
 from idp.keys import ALGORITHMS as SIGNING_ALGORITHMS
 from idp.oidc import prompts
 from idp.oidc.claims import subject_for, userinfo_claims

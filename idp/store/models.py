@@ -7,11 +7,12 @@ values, so a fast hash is enough); passwords only as Argon2id hashes.
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from sqlalchemy import (
     JSON,
     Boolean,
+    Date,
     DateTime,
     ForeignKey,
     Integer,
@@ -51,6 +52,9 @@ class School(Base):
     # apps that allow graduates this many days after graduating.
     top_grade: Mapped[int] = mapped_column(Integer, default=6, server_default="6")
     graduate_grace_days: Mapped[int] = mapped_column(Integer, default=90, server_default="90")
+    # A pupil younger than this needs a guardian's yes for an app that asks more than
+    # ``openid`` (idp.accounts.guardians); 0 turns the rule off for the school.
+    guardian_consent_age: Mapped[int] = mapped_column(Integer, default=13, server_default="13")
 
 
 class Account(Base):
@@ -80,6 +84,9 @@ class Account(Base):
     # that allow graduates), a deactivated account is not.
     status: Mapped[str] = mapped_column(String(16), default="active", server_default="active")
     graduated_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    # Only to tell whether a pupil is under the school's guardian-consent age; never released
+    # to an app (no scope names it).
+    birth_date: Mapped[date | None] = mapped_column(Date, nullable=True)
     # The school information system's id for this person (OneRoster ``sourcedId``): the next
     # roster import finds the same account by it, even after a login id change. It is the
     # school's id, so it never leaves the provider either (an export carries pairwise subs).
@@ -108,7 +115,7 @@ class CardBinding(Base):
     serial: Mapped[str] = mapped_column(String(80))
     certificate_sha256: Mapped[str] = mapped_column(String(64), unique=True)
     not_after: Mapped[datetime] = mapped_column(DateTime)
-    status: Mapped[str] = mapped_column(String(16), default="active")  # active|revoked
+    status: Mapped[str] = mapped_column(String(16), default="active")  # active|revoked|replaced
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     last_used_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
@@ -116,6 +123,11 @@ class CardBinding(Base):
     # second factor (idp.admin.web_auth).
     linked_with_mfa: Mapped[bool] = mapped_column(Boolean, default=False,
                                                   server_default=false())
+    # A renewed card linked to the same account replaces this one (idp.accounts.cards):
+    # the successor and when; the replaced certificate no longer signs in.
+    replaced_by_id: Mapped[str | None] = mapped_column(
+        ForeignKey("card_bindings.id", name="fk_card_bindings_replaced_by"), nullable=True)
+    replaced_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
 
 
 class Client(Base):
@@ -158,6 +170,37 @@ class Consent(Base):
     client_id: Mapped[str] = mapped_column(ForeignKey("clients.client_id", ondelete="CASCADE"))
     scopes: Mapped[list] = mapped_column(JSON, default=list)
     granted_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    # The guardian whose yes this is (a child under the school's age); None: the person's own.
+    approved_by: Mapped[str | None] = mapped_column(String(32), nullable=True)
+
+
+class GuardianLink(Base):
+    """A guardian account may see and act for a child account (set by the school)."""
+
+    __tablename__ = "guardian_links"
+    __table_args__ = (UniqueConstraint("guardian_id", "child_id", name="uq_guardian_child"),)
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    guardian_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), index=True)
+    child_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), index=True)
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class GuardianRequest(Base):
+    """A child asked for a guardian's yes to an app (pending until a linked guardian
+    approves or declines it from their own page, or it expires)."""
+
+    __tablename__ = "guardian_requests"
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    child_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), index=True)
+    client_id: Mapped[str] = mapped_column(ForeignKey("clients.client_id", ondelete="CASCADE"),
+                                           index=True)
+    scopes: Mapped[list] = mapped_column(JSON, default=list)
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # pending|approved|declined
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime)
+    decided_by: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
 
 
 class TokenFamily(Base):

@@ -2,7 +2,7 @@
 Profile's kana names and student (attendance) number (issue 11)
 
 Revision ID: 0011_oneroster
-Revises: 0010_school_year
+Revises: 0013_card_recovery
 Create Date: 2026-12-02 06:10:00
 """
 from alembic import op
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 revision = '0011_oneroster'
-down_revision = '0010_school_year'
+down_revision = '0013_card_recovery'
 branch_labels = None
 depends_on = None
 

@@ -27,6 +27,13 @@ ROUTES = {
     ("/admin/accounts/<account_id>/reset", "GET", "admin.account_after_reset"),
     ("/admin/accounts/<account_id>/unlink-cards", "POST", "admin.account_unlink_cards"),
     ("/admin/accounts/new", "GET POST", "admin.account_new"),
+    # Added with guardians (issue 11), not moved.
+    ("/admin/accounts/<account_id>/guardians", "GET", "admin.account_guardians"),
+    ("/admin/accounts/<account_id>/guardians", "POST", "admin.account_guardian_link"),
+    ("/admin/accounts/<account_id>/guardians/<link_id>/unlink", "POST",
+     "admin.account_guardian_unlink"),
+    ("/admin/accounts/<account_id>/birth-date", "POST", "admin.account_birth_date"),
+    ("/admin/schools/<school_code>/guardian-age", "GET POST", "admin.school_guardian_age"),
     ("/admin/audit", "GET", "admin.audit_page"),
     ("/admin/audit.csv", "GET", "admin.audit_csv"),
     ("/admin/audit/purge", "POST", "admin.purge"),

@@ -28,9 +28,15 @@ def run(crl_app):
     return invoke
 
 
-def test_card_list_shows_active_expired_and_revoked_bindings(run, crl_svc, new_card, student):
-    live, old, lost = new_card(), new_card(), new_card()
-    for card in (live, old, lost):
+def test_card_list_shows_active_expired_revoked_and_replaced_bindings(run, crl_svc, new_card,
+                                                                     student):
+    old, live, lost = new_card(), new_card(), new_card()
+    bind_directly(crl_svc, student, lost)
+    with crl_svc.db.session() as db:
+        lost_id = next(b.id for b in bindings_of(db, student.id)
+                       if b.serial == format(lost.serial, "x"))
+    assert run("card", "revoke", lost_id, "--reason", "lost").exit_code == 0
+    for card in (old, live):  # a renewal: live takes old's place
         bind_directly(crl_svc, student, card)
     with crl_svc.db.session() as db:
         account = db.get(Account, student.id)
@@ -38,9 +44,8 @@ def test_card_list_shows_active_expired_and_revoked_bindings(run, crl_svc, new_c
             "C=JP,O=JPKI-TEST", "abc123", "0" * 63 + "1", utcnow() - timedelta(days=1)),
             ip="test")
         expired_id = expired.id
-        lost_id = next(b.id for b in bindings_of(db, student.id)
-                       if b.serial == format(lost.serial, "x"))
-    assert run("card", "revoke", lost_id, "--reason", "lost").exit_code == 0
+        by_serial = {b.serial: b.id for b in bindings_of(db, student.id)}
+    old_id, live_id = by_serial[format(old.serial, "x")], by_serial[format(live.serial, "x")]
 
     result = run("card", "list", "--account", student.id, "--json")
     assert result.exit_code == 0, result.output
@@ -48,13 +53,16 @@ def test_card_list_shows_active_expired_and_revoked_bindings(run, crl_svc, new_c
     assert len(rows) == 4
     assert rows[expired_id]["status"] == "expired" and not rows[expired_id]["active"]
     assert rows[lost_id]["status"] == "revoked" and not rows[lost_id]["active"]
-    assert sum(row["active"] for row in rows.values()) == 2
+    assert rows[old_id]["status"] == "replaced" and not rows[old_id]["active"]
+    assert rows[old_id]["replaced_by"] == live_id and rows[old_id]["replaced_at"]
+    assert [row["id"] for row in rows.values() if row["active"]] == [live_id]
 
     text = run("card", "list", "--school", student.school_code, "--login", student.login_id)
     assert text.exit_code == 0
     assert text.output.count("inactive (expired)") == 1
     assert text.output.count("inactive (revoked)") == 1
-    assert text.output.count("\tactive\t") == 2
+    assert text.output.count(f"inactive (replaced) by {live_id} at ") == 1
+    assert text.output.count("\tactive\t") == 1
 
 
 def test_card_revoke_refuses_sign_in_and_is_audited(run, card_browser, crl_svc, new_card,

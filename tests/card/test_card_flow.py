@@ -113,7 +113,9 @@ def test_renewed_card_keeps_the_pairwise_sub_at_every_relying_party(
                                         renewed_card)["sub"] for rp in (rp_one, rp_two)}
     assert after == before
     with crl_svc.db.session() as db:
-        assert len(bindings_of(db, student.id)) == 2  # old binding kept, visible
+        # The old binding is kept and visible, as replaced by the renewed one.
+        renewed_row, old_row = bindings_of(db, student.id)  # newest first
+        assert old_row.status == "replaced" and old_row.replaced_by_id == renewed_row.id
 
 
 def test_card_linked_elsewhere_is_refused_audited_and_never_moved(

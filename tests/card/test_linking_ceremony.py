@@ -256,19 +256,24 @@ def test_card_bound_without_totp_does_not_open_admin(crl_app, crl_svc, new_card,
 def test_second_card_is_confirmed_audited_and_shown_to_student_and_admin(
         crl_app, crl_svc, new_card, student, rp, school):
     """Abuse: a classmate who knows the password adds their own card: it takes a confirmed
-    step that says a card is already there, it is audited, and both pages show it."""
+    step that says a card is already there (and will be replaced), it is audited, and both
+    pages show the first card as replaced, never as a quiet second active card."""
     bind_directly(crl_svc, student, new_card())
+    first_id = _bindings(crl_svc, student.id)[0].id
     browser = CardBrowser(crl_app.test_client())
     txn, _ = browser.start_authorization(rp)
     signed_in = _password(browser, _tap_unlinked(browser, new_card(), txn), student)
     confirm = browser.c.get(signed_in.headers["Location"])
     html = confirm.get_data(as_text=True)
     assert 'id="second-card"' in html and "もう1枚のカードがつながっています" in html
+    assert "もう使えなくなります" in html
     browser.choose_link(confirm)
     events = _events(crl_svc, "card.bound", student.id)
     assert sorted(e.details["second_card"] for e in events) == [False, True]
+    assert [e.details["replaced"] for e in events if e.details["second_card"]] == [[first_id]]
     own_page = browser.c.get("/account/").get_data(as_text=True)
-    assert 'id="several-cards"' in own_page and "2枚のカードがつながっています" in own_page
+    assert 'id="several-cards"' not in own_page
+    assert 'class="card-replaced"' in own_page and "新しいカードにかわりました" in own_page
 
     from tests.admin.conftest import admin_sign_in
 
@@ -276,7 +281,7 @@ def test_second_card_is_confirmed_audited_and_shown_to_student_and_admin(
     staff = crl_app.test_client()
     admin_sign_in(staff, admin)
     admin_page = staff.get(f"/admin/accounts/{student.id}").get_data(as_text=True)
-    assert 'id="several-cards"' in admin_page and "2枚のカードがつながっています" in admin_page
+    assert f'id="card-status-{first_id}">交換済み' in admin_page
 
 
 def test_one_card_shows_no_several_cards_notice(crl_app, crl_svc, new_card, student, rp):

@@ -1,0 +1,38 @@
+"""Times as people at a school in Japan read them: the one home for Japan time.
+
+The database keeps naive UTC; pages, sheets and the student's history show Japan time.
+Japan has kept no daylight saving time since 1951, so a fixed +09:00 is exact and needs no
+time-zone database (a slim container image may not carry one).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta, timezone
+
+JAPAN = timezone(timedelta(hours=9), "JST")
+
+
+def in_japan(moment: datetime) -> datetime:
+    """A stored moment (naive UTC, or aware) in Japan time."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(JAPAN)
+
+
+def japan_date(moment: datetime | None) -> str | None:
+    """The day it was in Japan, YYYY-MM-DD (what the school's calendar says)."""
+    return None if moment is None else in_japan(moment).strftime("%Y-%m-%d")
+
+
+def japan_minute(moment: datetime | None) -> str:
+    """YYYY-MM-DD HH:MM in Japan, or "" for no moment."""
+    return "" if moment is None else in_japan(moment).strftime("%Y-%m-%d %H:%M")
+
+
+def japan_today(now: datetime | None = None) -> date:
+    return in_japan(now or datetime.now(UTC)).date()
+
+
+def japan_iso_of_epoch(epoch: float) -> str:
+    """ISO 8601 in Japan time, to the second, of a Unix time."""
+    return datetime.fromtimestamp(epoch, JAPAN).isoformat(timespec="seconds")
