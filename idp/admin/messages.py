@@ -83,6 +83,7 @@ _MESSAGES = {
     "bad_format": _l("ファイルの形式がまちがっています。"),
     "client_disabled": _l("このアプリは止められています。"),
     "scope_not_allowed": _l("このアプリには profile と school のスコープが必要です。"),
+    "bad_birth_date": _l("生年月日は、今日までの日付を YYYY-MM-DD で書いてください。"),
 }
 
 

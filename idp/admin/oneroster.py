@@ -4,9 +4,10 @@ Pure: no Flask, no SQL.
 A bundle is a zip of CSV files described by ``manifest.csv``. :func:`parse_bundle` opens it
 defensively (a zip bomb, names with folders or ``..``, encrypted or oversized members, a
 missing or wrong manifest are file errors), reads ``orgs``, ``users``, ``roles``,
-``classes``, ``enrollments`` (and checks ``academicSessions`` and ``demographics`` for what
-must never come in), and turns each person into a :class:`idp.admin.roster.RosterRow`, so
-the bundle goes through the same plan → import → first-password sheets path as a CSV.
+``classes``, ``enrollments`` and the birth date of ``demographics`` (and checks
+``academicSessions`` and the rest of ``demographics`` for what must never come in), and
+turns each person into a :class:`idp.admin.roster.RosterRow`, so the bundle goes through the
+same plan → import → first-password sheets path as a CSV.
 
 Never imported: a My Number (個人番号). A column named like one, a ``userIds`` entry of that
 type, or any 12-digit value whose check digit is a valid My Number's refuses the whole
@@ -21,8 +22,10 @@ import re
 import unicodedata
 import zipfile
 from dataclasses import dataclass, field, replace
+from datetime import date
 
 from idp.admin.roster import ParsedRoster, RosterFileError, RosterRow, RowError, check_row
+from idp.japan_time import japan_today
 
 MAX_BUNDLE_BYTES = 8 * 1024 * 1024  # the zip as uploaded
 MAX_MEMBER_BYTES = 16 * 1024 * 1024  # one CSV, uncompressed
@@ -251,6 +254,7 @@ class _Context:
     classes: dict[str, dict[str, str]] = field(default_factory=dict)
     enrollments: dict[str, list[dict[str, str]]] = field(default_factory=dict)
     roles: dict[str, list[tuple[int, dict[str, str]]]] = field(default_factory=dict)
+    birth_dates: dict[str, str] = field(default_factory=dict)
 
 
 def parse_bundle(data: bytes) -> ParsedRoster:
@@ -260,6 +264,8 @@ def parse_bundle(data: bytes) -> ParsedRoster:
     context = _Context(bundle, delta, {}, [], [])
     _collect_orgs(context)
     _collect_links(context)
+    if "demographics" in bundle.tables:
+        _collect_birth_dates(context)
     rows: list[RosterRow] = []
     seen: dict[str, int] = {}
     users = bundle.tables["users"].rows
@@ -320,6 +326,31 @@ def _collect_links(context: _Context) -> None:
                                            number[:20], "enrollments.csv"))
             continue
         context.enrollments.setdefault(enrollment["userSourcedId"], []).append(enrollment)
+
+
+def _collect_birth_dates(context: _Context) -> None:
+    """demographics.csv: only ``birthDate`` is kept (the guardian-consent age needs it);
+    sex and every other demographic is dropped unread."""
+    today = japan_today()
+    for line, row in context.bundle.tables["demographics"].rows:
+        if not _status_ok(context, "demographics.csv", line, row["status"]) \
+                or row["status"] == "tobedeleted" or not row.get("birthDate"):
+            continue
+        born = _past_date(row["birthDate"], today)
+        if born is None:
+            context.errors.append(RowError(line, "bad_birth_date", "birthDate",
+                                           row["birthDate"][:20], "demographics.csv"))
+        else:
+            context.birth_dates[row["sourcedId"]] = born.isoformat()
+
+
+def _past_date(raw: str, today: date) -> date | None:
+    """``YYYY-MM-DD`` from 1900 to today (the rule of idp.accounts.guardians), else None."""
+    try:
+        value = date.fromisoformat(raw) if len(raw) == 10 else None
+    except ValueError:
+        return None
+    return value if value is not None and date(1900, 1, 1) <= value <= today else None
 
 
 def _attendance_number(enrollment: dict[str, str]) -> str:
@@ -386,10 +417,14 @@ def _person(context: _Context, line: int, user: dict[str, str]) -> RosterRow | N
         and not user.get("metadata.jp.homeClass") else set()
     if not oneroster_role:
         keep.add("role")
+    birth_date = context.birth_dates.get(user["sourcedId"], "")
+    if not birth_date:
+        keep.add("birth_date")  # a file without it never wipes a date the school set
     return replace(row, sourced_id=user["sourcedId"],
                    kana_family_name=_kana(user.get("metadata.jp.kanaFamilyName", "")),
                    kana_given_name=_kana(user.get("metadata.jp.kanaGivenName", "")),
-                   student_number=student_number, keep=frozenset(keep))
+                   student_number=student_number, birth_date=birth_date,
+                   keep=frozenset(keep))
 
 
 # MEXT grade codes of the Japan Profile: 小学校 P1–P6, 中学校 J1–J3, 高等学校 H1–H3.

@@ -60,6 +60,7 @@ class RosterRow:
     kana_family_name: str = ""
     kana_given_name: str = ""
     student_number: str = ""
+    birth_date: str = ""  # YYYY-MM-DD from demographics.csv, only for the guardian-consent age
     # Fields the file does not carry (a delta without roles.csv, say): left as they are.
     keep: frozenset[str] = frozenset()
     # A delta's ``tobedeleted``, or ``enabledUser`` false: deactivate (never delete).
@@ -98,6 +99,7 @@ class ExistingAccount:
     kana_family_name: str = ""
     kana_given_name: str = ""
     student_number: str = ""
+    birth_date: str = ""
 
 
 @dataclass
@@ -240,7 +242,7 @@ def check_row(line: int, cells: list[str], columns: Mapping[str, int]
 # ----------------------------------------------------------------------------- planning
 # The fields an import writes, as (row attribute, account attribute) — the same names.
 UPDATABLE = ("login_id", "display_name", "grade", "class_name", "role", "sourced_id",
-             "kana_family_name", "kana_given_name", "student_number")
+             "kana_family_name", "kana_given_name", "student_number", "birth_date")
 
 
 def plan_import(parsed: ParsedRoster, *, school_ids: Mapping[str, str],
@@ -363,7 +365,7 @@ def _plan_removal(plan: RosterPlan, row: RosterRow, index: _Index,
 # A plain CSV row is found by its login id and carries none of these: they stay as a
 # OneRoster import left them.
 ONEROSTER_ONLY = frozenset({"login_id", "sourced_id", "kana_family_name", "kana_given_name",
-                            "student_number"})
+                            "student_number", "birth_date"})
 
 
 def _changes(row: RosterRow, current: ExistingAccount) -> list[str]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 from sqlalchemy import or_, select
@@ -63,7 +64,8 @@ def build_plan(db: Session, actor: Actor, parsed: ParsedRoster, *, deactivate_mi
         ExistingAccount(a.id, a.school_id, a.login_id, a.display_name or "", a.grade or "",
                         a.class_name or "", a.role, a.active, a.sourced_id or "",
                         a.kana_family_name or "", a.kana_given_name or "",
-                        a.student_number or "")
+                        a.student_number or "",
+                        a.birth_date.isoformat() if a.birth_date else "")
         for a in db.scalars(select(Account).where(or_(*wanted)))
     ] if wanted else []
     return plan_import(parsed, school_ids=schools, allowed_school_ids=allowed,
@@ -108,6 +110,7 @@ def import_roster(svc, db: Session, actor: Actor, data: bytes, *, deactivate_mis
                           kana_family_name=row.kana_family_name,
                           kana_given_name=row.kana_given_name,
                           student_number=row.student_number,
+                          birth_date=_date_or_none(row.birth_date),
                           password_hash=hash_password(password))
         db.add(account)
         db.flush()
@@ -120,7 +123,9 @@ def import_roster(svc, db: Session, actor: Actor, data: bytes, *, deactivate_mis
     for row, current, changed in plan.updates:
         account = db.get(Account, current.id)
         for name in changed:
-            if name != "active":
+            if name == "birth_date":
+                account.birth_date = _date_or_none(row.birth_date)
+            elif name != "active":
                 setattr(account, name, getattr(row, name))
         account.active = True
         if account.status == lifecycle.DEACTIVATED:  # listed again: back at school
@@ -185,3 +190,7 @@ def _row_error_view(error: RowError) -> dict[str, Any]:
     if error.file:
         view["file"] = error.file
     return view
+
+
+def _date_or_none(value: str) -> date | None:
+    return date.fromisoformat(value) if value else None

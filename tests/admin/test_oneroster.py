@@ -12,6 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from idp.admin.oneroster import looks_like_my_number, parse_bundle
+from idp.admin.oneroster_export import HEADERS
 from idp.admin.roster import RosterFileError
 from tests.admin.conftest import admin_sign_in, form_token, hidden
 from tests.admin.oneroster_bundles import (
@@ -507,3 +508,55 @@ def test_a_transfer_leaves_the_sending_schools_sourced_id_behind(
                  bundle(other_school.code, [clash, arrival])).get_json()
     assert body["applied"] and body["summary"]["create"] == 0, body
     assert _accounts(svc, other_school.id)[prefix + "new-9"][0] == moving  # same account
+
+
+DEMOGRAPHICS_HEADER = ("sourcedId", "status", "dateLastModified", "birthDate", "sex",
+                       "americanIndianOrAlaskaNative", "asian", "blackOrAfricanAmerican",
+                       "nativeHawaiianOrOtherPacificIslander", "white",
+                       "demographicRaceTwoOrMoreRaces", "hispanicOrLatinoEthnicity",
+                       "countryOfBirthCode", "stateOfBirthAbbreviation", "cityOfBirth",
+                       "publicSchoolResidenceStatus")
+
+
+def _with_demographics(files: dict[str, bytes], rows: list[list[str]]) -> bytes:
+    files["demographics.csv"] = csv_bytes(DEMOGRAPHICS_HEADER, [
+        row + [""] * (len(DEMOGRAPHICS_HEADER) - len(row)) for row in rows])
+    files["manifest.csv"] = manifest_bytes(demographics="bulk")
+    return zip_bytes(files)
+
+
+def test_only_the_birth_date_of_demographics_is_kept_for_the_guardian_consent_age(
+        client, svc, fresh_school, make_account, token_of):
+    from idp.store.models import Account
+
+    headers = token_of(make_account("school_admin", in_school=fresh_school))
+    files = bundle_files(fresh_school.code, class_of_five())
+    data = _with_demographics(files, [["u-1", "", "", "2015-06-01", "male"],
+                                      ["u-2", "", "", "", "female"]])
+    body = _post(client, headers, "/api/admin/roster/import", data).get_json()
+    assert body["applied"], body
+    with svc.db.session() as s:
+        rows = {a.sourced_id: a for a in s.query(Account).filter_by(school_id=fresh_school.id)}
+        assert str(rows["u-1"].birth_date) == "2015-06-01" and rows["u-2"].birth_date is None
+    # A later bundle without demographics keeps the date; a bad date is an error.
+    again = _post(client, headers, "/api/admin/roster/import",
+                  bundle(fresh_school.code, class_of_five())).get_json()
+    assert again["summary"]["update"] == 0
+    with svc.db.session() as s:
+        assert str(s.query(Account).filter_by(school_id=fresh_school.id, sourced_id="u-1")
+                   .one().birth_date) == "2015-06-01"
+    bad = _with_demographics(bundle_files(fresh_school.code, class_of_five()),
+                             [["u-1", "", "", "2999-01-01"], ["u-2", "", "", "01/06/2015"]])
+    errors = parse_bundle(bad).errors
+    assert [(e.code, e.file, e.line) for e in errors] == [
+        ("bad_birth_date", "demographics.csv", 2), ("bad_birth_date", "demographics.csv", 3)]
+    # Never exported: the export has no demographics file.
+    assert "demographics" not in " ".join(HEADERS)
+
+
+def test_a_my_number_in_demographics_refuses_the_bundle():
+    files = bundle_files("S1", class_of_five())
+    with pytest.raises(RosterFileError) as err:
+        parse_bundle(_with_demographics(files, [["u-1", "", "", "2015-06-01", "",
+                                                 MY_NUMBER]]))
+    assert err.value.code == "my_number" and "demographics.csv" in str(err.value)
