@@ -170,6 +170,13 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         )
     else:
         print(f"  readers: {', '.join(st.readers) or 'none'}", flush=True)
+    print(
+        f"  このパソコンで http://127.0.0.1:{server.port}/ をひらくと、タブレットの番号を入れたり、"
+        "できごとを見たりできます\n"
+        f"  open http://127.0.0.1:{server.port}/ on this PC to type a tablet's code and to see "
+        "what happened",
+        flush=True,
+    )
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     try:
         server.serve_forever()
@@ -187,8 +194,8 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
         from card_bridge.sim import VirtualJpkiCard, VpcdCardClient
     except ImportError as exc:  # a school PC's install has no `cryptography`
         print(
-            f"card-bridge: error: the simulator needs the 'simulator' extra ({exc.name} is "
-            "missing): pip install 'mynagate-card-bridge[simulator]'",
+            f"card-bridge: error: the simulator (for testing) needs the Python package "
+            f"{exc.name}: python -m pip install {exc.name}",
             file=sys.stderr,
         )
         return 1
