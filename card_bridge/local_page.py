@@ -218,7 +218,8 @@ def parse_form(raw: bytes, config: BridgeConfig) -> dict[str, str] | None:
         fields = {k: v[0] for k, v in parse_qs(raw.decode("utf-8"), max_num_fields=8).items()}
     except (UnicodeDecodeError, ValueError):
         return None
-    if not hmac.compare_digest(fields.get("csrf", ""), config.page.csrf):
+    # Bytes: compare_digest refuses str with non-ASCII characters (a TypeError, not False).
+    if not hmac.compare_digest(fields.get("csrf", "").encode(), config.page.csrf.encode()):
         return None
     return fields
 

@@ -161,10 +161,17 @@ def test_another_site_cannot_submit_a_code(bridge, provider, vcard):
         assert status == 403, (origin, extra, text)
         assert "access-control-allow-origin" not in headers
     # A form without this bridge's token (a page that guessed the field names).
-    status, _, _ = page.post("/pair", {**fields, "csrf": "guess"})
+    for token in ("guess", "", "暗証番号", csrf + "x"):
+        status, _, _ = page.post("/pair", {**fields, "csrf": token})
+        assert status == 403, token
+    status, _, _ = page.send("POST", "/pair", b"csrf=%ff%fe&code=1",
+                             {"Origin": page.own,
+                              "Content-Type": "application/x-www-form-urlencoded"})
     assert status == 403
     status, _, _ = page.send("POST", "/pair", b'{"code": "ABCD-1234"}',
                              {"Origin": page.own, "Content-Type": "application/json"})
+    assert status == 403
+    status, _, _ = page.post("/pair", {**fields, "padding": "x" * 3000})  # over 2 KiB
     assert status == 403
     assert vcard.received == [] and provider.posted == []
 
