@@ -349,8 +349,10 @@ class _Handler(BaseHTTPRequestHandler):
         if not self.config._op_lock.acquire(blocking=False):
             self._error(409, "reader_busy", "another sign-in is in progress", origin)
             return
+        # The lock is released before the answer goes out: a page that retries at once
+        # (after a wrong PIN) must not find the reader still "busy".
         try:
-            token = run_authentication(
+            status, body = 200, run_authentication(
                 self.config.new_transport(),
                 self.config.prompt(),
                 urlsplit(origin).netloc,
@@ -359,19 +361,17 @@ class _Handler(BaseHTTPRequestHandler):
                 self.config.version,
                 self.config.events,
             )
+            # The provider checks the token next; the bridge can only say it handed it over.
+            self.config.events.signed(origin)
         except CardError as exc:
             log.info("authenticate failed: %s", exc.code)
-            self._send_json(exc.http_status, exc.to_dict(), origin)
-            return
+            status, body = exc.http_status, exc.to_dict()
         except Exception:  # never leak a traceback to the page; log it locally
             log.exception("authenticate crashed")
-            self._send_json(500, CardFailure().to_dict(), origin)
-            return
+            status, body = 500, CardFailure().to_dict()
         finally:
             self.config._op_lock.release()
-        # The provider checks the token next; the bridge can only say it handed it over.
-        self.config.events.signed(origin)
-        self._send_json(200, token, origin)
+        self._send_json(status, body, origin)
 
     def _drain(self) -> None:
         # Keep-alive needs the unread body consumed; refuse to read big ones.
