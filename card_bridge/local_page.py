@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
 
-from card_bridge.errors import CardError
+from card_bridge.errors import CardError, WrongPin
 from card_bridge.pair import PairingError, PairingRequest, complete_pairing, fetch_pairing
 
 if TYPE_CHECKING:
@@ -170,9 +170,11 @@ def home(config: BridgeConfig, error: str = "") -> str:
     return _page("マイナゲート カードブリッジ", "Mynagate card bridge", body, refresh=busy)
 
 
-def confirm_page(config: BridgeConfig, key: str, request: PairingRequest) -> str:
+def confirm_page(config: BridgeConfig, key: str, request: PairingRequest,
+                 notice: str = "") -> str:
     facts = "".join(f"<li>{html.escape(line)}</li>" for line in request.facts.lines())
     body = (
+        (f'<p class="error" role="alert">{notice}</p>' if notice else "") +
         "<p><strong>" + _both("このサインインを待っているのは、あなたのタブレットですか？",
                               "Is this the sign-in waiting on YOUR tablet?") + "</strong></p>"
         f"<ul>{facts}</ul>"
@@ -259,6 +261,12 @@ def confirm(config: BridgeConfig, fields: dict[str, str],
     try:
         complete_pairing(request, prompt=config.prompt(), transport_factory=transport_factory,
                          version=config.version, events=config.events)
+    except WrongPin as exc:
+        # Nothing was sent to the provider: the same sign-in can be tried again at once.
+        notice = _both(f"暗証番号がちがいます。のこり {exc.tries_left} 回です。もう一度ためすときは"
+                       "「はい」をおしてください。",
+                       f"Wrong PIN: {exc.tries_left} tries left. Press Yes to try again.")
+        return Reply(200, confirm_page(config, config.page.hold(request), request, notice))
     except (PairingError, CardError):
         pass  # already told on the terminal and in the list of events
     finally:

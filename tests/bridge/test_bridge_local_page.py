@@ -118,14 +118,19 @@ def test_a_code_typed_on_the_page_signs_the_tablet_in(bridge, provider, test_car
     assert status == 400 and len(provider.posted) == 1
 
 
-def test_wrong_pin_is_told_with_the_tries_left(bridge, provider):
-    page = bridge(pins=["9999"])
+def test_wrong_pin_is_told_with_the_tries_left_and_can_be_tried_again(bridge, provider):
+    page = bridge(pins=["9999", PIN])
     _, confirm = page.submit_code(provider.url)
-    page.post("/pair/confirm", {"csrf": page.csrf(), "answer": "yes",
-                                "pending": pending_of(confirm)})
+    status, _, again = page.post("/pair/confirm", {"csrf": page.csrf(), "answer": "yes",
+                                                   "pending": pending_of(confirm)})
+    assert status == 200 and "のこり 2 回です" in again and "Wrong PIN: 2 tries left" in again
+    assert provider.posted == [] and pending_of(again) != pending_of(confirm)
     home = page.home()
     assert "暗証番号がちがいます。のこり 2 回" in home and "Wrong PIN: 2 tries left" in home
-    assert provider.posted == []
+    status, _, _ = page.post("/pair/confirm", {"csrf": page.csrf(), "answer": "yes",
+                                               "pending": pending_of(again)})
+    assert status == 303 and len(provider.posted) == 1
+    assert "にサインインしました" in page.home()
 
 
 def test_no_means_the_card_is_not_touched(bridge, provider, vcard):
