@@ -15,6 +15,7 @@ from idp.admin.messages import describe
 from idp.admin.roster import RosterFileError
 from idp.admin.views import bp, render
 from idp.admin.web_auth import admin_required
+from idp.japan_time import japan_date
 from idp.services import services
 from idp.store.models import utcnow
 
@@ -32,7 +33,8 @@ def _upload_form(db, actor: Actor) -> PromotionUploadForm:
 def _page(db, actor: Actor, form: PromotionUploadForm, status: int = 200, **context):
     due = [(a, ends) for a, ends in lifecycle.due_for_deactivation(db, utcnow())
            if may(actor, Action.SCHOOL_YEAR, a.school_id)]
-    return render("admin/school_year.html", actor, status, form=form, due=due, **context)
+    return render("admin/school_year.html", actor, status, form=form, due=due,
+                  japan_date=japan_date, **context)
 
 
 @bp.route("/school-year", methods=["GET", "POST"])

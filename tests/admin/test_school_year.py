@@ -430,3 +430,22 @@ def test_a_roster_deactivation_and_reactivation_keep_the_status_in_step(
     assert _state(svc, year_school.id)["go-b"][2:] == ("active", True)
     plan = _preview(client, headers, year_school).get_json()
     assert "go-b" in {p["login_id"] for p in plan["promote"]}
+
+
+def test_the_due_list_shows_the_day_in_japan(app, svc, year_school, pupils, make_account):
+    """A graduate whose access ended at 16:00 UTC on 1 January ended on 2 January in Japan:
+    the school's page says the Japanese day."""
+    from datetime import datetime
+
+    from idp.store.models import Account
+    from tests.admin.conftest import admin_sign_in
+
+    grace = timedelta(days=year_school.graduate_grace_days or 90)
+    with svc.db.session() as s:
+        row = s.get(Account, pupils["roku"])
+        row.status, row.graduated_at = "graduated", datetime(2026, 1, 1, 16, 0) - grace
+    c = app.test_client()
+    admin_sign_in(c, make_account("school_admin", in_school=year_school))
+    html = c.get("/admin/school-year").get_data(as_text=True)
+    assert 'id="lifecycle-due"' in html
+    assert "(2026-01-02)" in html and "UTC" not in html
