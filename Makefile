@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DEVSTAMP := $(VENV)/.installed-dev
 
-.PHONY: run test test-fast lint bench bench-card venv translations clean bridge
+.PHONY: run test test-fast lint bench bench-card venv translations clean bridge dist
 
 $(STAMP): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV) || \
@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml constraints.txt
 # installs the compiler, swig and the PC/SC headers it builds with (and the test services).
 $(DEVSTAMP): $(STAMP) pyproject.toml constraints.txt
 	bash scripts/test-deps.sh
-	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
+	$(BIN)/pip install -q -c constraints.txt -e '.[dev]' -e ./card_bridge
 	@touch $(DEVSTAMP)
 
 venv: $(STAMP)
@@ -39,7 +39,13 @@ bridge: $(STAMP)
 	@command -v swig >/dev/null 2>&1 && dpkg -s libpcsclite-dev >/dev/null 2>&1 || \
 	  (apt-get update -qq && apt-get install -y -qq swig build-essential libpcsclite-dev)
 	bash scripts/pcsc-up.sh
-	$(BIN)/pip install -q -c constraints.txt -e '.[bridge]'
+	$(BIN)/pip install -q -c constraints.txt -e './card_bridge[simulator]'
+
+# The card bridge as a school PC installs it: dist/mynagate_card_bridge-<v>-py3-none-any.whl
+# (pulls in pyscard) and dist/mynagate-card-bridge-<v>.pyz (one file; pyscard must be
+# installed beside it, it is compiled code). Windows/macOS installers: card_bridge/packaging/.
+dist: $(STAMP)
+	$(BIN)/python card_bridge/packaging/build_dist.py --out dist
 
 test: $(DEVSTAMP) translations
 	bash scripts/test-deps.sh
@@ -62,4 +68,4 @@ bench-card: $(STAMP)
 	$(BIN)/python bench/bench_card_validation.py
 
 clean:
-	rm -rf var test-artifacts .pytest_cache
+	rm -rf var test-artifacts .pytest_cache dist

@@ -205,7 +205,12 @@ class JpkiCard:
         return sig
 
     # -- the whole flow --------------------------------------------------------------
-    def authenticate(self, digest32: bytes, pin_source: PinSource) -> AuthResult:
+    def authenticate(
+        self,
+        digest32: bytes,
+        pin_source: PinSource,
+        on_pin_accepted: Callable[[], None] | None = None,
+    ) -> AuthResult:
         """Select, read the certificate (before or after the PIN, as the token needs),
         ask for the PIN once, verify, sign `digest32`.
 
@@ -229,6 +234,8 @@ class JpkiCard:
             raise Cancelled()
         # The prompt only returns a PIN on the last try after the person confirmed it.
         self.verify_pin(pin, confirmed_last_try=last_try)
+        if on_pin_accepted is not None:
+            on_pin_accepted()  # told to the person at once: the signing may still fail
         if cert is None:
             cert = self.read_auth_certificate()
         signature = self.sign_sha256_digest(digest32)

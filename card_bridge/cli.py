@@ -91,7 +91,7 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
 
 
 def _add_simulate(sub: argparse._SubParsersAction) -> None:
-    from card_bridge.sim.vpcd import DEFAULT_VPCD_PORT
+    from card_bridge.sim import DEFAULT_VPCD_PORT
 
     m = sub.add_parser(
         "simulate",
@@ -170,6 +170,13 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         )
     else:
         print(f"  readers: {', '.join(st.readers) or 'none'}", flush=True)
+    print(
+        f"  このパソコンで http://127.0.0.1:{server.port}/ をひらくと、タブレットの番号を入れたり、"
+        "できごとを見たりできます\n"
+        f"  open http://127.0.0.1:{server.port}/ on this PC to type a tablet's code and to see "
+        "what happened",
+        flush=True,
+    )
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     try:
         server.serve_forever()
@@ -182,7 +189,16 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
 def _cmd_simulate(args: argparse.Namespace) -> int:
     from card_bridge.apdu import is_valid_pin
-    from card_bridge.sim import VirtualJpkiCard, VpcdCardClient
+
+    try:
+        from card_bridge.sim import VirtualJpkiCard, VpcdCardClient
+    except ImportError as exc:  # a school PC's install has no `cryptography`
+        print(
+            f"card-bridge: error: the simulator (for testing) needs the Python package "
+            f"{exc.name}: python -m pip install {exc.name}",
+            file=sys.stderr,
+        )
+        return 1
 
     if not is_valid_pin(args.pin):
         print("card-bridge: error: --pin must be exactly 4 digits", file=sys.stderr)
@@ -297,6 +313,13 @@ def _cmd_pair(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from card_bridge.pin import PIN_WINDOW_FLAG
+
+    if list(sys.argv[1:] if argv is None else argv) == [PIN_WINDOW_FLAG]:
+        # The PIN window's child process of a PyInstaller build (card_bridge.pin).
+        from card_bridge.pin import child_main
+
+        return child_main()
     args = build_parser().parse_args(argv)
     logging.basicConfig(
         level=logging.INFO if args.verbose else logging.WARNING,

@@ -1,6 +1,8 @@
 """Pairing: sign in on a tablet (or any device without a reader) with the card on this PC.
 
-The tablet shows a short code; the person runs `card-bridge pair CODE --provider URL` here.
+The tablet shows a short code; the person types it into the bridge's local page
+(http://127.0.0.1:47263/, card_bridge.local_page) or, in scripts, `card-bridge pair CODE
+--provider URL`.
 
 Contract with the provider (the provider side is implemented separately):
   GET  {provider}/login/card/pair/{code}
@@ -35,6 +37,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from card_bridge import __version__
+from card_bridge.events import EventLog
 from card_bridge.origins import is_valid_challenge, normalize_origin
 from card_bridge.pin import PinPrompt
 
@@ -148,27 +151,26 @@ def pair_url(provider: str, code: str) -> str:
     return f"{provider.rstrip('/')}/login/card/pair/{quote(code, safe='')}"
 
 
-# ========================================================================================
-# PAIRING ENTRY POINT (bridge side of the tablet flow)
-# ========================================================================================
-def pair_with_provider(
-    provider: str,
-    code: str,
-    *,
-    prompt: PinPrompt,
-    transport_factory: Callable[[], Any],
-    confirm: Callable[[PairingFacts], bool] | None = None,
-    version: str = __version__,
-) -> Any:
-    """Fetch the pairing request, ask the person, sign with the card, post the token.
+@dataclass(frozen=True)
+class PairingRequest:
+    """A pairing fetched from the provider, checked, not yet signed."""
 
-    `confirm(facts)` is asked before the card is touched (None only for `--yes` scripts).
-    Returns the provider's JSON answer (or None). Raises PairingError or
-    card_bridge.errors.CardError.
-    """
-    from card_bridge.errors import Cancelled
-    from card_bridge.server import run_authentication
+    url: str
+    origin: str
+    challenge: str
+    facts: PairingFacts
 
+    @property
+    def app(self) -> str:
+        return f"{self.facts.client_name} ({self.facts.host})" if self.facts.client_name \
+            else self.facts.host
+
+
+# ========================================================================================
+# PAIRING ENTRY POINTS (bridge side of the tablet flow)
+# ========================================================================================
+def fetch_pairing(provider: str, code: str) -> PairingRequest:
+    """GET the pairing for `code` and check it asks to sign for the provider itself."""
     url = pair_url(provider, code)
     expected_origin = provider_origin(provider)
     req = _http_json("GET", url)
@@ -188,9 +190,57 @@ def pair_with_provider(
     if not is_valid_challenge(challenge):
         raise PairingError("provider sent a malformed challenge")
     assert isinstance(challenge, str)
-    facts = facts_of(req, origin_n)
-    if confirm is not None and not confirm(facts):
+    return PairingRequest(url, origin_n, challenge, facts_of(req, origin_n))
+
+
+def complete_pairing(
+    request: PairingRequest,
+    *,
+    prompt: PinPrompt,
+    transport_factory: Callable[[], Any],
+    version: str = __version__,
+    events: EventLog | None = None,
+) -> Any:
+    """PIN, signature, POST the token: after the person confirmed `request.facts`."""
+    from card_bridge.server import run_authentication
+
+    token = run_authentication(
+        transport_factory(), prompt, request.app, request.origin, request.challenge, version,
+        events,
+    )
+    try:
+        answer = _http_json("POST", request.url, token)
+    except PairingError as exc:
+        if events is not None:
+            events.pairing_failed(str(exc))
+        raise
+    if events is not None:
+        events.signed_in(request.app)
+    return answer
+
+
+def pair_with_provider(
+    provider: str,
+    code: str,
+    *,
+    prompt: PinPrompt,
+    transport_factory: Callable[[], Any],
+    confirm: Callable[[PairingFacts], bool] | None = None,
+    version: str = __version__,
+    events: EventLog | None = None,
+) -> Any:
+    """Fetch the pairing request, ask the person, sign with the card, post the token.
+
+    `confirm(facts)` is asked before the card is touched (None only for `--yes` scripts).
+    Returns the provider's JSON answer (or None). Raises PairingError or
+    card_bridge.errors.CardError.
+    """
+    from card_bridge.errors import Cancelled
+
+    request = fetch_pairing(provider, code)
+    if confirm is not None and not confirm(request.facts):
         raise Cancelled()
-    site = f"{facts.client_name} ({facts.host})" if facts.client_name else facts.host
-    token = run_authentication(transport_factory(), prompt, site, origin_n, challenge, version)
-    return _http_json("POST", url, token)
+    return complete_pairing(
+        request, prompt=prompt, transport_factory=transport_factory, version=version,
+        events=events,
+    )

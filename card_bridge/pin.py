@@ -267,9 +267,11 @@ class TkPinPrompt:
         if in_process:
             return run_tk_dialog(site, tries_left, last_try)
         request = json.dumps({"site": site, "tries_left": tries_left, "last_try": last_try})
+        command, env = child_command()
         try:
             done = subprocess.run(
-                [sys.executable, "-m", "card_bridge.pin"],
+                command,
+                env=env,
                 input=request,
                 capture_output=True,
                 text=True,
@@ -285,6 +287,26 @@ class TkPinPrompt:
         except ValueError:
             return None
         return pin if is_valid_pin(pin) else None
+
+
+PIN_WINDOW_FLAG = "--pin-window"
+
+
+def child_command() -> tuple[list[str], dict[str, str]]:
+    """How to start the PIN window's child process, however the bridge was installed.
+
+    A PyInstaller build has no `python -m`: its executable runs the window when given
+    PIN_WINDOW_FLAG (card_bridge.cli.main). From a zipapp (or a source tree) the child
+    Python must be told where `card_bridge` is: the .pyz file, or the folder holding it.
+    """
+    if getattr(sys, "frozen", False):
+        return [sys.executable, PIN_WINDOW_FLAG], dict(os.environ)
+    import card_bridge
+
+    home = os.path.dirname(os.path.dirname(os.path.abspath(card_bridge.__file__)))
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (home, env.get("PYTHONPATH")) if p)
+    return [sys.executable, "-m", "card_bridge.pin"], env
 
 
 def tk_available() -> bool:
@@ -303,7 +325,7 @@ def default_prompt() -> PinPrompt:
     return TkPinPrompt() if tk_available() else TerminalPinPrompt()
 
 
-def _child_main() -> int:
+def child_main() -> int:
     # Child side of TkPinPrompt: request JSON on stdin, PIN (or null) JSON on stdout.
     req = json.loads(sys.stdin.read())
     pin = run_tk_dialog(str(req["site"]), int(req["tries_left"]), bool(req["last_try"]))
@@ -312,4 +334,4 @@ def _child_main() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(_child_main())
+    raise SystemExit(child_main())

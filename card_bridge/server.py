@@ -22,9 +22,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
-from card_bridge import __version__
+from card_bridge import __version__, local_page
 from card_bridge.card import JpkiCard, PcscStatus, PcscTransport, pcsc_status
 from card_bridge.errors import CardError, CardFailure
+from card_bridge.events import EventLog
+from card_bridge.local_page import HEADERS as PAGE_HEADERS
+from card_bridge.local_page import MAX_FORM, PageState, Reply
 from card_bridge.origins import is_valid_challenge, normalize_origin
 from card_bridge.pin import PinPrompt, default_prompt
 from card_bridge.token import build_token, message_digest
@@ -43,6 +46,9 @@ class BridgeConfig:
     transport_factory: Callable[[], Any] | None = None
     status_fn: Callable[[], PcscStatus] | None = None
     version: str = __version__
+    # What happened, for the terminal and the local page; the local page's own state.
+    events: EventLog = field(default_factory=EventLog)
+    page: PageState = field(default_factory=PageState, repr=False)
     _op_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
@@ -64,15 +70,36 @@ class BridgeConfig:
 
 
 def run_authentication(
-    transport: Any, prompt: PinPrompt, site: str, origin: str, challenge: str, version: str
+    transport: Any,
+    prompt: PinPrompt,
+    site: str,
+    origin: str,
+    challenge: str,
+    version: str,
+    events: EventLog | None = None,
 ) -> dict[str, str]:
-    """Card work for one sign-in; shared by the HTTP API and the pairing flow."""
+    """Card work for one sign-in; shared by the HTTP API and the pairing flow.
+
+    With `events`, the person is told what happened (PIN accepted, wrong PIN and the
+    tries left, any other card error) on the terminal and the bridge's local page.
+    """
+
+    def ask(tries: int, last: bool) -> str | None:
+        if events is not None:
+            events.waiting_for_pin(site)
+        return prompt.ask(site, tries, last)
+
     try:
         card = JpkiCard(transport)
         result = card.authenticate(
             message_digest(origin, challenge),
-            lambda tries, last: prompt.ask(site, tries, last),
+            ask,
+            on_pin_accepted=events.pin_accepted if events is not None else None,
         )
+    except CardError as exc:
+        if events is not None:
+            events.failed(exc)
+        raise
     finally:
         close = getattr(transport, "close", None)
         if close is not None:
@@ -162,10 +189,62 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", "0")
         self.end_headers()
 
+    # -- the local page (card_bridge.local_page) ---------------------------------------
+    def _own_origin(self) -> str:
+        return f"http://{(self.headers.get('Host') or '').lower()}"
+
+    def _send_page(self, reply: Reply) -> None:
+        data = reply.body.encode("utf-8")
+        self.send_response(reply.status)
+        if reply.location:
+            self.send_header("Location", reply.location)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(data)))
+        for name, value in PAGE_HEADERS.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _refuse_page(self, why: str) -> None:
+        log.warning("local page refused: %s (Origin %r)", why, self.headers.get("Origin"))
+        self._send_page(Reply(403, local_page.refusal_page(why)))
+
+    def _local_get(self) -> None:
+        why = local_page.refusal_of_get(self.headers, self._own_origin())
+        if why is not None:
+            self._refuse_page(why)
+            return
+        self._send_page(Reply(200, local_page.home(self.config)))
+
+    def _local_post(self, path: str) -> None:
+        if not self._host_ok():
+            self._drain()
+            self._refuse_page("use http://127.0.0.1")
+            return
+        why = local_page.refusal_of_post(self.headers, self._own_origin())
+        length = self.headers.get("Content-Length") or ""
+        if why is None and not (length.isdigit() and int(length) <= MAX_FORM):
+            why = "the form is too large or has no length"
+        if why is not None:
+            self._drain()
+            self._refuse_page(why)
+            return
+        fields = local_page.parse_form(self.rfile.read(int(length)), self.config)
+        if fields is None:
+            self._refuse_page("the form is old or not from this page: reload it")
+            return
+        if path == "/pair":
+            self._send_page(local_page.submit_code(self.config, fields))
+        else:
+            self._send_page(local_page.confirm(self.config, fields, self.config.new_transport))
+
     def do_GET(self) -> None:  # noqa: N802
         origin = self._origin()
         if not self._host_ok():
             self._error(403, "forbidden_host", "use http://127.0.0.1")
+            return
+        if urlsplit(self.path).path == "/":
+            self._local_get()
             return
         if origin is not None and not self._origin_allowed(origin):
             self._error(403, "forbidden_origin", "origin not allowed")
@@ -185,6 +264,9 @@ class _Handler(BaseHTTPRequestHandler):
         self._send_json(200, body, origin)
 
     def do_POST(self) -> None:  # noqa: N802
+        if urlsplit(self.path).path in ("/pair", "/pair/confirm"):
+            self._local_post(urlsplit(self.path).path)
+            return
         # Each step sends its own refusal and returns None; the card is touched last.
         origin = self._admitted_origin()
         if origin is None:
@@ -267,26 +349,29 @@ class _Handler(BaseHTTPRequestHandler):
         if not self.config._op_lock.acquire(blocking=False):
             self._error(409, "reader_busy", "another sign-in is in progress", origin)
             return
+        # The lock is released before the answer goes out: a page that retries at once
+        # (after a wrong PIN) must not find the reader still "busy".
         try:
-            token = run_authentication(
+            status, body = 200, run_authentication(
                 self.config.new_transport(),
                 self.config.prompt(),
                 urlsplit(origin).netloc,
                 origin,
                 challenge,
                 self.config.version,
+                self.config.events,
             )
+            # The provider checks the token next; the bridge can only say it handed it over.
+            self.config.events.signed(origin)
         except CardError as exc:
             log.info("authenticate failed: %s", exc.code)
-            self._send_json(exc.http_status, exc.to_dict(), origin)
-            return
+            status, body = exc.http_status, exc.to_dict()
         except Exception:  # never leak a traceback to the page; log it locally
             log.exception("authenticate crashed")
-            self._send_json(500, CardFailure().to_dict(), origin)
-            return
+            status, body = 500, CardFailure().to_dict()
         finally:
             self.config._op_lock.release()
-        self._send_json(200, token, origin)
+        self._send_json(status, body, origin)
 
     def _drain(self) -> None:
         # Keep-alive needs the unread body consumed; refuse to read big ones.

@@ -22,6 +22,7 @@ from idp.admin.api import docs_bp as api_docs_bp
 from idp.admin.views import bp as admin_bp
 from idp.auth.card import CardService, build_card_service
 from idp.auth.card_views import bp as card_bp
+from idp.auth.help_views import bp as help_bp
 from idp.auth.login_views import bp as auth_bp
 from idp.auth.pairing_views import bp as pairing_bp
 from idp.clients.cache import ClientCache
@@ -49,7 +50,7 @@ LOCALES = ("ja", "en")
 # Every page and endpoint group, registered in this order (the one list: a new room's
 # blueprint is added here).
 BLUEPRINTS = (oidc_bp, auth_bp, card_bp, admin_bp, admin_api_bp, api_docs_bp, account_bp,
-              guardian_bp, registration_bp, pairing_bp, ops_bp)
+              guardian_bp, registration_bp, pairing_bp, help_bp, ops_bp)
 
 
 def first_supported_locale(asked: str) -> str | None:

@@ -19,9 +19,9 @@ import struct
 import threading
 import time
 
+from card_bridge.sim import DEFAULT_VPCD_PORT
 from card_bridge.sim.model import VirtualJpkiCard
 
-DEFAULT_VPCD_PORT = 35963
 CTRL_OFF, CTRL_ON, CTRL_RESET, CTRL_ATR = 0, 1, 2, 4
 
 log = logging.getLogger(__name__)

@@ -154,6 +154,13 @@ class PromotionApplyForm(FlaskForm):
     submit = SubmitField(_l("この内容で進級・卒業させる"))
 
 
+class YearSettingsForm(FlaskForm):
+    school = HiddenField(validators=[DataRequired(), Length(max=64)])
+    top_grade = IntegerField(_l("卒業する学年"), validators=[NumberRange(1, 12)])
+    grace_days = IntegerField(_l("卒業生がアプリを使える日数"), validators=[NumberRange(0, 730)])
+    submit = SubmitField(_l("保存する"))
+
+
 class RetentionForm(FlaskForm):
     days = IntegerField(_l("監査ログの保存日数"), validators=[NumberRange(30, 3650)])
     submit = SubmitField(_l("保存する"))

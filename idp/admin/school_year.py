@@ -327,3 +327,34 @@ def plan_view(plan: PromotionPlan) -> dict[str, Any]:
         "skipped": [asdict(p) for p in plan.skipped],
         "errors": [asdict(p) for p in plan.errors],
     }
+
+
+TOP_GRADES = range(1, 13)  # 6 for an elementary school, 3 for a junior high, 12 for 小中一貫
+GRACE_DAYS = range(0, 731)  # up to two years after graduating
+
+
+def set_year_settings(db: Session, actor: Actor, school: School, *, top_grade: Any = None,
+                      grace_days: Any = None) -> School:
+    """Change the school's top grade and graduates' grace period (either or both)."""
+    require(actor, Action.SCHOOL_YEAR, school.id)
+    changes: dict[str, int] = {}
+    for name, value, allowed in (("top_grade", top_grade, TOP_GRADES),
+                                 ("graduate_grace_days", grace_days, GRACE_DAYS)):
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or value not in allowed:
+            raise PromotionError("invalid_request",
+                                 f"{name} must be a whole number from {allowed.start} to "
+                                 f"{allowed.stop - 1}")
+        changes[name] = value
+    if not changes:
+        raise PromotionError("invalid_request", "give top_grade or graduate_grace_days")
+    for name, value in changes.items():
+        setattr(school, name, value)
+    audit(db, "school.year_settings", actor=actor.account_id, school_id=school.id, **changes)
+    return school
+
+
+def year_settings_view(school: School) -> dict[str, Any]:
+    return {"school_code": school.code, "top_grade": school.top_grade,
+            "graduate_grace_days": school.graduate_grace_days}

@@ -72,3 +72,15 @@ def lifecycle_run(db: Session, actor: Actor, code: str):
         {"account_id": a.account_id, "login_id": a.login_id,
          "graduated_at": iso_utc(a.graduated_at), "access_ended": iso_utc(a.access_ended),
          "removed": a.removed} for a in done]}
+
+
+@api_route("/schools/<code>/school-year", ["PUT"])
+def put_year_settings(db: Session, actor: Actor, code: str):
+    school = _school(db, code)
+    body = _json_object()
+    try:
+        school_year.set_year_settings(db, actor, school, top_grade=body.get("top_grade"),
+                                      grace_days=body.get("graduate_grace_days"))
+    except school_year.PromotionError as exc:
+        raise ApiError(400, exc.code, str(exc)) from exc
+    return school_year.year_settings_view(school)

@@ -10,11 +10,12 @@ from flask_babel import gettext as _
 from idp.accounts import lifecycle
 from idp.accounts.roles import Action, Actor, Forbidden, may
 from idp.admin import accounts, school_year
-from idp.admin.forms import PromotionApplyForm, PromotionUploadForm
+from idp.admin.forms import PromotionApplyForm, PromotionUploadForm, YearSettingsForm
 from idp.admin.messages import describe
 from idp.admin.roster import RosterFileError
 from idp.admin.views import bp, render
 from idp.admin.web_auth import admin_required
+from idp.japan_time import japan_date
 from idp.services import services
 from idp.store.models import utcnow
 
@@ -32,7 +33,13 @@ def _upload_form(db, actor: Actor) -> PromotionUploadForm:
 def _page(db, actor: Actor, form: PromotionUploadForm, status: int = 200, **context):
     due = [(a, ends) for a, ends in lifecycle.due_for_deactivation(db, utcnow())
            if may(actor, Action.SCHOOL_YEAR, a.school_id)]
-    return render("admin/school_year.html", actor, status, form=form, due=due, **context)
+    settings = [(school, YearSettingsForm(school=school.code, top_grade=school.top_grade,
+                                          grace_days=school.graduate_grace_days,
+                                          formdata=None))
+                for school in accounts.list_schools(db, actor)
+                if may(actor, Action.SCHOOL_YEAR, school.id)]
+    return render("admin/school_year.html", actor, status, form=form, due=due,
+                  japan_date=japan_date, settings=settings, **context)
 
 
 @bp.route("/school-year", methods=["GET", "POST"])
@@ -86,3 +93,21 @@ def school_year_apply(actor: Actor):
                          error=describe(exc.code))
         return render("admin/school_year_done.html", actor, plan=applied.plan,
                       school=school, batch_id=applied.batch_id)
+
+
+@bp.post("/school-year/settings")
+@admin_required
+def school_year_settings(actor: Actor):
+    form = YearSettingsForm()
+    with services().db.session() as db:
+        if not form.validate_on_submit():
+            return _page(db, actor, _upload_form(db, actor), 400,
+                         error=_("学年は1から12、日数は0から730で入れてください。"))
+        school = accounts.school_by_code(db, form.school.data)
+        if school is None:
+            abort(404)
+        if not may(actor, Action.SCHOOL_YEAR, school.id):
+            raise Forbidden("school_year")
+        school_year.set_year_settings(db, actor, school, top_grade=form.top_grade.data,
+                                      grace_days=form.grace_days.data)
+        return _page(db, actor, _upload_form(db, actor), saved=school.code)

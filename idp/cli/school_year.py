@@ -18,6 +18,7 @@ def register(cli: click.Group) -> None:
     assert isinstance(school, click.Group)
     school.add_command(promote)
     school.add_command(lifecycle)
+    school.add_command(year_settings)
 
 
 def _actor():
@@ -117,3 +118,28 @@ def lifecycle_run(ctx: Ctx, school_code: str | None, dry_run: bool, as_json: boo
         click.echo(f"{verb} {row['school_code']}/{row['login_id']} (graduated "
                    f"{row['graduated_at']}, access ended {row['access_ended']}) {row['removed']}")
     click.echo(f"{verb} {len(rows)} graduate(s)")
+
+
+@click.command("year-settings")
+@click.option("--school", "school_code", required=True, help="The school's code")
+@click.option("--top-grade", type=int, default=None, help="Pupils in this grade graduate")
+@click.option("--grace-days", type=int, default=None,
+              help="Days graduates keep the apps that allow graduates")
+@pass_ctx
+def year_settings(ctx: Ctx, school_code: str, top_grade: int | None,
+                  grace_days: int | None) -> None:
+    """Show or change a school's top grade and graduates' grace period."""
+    from idp.admin import school_year
+    from idp.store.models import School
+
+    with ctx.services.db.session() as db:
+        school = db.scalar(select(School).where(School.code == school_code[:64]))
+        if school is None:
+            fail(f"no school {school_code}")
+        if top_grade is not None or grace_days is not None:
+            try:
+                school_year.set_year_settings(db, _actor(), school, top_grade=top_grade,
+                                              grace_days=grace_days)
+            except school_year.PromotionError as exc:
+                fail(f"{exc.code}: {exc}")
+        click.echo(json.dumps(school_year.year_settings_view(school), ensure_ascii=False))

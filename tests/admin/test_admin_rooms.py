@@ -58,6 +58,7 @@ ROUTES = {
     ("/admin/schools", "GET POST", "admin.schools"),
     ("/admin/school-year", "GET POST", "admin.school_year_page"),
     ("/admin/school-year/apply", "POST", "admin.school_year_apply"),
+    ("/admin/school-year/settings", "POST", "admin.school_year_settings"),
     ("/admin/settings/retention", "POST", "admin.retention"),
     ("/admin/tokens", "GET POST", "admin.api_tokens"),
     ("/admin/tokens/<token_id>/revoke", "POST", "admin.api_token_revoke"),

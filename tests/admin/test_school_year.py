@@ -430,3 +430,76 @@ def test_a_roster_deactivation_and_reactivation_keep_the_status_in_step(
     assert _state(svc, year_school.id)["go-b"][2:] == ("active", True)
     plan = _preview(client, headers, year_school).get_json()
     assert "go-b" in {p["login_id"] for p in plan["promote"]}
+
+
+def test_the_due_list_shows_the_day_in_japan(app, svc, year_school, pupils, make_account):
+    """A graduate whose access ended at 16:00 UTC on 1 January ended on 2 January in Japan:
+    the school's page says the Japanese day."""
+    from datetime import datetime
+
+    from idp.store.models import Account
+    from tests.admin.conftest import admin_sign_in
+
+    grace = timedelta(days=year_school.graduate_grace_days or 90)
+    with svc.db.session() as s:
+        row = s.get(Account, pupils["roku"])
+        row.status, row.graduated_at = "graduated", datetime(2026, 1, 1, 16, 0) - grace
+    c = app.test_client()
+    admin_sign_in(c, make_account("school_admin", in_school=year_school))
+    html = c.get("/admin/school-year").get_data(as_text=True)
+    assert 'id="lifecycle-due"' in html
+    assert "(2026-01-02)" in html and "UTC" not in html
+
+
+def test_a_school_sets_its_top_grade_and_grace_period(app, client, svc, year_school,
+                                                        other_school, make_account, token_of,
+                                                        idp_cli):
+    """From the API, the CLI and the page; another school's admin cannot, and values out of
+    range are a clear 400 that changes nothing."""
+    from idp.store.models import School
+    from tests.admin.conftest import admin_sign_in, form_token
+
+    admin = make_account("school_admin", in_school=year_school)
+    url = f"/api/admin/schools/{year_school.code}/school-year"
+    done = client.put(url, json={"top_grade": 3, "graduate_grace_days": 30},
+                      headers=token_of(admin))
+    assert done.status_code == 200, done.get_json()
+    assert done.get_json() == {"school_code": year_school.code, "top_grade": 3,
+                               "graduate_grace_days": 30}
+    for bad in ({"top_grade": 0}, {"top_grade": 13}, {"top_grade": "3"}, {"top_grade": True},
+                {"graduate_grace_days": -1}, {"graduate_grace_days": 731}, {}, []):
+        refused = client.put(url, json=bad, headers=token_of(admin))
+        assert refused.status_code == 400, (bad, refused.get_json())
+        assert refused.get_json()["error"] == "invalid_request"
+    stranger = make_account("school_admin", in_school=other_school)
+    assert client.put(url, json={"top_grade": 6},
+                      headers=token_of(stranger)).status_code == 403
+    with svc.db.read() as s:
+        row = s.get(School, year_school.id)
+        assert (row.top_grade, row.graduate_grace_days) == (3, 30)
+
+    shown = idp_cli("school", "year-settings", "--school", year_school.code, "--top-grade", "6")
+    assert shown.exit_code == 0, shown.output
+    assert '"top_grade": 6' in shown.output and '"graduate_grace_days": 30' in shown.output
+    wrong = idp_cli("school", "year-settings", "--school", year_school.code,
+                    "--grace-days", "9999")
+    assert wrong.exit_code == 2 and "invalid_request" in wrong.output
+
+    c = app.test_client()
+    admin_sign_in(c, admin)
+    page = c.get("/admin/school-year").get_data(as_text=True)
+    assert f'id="year-settings-{year_school.code}"' in page
+    assert f'id="year-settings-{other_school.code}"' not in page
+    token = form_token(c, "/admin/school-year")
+    saved = c.post("/admin/school-year/settings", data={
+        "csrf_token": token, "school": year_school.code, "top_grade": "4", "grace_days": "60"})
+    assert saved.status_code == 200 and 'id="year-settings-saved"' in saved.get_data(as_text=True)
+    across = c.post("/admin/school-year/settings", data={
+        "csrf_token": token, "school": other_school.code, "top_grade": "4", "grace_days": "60"})
+    assert across.status_code == 403
+    no_csrf = c.post("/admin/school-year/settings", data={
+        "school": year_school.code, "top_grade": "5", "grace_days": "60"})
+    assert no_csrf.status_code == 400
+    with svc.db.read() as s:
+        row = s.get(School, year_school.id)
+        assert (row.top_grade, row.graduate_grace_days) == (4, 60)

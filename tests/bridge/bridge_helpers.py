@@ -3,11 +3,15 @@ importable reliably when several test folders have one)."""
 
 from __future__ import annotations
 
+import json
 import os
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography import x509
@@ -21,6 +25,7 @@ VPCD_PORT = int(os.environ.get("MYNAGATE_VPCD_PORT", "35963"))
 VPCD_READER = os.environ.get("MYNAGATE_VPCD_READER", "Virtual PCD 00 00")
 EMPTY_READER = os.environ.get("MYNAGATE_VPCD_EMPTY_READER", "Virtual PCD 00 01")
 PIN = "1234"
+CHALLENGE = "c" * 43
 
 
 def unavailable(reason: str) -> None:
@@ -90,3 +95,46 @@ class Sim:
     def insert(self) -> None:
         self.client.insert()
         assert wait_for(self.card_present, 10), "card did not reappear"
+
+
+class FakeProvider:
+    def __init__(self) -> None:
+        self.posted: list[dict[str, Any]] = []
+        self.origin_override: str | None = None
+        self.client_name = "Sakura Elementary"
+        self.school_name: str | None = "さくら小学校"
+        outer = self
+
+        class H(BaseHTTPRequestHandler):
+            def log_message(self, *a: Any) -> None:
+                pass
+
+            def _json(self, status: int, body: Any) -> None:
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_GET(self) -> None:
+                if self.path != "/login/card/pair/ABCD-1234":
+                    self._json(404, {"error": "not_found", "error_description": "unknown code"})
+                    return
+                self._json(200, {"challenge": CHALLENGE, "origin": outer.origin,
+                                 "client_name": outer.client_name,
+                                 "school_name": outer.school_name,
+                                 "started_at": "2026-04-08T08:40:05+09:00"})  # fmt: skip
+
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                outer.posted.append(body)
+                self._json(200, {"status": "ok"})
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), H)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    @property
+    def origin(self) -> str:
+        return self.origin_override or self.url

@@ -22,7 +22,17 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from bridge_helpers import PIN, REPO, VPCD_PORT, VPCD_READER, PkiCard, Sim, unavailable, wait_for
+from bridge_helpers import (
+    PIN,
+    REPO,
+    VPCD_PORT,
+    VPCD_READER,
+    FakeProvider,
+    PkiCard,
+    Sim,
+    unavailable,
+    wait_for,
+)
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -143,3 +153,13 @@ def make_sim(pcsc_reader: str, test_card: PkiCard, tmp_path: Path) -> Iterator[C
 @pytest.fixture
 def sim(make_sim: Callable[..., Sim]) -> Sim:
     return make_sim()
+
+
+@pytest.fixture
+def provider() -> Iterator[FakeProvider]:
+    p = FakeProvider()
+    yield p
+    p.httpd.shutdown()
+    p.httpd.server_close()
+
+

@@ -3,16 +3,11 @@
 from __future__ import annotations
 
 import base64
-import json
 import subprocess
 import sys
-import threading
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
 import pytest
-from bridge_helpers import PIN, PkiCard, SimTransport
+from bridge_helpers import CHALLENGE, PIN, FakeProvider, PkiCard, SimTransport
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 
@@ -22,59 +17,6 @@ from card_bridge.pair import PairingError, PairingFacts, facts_of, pair_url, pai
 from card_bridge.pin import ScriptedPinPrompt
 from card_bridge.sim import VirtualJpkiCard
 from card_bridge.token import signed_message
-
-CHALLENGE = "c" * 43
-
-
-class FakeProvider:
-    def __init__(self) -> None:
-        self.posted: list[dict[str, Any]] = []
-        self.origin_override: str | None = None
-        self.client_name = "Sakura Elementary"
-        self.school_name: str | None = "さくら小学校"
-        outer = self
-
-        class H(BaseHTTPRequestHandler):
-            def log_message(self, *a: Any) -> None:
-                pass
-
-            def _json(self, status: int, body: Any) -> None:
-                data = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def do_GET(self) -> None:
-                if self.path != "/login/card/pair/ABCD-1234":
-                    self._json(404, {"error": "not_found", "error_description": "unknown code"})
-                    return
-                self._json(200, {"challenge": CHALLENGE, "origin": outer.origin,
-                                 "client_name": outer.client_name,
-                                 "school_name": outer.school_name,
-                                 "started_at": "2026-04-08T08:40:05+09:00"})  # fmt: skip
-
-            def do_POST(self) -> None:
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                outer.posted.append(body)
-                self._json(200, {"status": "ok"})
-
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), H)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    @property
-    def origin(self) -> str:
-        return self.origin_override or self.url
-
-
-@pytest.fixture
-def provider() -> Iterator[FakeProvider]:
-    p = FakeProvider()
-    yield p
-    p.httpd.shutdown()
-    p.httpd.server_close()
 
 
 def test_pair_full_flow(provider: FakeProvider, vcard: VirtualJpkiCard, test_card: PkiCard) -> None:

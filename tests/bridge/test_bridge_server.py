@@ -122,6 +122,8 @@ def test_status_with_no_pcscd_at_all_subprocess(tmp_path) -> None:
         port = int(first.rsplit(":", 1)[1])
         out = proc.stdout.readline() + proc.stdout.readline()
         assert "PC/SC unavailable" in out
+        # Where to type a tablet's code: the bridge's own page (issue 12).
+        assert f"http://127.0.0.1:{port}/" in proc.stdout.readline()
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
         conn.request("GET", "/v1/status")
         resp = conn.getresponse()
@@ -138,6 +140,10 @@ def test_status_with_no_pcscd_at_all_subprocess(tmp_path) -> None:
         resp = conn.getresponse()
         body = json.loads(resp.read())
         assert resp.status == 503 and body["error"] == "no_reader"
+        # ... and the terminal tells the person at the PC what happened.
+        proc.stdout.readline()  # the English half of the page hint
+        told = proc.stdout.readline()
+        assert "カードリーダーが見つかりません" in told and "No card reader was found" in told
     finally:
         proc.terminate()
         proc.wait(10)

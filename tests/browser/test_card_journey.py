@@ -289,8 +289,8 @@ def test_no_bridge_running_explains_how_to_install_it(journey, demo, bridge):
         person.shot("no-bridge")
         assert code == "no_bridge" and "カードアプリ" in text
         assert person.page.is_visible("#card-install-help")
-        assert "card-bridge serve --allow-origin " + demo.issuer in \
-            person.page.inner_text("#card-install-help")
+        # The way to install it is the provider's own help page (issue 12).
+        assert person.page.get_attribute("#card-install-link", "href") == "/help/card-bridge"
         person.page.click("#card-password-link")
         person.page.wait_for_selector("input[name=password]")
         person.shot("password-instead")

@@ -262,7 +262,9 @@ def test_a_person_who_scans_the_qr_code_gets_a_page(crl_app, tablet, rp):
     page = crl_app.test_client().get(body["pair_url"].replace(ORIGIN, ""),
                                      headers={"Accept": "text/html"})
     html = page.get_data(as_text=True)
-    assert page.status_code == 200 and body["code"] in html and "card-bridge pair" in html
+    assert page.status_code == 200 and body["code"] in html
+    # What to do with it: type it into the bridge's own page (issue 12), not a command line.
+    assert "http://127.0.0.1:47263/" in html and 'href="/help/card-bridge#help-tablet"' in html
     # ... and that did not use the code up or issue a challenge.
     assert SchoolPc(crl_app).fetch(body["code"]).status_code == 200
 
