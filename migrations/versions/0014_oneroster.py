@@ -1,7 +1,7 @@
 """accounts: the OneRoster sourcedId a school's roster gives each person, and the Japan
 Profile's kana names and student (attendance) number (issue 11)
 
-Revision ID: 0011_oneroster
+Revision ID: 0014_oneroster
 Revises: 0013_card_recovery
 Create Date: 2026-12-02 06:10:00
 """
@@ -9,7 +9,7 @@ from alembic import op
 import sqlalchemy as sa
 
 
-revision = '0011_oneroster'
+revision = '0014_oneroster'
 down_revision = '0013_card_recovery'
 branch_labels = None
 depends_on = None
