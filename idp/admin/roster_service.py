@@ -72,7 +72,7 @@ def import_roster(svc, db: Session, actor: Actor, data: bytes, *, deactivate_mis
         account = Account(school_id=school_id, login_id=row.login_id,
                           display_name=row.display_name, grade=row.grade,
                           class_name=row.class_name, role=row.role,
-                          password_hash=hash_password(password))
+                          password_hash=hash_password(password), must_change_password=True)
         db.add(account)
         db.flush()
         audit(db, "account.created", actor=actor.account_id, account_id=account.id,

@@ -28,7 +28,9 @@ def test_shows_apps_and_what_each_received(client, browser, make_rp, student):
     html = client.get("/account/").get_data(as_text=True)
     assert f'id="app-{rp.client_id}"' in html and "さんすうアプリ" in html
     section = html.split(f'id="app-{rp.client_id}"', 1)[1].split("</section>", 1)[0]
-    assert section.count("<tr>") >= 3  # header + id token + userinfo disclosures
+    # One row per sign-in at the app: the UserInfo call within it adds none.
+    assert section.count('class="sign-in-row"') == 1
+    assert re.search(r"\d{1,2}月\d{1,2}日（[月火水木金土日]） \d{1,2}:\d\d", section)
     assert "名前" in section
     english = client.get("/account/?lang=en")
     assert english.status_code == 200 and 'lang="en"' in english.get_data(as_text=True)
