@@ -219,7 +219,7 @@ def test_card_page_and_its_script_messages_in_english(card_app, ascii_rp):
     assert 'id="card-login"' in html, "card sign-in should be on in this app"
     # card.js shows only what these attributes say: they must be English too.
     assert 'data-msg-put-card="Put your My Number Card on the card reader."' in html
-    assert 'data-msg-wrong-pin="Wrong PIN. You can try {tries} more times."' in html
+    assert 'data-msg-wrong-pin="Wrong PIN. You can try {tries} more times. Press' in html
     assert_english(page, "Sign in with My Number Card", ">Start<")
     page_ja = card_app.test_client().get(f"/login/card?txn={txn}")
     assert_japanese(page_ja, "マイナンバーカードでサインイン",
