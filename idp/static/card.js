@@ -78,6 +78,7 @@
   // Not an error: the first tap of a card not linked yet. The notice stays (no timer, no
   // redirect) until the child presses its button, which goes to the linking sign-in.
   function showNotice(code, text, target) {
+    if (!notice) { fail(code, text); return; }  // a page without the notice (the admin's)
     setText(noticeText, text);
     if (target) { noticeContinue.href = target; }
     notice.hidden = false;
@@ -88,7 +89,7 @@
   }
 
   function clearError() {
-    notice.hidden = true;
+    if (notice) { notice.hidden = true; }
     delete root.dataset.notice;
     errorBox.hidden = true;
     installHelp.hidden = true;

@@ -38,6 +38,8 @@ def test_not_linked_no_longer_flashes_and_moves_on():
     assert "setTimeout(function () { window.location.assign" not in script
     assert script.count("showNotice(code, messages.msgCardNotLinked") == 2  # tap and tablet
     assert "innerHTML" not in script  # furigana is built as DOM nodes
+    # The admin's linking page uses the same script without a notice: the error box there.
+    assert "if (!notice) { fail(code, text); return; }" in script
 
 
 def test_a_wrong_pin_says_what_to_do_next(card_browser):

@@ -64,3 +64,12 @@ def test_login_page_furigana_only_in_japanese(client, make_rp):
     page = client.get("/login?lang=ja").get_data(as_text=True)
     assert "学校の先生に聞いてね。" in page
     assert "<ruby>" not in client.get("/login?lang=en").get_data(as_text=True)
+
+
+def test_the_sentences_the_student_pages_get_from_code_keep_the_register():
+    """Error sentences come from Python (the password page, the my page) and join the
+    template's Japanese on the same page."""
+    from idp.account.my_page_views import PASSWORD_ERRORS
+
+    polite = [str(text) for text in PASSWORD_ERRORS.values() if "ください" in str(text)]
+    assert not polite, polite
