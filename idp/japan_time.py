@@ -29,6 +29,24 @@ def japan_minute(moment: datetime | None) -> str:
     return "" if moment is None else in_japan(moment).strftime("%Y-%m-%d %H:%M")
 
 
+WEEKDAYS_JA = "月火水木金土日"
+WEEKDAYS_EN = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+MONTHS_EN = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov",
+             "Dec")
+
+
+def japan_day_and_time(moment: datetime | None, lang: str = "ja") -> str:
+    """The way a child reads a moment: 「12月1日（月） 8:43」 (full-width brackets, the hour
+    without a leading zero), or "Mon 1 Dec 8:43" on the English pages; "" for no moment."""
+    if moment is None:
+        return ""
+    local = in_japan(moment)
+    clock = f"{local.hour}:{local.minute:02d}"
+    if lang == "ja":
+        return f"{local.month}月{local.day}日（{WEEKDAYS_JA[local.weekday()]}） {clock}"
+    return f"{WEEKDAYS_EN[local.weekday()]} {local.day} {MONTHS_EN[local.month - 1]} {clock}"
+
+
 def japan_today(now: datetime | None = None) -> date:
     return in_japan(now or datetime.now(UTC)).date()
 

@@ -126,6 +126,18 @@ def change_password(db: Session, account: Account, current: str, new: str, repea
                   reason="password_changed")
 
 
+def set_first_password(db: Session, account: Account, new: str, repeat: str) -> None:
+    """The student's own password in place of the first one on the teacher's slip (the
+    sign-in a moment ago proved the first one). Raises PasswordChangeError: "not_first"
+    when there is no first password to replace, "same_as_first" for the slip's password."""
+    if not account.must_change_password or account.password_hash is None:
+        raise PasswordChangeError("not_first")
+    if verify_password(account.password_hash, new):
+        raise PasswordChangeError("same_as_first")
+    _set_password(db, account, new, repeat, event="account.first_password_changed",
+                  reason="first_password_changed")
+
+
 def redeem_reset_code(db: Session, school_code: str, login_id: str, code: str, new: str,
                       repeat: str) -> Account:
     """Set a password with a one-time code. Raises PasswordChangeError("bad_code") for an
@@ -153,6 +165,7 @@ def _set_password(db: Session, account: Account, new: str, repeat: str, *, event
         account.password_hash = hash_password(new, login_id=account.login_id)
     except PasswordPolicyError as exc:
         raise PasswordChangeError(exc.code) from exc
+    account.must_change_password = False  # chosen by the student now, whichever way
     revoke_account_tokens(db, account.id, reason, actor=account.id)
     audit(db, event, actor=account.id, account_id=account.id, school_id=account.school_id,
           **details)

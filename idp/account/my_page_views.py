@@ -23,7 +23,7 @@ from idp.account import my_page
 from idp.account.forms import CardPasswordForm, PasswordForm, ResetForm, WithdrawForm
 from idp.accounts.lifecycle import graduate_access_ends, status_of
 from idp.audit import audit
-from idp.japan_time import japan_date
+from idp.japan_time import japan_date, japan_day_and_time
 from idp.services import services
 from idp.signin.context import ACR_CARD, AMR_CARD
 from idp.signin.current import current_user, sign_in
@@ -53,9 +53,11 @@ SCOPE_WORDS = {
 PASSWORD_ERRORS = {
     "wrong_current": _l("いまのパスワードがちがいます。"),
     "mismatch": _l("新しいパスワードが2回とも同じになっていません。"),
-    "too_short": _l("パスワードは8文字以上にしてください。"),
-    "too_long": _l("パスワードは128文字までにしてください。"),
+    "too_short": _l("パスワードは8文字以上にしてね。"),
+    "too_long": _l("パスワードは128文字までにしてね。"),
     "too_common": _l("そのパスワードはかんたんすぎて、ほかの人に当てられてしまいます。"),
+    "same_as_first": _l("先生の紙にあったパスワードとはちがう、じぶんだけのパスワードにしてね。"),
+    "not_first": _l("このIDのパスワードは、もうじぶんで決めてあります。"),
     "bad_code": _l("学校・ID・コードのどれかがちがうか、コードの期限が切れています。"),
     "not_card": _l("カードでサインインしたときだけ、カードで新しいパスワードを決められます。"
                    "カードでサインインしてね。"),
@@ -112,7 +114,14 @@ def home():
                            cards=cards, moves=moves, form=WithdrawForm(),
                            claim_words=claim_words,
                            scope_words=SCOPE_WORDS, messages=get_flashed_messages(),
-                           card_recovery=card_recovery)
+                           card_recovery=card_recovery, when=_when)
+
+
+def _when(moment) -> str:
+    """「12月1日（月） 8:43」 in Japan time, in the page's language."""
+    from flask_babel import get_locale
+
+    return japan_day_and_time(moment, str(get_locale() or "ja"))
 
 
 @bp.post("/apps/<client_id>/withdraw")

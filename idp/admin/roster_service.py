@@ -111,7 +111,7 @@ def import_roster(svc, db: Session, actor: Actor, data: bytes, *, deactivate_mis
                           kana_given_name=row.kana_given_name,
                           student_number=row.student_number,
                           birth_date=_date_or_none(row.birth_date),
-                          password_hash=hash_password(password))
+                          password_hash=hash_password(password), must_change_password=True)
         db.add(account)
         db.flush()
         audit(db, "account.created", actor=actor.account_id, account_id=account.id,

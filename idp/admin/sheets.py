@@ -18,6 +18,11 @@ COLUMNS, ROWS = 2, 5  # slips per page
 MARGIN = 12 * mm
 
 
+#: The one line that tells the child the slip's password is for the first sign-in only
+#: (the provider asks for a new one then: idp.account.first_password_views).
+CHANGE_AT_FIRST_SIGN_IN = "はじめてサインインしたら、じぶんだけのパスワードに変えてね。"
+
+
 def _font() -> str:
     if FONT not in pdfmetrics.getRegisteredFontNames():
         pdfmetrics.registerFont(UnicodeCIDFont(FONT))
@@ -89,5 +94,7 @@ def _slip(pdf, font: str, entry: dict[str, str], x: float, y: float, w: float, h
     pdf.setFont("Courier-Bold", 13)
     pdf.drawString(left + 10 * mm, top - 11 * mm, entry.get("login_id", ""))
     pdf.drawString(left + 2 * mm, top - 24 * mm, entry.get("password", ""))
+    pdf.setFont(font, 8)
+    pdf.drawString(left, y + 8.5 * mm, CHANGE_AT_FIRST_SIGN_IN)
     pdf.setFont(font, 7)
     pdf.drawString(left, y + 4 * mm, f"{issuer}  パスワードはだれにも見せないでね。")

@@ -73,6 +73,10 @@ def login():
     context = {"form": form, "txn": txn, "card_required": card_required,
                "pending_card": pending_card, "reason": request.args.get("reason"),
                "card_enabled": "card.card_page" in _endpoints()}
+    if request.method == "GET" and card_required and not pending_card \
+            and context["card_enabled"]:
+        # The app needs the card: its step is shown at once, not behind a tab.
+        return redirect(url_for("card.card_page", txn=txn.id), 303)
     if request.method == "GET" or not form.validate_on_submit():
         status = 400 if request.method == "POST" else 200
         return render_template("login.html", **context), status

@@ -2,7 +2,9 @@
 
 The one place that decides what an app learns: the ID token, UserInfo and introspection all
 take their person claims from here, and every release of more than the pseudonymous ``sub``
-is written to the disclosure history the student sees on the account page. Students' data
+is written to the disclosure history the student sees on the account page: ONE row per
+sign-in at an app, written where the sign-in's claims are handed over (the code exchange,
+:mod:`idp.oidc.grants`); a refresh or a UserInfo call within that sign-in adds none. Students' data
 is minimal on purpose: an app gets a pairwise ``sub`` with ``openid`` alone, and a name or
 school details only for the scopes it was allowed and the student agreed to.
 
@@ -20,7 +22,8 @@ from idp.event_log import EventLog
 from idp.pairwise import pairwise_sub
 from idp.scopes import SCOPE_CLAIMS
 
-# How a release reached the app (Disclosure.via).
+# How a release reached the app (Disclosure.via). Since one row is one sign-in, new rows
+# are always VIA_ID_TOKEN; VIA_USERINFO is kept because older rows carry it.
 VIA_ID_TOKEN = "id_token"
 VIA_USERINFO = "userinfo"
 
@@ -67,13 +70,13 @@ def record_disclosure(events: EventLog, *, account_id: str, client_id: str,
                           via=via)
 
 
-def userinfo_claims(events: EventLog, pairwise_secret: str, client_row: Any, account: Any,
+def userinfo_claims(pairwise_secret: str, client_row: Any, account: Any,
                     scopes: list[str]) -> dict[str, Any]:
-    """The UserInfo answer, recorded as a disclosure."""
-    claims = release(pairwise_secret, client_row, account, scopes)
-    record_disclosure(events, account_id=account.id, client_id=client_row.client_id,
-                      scopes=scopes, via=VIA_USERINFO)
-    return claims
+    """The UserInfo answer. Not recorded again: it is what the sign-in that issued the token
+    already released (recorded once, at the code exchange, in :mod:`idp.oidc.grants`), so
+    the student's page shows one row per sign-in at an app, not one per call the app makes
+    with the same tokens."""
+    return release(pairwise_secret, client_row, account, scopes)
 
 
 def introspection_claims(pairwise_secret: str, client_row: Any,

@@ -305,9 +305,12 @@ class OpenIDTokenExtension:
             family = request.refresh_token.family
             auth = AuthContext(family.auth_time, family.acr, list(family.amr), family.sid)
             nonce = None
-        after_commit(request, functools.partial(
-            record_disclosure, svc.events, account_id=request.user.id,
-            client_id=request.client.client_id, scopes=scopes, via=VIA_ID_TOKEN))
+        if request.authorization_code is not None:
+            # The one home of the disclosure record: one row per sign-in at an app. A
+            # refresh (and UserInfo) re-delivers what this sign-in already released.
+            after_commit(request, functools.partial(
+                record_disclosure, svc.events, account_id=request.user.id,
+                client_id=request.client.client_id, scopes=scopes, via=VIA_ID_TOKEN))
         token["id_token"] = issue_id_token(
             keys=svc.keys, issuer=svc.settings.issuer,
             pairwise_secret=svc.settings.pairwise_secret, client_row=request.client.row,

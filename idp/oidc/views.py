@@ -322,36 +322,48 @@ def userinfo():
         scopes = scope_to_list(active.issued.row.scope)
         if "openid" not in scopes:
             return _bearer_error("insufficient_scope", "the openid scope is required", 403)
-        claims = userinfo_claims(svc.events, svc.settings.pairwise_secret, active.client,
+        claims = userinfo_claims(svc.settings.pairwise_secret, active.client,
                                  active.account, scopes)
     return _no_store(jsonify(claims))
 
 
 # ----------------------------------------------------------------------------- logout
+def _asks_to_confirm(req, user: SignedInUser | None) -> bool:
+    """Sign-out asks once, and only when the request cannot be trusted on its own (RP-initiated
+    logout §6): no valid ``id_token_hint`` (anyone's page could have sent it), a
+    ``post_logout_redirect_uri`` not registered for the hint's app, or a hint naming someone
+    other than who is signed in here (an old tab's token)."""
+    if req.needs_confirmation or req.client is None:
+        return True
+    if request.values.get("post_logout_redirect_uri") and not req.redirect_uri:
+        return True
+    if user is not None:
+        sub = subject_for(services().settings.pairwise_secret, req.client.row, user.account.id)
+        return req.id_token_claims.get("sub") != sub
+    return False
+
+
 @bp.route("/logout", methods=["GET", "POST"])
 def logout():
-    """RP-initiated logout 1.0: redirects only to a registered post_logout_redirect_uri."""
-    svc = services()
+    """RP-initiated logout 1.0: redirects only to a registered post_logout_redirect_uri; a
+    valid request from the app signs out at once, any other asks first."""
     user = current_user()
-    if request.method == "GET" or "confirm" not in request.form:
-        try:
-            req = server().validate_endpoint_request("end_session")
-        except OAuth2Error as error:
-            return render_template("error.html", error=error.error,
-                                   description=error.description), 400
-        return render_template(
-            "logout_confirm.html", signed_in=user is not None,
-            client_name=req.client.name if req.client else None,
-            params={k: v for k, v in request.values.items() if isinstance(v, str)})
     try:
         req = server().validate_endpoint_request("end_session")
     except OAuth2Error as error:
         return render_template("error.html", error=error.error,
                                description=error.description), 400
+    confirmed = request.method == "POST" and "confirm" in request.form
+    if not confirmed and _asks_to_confirm(req, user):
+        return render_template(
+            "logout_confirm.html", signed_in=user is not None,
+            client_name=req.client.name if req.client else None,
+            params={k: v for k, v in request.values.items() if isinstance(v, str)})
     if user is not None:
-        with svc.db.session() as db:
+        with services().db.session() as db:
             audit(db, "session.logout", account_id=user.account.id,
-                  client_id=req.client.get_client_id() if req.client else None)
+                  client_id=req.client.get_client_id() if req.client else None,
+                  confirmed=confirmed)
     sign_out()
     if req.redirect_uri:
         return redirect(req.redirect_uri, 303)

@@ -48,9 +48,49 @@
     root.dataset.step = String(step);
   }
 
-  function say(text) { statusLine.textContent = text; }
+  // A sentence with furigana: the page's Japanese marks hard kanji as
+  // <ruby>漢字<rt>かんじ</rt></ruby>. Built as DOM nodes (no HTML parsing), so nothing in a
+  // message, the provider's or the bridge's included, can become markup but a reading.
+  var RUBY = /<ruby>([^<]*)<rt>([^<]*)<\/rt><\/ruby>/g;
+  function setText(element, text) {
+    element.textContent = "";
+    var at = 0, match;
+    text = String(text || "");
+    RUBY.lastIndex = 0;
+    while ((match = RUBY.exec(text)) !== null) {
+      element.appendChild(document.createTextNode(text.slice(at, match.index)));
+      var ruby = document.createElement("ruby"), rt = document.createElement("rt");
+      ruby.appendChild(document.createTextNode(match[1]));
+      rt.textContent = match[2];
+      ruby.appendChild(rt);
+      element.appendChild(ruby);
+      at = RUBY.lastIndex;
+    }
+    element.appendChild(document.createTextNode(text.slice(at)));
+  }
+
+  function say(text) { setText(statusLine, text); }
+
+  var notice = document.getElementById("card-notice");
+  var noticeText = document.getElementById("card-notice-text");
+  var noticeContinue = document.getElementById("card-notice-continue");
+
+  // Not an error: the first tap of a card not linked yet. The notice stays (no timer, no
+  // redirect) until the child presses its button, which goes to the linking sign-in.
+  function showNotice(code, text, target) {
+    if (!notice) { fail(code, text); return; }  // a page without the notice (the admin's)
+    setText(noticeText, text);
+    if (target) { noticeContinue.href = target; }
+    notice.hidden = false;
+    root.dataset.notice = code;
+    say("");
+    startButton.disabled = false;
+    noticeContinue.focus();
+  }
 
   function clearError() {
+    if (notice) { notice.hidden = true; }
+    delete root.dataset.notice;
     errorBox.hidden = true;
     installHelp.hidden = true;
     errorText.textContent = "";
@@ -58,7 +98,7 @@
   }
 
   function fail(code, text) {
-    errorText.textContent = text;
+    setText(errorText, text);
     errorBox.hidden = false;
     installHelp.hidden = code !== "no_bridge";
     root.dataset.error = code;
@@ -172,8 +212,7 @@
         var code = problem.code || "card_failure";
         var text = problem.text || msg(code);
         if (code === "card_not_linked" && problem.redirect) {
-          fail(code, messages.msgCardNotLinked);
-          setTimeout(function () { window.location.assign(problem.redirect); }, 1500);
+          showNotice(code, messages.msgCardNotLinked, problem.redirect);
           return;
         }
         fail(code, text);
@@ -223,8 +262,10 @@
         if (body.state === "error" || (answer.status >= 400 && answer.status !== 0)) {
           var code = body.error || "pairing_expired";
           if (code === "card_not_linked" && body.redirect) {
-            pairFail(code, messages.msgCardNotLinked);
-            setTimeout(function () { window.location.assign(body.redirect); }, 1500);
+            pairStatus.textContent = "";
+            pairBox.dataset.state = "not-linked";
+            pairButton.disabled = false;
+            showNotice(code, messages.msgCardNotLinked, body.redirect);
             return;
           }
           if (code === "pairing_expired" || code === "pairing_not_found") {
@@ -235,7 +276,7 @@
           return;
         }
         var left = Math.max(0, Math.round((deadline - Date.now()) / 1000));
-        pairStatus.textContent = messages.msgPairWaiting.replace("{seconds}", String(left));
+        setText(pairStatus, messages.msgPairWaiting.replace("{seconds}", String(left)));
         setTimeout(function () { pollPairing(generation, statusUrl, deadline); }, PAIR_POLL_MS);
       });
   }

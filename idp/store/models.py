@@ -71,6 +71,10 @@ class Account(Base):
     grade: Mapped[str] = mapped_column(String(16), default="")
     class_name: Mapped[str] = mapped_column(String(32), default="")
     password_hash: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    # The password was chosen by someone else (the first password on a teacher's slip):
+    # the next password sign-in must choose a new one before anything else (issue 12).
+    must_change_password: Mapped[bool] = mapped_column(Boolean, default=False,
+                                                       server_default=false())
     totp_secret: Mapped[str | None] = mapped_column(String(64), nullable=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     locked: Mapped[bool] = mapped_column(Boolean, default=False)

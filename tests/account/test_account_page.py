@@ -28,7 +28,9 @@ def test_shows_apps_and_what_each_received(client, browser, make_rp, student):
     html = client.get("/account/").get_data(as_text=True)
     assert f'id="app-{rp.client_id}"' in html and "さんすうアプリ" in html
     section = html.split(f'id="app-{rp.client_id}"', 1)[1].split("</section>", 1)[0]
-    assert section.count("<tr>") >= 3  # header + id token + userinfo disclosures
+    # One row per sign-in at the app: the UserInfo call within it adds none.
+    assert section.count('class="sign-in-row"') == 1
+    assert re.search(r"\d{1,2}月\d{1,2}日（[月火水木金土日]） \d{1,2}:\d\d", section)
     assert "名前" in section
     english = client.get("/account/?lang=en")
     assert english.status_code == 200 and 'lang="en"' in english.get_data(as_text=True)
@@ -181,3 +183,24 @@ def test_current_password_guesses_are_counted_before_the_check(client, browser, 
     slowed = client.post("/account/password", data={**form, "current": student.password})
     assert slowed.status_code == 429
     assert len(seen_before_check) == ACCOUNT_POLICY.free_failures  # not even checked
+
+
+def test_one_row_per_sign_in_grouped_under_its_app(client, browser, make_rp, student):
+    """Two sign-ins at one app are two rows under it; the refresh and UserInfo calls in
+    between add none; another app's sign-in goes under that app."""
+    maths = make_rp(host="maths.example.test", name="さんすう")
+    words = make_rp(host="words.example.test", name="こくご")
+    tokens = _signed_in_with_tokens(client, browser, maths, student)
+    refreshed = token_request(client, maths, {"grant_type": "refresh_token",
+                                              "refresh_token": tokens["refresh_token"]})
+    assert refreshed.status_code == 200 and "id_token" in refreshed.get_json()
+    client.get("/userinfo", headers={"Authorization": "Bearer " + tokens["access_token"]})
+    _signed_in_with_tokens(client, browser, maths, student)
+    _signed_in_with_tokens(client, browser, words, student)
+    html = client.get("/account/").get_data(as_text=True)
+
+    def rows(rp) -> int:
+        section = html.split(f'id="app-{rp.client_id}"', 1)[1].split("</section>", 1)[0]
+        return section.count('class="sign-in-row"')
+
+    assert (rows(maths), rows(words)) == (2, 1)

@@ -191,6 +191,7 @@ def test_first_passwords_work_and_the_sheet_is_a_pdf(client, svc, fresh_school,
             account = s.query(Account).filter_by(school_id=fresh_school.id,
                                                  login_id=entry["login_id"]).one()
             assert verify_password(account.password_hash, entry["password"])
+            assert account.must_change_password is True  # the slip's is for once only
     pdf = client.get(f"/api/admin/roster/sheets/{body['sheet_id']}", headers=headers)
     assert pdf.status_code == 200 and pdf.mimetype == "application/pdf"
     assert pdf.data.startswith(b"%PDF") and pdf.data.count(b"/Type /Page\n") == 2  # 2 classes

@@ -73,7 +73,7 @@ def test_confirmation_page_names_the_account_and_nothing_is_linked_before_tsunag
     page = browser.c.get(signed_in.headers["Location"])
     html = page.get_data(as_text=True)
     assert page.status_code == 200
-    assert "このカードを、このIDにつなぐ?" in html
+    assert "このカードを、このIDにつなぐ？" in html
     assert school.name in html and student.login_id in html and "山田 花子" in html
     assert "つなぐ" in html and "つながない" in html
     assert 'id="second-card"' not in html

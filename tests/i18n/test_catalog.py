@@ -195,7 +195,7 @@ def test_login_page_in_both_languages(app, ascii_rp):
                    ">Sign in<", ASCII_APP)
     japanese = app.test_client()
     _, login_ja = _to_login(japanese, ascii_rp)
-    assert_japanese(japanese.get(login_ja), "パスワードをわすれたら、学校の先生に聞いてください。")
+    assert_japanese(japanese.get(login_ja), "パスワードをわすれたら、学校の先生に聞いてね。")
 
 
 def test_consent_page_in_both_languages(app, ascii_rp, ascii_student):
@@ -219,7 +219,7 @@ def test_card_page_and_its_script_messages_in_english(card_app, ascii_rp):
     assert 'id="card-login"' in html, "card sign-in should be on in this app"
     # card.js shows only what these attributes say: they must be English too.
     assert 'data-msg-put-card="Put your My Number Card on the card reader."' in html
-    assert 'data-msg-wrong-pin="Wrong PIN. You can try {tries} more times."' in html
+    assert 'data-msg-wrong-pin="Wrong PIN. You can try {tries} more times. Press' in html
     assert_english(page, "Sign in with My Number Card", ">Start<")
     page_ja = card_app.test_client().get(f"/login/card?txn={txn}")
     assert_japanese(page_ja, "マイナンバーカードでサインイン",
@@ -314,7 +314,7 @@ def test_ui_locales_switches_the_login_page_to_english(app, ascii_rp, ui_locales
 def test_ui_locales_otherwise_stays_japanese(app, ascii_rp, ui_locales):
     client = app.test_client()
     _, login = _to_login(client, ascii_rp, ui_locales=ui_locales)
-    assert_japanese(client.get(login), "パスワードをわすれたら、学校の先生に聞いてください。")
+    assert_japanese(client.get(login), "パスワードをわすれたら、学校の先生に聞いてね。")
 
 
 def test_school_names_are_data_not_translated(app, ascii_rp, ascii_school):

@@ -1,5 +1,6 @@
-"""RP-initiated logout 1.0: a confirmation page, server-side sign-out, and a redirect only to a
-registered ``post_logout_redirect_uri``."""
+"""RP-initiated logout 1.0: a valid request from the app signs out at once (asks once: the
+app's own button was the question); anything else gets a confirmation page; server-side
+sign-out; a redirect only to a registered ``post_logout_redirect_uri``."""
 
 from __future__ import annotations
 
@@ -18,12 +19,13 @@ def _confirm(browser, params: dict):
                                            "confirm": "1"})
 
 
-def test_logout_redirects_to_registered_uri_with_state(app, browser, rp, shared_student, svc):
+def test_a_valid_logout_signs_out_at_once_without_asking(app, browser, rp, shared_student,
+                                                          svc):
     tokens = sign_in_tokens(browser, rp, shared_student)
     old_cookie = browser.c.get_cookie(COOKIE).value
-    response = _confirm(browser, {"id_token_hint": tokens.body["id_token"],
-                                  "post_logout_redirect_uri": "https://rp.example.test/bye",
-                                  "state": "after-logout"})
+    response = browser.c.get("/logout", query_string={
+        "id_token_hint": tokens.body["id_token"],
+        "post_logout_redirect_uri": "https://rp.example.test/bye", "state": "after-logout"})
     assert response.status_code == 303
     location = response.headers["Location"]
     assert location.startswith("https://rp.example.test/bye")
@@ -36,6 +38,55 @@ def test_logout_redirects_to_registered_uri_with_state(app, browser, rp, shared_
     thief.set_cookie(COOKIE, old_cookie)
     stolen, _ = type(browser)(thief).authorize(rp, prompt="none")
     assert query_of(stolen.headers["Location"])["error"] == "login_required"
+
+
+def test_a_valid_hint_without_a_return_address_lands_on_the_signed_out_page(
+        browser, rp, shared_student):
+    tokens = sign_in_tokens(browser, rp, shared_student)
+    page = browser.c.get("/logout", query_string={"id_token_hint": tokens.body["id_token"]})
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200 and 'name="confirm"' not in html
+    assert "サインアウトしました" in html
+    again, _ = browser.authorize(rp, prompt="none")
+    assert query_of(again.headers["Location"])["error"] == "login_required"
+
+
+def test_logout_without_a_hint_asks_first_and_signs_out_only_when_confirmed(
+        browser, rp, shared_student):
+    """Any page can link to /logout: without the app's ID token it is only a question."""
+    sign_in_tokens(browser, rp, shared_student)
+    page = browser.c.get("/logout")
+    assert page.status_code == 200 and 'name="confirm"' in page.get_data(as_text=True)
+    still, _ = browser.authorize(rp, prompt="none")
+    assert "code" in query_of(still.headers["Location"])  # the question changed nothing
+    done = _confirm(browser, {})
+    assert done.status_code == 200 and "サインアウトしました" in done.get_data(as_text=True)
+    again, _ = browser.authorize(rp, prompt="none")
+    assert query_of(again.headers["Location"])["error"] == "login_required"
+
+
+def test_a_hint_naming_someone_else_asks_first(browser, make_student, rp, shared_student):
+    """An old tab's ID token (another student's, on a shared PC) does not sign out whoever
+    is signed in now without asking."""
+    old = sign_in_tokens(browser, rp, shared_student)
+    browser.c.post("/logout", data={"confirm": "1", "csrf_token": csrf_of(
+        browser.c.get("/logout").get_data(as_text=True))})
+    sign_in_tokens(browser, rp, make_student())
+    page = browser.c.get("/logout", query_string={
+        "id_token_hint": old.body["id_token"],
+        "post_logout_redirect_uri": "https://rp.example.test/bye"})
+    assert page.status_code == 200 and 'name="confirm"' in page.get_data(as_text=True)
+    still, _ = browser.authorize(rp, prompt="none")
+    assert "code" in query_of(still.headers["Location"])
+
+
+def test_logout_redirects_to_registered_uri_with_state_after_confirming(
+        browser, rp, shared_student):
+    sign_in_tokens(browser, rp, shared_student)
+    response = _confirm(browser, {"post_logout_redirect_uri": "https://rp.example.test/bye",
+                                  "state": "s"})
+    # No hint: the URI cannot be trusted to be this app's wish, so no redirect either.
+    assert response.status_code == 200 and "Location" not in response.headers
 
 
 def test_logout_never_redirects_to_an_unregistered_uri(browser, rp, shared_student):

@@ -1,0 +1,57 @@
+"""The card page as a child meets it: a card not linked yet is a calm notice that stays (not a
+red error that moves on by itself), a wrong PIN says what to do next, tabs are not buttons,
+a drawing of the card on the reader, furigana in Japanese only."""
+
+from __future__ import annotations
+
+import re
+
+from tests.conftest import ROOT
+
+STATIC = ROOT / "idp" / "static"
+
+
+def test_the_page_has_the_notice_the_drawing_and_furigana(card_browser):
+    html = card_browser.c.get("/login/card?lang=ja").get_data(as_text=True)
+    notice = html.split('id="card-notice"', 1)[1].split("</div>", 1)[0]
+    assert 'class="notice"' in html.split('id="card-notice"', 1)[0][-40:] + 'class="notice"'
+    assert 'id="card-notice-continue" class="primary"' in notice and "hidden" in html.split(
+        'id="card-notice"', 1)[1][:40]
+    assert re.search(r'<img src="/static/card-reader\.svg"[^>]* alt="[^"]+"', html)
+    assert "<ruby>暗証番号<rt>あんしょうばんごう</rt></ruby>" in html
+    # The not-linked sentence is friendly and waits for the button.
+    assert "はじめてのときは、これでだいじょうぶ" in html
+    english = card_browser.c.get("/login/card?lang=en").get_data(as_text=True)
+    assert "<ruby>" not in english and "That is normal the first time" in english
+
+
+def test_the_drawing_is_a_plain_svg_file(card_browser):
+    response = card_browser.c.get("/static/card-reader.svg")
+    assert response.status_code == 200 and response.mimetype == "image/svg+xml"
+    svg = response.get_data(as_text=True)
+    assert "<script" not in svg and "on" + "load" not in svg and "<title" in svg
+
+
+def test_not_linked_no_longer_flashes_and_moves_on():
+    """The old page showed a red error for 1.5 s and then went away by itself."""
+    script = (STATIC / "card.js").read_text("utf-8")
+    assert "setTimeout(function () { window.location.assign" not in script
+    assert script.count("showNotice(code, messages.msgCardNotLinked") == 2  # tap and tablet
+    assert "innerHTML" not in script  # furigana is built as DOM nodes
+    # The admin's linking page uses the same script without a notice: the error box there.
+    assert "if (!notice) { fail(code, text); return; }" in script
+
+
+def test_a_wrong_pin_says_what_to_do_next(card_browser):
+    html = card_browser.c.get("/login/card?lang=ja").get_data(as_text=True)
+    wrong = re.search(r'data-msg-wrong-pin="([^"]*)"', html).group(1)
+    assert "{tries}" in wrong and "もう一度「はじめる」をおして" in wrong
+
+
+def test_a_tab_never_looks_like_the_main_button():
+    css = (STATIC / "style.css").read_text("utf-8")
+    active = re.search(r"\.tab\.active\s*\{([^}]*)\}", css).group(1)
+    primary = re.search(r"\.primary, button\.primary, input\.primary\s*\{([^}]*)\}", css).group(1)
+    assert "background:var(--accent)" in primary
+    assert "background" not in active and "border-radius" not in re.search(
+        r"\.tab\s*\{([^}]*)\}", css).group(1)
