@@ -33,7 +33,7 @@ from idp.demo.serve import serve_demo
 from idp.oidc.claims import subject_for
 from idp.signin.context import ACR_CARD, ACR_PASSWORD
 from idp.store.models import Account, Client, School
-from tests.conftest import Student
+from tests.conftest import Student, use_unique_redis_prefix
 from tests.rp_node.live import HttpBrowser
 
 
@@ -191,8 +191,12 @@ def demo(app, settings_overrides, tmp_path_factory):
     overrides = {k: v for k, v in settings_overrides.items() if k != "issuer"}
     servers = serve_demo(state_dir=tmp_path_factory.mktemp("demo-state"), provider_port=0,
                          rps=[replace(rp, port=0) for rp in DEMO_RPS], overrides=overrides)
+    store = servers.provider_app.extensions["mynagate"].store
+    use_unique_redis_prefix(servers.provider_app)  # before any request: keys of its own
     yield servers
     servers.stop()
+    if hasattr(store, "flush_prefix"):
+        store.flush_prefix()
 
 
 @pytest.fixture(scope="module")
