@@ -14,39 +14,59 @@ import secrets
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+
+# PostgreSQL mode: a database of its own (created through the `test` admin database, dropped
+# afterwards) and the bench's Redis db 12 under a prefix of its own, deleted afterwards: the
+# test suite uses db 15, the deploy tests db 13 (docs/testing.md).
+PG_ADMIN_URL = os.environ.get("MYNAGATE_BENCH_PG",
+                              "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("MYNAGATE_BENCH_REDIS", "redis://127.0.0.1:6379/12")
 
 
-def build_app():
+@contextmanager
+def built_app() -> Iterator:
     from idp.app import create_app
     from idp.settings import Settings
     from idp.store.migrate import upgrade_database
+    from idp.store.scratch import scratch_database
 
     tmp = tempfile.mkdtemp()
     overrides = {"env": "test", "keys_dir": tmp, "jpki_revocation": "none",
                  "jpki_trust_anchors": [], "log_level": "WARNING",
                  "database_url": f"sqlite:///{tmp}/bench.db"}
-    if os.environ.get("MYNAGATE_BENCH_BACKEND") == "postgres":
-        from sqlalchemy import create_engine, text
-
-        name = "mynagate_bench_" + uuid.uuid4().hex[:8]
-        admin = create_engine("postgresql+psycopg://postgres@127.0.0.1:5432/test",
-                              isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'CREATE DATABASE "{name}"'))
-        overrides.update(database_url=f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}",
-                         redis_url="redis://127.0.0.1:6379/13")
-    settings = Settings.load(overrides, environ={})
-    upgrade_database(settings.database_url)
-    return create_app(settings)
+    with ExitStack() as cleanup:
+        if os.environ.get("MYNAGATE_BENCH_BACKEND") == "postgres":
+            url = cleanup.enter_context(scratch_database(PG_ADMIN_URL, "mynagate_bench_"))
+            overrides.update(database_url=url, redis_url=REDIS_URL)
+        settings = Settings.load(overrides, environ={})
+        upgrade_database(settings.database_url)
+        app = create_app(settings)
+        services = app.extensions["mynagate"]
+        if hasattr(services.store, "flush_prefix"):
+            services.store._p = f"mynagate-bench-{uuid.uuid4().hex[:10]}:"
+            cleanup.callback(services.store.flush_prefix)
+        cleanup.callback(services.db.engine.dispose)
+        # First (callbacks run last-in first-out): the event writer and the bus stop before
+        # their keys go.
+        cleanup.callback(services.bus.close)
+        cleanup.callback(services.events.close)
+        cleanup.callback(services.events.flush)
+        yield app
 
 
 def main(seconds: float = 3.0) -> None:
+    with built_app() as app:
+        measure_all(app, seconds)
+
+
+def measure_all(app, seconds: float) -> None:
     from idp.clients.registry import ClientSpec, register_client
     from idp.signin.context import ACR_PASSWORD, AuthContext, SignedInUser
     from idp.signin.passwords import hash_password
     from idp.store.models import Account, School
 
-    app = build_app()
     svc = app.extensions["mynagate"]
     with svc.db.session() as s:
         school = School(code="bench", name="bench")

@@ -1,42 +1,64 @@
 #!/usr/bin/env bash
 # Install and start everything the test suite talks to, on Debian (run as root, as CI does):
 # PostgreSQL, Redis, pcscd + the vpcd virtual reader, Chromium, Xvfb/xdotool, Node + npm
-# openid-client, wrk + npm oidc-provider (the bench harness's smoke test), docker-compose and
+# openid-client and axe-core (tests/browser), wrk + npm oidc-provider (the bench harness's
+# smoke test), docker-compose and
 # nginx (tests/deploy: no Docker engine, Debian's docker-compose checks docker/compose.yaml and
 # nginx runs docker/nginx/nginx.conf). Idempotent: already-installed packages and running
 # services are left alone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-need_pkgs=()
-# postgresql also brings /usr/lib/postgresql/*/bin/{initdb,pg_ctl}, and redis-server brings
-# Sentinel (redis-server --sentinel): tests/multi_instance starts private servers with them.
-have() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
-for pkg in postgresql redis-server pcscd vsmartcard-vpcd libpcsclite-dev swig build-essential \
-           python3-dev chromium fonts-noto-cjk xvfb xdotool python3-tk wrk; do
-  have "$pkg" || need_pkgs+=("$pkg")
-done
-# Node may come from elsewhere (nodesource's nodejs bundles npm and conflicts with Debian's):
-# ask for the commands, not the packages.
-command -v node >/dev/null 2>&1 || need_pkgs+=(nodejs)
-command -v npm >/dev/null 2>&1 || need_pkgs+=(npm)
-# tests/deploy: the compose file's checker and the reverse proxy (any install will do).
-command -v docker-compose >/dev/null 2>&1 || need_pkgs+=(docker-compose)
-nginx_installed_here=0
-if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then
-  need_pkgs+=(nginx-light); nginx_installed_here=1
-fi
-if [ ${#need_pkgs[@]} -gt 0 ]; then
-  echo "test-deps: installing ${need_pkgs[*]}"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >/dev/null
-  # The tests start nginx themselves on free ports; the package's own service on :80 (where
-  # an init system started it) is not wanted.
-  if [ "$nginx_installed_here" = 1 ] && command -v systemctl >/dev/null 2>&1 \
-     && [ -d /run/systemd/system ]; then
-    systemctl disable --now nginx >/dev/null 2>&1 || true
+# The system packages are installed once: after a run that found (or installed) them all,
+# a stamp holding the wanted list lets later runs skip the checks and apt-get entirely, as
+# long as the list is the same and the commands the tests start are still there. Delete
+# .venv/.test-deps-packages to check every package again.
+PACKAGES="postgresql redis-server pcscd vsmartcard-vpcd libpcsclite-dev swig build-essential \
+python3-dev chromium fonts-noto-cjk xvfb xdotool python3-tk wrk"
+STAMP=.venv/.test-deps-packages
+stamp_is_good() {
+  [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$PACKAGES" ] || return 1
+  local cmd
+  for cmd in psql pg_isready redis-server redis-cli chromium node npm docker-compose Xvfb wrk; do
+    command -v "$cmd" >/dev/null 2>&1 || return 1
+  done
+  command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ]
+}
+
+if stamp_is_good; then
+  echo "test-deps: system packages installed (as $STAMP records)"
+else
+  need_pkgs=()
+  # postgresql also brings /usr/lib/postgresql/*/bin/{initdb,pg_ctl}, and redis-server brings
+  # Sentinel (redis-server --sentinel): tests/multi_instance starts private servers with them.
+  have() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
+  for pkg in $PACKAGES; do
+    have "$pkg" || need_pkgs+=("$pkg")
+  done
+  # Node may come from elsewhere (nodesource's nodejs bundles npm and conflicts with Debian's):
+  # ask for the commands, not the packages.
+  command -v node >/dev/null 2>&1 || need_pkgs+=(nodejs)
+  command -v npm >/dev/null 2>&1 || need_pkgs+=(npm)
+  # tests/deploy: the compose file's checker and the reverse proxy (any install will do).
+  command -v docker-compose >/dev/null 2>&1 || need_pkgs+=(docker-compose)
+  nginx_installed_here=0
+  if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then
+    need_pkgs+=(nginx-light); nginx_installed_here=1
   fi
+  if [ ${#need_pkgs[@]} -gt 0 ]; then
+    echo "test-deps: installing ${need_pkgs[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >/dev/null
+    # The tests start nginx themselves on free ports; the package's own service on :80 (where
+    # an init system started it) is not wanted.
+    if [ "$nginx_installed_here" = 1 ] && command -v systemctl >/dev/null 2>&1 \
+       && [ -d /run/systemd/system ]; then
+      systemctl disable --now nginx >/dev/null 2>&1 || true
+    fi
+  fi
+  mkdir -p "$(dirname "$STAMP")"
+  printf '%s' "$PACKAGES" > "$STAMP"
 fi
 
 # PostgreSQL: trust auth on loopback, database "test".
@@ -75,10 +97,15 @@ if [ -f tests/rp_node/package.json ] && [ -x .venv/bin/python ]; then
   (cd tests/rp_node && { [ -d node_modules/openid-client ] || npm ci --no-audit --no-fund --silent || npm install --no-audit --no-fund --silent; })
   echo "test-deps: openid-client installed"
 fi
-echo "test-deps: done"
+# axe-core, which the browser journeys inject into every page they visit (tests/browser/a11y.py).
+if [ -f tests/browser/package.json ]; then
+  (cd tests/browser && { [ -f node_modules/axe-core/axe.min.js ] || npm ci --no-audit --no-fund --silent || npm install --no-audit --no-fund --silent; })
+  echo "test-deps: axe-core installed"
+fi
 
 # The bench harness's peer (npm oidc-provider v9), for its smoke test (tests/bench).
 if [ -f bench/peer/package.json ]; then
   (cd bench/peer && { [ -d node_modules/oidc-provider ] || npm ci --no-audit --no-fund --silent || npm install --no-audit --no-fund --silent; })
   echo "test-deps: oidc-provider installed"
 fi
+echo "test-deps: done"

@@ -48,8 +48,8 @@ def setup_demo_card(settings: Settings, state_dir: str | Path | None = None) -> 
     app is created, with the demo's development settings (changed in place). Mints the test
     PKI once under ``<state>/demo-pki`` (the state directory is the one holding the demo's
     keys), re-signs its CRL when it gets old, points the trust anchors and CRL revocation at
-    it, and prints how to start the card simulator and the bridge. Does nothing outside
-    development, or when the person configured their own trust anchors
+    it, and returns what the banner needs to say how to start the card simulator and the
+    bridge. Does nothing outside development, or when the person configured their own trust anchors
     (``IDP_JPKI_TRUST_ANCHORS``). Returns what it set up (paths), or None.
     """
     if settings.env != "development" or settings.jpki_trust_anchors:
@@ -73,25 +73,32 @@ def setup_demo_card(settings: Settings, state_dir: str | Path | None = None) -> 
     info = {"pki_dir": str(pki_dir), "cert": str(pki_dir / card["cert_der"]),
             "key": str(pki_dir / card["key"]), "pin": DEMO_CARD_PIN,
             "origin": settings.issuer_origin}
-    print(describe_demo_card(info), flush=True)
+    # Not printed here: the demo's banner (idp.demo.serve.describe) includes it, last.
     return info
 
 
-def describe_demo_card(info: dict) -> str:
-    """How to sign in with the virtual card, for the terminal."""
-    return "\n".join([
-        "",
+def describe_demo_card(info: dict, *, first_run: bool = True) -> str:
+    """How to sign in with the virtual card, for the terminal (the once-only steps only on
+    the first run)."""
+    lines = [
         "Demo MyNumber card / デモ用マイナンバーカード (TEST PKI, O=JPKI-TEST):",
         f"  test PKI: {info['pki_dir']} (trusted by this demo only, CRL revocation)",
-        "  First, once: sudo make bridge   (pyscard, pcscd and the vpcd virtual reader)",
-        "  Then in two more terminals:",
+    ]
+    if first_run:
+        lines.append("  First, once: sudo make bridge   (pyscard, pcscd and the vpcd virtual "
+                     "reader)")
+    lines += [
+        "  In two more terminals:",
         f"    .venv/bin/card-bridge simulate --cert {info['cert']} \\",
         f"        --key {info['key']} --pin {info['pin']}",
         f"    .venv/bin/card-bridge serve --allow-origin {info['origin']}",
         f"  Then press 「マイナンバーカードでサインイン」; the PIN is {info['pin']}.",
-        "  The first time, the card is linked to demo-student with the ID and password.",
-        "",
-    ])
+    ]
+    if first_run:
+        lines.append("  The first time, the card is linked to demo-student with the ID and "
+                     "password.")
+    lines.append("")
+    return "\n".join(lines)
 
 
 def register(cli: Any) -> None:

@@ -4,30 +4,35 @@ from __future__ import annotations
 
 import sys
 import threading
+from typing import Any
 
 
-def run(state_dir: str = "var") -> int:
-    from idp.demo.serve import describe, serve_demo
+def run(state_dir: str = "var", *, stop: threading.Event | None = None,
+        **serve_options: Any) -> int:
+    """Serve until Ctrl-C (or ``stop``, for tests). The terminal shows the banner and nothing
+    after it: the servers' and the provider's log lines go to ``<state_dir>/demo.log``."""
+    from idp.demo.serve import demo_logging, describe, remember_first_run, serve_demo
     from idp.settings import SettingsError
 
-    try:
-        servers = serve_demo(state_dir=state_dir)
-    except SettingsError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except OSError as exc:
-        # (werkzeug itself explains a port already in use, and exits.)
-        print(f"error: cannot serve on 127.0.0.1:5000-5002: {exc}", file=sys.stderr)
-        return 1
-    print(describe(servers), flush=True)
-    stop = threading.Event()
-    try:
-        while not stop.wait(3600):
-            pass
-    except KeyboardInterrupt:
-        print("\nstopping…", flush=True)
-    finally:
-        servers.stop()
+    stop = stop or threading.Event()
+    with demo_logging(state_dir) as log_path:
+        try:
+            servers = serve_demo(state_dir=state_dir, **serve_options)
+        except SettingsError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        except OSError as exc:
+            print(f"error: cannot serve on 127.0.0.1:5000-5002: {exc}", file=sys.stderr)
+            return 1
+        try:
+            print(describe(servers, log_path=log_path), flush=True)
+            remember_first_run(state_dir)
+            while not stop.wait(3600):
+                pass
+        except KeyboardInterrupt:
+            print("\nstopping…", flush=True)
+        finally:
+            servers.stop()
     return 0
 
 

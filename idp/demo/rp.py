@@ -71,6 +71,7 @@ body { font-family: sans-serif; max-width: 46rem; margin: 2rem auto; padding: 0 
           background: #0b5cad; color: #fff; text-decoration: none; font-size: 1rem;
           cursor: pointer; margin: .3rem 0; }
 .button.secondary { background: #555; }
+.button .en { color: #fff; }
 .sub { font-family: monospace; font-size: 1.1em; background: #eef4fb; padding: .4rem;
        word-break: break-all; }
 pre { background: #f4f4f4; padding: .8rem; overflow-x: auto; }

@@ -7,8 +7,10 @@ decides the issuer and the redirect URIs, which the apps and the seed need.
 
 from __future__ import annotations
 
+import logging
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -16,6 +18,52 @@ from typing import Any
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from idp.demo.seed import DEMO_PROVIDER_PORT, DEMO_RPS, DemoRP, demo_settings, seed_demo
+
+LOG_FILE = "demo.log"
+# Written once the first banner (with its once-only instructions) has been printed.
+FIRST_RUN_STAMP = "demo-first-run-done"
+
+
+@contextmanager
+def demo_logging(state_dir: str | Path) -> Iterator[Path]:
+    """Send every log line (the provider's JSON events, werkzeug's request lines) to
+    ``<state_dir>/demo.log`` while the demo runs, so the terminal keeps the banner; errors
+    also reach the terminal, in one short line.
+
+    A root handler installed here is kept by the app's ``configure_logging`` (it leaves
+    foreign handlers alone), and werkzeug adds no handler of its own when the root has one.
+    """
+    from idp.app import json_formatter
+
+    path = Path(state_dir) / LOG_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    to_file = logging.FileHandler(path, encoding="utf-8")
+    to_file.setFormatter(json_formatter())
+    to_terminal = logging.StreamHandler()
+    to_terminal.setLevel(logging.ERROR)
+    to_terminal.setFormatter(logging.Formatter(
+        f"demo: %(levelname)s %(name)s: %(message)s (details: {path})"))
+    root = logging.getLogger()
+    saved_handlers, saved_level = root.handlers[:], root.level
+    root.handlers = [to_file, to_terminal]
+    root.setLevel(logging.INFO)
+    try:
+        yield path
+    finally:
+        root.handlers, root.level = saved_handlers, saved_level
+        to_file.close()
+
+
+def is_first_run(state_dir: str | Path) -> bool:
+    return not (Path(state_dir) / FIRST_RUN_STAMP).exists()
+
+
+def remember_first_run(state_dir: str | Path) -> None:
+    """Later banners leave out what one does once (``make bridge``, the TOTP key)."""
+    stamp = Path(state_dir) / FIRST_RUN_STAMP
+    if not stamp.exists():
+        stamp.write_text("The first `make run` banner was shown; delete this file to see "
+                         "its first-run instructions again.\n", encoding="utf-8")
 
 
 class LateApp:
@@ -68,6 +116,8 @@ class DemoServers:
     provider_app: Any
     rps: dict[str, tuple[DemoRP, ServedApp]]
     seed: dict[str, Any]
+    state_dir: Path
+    card: dict | None = None
     _stopped: bool = field(default=False, repr=False)
 
     @property
@@ -110,7 +160,7 @@ def serve_demo(*, state_dir: str | Path = "var", host: str = "127.0.0.1",
                                  overrides=overrides)
         if migrate:
             upgrade_database(settings.database_url)
-        setup_demo_card(settings)
+        card = setup_demo_card(settings)
         provider_app = create_app(settings)
         provider_app.extensions["mynagate"].keys.refresh()  # signing keys ready before serving
         seed = seed_demo(provider_app.extensions["mynagate"],
@@ -127,13 +177,20 @@ def serve_demo(*, state_dir: str | Path = "var", host: str = "127.0.0.1",
         creds = seed["clients"][key]
         served.start(create_demo_rp(rp.name, settings.issuer, creds["client_id"],
                                     creds["client_secret"], rp.redirect_uri, rp.port))
-    return DemoServers(provider=provider, provider_app=provider_app, rps=served_rps, seed=seed)
+    return DemoServers(provider=provider, provider_app=provider_app, rps=served_rps, seed=seed,
+                       state_dir=Path(state_dir), card=card)
 
 
-def describe(servers: DemoServers) -> str:
-    """What to open and how to sign in, for the terminal."""
+def describe(servers: DemoServers, *, log_path: Path | None = None,
+             first_run: bool | None = None) -> str:
+    """What to open and how to sign in, for the terminal: one block, printed last. The
+    once-only instructions appear on the first run (or when the accounts were just made)."""
+    from idp.demo import describe_demo_card
+
     seed = servers.seed
-    student = seed["student"]
+    if first_run is None:
+        first_run = is_first_run(servers.state_dir)
+    first_run = first_run or bool(seed["student"]["password"] or seed["admin"]["password"])
     lines = [
         "",
         "Mynagate demo is running / マイナゲートのデモが動いています",
@@ -144,7 +201,25 @@ def describe(servers: DemoServers) -> str:
     ]
     for rp, _served in servers.rps.values():
         lines.append(f"  {rp.name}: {rp.origin}/")
-    lines += [
+    lines += _sign_in_lines(seed, first_run)
+    if servers.card is not None:
+        lines += describe_demo_card(servers.card, first_run=first_run).splitlines()
+    if first_run:
+        lines += [
+            "",
+            "The two apps are on different hosts (127.0.0.1 and localhost), so they receive",
+            "different `sub` values for the same student (pairwise subjects).",
+        ]
+    if log_path is not None:
+        lines.append("")
+        lines.append(f"Log lines (requests, audit events) go to {log_path}.")
+    lines += ["Press Ctrl-C to stop.", ""]
+    return "\n".join(lines)
+
+
+def _sign_in_lines(seed: dict[str, Any], first_run: bool) -> list[str]:
+    student, admin = seed["student"], seed["admin"]
+    lines = [
         "",
         "Sign in with / サインインに使うもの:",
         f"  学校 school:   {seed['school']['name']} ({seed['school']['code']})",
@@ -156,24 +231,19 @@ def describe(servers: DemoServers) -> str:
     else:
         lines.append("  パスワード password: shown when the demo first ran; to set a new one:")
         lines.append("      .venv/bin/idp demo reset-password")
-    admin = seed["admin"]
+    reset_admin = ("(shown when the demo first ran; "
+                   ".venv/bin/idp demo reset-password --login demo-admin)")
     lines += [
         "",
-        f"Admin pages / 管理画面: {servers.issuer}/admin/",
+        f"Admin pages / 管理画面: {seed['issuer']}/admin/",
         f"  school {seed['school']['code']}, ID {admin['login']}, password "
-        + (admin["password"] or "(shown when the demo first ran; "
-                             ".venv/bin/idp demo reset-password --login demo-admin)"),
-        "  TOTP enrolment code / 登録コード: "
-        + (admin.get("enrolment_code") or "(shown when the demo first ran; "
-                                          ".venv/bin/idp demo reset-password --login demo-admin)"),
-        "  The first admin sign-in asks for that code, then shows a TOTP key: add it to an",
-        "  authenticator app.",
+        + (admin["password"] or reset_admin),
     ]
-    lines += [
-        "",
-        "The two apps are on different hosts (127.0.0.1 and localhost), so they receive",
-        "different `sub` values for the same student (pairwise subjects).",
-        "Press Ctrl-C to stop.",
-        "",
-    ]
-    return "\n".join(lines)
+    if admin.get("enrolment_code") or first_run:
+        lines.append("  TOTP enrolment code / 登録コード: "
+                     + (admin.get("enrolment_code") or reset_admin))
+    if admin.get("enrolment_code"):
+        lines += ["  The first admin sign-in asks for that code, then shows a TOTP key: add "
+                  "it to an", "  authenticator app."]
+    lines.append("")
+    return lines

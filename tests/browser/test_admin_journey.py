@@ -23,6 +23,7 @@ import requests
 from sqlalchemy import select
 
 from tests.admin.conftest import Admin, _make_account
+from tests.browser.a11y import assert_accessible
 from tests.browser.journey_rp import JourneyRP
 from tests.conftest import ROOT, build_app, close_app, unique
 
@@ -74,6 +75,8 @@ class Person:
         self.shots = 0
 
     def shot(self, step: str) -> None:
+        """A screenshot of the page as it is now, and axe's check of it."""
+        assert_accessible(self.page, f"{self.name} {step}")
         self.shots += 1
         self.page.screenshot(path=str(ARTIFACTS / f"{self.name}-{self.shots:02d}-{step}.png"),
                              full_page=True)
@@ -99,6 +102,7 @@ class Person:
         self.shot("totp")
         page.click("#totp-submit")
         page.wait_for_url(f"{issuer}/admin/")
+        self.shot("admin-home")
 
 
 def roster_csv(school_code: str, logins: list[str]) -> bytes:

@@ -18,6 +18,7 @@ from sqlalchemy import select
 from idp.demo.seed import DEMO_SCHOOL_CODE
 from idp.store.models import Account, AuditEvent, CardBinding, School
 from tests.bridge.bridge_helpers import PIN
+from tests.browser.a11y import assert_accessible
 
 pytestmark = [pytest.mark.browser, pytest.mark.pcsc]
 TIMEOUT_MS = 20_000
@@ -55,6 +56,7 @@ def test_teacher_links_a_students_card_at_the_school_pc(chromium, demo, bridge, 
     shots = iter(range(1, 100))
 
     def shot(step: str) -> None:
+        assert_accessible(page, f"assisted {step}")
         page.screenshot(path=str(artifacts / f"assisted-{next(shots):02d}-{step}.png"),
                         full_page=True)
 
@@ -63,9 +65,11 @@ def test_teacher_links_a_students_card_at_the_school_pc(chromium, demo, bridge, 
         page.get_by_label("学校コード", exact=True).fill(DEMO_SCHOOL_CODE)
         page.get_by_label("ID", exact=True).fill(teacher["login"])
         page.get_by_label("パスワード", exact=True).fill(teacher["password"])
+        shot("admin-login")
         page.click("#admin-login-submit")
         page.wait_for_url(f"{issuer}/admin/totp")
         page.get_by_label("確認コード(6けた)").fill(pyotp.TOTP(teacher["secret"]).now())
+        shot("totp")
         page.click("#totp-submit")
         page.wait_for_url(f"{issuer}/admin/link-card")
         shot("roster")
@@ -96,9 +100,11 @@ def test_teacher_links_a_students_card_at_the_school_pc(chromium, demo, bridge, 
         page = pupil.new_page()
         page.set_default_timeout(TIMEOUT_MS)
         page.goto(f"{issuer}/login/card")
+        assert_accessible(page, "assisted pupil card page")
         bridge.answer(PIN)
         page.click("#card-start")
         page.wait_for_url(re.compile(rf"^{re.escape(issuer)}/account/?"))
+        assert_accessible(page, "assisted pupil signed in")
         page.screenshot(path=str(artifacts / "assisted-09-student-signed-in.png"))
     finally:
         pupil.close()

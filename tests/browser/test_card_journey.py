@@ -19,6 +19,7 @@ from idp.oidc.claims import subject_for
 from idp.signin.context import ACR_CARD, ACR_PASSWORD
 from idp.store.models import Account, CardBinding, Client, School
 from tests.bridge.bridge_helpers import PIN, wait_for
+from tests.browser.a11y import assert_accessible
 
 pytestmark = [pytest.mark.browser, pytest.mark.pcsc]
 TIMEOUT_MS = 20_000
@@ -41,6 +42,8 @@ class Journey:
         self.page.on("console", lambda m: self.console.append(f"{m.type}: {m.text}"))
 
     def shot(self, step: str) -> None:
+        """A screenshot of the page as it is now, and axe's check of it."""
+        assert_accessible(self.page, f"{self.name} {step}")
         self.shots += 1
         path = self.artifacts / f"{self.name}-{self.shots:02d}-{step}.png"
         self.page.screenshot(path=str(path), full_page=True)

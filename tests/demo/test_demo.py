@@ -4,6 +4,8 @@ token checks, and a real HTTP journey through both demo apps showing pairwise su
 from __future__ import annotations
 
 import json
+import logging
+import os
 import re
 import stat
 import time
@@ -31,7 +33,7 @@ from idp.demo.serve import serve_demo
 from idp.oidc.claims import subject_for
 from idp.signin.context import ACR_CARD, ACR_PASSWORD
 from idp.store.models import Account, Client, School
-from tests.conftest import Student
+from tests.conftest import Student, use_unique_redis_prefix
 from tests.rp_node.live import HttpBrowser
 
 
@@ -189,8 +191,12 @@ def demo(app, settings_overrides, tmp_path_factory):
     overrides = {k: v for k, v in settings_overrides.items() if k != "issuer"}
     servers = serve_demo(state_dir=tmp_path_factory.mktemp("demo-state"), provider_port=0,
                          rps=[replace(rp, port=0) for rp in DEMO_RPS], overrides=overrides)
+    store = servers.provider_app.extensions["mynagate"].store
+    use_unique_redis_prefix(servers.provider_app)  # before any request: keys of its own
     yield servers
     servers.stop()
+    if hasattr(store, "flush_prefix"):
+        store.flush_prefix()
 
 
 @pytest.fixture(scope="module")
@@ -320,3 +326,78 @@ def test_demo_app_keeps_a_bounded_number_of_signed_in_people():
     assert people.get(None) is None and people.get("not-a-key") is None
     people.pop(keys[3])
     assert people.get(keys[3]) is None
+
+
+# ----------------------------------------------------------------------------- make run
+def _run_demo_once(state_dir, capfd, monkeypatch) -> tuple[str, str]:
+    """``python -m idp.demo`` as ``make run`` runs it (development settings, its own state
+    directory), on free ports; a request reaches each server, then it stops. Returns what
+    reached the terminal (file descriptors 1 and 2)."""
+    import threading
+
+    import requests
+
+    import idp.demo.serve as serve_module
+    from idp.demo.__main__ import run
+
+    stop, shown = threading.Event(), threading.Event()
+    started: dict = {}
+    real_serve, real_remember = serve_module.serve_demo, serve_module.remember_first_run
+
+    def serve_and_keep(**options):
+        started["servers"] = real_serve(**options)
+        return started["servers"]
+
+    def remember_and_tell(directory):  # run() calls it right after printing the banner
+        real_remember(directory)
+        shown.set()
+
+    monkeypatch.setattr(serve_module, "serve_demo", serve_and_keep)
+    monkeypatch.setattr(serve_module, "remember_first_run", remember_and_tell)
+    worker = threading.Thread(target=run, args=(str(state_dir),), kwargs={
+        "stop": stop, "provider_port": 0, "rps": [replace(rp, port=0) for rp in DEMO_RPS]})
+    worker.start()
+    try:
+        assert shown.wait(120), "the demo did not start"
+        servers = started["servers"]
+        requests.get(f"{servers.issuer}/.well-known/openid-configuration", timeout=30)
+        for rp, _served in servers.rps.values():
+            requests.get(f"{rp.origin}/", timeout=30)
+        time.sleep(0.2)  # werkzeug logs a request after answering it
+        out, err = capfd.readouterr()
+    finally:
+        stop.set()
+        worker.join(30)
+    assert not worker.is_alive()
+    card = servers.provider_app.extensions["mynagate"].card
+    if card.refresher is not None:
+        card.refresher.stop()
+    return out, err
+
+
+def test_make_run_prints_one_banner_last_and_the_first_run_steps_once(tmp_path, capfd,
+                                                                     monkeypatch):
+    for name in [n for n in os.environ if n.startswith("IDP_")]:
+        monkeypatch.delenv(name)  # the demo's own defaults, as on a fresh machine
+    # A fresh process's logging: no handler yet (pytest's own would swallow the lines).
+    monkeypatch.setattr(logging.getLogger(), "handlers", [])
+    first, err = _run_demo_once(tmp_path, capfd, monkeypatch)
+    assert err == ""
+    # Nothing but the banner on the terminal: no JSON log line, no werkzeug request line,
+    # and the banner (with the card's part inside it) once, ending the output.
+    assert first.count("Mynagate demo is running") == 1
+    assert first.rstrip().endswith("Press Ctrl-C to stop.")
+    assert "{" not in first and "GET /" not in first and "Running on" not in first
+    assert "sudo make bridge" in first and "パスワード password: " in first
+    assert "登録コード: " in first
+    log = (tmp_path / "demo.log").read_text(encoding="utf-8")
+    assert '"event": "school.created"' in log and "GET /.well-known/openid-configuration" in log
+    assert (tmp_path / "demo-first-run-done").exists()
+
+    again, err = _run_demo_once(tmp_path, capfd, monkeypatch)
+    assert err == "" and again.count("Mynagate demo is running") == 1
+    assert again.rstrip().endswith("Press Ctrl-C to stop.")
+    assert "sudo make bridge" not in again and "登録コード" not in again
+    assert "pairwise subjects" not in again
+    assert "shown when the demo first ran" in again  # and how to get a new password
+    assert "card-bridge simulate" in again  # what one does every run is still there

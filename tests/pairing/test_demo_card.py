@@ -12,6 +12,8 @@ from tests.conftest import close_app
 
 
 def test_demo_card_pki_is_minted_once_and_trusted_with_its_crl(tmp_path, capsys):
+    from idp.demo import describe_demo_card
+
     settings = demo_settings(tmp_path, environ={})
     info = setup_demo_card(settings)
     pki_dir = tmp_path / "demo-pki"
@@ -19,7 +21,10 @@ def test_demo_card_pki_is_minted_once_and_trusted_with_its_crl(tmp_path, capsys)
     assert settings.jpki_trust_anchors == [str(pki_dir / "root.pem")]
     assert settings.jpki_revocation == "crl"
     assert settings.jpki_crl_sources == [str(pki_dir / "crl.der")]
-    printed = capsys.readouterr().out
+    assert capsys.readouterr().out == ""  # the demo's one banner says it, last
+    printed = describe_demo_card(info)
+    assert "sudo make bridge" in printed
+    assert "sudo make bridge" not in describe_demo_card(info, first_run=False)
     assert f"card-bridge simulate --cert {pki_dir / 'card-1-cert.der'}" in printed
     assert "--pin 1234" in printed
     assert f"card-bridge serve --allow-origin {settings.issuer_origin}" in printed

@@ -16,7 +16,7 @@ from urllib.parse import urljoin, urlsplit
 import requests
 
 from idp.demo.serve import ServedApp
-from tests.conftest import Student, csrf_of
+from tests.conftest import Student, csrf_of, use_unique_redis_prefix
 
 REDIRECTS = (301, 302, 303, 307, 308)
 
@@ -38,6 +38,8 @@ class LiveProvider:
 
     def stop(self) -> None:
         self.served.stop()
+        if hasattr(self.services.store, "flush_prefix"):
+            self.services.store.flush_prefix()  # this run's own keys only
         self.services.db.engine.dispose()
 
 
@@ -51,6 +53,8 @@ def start_live_provider(settings_overrides: Mapping[str, Any]) -> LiveProvider:
     try:
         settings = Settings.load({**settings_overrides, "issuer": served.url}, environ={})
         app = create_app(settings)
+        # A key prefix of this run's own in the shared test Redis db (see docs/testing.md).
+        use_unique_redis_prefix(app)
     except BaseException:
         served.stop()
         raise
