@@ -25,6 +25,7 @@ from sqlalchemy import select
 from tests.admin.conftest import _make_account
 from tests.admin.oneroster_bundles import bundle, class_of_five
 from tests.browser.journey_rp import JourneyRP
+from tests.browser.steps import choose_own_password
 from tests.browser.test_admin_journey import Person, provider, rp_server  # noqa: F401
 from tests.conftest import ROOT, unique
 
@@ -125,6 +126,7 @@ def test_oneroster_bundle_to_sheets_to_export_to_a_pupil_signing_in(
         page.get_by_label("パスワード", exact=True).fill(first_password)
         pupil.shot("login")
         page.get_by_label("パスワード", exact=True).press("Enter")
+        choose_own_password(page, issuer, pupil.shot)
         page.wait_for_url(re.compile(re.escape(issuer) + r"/consent\?"))
         pupil.shot("consent")
         page.click("input[name=allow]")
