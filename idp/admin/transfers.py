@@ -25,7 +25,9 @@ the sign-in name (school + login id) changed and the old one must stop at once, 
 holding an ID token with the old school must ask again and get the new one (same ``sub``:
 the consents stay, so signing in again needs no new "yes"). Password reset and enrolment
 codes the sending school handed out stop too. The homeroom class is cleared (it named a
-class of the old school); the grade stays. Both schools' audit logs record each step.
+class of the old school); the grade stays. A graduate becomes the receiving school's pupil
+(status active). The guardian links the sending school made end (the receiving school links
+its pupil's guardians again). Both schools' audit logs record each step.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from idp.accounts import lifecycle
 from idp.accounts.access import revoke_account_tokens
 from idp.accounts.roles import (
     SCHOOL_ADMIN,
@@ -52,7 +55,15 @@ from idp.admin.accounts import AdminInputError, NotFound, load_account, school_b
 from idp.audit import audit
 from idp.signin.sessions import end_account_sessions
 from idp.store.admin_models import AdminApiToken, AdminEnrolmentCode, PasswordResetCode
-from idp.store.models import Account, AccountTransfer, School, iso_utc, new_id, utcnow
+from idp.store.models import (
+    Account,
+    AccountTransfer,
+    GuardianLink,
+    School,
+    iso_utc,
+    new_id,
+    utcnow,
+)
 
 OFFER_LIFETIME = timedelta(days=14)
 OFFERED, COMPLETED, DECLINED, CANCELLED, EXPIRED = (
@@ -268,6 +279,11 @@ def move(svc, db: Session, account: Account, to_school: School, login_id: str | 
         _audit_both(db, "transfer.cancelled", other, actor_id, reason="moved")
     account.school, account.school_id = to_school, to_school.id
     account.login_id, account.class_name = new_login, ""
+    if account.status == lifecycle.GRADUATED:
+        # A graduate going on to the next school is its pupil there: left graduated, the
+        # new school's lifecycle run would deactivate them (cards and consents deleted).
+        account.status, account.graduated_at = lifecycle.ACTIVE, None
+    _end_guardian_links(db, account, transfer, actor_id)
     if account.role == SCHOOL_ADMIN:
         # The receiving school never chose this person as its admin: they arrive as a
         # teacher, and admin API tokens made at the old school stop.
@@ -286,6 +302,21 @@ def move(svc, db: Session, account: Account, to_school: School, login_id: str | 
     _audit_both(db, "account.transferred", transfer, actor_id,
                 new_login_id=new_login, direct=transfer.expires_at is None)
     return transfer
+
+
+def _end_guardian_links(db: Session, account: Account, transfer: AccountTransfer,
+                        actor_id: str) -> None:
+    """The sending school linked these guardians (idp.accounts.guardians): the receiving
+    school decides who acts for its pupil. Left in place, a guardian account of one school
+    kept acting for a pupil of another, and neither school's admin could end the link
+    (each manages only one of the two accounts)."""
+    for row in db.scalars(select(GuardianLink).where(
+            (GuardianLink.child_id == account.id) | (GuardianLink.guardian_id == account.id))):
+        db.delete(row)
+        for school_id in (transfer.from_school_id, transfer.to_school_id):
+            audit(db, "guardian.unlinked", actor=actor_id, account_id=row.child_id,
+                  school_id=school_id, guardian_id=row.guardian_id, link_id=row.id,
+                  reason="transferred", transfer_id=transfer.id)
 
 
 def _audit_both(db: Session, event: str, row: AccountTransfer, actor_id: str,

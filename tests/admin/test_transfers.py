@@ -350,3 +350,67 @@ def test_a_boards_move_ends_the_pending_offer(svc, client, make_student, new_sch
     late = transfer(client, token_of(receiving_admin), student.id, school_code=receiving.code)
     assert late.status_code == 409 and late.get_json()["error"] == "offer_not_pending"
     assert account_row(svc, student.id).school_id == elsewhere.id
+
+
+# ----------------------------------------------------------------------------- review (i11)
+def _guardian_of(svc, child: Student, school) -> str:
+    from idp.store.models import GuardianLink
+
+    with svc.db.session() as s:
+        guardian = Account(school_id=school.id, login_id=f"grd-{child.login_id}",
+                           display_name="山田 太郎", role="guardian")
+        s.add(guardian)
+        s.flush()
+        s.add(GuardianLink(guardian_id=guardian.id, child_id=child.id, created_by="test"))
+        return guardian.id
+
+
+def test_a_move_ends_the_old_schools_guardian_links(svc, client, make_student, school,
+                                                    receiving, school_admin,
+                                                    receiving_admin, token_of):
+    """Abuse: a guardian account the sending school manages kept acting for the pupil at
+    the new school (approving its apps' consents, seeing what they received), and neither
+    school could end it: the receiving admin's unlink was a 403 (the guardian is not theirs),
+    the sending admin's a 404 (the child is not theirs any more). The link was the sending
+    school's decision; on the move it ends, in both schools' logs."""
+    from idp.accounts.guardians import children_of
+    from idp.store.models import GuardianLink
+
+    child = make_student()
+    guardian_id = _guardian_of(svc, child, school)
+    assert transfer(client, token_of(school_admin), child.id,
+                    school_code=receiving.code).status_code == 201
+    assert transfer(client, token_of(receiving_admin), child.id,
+                    school_code=receiving.code).status_code == 200
+    with svc.db.session() as s:
+        assert children_of(s, guardian_id) == []
+        assert s.scalars(select(GuardianLink).where(
+            GuardianLink.child_id == child.id)).all() == []
+    svc.events.flush()
+    with svc.db.session() as s:
+        ended = s.scalars(select(AuditEvent).where(AuditEvent.event == "guardian.unlinked",
+                                                   AuditEvent.account_id == child.id)).all()
+    assert {e.school_id for e in ended} == {school.id, receiving.id}
+    assert all(e.details["reason"] == "transferred" for e in ended)
+
+
+def test_a_graduate_moved_to_another_school_is_its_pupil_not_a_graduate(
+        svc, client, make_student, school, receiving, platform_admin, token_of):
+    """A 小6 graduate going on to a 中学校 on the same provider: at the new school they are a
+    pupil, not a graduate whose grace period runs out (``idp school lifecycle run`` would
+    deactivate them there, deleting their cards and consents, and every app but the
+    graduates' ones refused them)."""
+    from idp.accounts.lifecycle import ACTIVE, GRADUATED, due_for_deactivation, status_of
+
+    pupil = make_student()
+    with svc.db.session() as s:
+        row = s.get(Account, pupil.id)
+        row.status, row.graduated_at = GRADUATED, utcnow() - timedelta(days=400)
+    assert transfer(client, token_of(platform_admin), pupil.id,
+                    school_code=receiving.code).status_code == 200
+    row = account_row(svc, pupil.id)
+    assert (row.status, row.graduated_at, row.active) == (ACTIVE, None, True)
+    with svc.db.session() as s:
+        assert status_of(s.get(Account, pupil.id)) == ACTIVE
+        assert [a.id for a, _ in due_for_deactivation(s, utcnow())
+                if a.id == pupil.id] == []
