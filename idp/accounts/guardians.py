@@ -40,6 +40,8 @@ from idp.store.models import (
 GUARDIAN_SCOPE = "guardian"
 REQUEST_LIFETIME = timedelta(days=7)
 MAX_PENDING_PER_CHILD = 20
+#: A request the child's wider ask took the place of (never answered: decided_at stays None).
+REPLACED_REQUEST = "replaced"
 # The school year (1-12, counted from elementary year 1) each stage's year 1 is.
 STAGE_START = {"小": 1, "P": 1, "中": 7, "J": 7, "高": 10, "H": 10}
 STAGE_YEARS = {1: 6, 7: 3, 10: 3}
@@ -259,12 +261,17 @@ def pending_request(db: Session, child_id: str, client_id: str) -> GuardianReque
 
 def ask_guardian(db: Session, child: Account, client_id: str, scopes: list[str]
                  ) -> GuardianRequest:
-    """The child's "please check" for this app: one pending request per app, widened if
-    the app now asks more."""
+    """The child's "please check" for this app: one pending request per app. When the app
+    now asks more, the open request is replaced by a new one asking for all of it (never
+    widened in place: a guardian who read the old one and presses いいよ must not grant what
+    they were not shown; their answer to the old id finds it closed)."""
     row = pending_request(db, child.id, client_id)
-    if row is not None:
-        row.scopes = sorted(set(row.scopes or []) | set(scopes))
+    if row is not None and set(scopes) <= set(row.scopes or []):
         return row
+    replaced = None
+    if row is not None:
+        row.status, replaced = REPLACED_REQUEST, row.id
+        scopes = sorted(set(row.scopes or []) | set(scopes))
     open_count = len(db.scalars(select(GuardianRequest.id).where(
         GuardianRequest.child_id == child.id, GuardianRequest.status == "pending",
         GuardianRequest.expires_at > utcnow())).all())
@@ -275,7 +282,8 @@ def ask_guardian(db: Session, child: Account, client_id: str, scopes: list[str]
     db.add(row)
     db.flush()
     audit(db, "guardian.request_sent", actor=child.id, account_id=child.id,
-          school_id=child.school_id, client_id=client_id, scopes=sorted(scopes))
+          school_id=child.school_id, client_id=client_id, scopes=sorted(scopes),
+          replaces=replaced)
     return row
 
 

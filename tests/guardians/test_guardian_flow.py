@@ -272,3 +272,37 @@ def test_a_declined_request_is_shown_and_an_expired_one_cannot_be_approved(
     with svc.db.session() as s:
         assert s.get(GuardianRequest, late_id).status == "pending"
         assert s.query(Consent).filter_by(account_id=young_child.id).count() == 0
+
+
+def test_a_request_widened_after_the_guardian_read_it_is_not_approved_unseen(
+        client, browser, rp, young_child, guardian, guardian_device, svc):
+    """Abuse (a race): the guardian's page shows "profile"; before they press いいよ the app
+    asks for more and the child presses "ask" again. The guardian's yes was to what they
+    read: it must not grant the wider scope. The wider ask is a new request, which the
+    guardian sees and answers on its own."""
+    from sqlalchemy import select
+
+    from idp.store.models import Consent
+
+    consent_url, _ = _to_consent(browser, rp, young_child, scope="openid profile")
+    assert _press(client, consent_url, "ask").status_code == 200
+    sign_in(guardian_device, guardian)
+    (seen,) = request_ids(guardian_device.get("/account/children/").get_data(as_text=True))
+
+    wider_url, _ = _to_consent(browser, rp, young_child, scope="openid profile school")
+    assert _press(client, wider_url, "ask").status_code == 200
+    answer = post_button(guardian_device, "/account/children/",
+                         f"/account/children/requests/{seen}/approve")
+    assert answer.status_code == 303
+    with svc.db.session() as s:
+        granted = s.scalar(select(Consent.scopes).where(Consent.account_id == young_child.id,
+                                                        Consent.client_id == rp.client_id))
+    assert granted is None or "school" not in granted
+    (wider,) = request_ids(guardian_device.get("/account/children/").get_data(as_text=True))
+    assert wider != seen
+    assert post_button(guardian_device, "/account/children/",
+                       f"/account/children/requests/{wider}/approve").status_code == 303
+    with svc.db.session() as s:
+        granted = s.scalar(select(Consent.scopes).where(Consent.account_id == young_child.id,
+                                                        Consent.client_id == rp.client_id))
+    assert {"profile", "school"} <= set(granted)
