@@ -214,7 +214,10 @@ def accept(svc, db: Session, actor: Actor, transfer_id: str,
            login_id: Any = None) -> TransferOutcome:
     """The receiving school's step. ``login_id`` overrides the one the offer proposed."""
     row = _transfer(db, transfer_id)
-    account = db.get(Account, row.account_id)
+    # Locks, account row then offer row (move's order too: no deadlock), so two answers
+    # at once are decided one after the other, the second seeing the first's outcome.
+    account = _locked(db, Account, row.account_id)
+    row = _locked(db, AccountTransfer, row.id)
     if not (may(actor, Action.ACCOUNTS, row.to_school_id) and account is not None
             and may_grant_role(actor, account.role)):
         # The sender, or anyone else: an offer is accepted by the receiving school only.
@@ -238,10 +241,20 @@ def decline(db: Session, actor: Actor, transfer_id: str) -> AccountTransfer:
         status = CANCELLED
     else:
         raise NotFound("no such transfer")
+    row = _locked(db, AccountTransfer, row.id)  # an accept at the same moment decides first
     _require_pending(row)
     row.status, row.decided_by, row.decided_at = status, actor.account_id, utcnow()
     _audit_both(db, f"transfer.{status}", row, actor.account_id)
     return row
+
+
+def _locked(db: Session, model: type, row_id: str) -> Any:
+    """The row, locked until the transaction ends and read again (PostgreSQL: a second
+    request waits, then sees the first one's outcome; SQLite writes one at a time anyway).
+    The lock is taken on the bare row: FOR UPDATE refuses the eager outer join to the
+    schools."""
+    db.execute(select(model.id).where(model.id == row_id).with_for_update())
+    return db.get(model, row_id, populate_existing=True)
 
 
 def _require_pending(row: AccountTransfer) -> None:
@@ -256,6 +269,7 @@ def _require_pending(row: AccountTransfer) -> None:
 def move(svc, db: Session, account: Account, to_school: School, login_id: str | None, *,
          actor_id: str, transfer: AccountTransfer | None = None) -> AccountTransfer:
     """Move ``account`` to ``to_school`` now (the checks of who may are the caller's)."""
+    account = _locked(db, Account, account.id)  # a move at the same moment goes first
     if account.school_id == to_school.id:
         raise AdminInputError("same_school", "the account is already in this school")
     new_login = login_id or account.login_id

@@ -414,3 +414,51 @@ def test_a_graduate_moved_to_another_school_is_its_pupil_not_a_graduate(
         assert status_of(s.get(Account, pupil.id)) == ACTIVE
         assert [a.id for a, _ in due_for_deactivation(s, utcnow())
                 if a.id == pupil.id] == []
+
+
+def test_two_answers_to_one_offer_at_once_decide_it_once(svc, app, make_student, school,
+                                                          receiving, school_admin,
+                                                          receiving_admin, token_of):
+    """A race: the receiving admin's accept and the sender's withdrawal (or a double click
+    on accept) sent at the same moment. One answer wins; the other is a 409, so the record
+    never says "cancelled" for an account that moved, and the move is audited once."""
+    import threading
+
+    def accept(c):
+        return transfer(c, token_of(receiving_admin), student.id, school_code=receiving.code)
+
+    def withdraw(c):
+        return c.post(f"/api/admin/transfers/{offered['id']}/decline",
+                      headers=token_of(school_admin))
+
+    for pair in ((accept, accept), (accept, withdraw)):
+        student = make_student()
+        offered = transfer(app.test_client(), token_of(school_admin), student.id,
+                           school_code=receiving.code).get_json()
+        barrier, results = threading.Barrier(2), []
+
+        def answer(call) -> None:
+            c = app.test_client()
+            barrier.wait()
+            results.append((call.__name__, call(c).status_code))
+
+        threads = [threading.Thread(target=answer, args=(call,)) for call in pair]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        # The loser: 409 (answered a moment ago), or 400 when it ran just after the move
+        # (the account is then already in the receiving school).
+        codes = sorted(code for _, code in results)
+        assert codes[0] == 200 and codes[1] in (400, 409), results
+        row, moved = account_row(svc, student.id), dict(results).get("accept") == 200
+        svc.events.flush()
+        with svc.db.session() as s:
+            status = s.get(AccountTransfer, offered["id"]).status
+            moves = s.scalars(select(AuditEvent).where(
+                AuditEvent.event == "account.transferred",
+                AuditEvent.account_id == student.id)).all()
+        if moved or pair == (accept, accept):
+            assert (status, row.school_id, len(moves)) == ("completed", receiving.id, 2)
+        else:
+            assert (status, row.school_id, len(moves)) == ("cancelled", school.id, 0)
