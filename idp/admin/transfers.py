@@ -291,6 +291,7 @@ def move(svc, db: Session, account: Account, to_school: School, login_id: str | 
             AccountTransfer.id != transfer.id)):
         other.status, other.decided_by, other.decided_at = CANCELLED, actor_id, now
         _audit_both(db, "transfer.cancelled", other, actor_id, reason="moved")
+    before = {"role_before": account.role, "status_before": account.status}
     account.school, account.school_id = to_school, to_school.id
     account.login_id, account.class_name = new_login, ""
     if account.status == lifecycle.GRADUATED:
@@ -314,7 +315,8 @@ def move(svc, db: Session, account: Account, to_school: School, login_id: str | 
     end_account_sessions(svc.store, account.id)
     revoke_account_tokens(db, account.id, "account_transferred", actor=actor_id)
     _audit_both(db, "account.transferred", transfer, actor_id,
-                new_login_id=new_login, direct=transfer.expires_at is None)
+                new_login_id=new_login, direct=transfer.expires_at is None,
+                role=account.role, status=account.status, **before)
     return transfer
 
 

@@ -218,6 +218,13 @@ def test_a_school_admin_moved_by_the_platform_arrives_as_a_teacher(
     row = account_row(svc, moving.id)
     assert (row.school_id, row.role) == (receiving.id, "teacher")
     assert client.get("/api/admin/accounts", headers=headers).status_code == 401
+    svc.events.flush()  # the lost admin role is in both schools' logs, not only the move
+    with svc.db.session() as s:
+        events = s.scalars(select(AuditEvent).where(AuditEvent.event == "account.transferred",
+                                                    AuditEvent.account_id == moving.id)).all()
+    assert len(events) == 2 and all(
+        (e.details["role_before"], e.details["role"]) == ("school_admin", "teacher")
+        for e in events)
 
 
 def test_an_offer_cannot_be_accepted_by_a_third_school(
