@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from enum import StrEnum
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from idp.accounts.roles import GUARDIAN, STUDENT, Action, Actor, Forbidden, require
@@ -269,8 +269,8 @@ def ask_guardian(db: Session, child: Account, client_id: str, scopes: list[str]
     if row is not None and set(scopes) <= set(row.scopes or []):
         return row
     replaced = None
-    if row is not None:
-        row.status, replaced = REPLACED_REQUEST, row.id
+    if row is not None and _close(db, row, REPLACED_REQUEST):
+        replaced = row.id
         scopes = sorted(set(row.scopes or []) | set(scopes))
     open_count = len(db.scalars(select(GuardianRequest.id).where(
         GuardianRequest.child_id == child.id, GuardianRequest.status == "pending",
@@ -285,6 +285,21 @@ def ask_guardian(db: Session, child: Account, client_id: str, scopes: list[str]
           school_id=child.school_id, client_id=client_id, scopes=sorted(scopes),
           replaces=replaced)
     return row
+
+
+def _close(db: Session, row: GuardianRequest, status: str, *,
+           decided_by: str | None = None) -> bool:
+    """Close a request only if it is still pending when written (compare and set): of two
+    answers at once (two guardians; a guardian and the child's wider ask) one wins, so a
+    request never reads "declined" while its yes was stored."""
+    values: dict = {"status": status}
+    if decided_by is not None:
+        values.update(decided_by=decided_by, decided_at=utcnow())
+    closed = db.execute(update(GuardianRequest).where(
+        GuardianRequest.id == row.id, GuardianRequest.status == "pending")
+        .values(**values)).rowcount
+    db.refresh(row)
+    return closed == 1
 
 
 @dataclass
@@ -318,8 +333,8 @@ def decide(db: Session, guardian: Account, request_id: str, *, approve: bool
     client = db.get(Client, row.client_id)
     if row.status != "pending" or row.expires_at <= utcnow() or not client.enabled:
         raise GuardianError("request_closed", "this request is no longer open")
-    row.status = "approved" if approve else "declined"
-    row.decided_by, row.decided_at = guardian.id, utcnow()
+    if not _close(db, row, "approved" if approve else "declined", decided_by=guardian.id):
+        raise GuardianError("request_closed", "this request was answered a moment ago")
     child = db.get(Account, row.child_id)
     if approve:
         consent = db.scalar(select(Consent).where(Consent.account_id == child.id,

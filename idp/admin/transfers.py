@@ -228,6 +228,7 @@ def accept(svc, db: Session, actor: Actor, transfer_id: str,
     if account.school_id != row.from_school_id:
         raise TransferConflict("offer_stale", "the account is no longer at the sending school")
     new_login = checked_login(login_id) or row.to_login_id
+    _claim(db, row, COMPLETED, actor.account_id)
     move(svc, db, account, row.to_school, new_login, actor_id=actor.account_id, transfer=row)
     return TransferOutcome(row, account)
 
@@ -243,16 +244,27 @@ def decline(db: Session, actor: Actor, transfer_id: str) -> AccountTransfer:
         raise NotFound("no such transfer")
     row = _locked(db, AccountTransfer, row.id)  # an accept at the same moment decides first
     _require_pending(row)
-    row.status, row.decided_by, row.decided_at = status, actor.account_id, utcnow()
+    _claim(db, row, status, actor.account_id)
     _audit_both(db, f"transfer.{status}", row, actor.account_id)
     return row
 
 
+def _claim(db: Session, row: AccountTransfer, status: str, actor_id: str) -> None:
+    """Answer the offer only if it is still ``offered`` when written (compare and set):
+    of two answers at once, on either backend, the second finds it answered (409)."""
+    claimed = db.execute(update(AccountTransfer).where(
+        AccountTransfer.id == row.id, AccountTransfer.status == OFFERED).values(
+        status=status, decided_by=actor_id, decided_at=utcnow())).rowcount
+    if claimed != 1:
+        raise TransferConflict("offer_not_pending", "the offer was answered a moment ago")
+    db.refresh(row)
+
+
 def _locked(db: Session, model: type, row_id: str) -> Any:
     """The row, locked until the transaction ends and read again (PostgreSQL: a second
-    request waits, then sees the first one's outcome; SQLite writes one at a time anyway).
-    The lock is taken on the bare row: FOR UPDATE refuses the eager outer join to the
-    schools."""
+    request waits, then sees the first one's outcome; SQLite has no row locks, and
+    :func:`_claim` is what decides there). The lock is taken on the bare row: FOR UPDATE
+    refuses the eager outer join to the schools."""
     db.execute(select(model.id).where(model.id == row_id).with_for_update())
     return db.get(model, row_id, populate_existing=True)
 
