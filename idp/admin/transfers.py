@@ -37,6 +37,7 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from idp.accounts import lifecycle
@@ -306,6 +307,11 @@ def move(svc, db: Session, account: Account, to_school: School, login_id: str | 
     before = {"role_before": account.role, "status_before": account.status}
     account.school, account.school_id = to_school, to_school.id
     account.login_id, account.class_name = new_login, ""
+    try:  # now, not at a later autoflush: the clash check above cannot see another
+        db.flush()  # move's uncommitted row, the unique index does
+    except IntegrityError as exc:
+        raise TransferConflict("login_id_taken", "this login id exists in the receiving "
+                               "school: choose another") from exc
     if account.status == lifecycle.GRADUATED:
         # A graduate going on to the next school is its pupil there: left graduated, the
         # new school's lifecycle run would deactivate them (cards and consents deleted).

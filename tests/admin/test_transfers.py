@@ -469,3 +469,42 @@ def test_two_answers_to_one_offer_at_once_decide_it_once(svc, app, make_student,
             assert (status, row.school_id, len(moves)) == ("completed", receiving.id, 2)
         else:
             assert (status, row.school_id, len(moves)) == ("cancelled", school.id, 0)
+
+
+def test_two_moves_to_one_login_id_at_once_are_a_409_not_a_500(svc, make_student, school,
+                                                                receiving):
+    """A race: two pupils moved to the receiving school with the same new login id at the
+    same moment. Neither saw the other's (uncommitted) row, so the database's unique index
+    decides: the second is the same clear ``login_id_taken`` as when they come one after
+    the other, not an IntegrityError."""
+    import threading
+
+    from idp.admin import transfers
+    from idp.store.models import School
+
+    first, second = make_student(), make_student()
+    moved, release, errors = threading.Event(), threading.Event(), []
+
+    def move(student, *, hold: bool) -> None:
+        try:
+            with svc.db.session() as db:
+                account, to = db.get(Account, student.id), db.get(School, receiving.id)
+                transfers.move(svc, db, account, to, "same.login", actor_id="test")
+                if hold:  # flushed, not committed: the other move cannot see it yet
+                    moved.set()
+                    release.wait(10)
+        except Exception as exc:  # noqa: BLE001 - the test reports what was raised
+            errors.append(exc)
+
+    holder = threading.Thread(target=move, args=(first,), kwargs={"hold": True})
+    holder.start()
+    assert moved.wait(10)
+    racer = threading.Thread(target=move, args=(second,), kwargs={"hold": False})
+    racer.start()
+    racer.join(0.5)  # it waits on the first one's row (PostgreSQL) or write lock (SQLite)
+    release.set()
+    holder.join(10)
+    racer.join(10)
+    assert [getattr(e, "code", type(e).__name__) for e in errors] == ["login_id_taken"]
+    assert account_row(svc, first.id).login_id == "same.login"
+    assert account_row(svc, second.id).school_id == school.id
