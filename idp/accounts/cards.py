@@ -230,11 +230,16 @@ def reinstate_binding(db: Session, account: Account, binding: CardBinding, *, ac
     their own card and so knocked out the student's real one. A genuinely renewed card's old
     certificate is revoked by J-LIS and fails verification long before this point. The card
     that took its place (if it still works) is replaced in turn; the sign-in ceremonies never
-    come here (:func:`_refusal` refuses a replaced binding)."""
+    come here (:func:`_refusal` refuses a replaced binding).
+
+    Putting a card back says someone else got in: every token the apps hold for the
+    account ends here, as for a revoked card (the caller ends the IdP sessions, which live
+    in the short-lived store)."""
     if binding.account_id != account.id or binding.status != REPLACED:
         raise CardError("card_linked_elsewhere", "not a replaced binding of this account")
     binding.status, binding.replaced_by_id, binding.replaced_at = ACTIVE, None, None
     replaced = replace_active(db, account, binding, actor=actor)
+    revoke_account_tokens(db, account.id, "card_reinstated", actor=actor)
     audit(db, "card.reinstated", account_id=account.id, school_id=account.school_id, ip=ip,
           actor=actor, binding_id=binding.id, serial=binding.serial,
           replaced=[r.id for r in replaced], **audit_details)

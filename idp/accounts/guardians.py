@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from enum import StrEnum
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from idp.accounts.roles import GUARDIAN, STUDENT, Action, Actor, Forbidden, require
@@ -40,6 +40,8 @@ from idp.store.models import (
 GUARDIAN_SCOPE = "guardian"
 REQUEST_LIFETIME = timedelta(days=7)
 MAX_PENDING_PER_CHILD = 20
+#: A request the child's wider ask took the place of (never answered: decided_at stays None).
+REPLACED_REQUEST = "replaced"
 # The school year (1-12, counted from elementary year 1) each stage's year 1 is.
 STAGE_START = {"小": 1, "P": 1, "中": 7, "J": 7, "高": 10, "H": 10}
 STAGE_YEARS = {1: 6, 7: 3, 10: 3}
@@ -176,10 +178,13 @@ def link(db: Session, actor: Actor, guardian: Account, child: Account) -> Guardi
 
 def unlink(db: Session, actor: Actor, row: GuardianLink) -> None:
     """End a link: the guardian sees nothing of the child from the next request on. What
-    the guardian said yes to stays (the child's consents are the child's)."""
+    the guardian said yes to stays (the child's consents are the child's).
+
+    The child's school decides who acts for its pupil, so its admin may end any link to
+    the pupil, one to another school's guardian account included (which only a platform
+    admin could make: :func:`_check_pair` needs both schools to link)."""
     child, guardian = db.get(Account, row.child_id), db.get(Account, row.guardian_id)
     require(actor, Action.GUARDIANS, child.school_id)
-    require(actor, Action.GUARDIANS, guardian.school_id)
     db.delete(row)
     audit(db, "guardian.unlinked", actor=actor.account_id, account_id=child.id,
           school_id=child.school_id, guardian_id=guardian.id, link_id=row.id)
@@ -259,12 +264,17 @@ def pending_request(db: Session, child_id: str, client_id: str) -> GuardianReque
 
 def ask_guardian(db: Session, child: Account, client_id: str, scopes: list[str]
                  ) -> GuardianRequest:
-    """The child's "please check" for this app: one pending request per app, widened if
-    the app now asks more."""
+    """The child's "please check" for this app: one pending request per app. When the app
+    now asks more, the open request is replaced by a new one asking for all of it (never
+    widened in place: a guardian who read the old one and presses いいよ must not grant what
+    they were not shown; their answer to the old id finds it closed)."""
     row = pending_request(db, child.id, client_id)
-    if row is not None:
-        row.scopes = sorted(set(row.scopes or []) | set(scopes))
+    if row is not None and set(scopes) <= set(row.scopes or []):
         return row
+    replaced = None
+    if row is not None and _close(db, row, REPLACED_REQUEST):
+        replaced = row.id
+        scopes = sorted(set(row.scopes or []) | set(scopes))
     open_count = len(db.scalars(select(GuardianRequest.id).where(
         GuardianRequest.child_id == child.id, GuardianRequest.status == "pending",
         GuardianRequest.expires_at > utcnow())).all())
@@ -275,8 +285,24 @@ def ask_guardian(db: Session, child: Account, client_id: str, scopes: list[str]
     db.add(row)
     db.flush()
     audit(db, "guardian.request_sent", actor=child.id, account_id=child.id,
-          school_id=child.school_id, client_id=client_id, scopes=sorted(scopes))
+          school_id=child.school_id, client_id=client_id, scopes=sorted(scopes),
+          replaces=replaced)
     return row
+
+
+def _close(db: Session, row: GuardianRequest, status: str, *,
+           decided_by: str | None = None) -> bool:
+    """Close a request only if it is still pending when written (compare and set): of two
+    answers at once (two guardians; a guardian and the child's wider ask) one wins, so a
+    request never reads "declined" while its yes was stored."""
+    values: dict = {"status": status}
+    if decided_by is not None:
+        values.update(decided_by=decided_by, decided_at=utcnow())
+    closed = db.execute(update(GuardianRequest).where(
+        GuardianRequest.id == row.id, GuardianRequest.status == "pending")
+        .values(**values)).rowcount
+    db.refresh(row)
+    return closed == 1
 
 
 @dataclass
@@ -310,8 +336,8 @@ def decide(db: Session, guardian: Account, request_id: str, *, approve: bool
     client = db.get(Client, row.client_id)
     if row.status != "pending" or row.expires_at <= utcnow() or not client.enabled:
         raise GuardianError("request_closed", "this request is no longer open")
-    row.status = "approved" if approve else "declined"
-    row.decided_by, row.decided_at = guardian.id, utcnow()
+    if not _close(db, row, "approved" if approve else "declined", decided_by=guardian.id):
+        raise GuardianError("request_closed", "this request was answered a moment ago")
     child = db.get(Account, row.child_id)
     if approve:
         consent = db.scalar(select(Consent).where(Consent.account_id == child.id,

@@ -35,6 +35,7 @@ from idp.admin.accounts import AdminInputError, load_account
 from idp.audit import audit
 from idp.jpki.errors import CardError
 from idp.jpki.verifier import VerifiedCard
+from idp.signin.sessions import end_account_sessions
 from idp.store.models import Account, CardBinding
 from idp.store.shortlived import ShortLivedStore
 
@@ -162,16 +163,20 @@ def _identity(record: dict[str, Any] | None, student_id: str) -> CardIdentity | 
 
 
 def link(db: Session, actor: Actor, student_id: str, card: CardIdentity, *,
-         ip: str | None) -> CardBinding:
+         ip: str | None, store: ShortLivedStore) -> CardBinding:
     """Bind the confirmed card, re-checking everything: the staff member's right (a role
-    changed since?), the student's state, and the card's (linked meanwhile?)."""
+    changed since?), the student's state, and the card's (linked meanwhile?). Putting a
+    replaced card back also ends the student's sessions (``store``): whoever signed in with
+    the card that had knocked it out is signed out."""
     student = load_student(db, actor, student_id)
     if student.id == actor.account_id:  # cannot happen (students are not staff); belt
         raise Forbidden("nobody links a card to themselves here")
     existing = find_binding(db, card.issuer, card.serial)
     if reinstates(existing, student, card):
-        return reinstate_binding(db, student, existing, actor=actor.account_id, ip=ip,
-                                 assisted_by=actor.account_id)
+        binding = reinstate_binding(db, student, existing, actor=actor.account_id, ip=ip,
+                                    assisted_by=actor.account_id)
+        end_account_sessions(store, student.id)
+        return binding
     if existing is not None:
         code = "already_linked" if existing.account_id == student.id else \
             "card_linked_elsewhere"

@@ -149,7 +149,7 @@ def link_confirm(actor: Actor, account_id: str):
         if card is None:
             return _expired(actor, context)
         try:
-            assisted.link(db, actor, account_id, card, ip=client_ip())
+            assisted.link(db, actor, account_id, card, ip=client_ip(), store=svc.store)
         except (CardError, assisted.LinkRefused) as exc:
             return render("admin/link_card.html", actor, 409, card_enabled=False,
                            error=link_message(exc.code), challenge_url="", verify_url="",

@@ -25,7 +25,9 @@ the sign-in name (school + login id) changed and the old one must stop at once, 
 holding an ID token with the old school must ask again and get the new one (same ``sub``:
 the consents stay, so signing in again needs no new "yes"). Password reset and enrolment
 codes the sending school handed out stop too. The homeroom class is cleared (it named a
-class of the old school); the grade stays. Both schools' audit logs record each step.
+class of the old school); the grade stays. A graduate becomes the receiving school's pupil
+(status active). The guardian links the sending school made end (the receiving school links
+its pupil's guardians again). Both schools' audit logs record each step.
 """
 
 from __future__ import annotations
@@ -35,8 +37,10 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from idp.accounts import lifecycle
 from idp.accounts.access import revoke_account_tokens
 from idp.accounts.roles import (
     SCHOOL_ADMIN,
@@ -52,7 +56,15 @@ from idp.admin.accounts import AdminInputError, NotFound, load_account, school_b
 from idp.audit import audit
 from idp.signin.sessions import end_account_sessions
 from idp.store.admin_models import AdminApiToken, AdminEnrolmentCode, PasswordResetCode
-from idp.store.models import Account, AccountTransfer, School, iso_utc, new_id, utcnow
+from idp.store.models import (
+    Account,
+    AccountTransfer,
+    GuardianLink,
+    School,
+    iso_utc,
+    new_id,
+    utcnow,
+)
 
 OFFER_LIFETIME = timedelta(days=14)
 OFFERED, COMPLETED, DECLINED, CANCELLED, EXPIRED = (
@@ -203,7 +215,10 @@ def accept(svc, db: Session, actor: Actor, transfer_id: str,
            login_id: Any = None) -> TransferOutcome:
     """The receiving school's step. ``login_id`` overrides the one the offer proposed."""
     row = _transfer(db, transfer_id)
-    account = db.get(Account, row.account_id)
+    # Locks, account row then offer row (move's order too: no deadlock), so two answers
+    # at once are decided one after the other, the second seeing the first's outcome.
+    account = _locked(db, Account, row.account_id)
+    row = _locked(db, AccountTransfer, row.id)
     if not (may(actor, Action.ACCOUNTS, row.to_school_id) and account is not None
             and may_grant_role(actor, account.role)):
         # The sender, or anyone else: an offer is accepted by the receiving school only.
@@ -214,6 +229,7 @@ def accept(svc, db: Session, actor: Actor, transfer_id: str,
     if account.school_id != row.from_school_id:
         raise TransferConflict("offer_stale", "the account is no longer at the sending school")
     new_login = checked_login(login_id) or row.to_login_id
+    _claim(db, row, COMPLETED, actor.account_id)
     move(svc, db, account, row.to_school, new_login, actor_id=actor.account_id, transfer=row)
     return TransferOutcome(row, account)
 
@@ -227,10 +243,31 @@ def decline(db: Session, actor: Actor, transfer_id: str) -> AccountTransfer:
         status = CANCELLED
     else:
         raise NotFound("no such transfer")
+    row = _locked(db, AccountTransfer, row.id)  # an accept at the same moment decides first
     _require_pending(row)
-    row.status, row.decided_by, row.decided_at = status, actor.account_id, utcnow()
+    _claim(db, row, status, actor.account_id)
     _audit_both(db, f"transfer.{status}", row, actor.account_id)
     return row
+
+
+def _claim(db: Session, row: AccountTransfer, status: str, actor_id: str) -> None:
+    """Answer the offer only if it is still ``offered`` when written (compare and set):
+    of two answers at once, on either backend, the second finds it answered (409)."""
+    claimed = db.execute(update(AccountTransfer).where(
+        AccountTransfer.id == row.id, AccountTransfer.status == OFFERED).values(
+        status=status, decided_by=actor_id, decided_at=utcnow())).rowcount
+    if claimed != 1:
+        raise TransferConflict("offer_not_pending", "the offer was answered a moment ago")
+    db.refresh(row)
+
+
+def _locked(db: Session, model: type, row_id: str) -> Any:
+    """The row, locked until the transaction ends and read again (PostgreSQL: a second
+    request waits, then sees the first one's outcome; SQLite has no row locks, and
+    :func:`_claim` is what decides there). The lock is taken on the bare row: FOR UPDATE
+    refuses the eager outer join to the schools."""
+    db.execute(select(model.id).where(model.id == row_id).with_for_update())
+    return db.get(model, row_id, populate_existing=True)
 
 
 def _require_pending(row: AccountTransfer) -> None:
@@ -245,6 +282,7 @@ def _require_pending(row: AccountTransfer) -> None:
 def move(svc, db: Session, account: Account, to_school: School, login_id: str | None, *,
          actor_id: str, transfer: AccountTransfer | None = None) -> AccountTransfer:
     """Move ``account`` to ``to_school`` now (the checks of who may are the caller's)."""
+    account = _locked(db, Account, account.id)  # a move at the same moment goes first
     if account.school_id == to_school.id:
         raise AdminInputError("same_school", "the account is already in this school")
     new_login = login_id or account.login_id
@@ -266,11 +304,22 @@ def move(svc, db: Session, account: Account, to_school: School, login_id: str | 
             AccountTransfer.id != transfer.id)):
         other.status, other.decided_by, other.decided_at = CANCELLED, actor_id, now
         _audit_both(db, "transfer.cancelled", other, actor_id, reason="moved")
+    before = {"role_before": account.role, "status_before": account.status}
     account.school, account.school_id = to_school, to_school.id
     account.login_id, account.class_name = new_login, ""
     # The sourcedId and attendance number are the sending school's (its roster system's):
     # the receiving school's next roster finds the account by login id and gives its own.
     account.sourced_id, account.student_number = None, ""
+    try:  # now, not at a later autoflush: the clash check above cannot see another
+        db.flush()  # move's uncommitted row, the unique index does
+    except IntegrityError as exc:
+        raise TransferConflict("login_id_taken", "this login id exists in the receiving "
+                               "school: choose another") from exc
+    if account.status == lifecycle.GRADUATED:
+        # A graduate going on to the next school is its pupil there: left graduated, the
+        # new school's lifecycle run would deactivate them (cards and consents deleted).
+        account.status, account.graduated_at = lifecycle.ACTIVE, None
+    _end_guardian_links(db, account, transfer, actor_id)
     if account.role == SCHOOL_ADMIN:
         # The receiving school never chose this person as its admin: they arrive as a
         # teacher, and admin API tokens made at the old school stop.
@@ -287,8 +336,24 @@ def move(svc, db: Session, account: Account, to_school: School, login_id: str | 
     end_account_sessions(svc.store, account.id)
     revoke_account_tokens(db, account.id, "account_transferred", actor=actor_id)
     _audit_both(db, "account.transferred", transfer, actor_id,
-                new_login_id=new_login, direct=transfer.expires_at is None)
+                new_login_id=new_login, direct=transfer.expires_at is None,
+                role=account.role, status=account.status, **before)
     return transfer
+
+
+def _end_guardian_links(db: Session, account: Account, transfer: AccountTransfer,
+                        actor_id: str) -> None:
+    """The sending school linked these guardians (idp.accounts.guardians): the receiving
+    school decides who acts for its pupil. Left in place, a guardian account of one school
+    kept acting for a pupil of another, and neither school's admin could end the link
+    (each manages only one of the two accounts)."""
+    for row in db.scalars(select(GuardianLink).where(
+            (GuardianLink.child_id == account.id) | (GuardianLink.guardian_id == account.id))):
+        db.delete(row)
+        for school_id in (transfer.from_school_id, transfer.to_school_id):
+            audit(db, "guardian.unlinked", actor=actor_id, account_id=row.child_id,
+                  school_id=school_id, guardian_id=row.guardian_id, link_id=row.id,
+                  reason="transferred", transfer_id=transfer.id)
 
 
 def _audit_both(db: Session, event: str, row: AccountTransfer, actor_id: str,

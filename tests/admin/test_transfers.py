@@ -218,6 +218,13 @@ def test_a_school_admin_moved_by_the_platform_arrives_as_a_teacher(
     row = account_row(svc, moving.id)
     assert (row.school_id, row.role) == (receiving.id, "teacher")
     assert client.get("/api/admin/accounts", headers=headers).status_code == 401
+    svc.events.flush()  # the lost admin role is in both schools' logs, not only the move
+    with svc.db.session() as s:
+        events = s.scalars(select(AuditEvent).where(AuditEvent.event == "account.transferred",
+                                                    AuditEvent.account_id == moving.id)).all()
+    assert len(events) == 2 and all(
+        (e.details["role_before"], e.details["role"]) == ("school_admin", "teacher")
+        for e in events)
 
 
 def test_an_offer_cannot_be_accepted_by_a_third_school(
@@ -350,3 +357,154 @@ def test_a_boards_move_ends_the_pending_offer(svc, client, make_student, new_sch
     late = transfer(client, token_of(receiving_admin), student.id, school_code=receiving.code)
     assert late.status_code == 409 and late.get_json()["error"] == "offer_not_pending"
     assert account_row(svc, student.id).school_id == elsewhere.id
+
+
+# ----------------------------------------------------------------------------- review (i11)
+def _guardian_of(svc, child: Student, school) -> str:
+    from idp.store.models import GuardianLink
+
+    with svc.db.session() as s:
+        guardian = Account(school_id=school.id, login_id=f"grd-{child.login_id}",
+                           display_name="山田 太郎", role="guardian")
+        s.add(guardian)
+        s.flush()
+        s.add(GuardianLink(guardian_id=guardian.id, child_id=child.id, created_by="test"))
+        return guardian.id
+
+
+def test_a_move_ends_the_old_schools_guardian_links(svc, client, make_student, school,
+                                                    receiving, school_admin,
+                                                    receiving_admin, token_of):
+    """Abuse: a guardian account the sending school manages kept acting for the pupil at
+    the new school (approving its apps' consents, seeing what they received), and neither
+    school could end it: the receiving admin's unlink was a 403 (the guardian is not theirs),
+    the sending admin's a 404 (the child is not theirs any more). The link was the sending
+    school's decision; on the move it ends, in both schools' logs."""
+    from idp.accounts.guardians import children_of
+    from idp.store.models import GuardianLink
+
+    child = make_student()
+    guardian_id = _guardian_of(svc, child, school)
+    assert transfer(client, token_of(school_admin), child.id,
+                    school_code=receiving.code).status_code == 201
+    assert transfer(client, token_of(receiving_admin), child.id,
+                    school_code=receiving.code).status_code == 200
+    with svc.db.session() as s:
+        assert children_of(s, guardian_id) == []
+        assert s.scalars(select(GuardianLink).where(
+            GuardianLink.child_id == child.id)).all() == []
+    svc.events.flush()
+    with svc.db.session() as s:
+        ended = s.scalars(select(AuditEvent).where(AuditEvent.event == "guardian.unlinked",
+                                                   AuditEvent.account_id == child.id)).all()
+    assert {e.school_id for e in ended} == {school.id, receiving.id}
+    assert all(e.details["reason"] == "transferred" for e in ended)
+
+
+def test_a_graduate_moved_to_another_school_is_its_pupil_not_a_graduate(
+        svc, client, make_student, school, receiving, platform_admin, token_of):
+    """A 小6 graduate going on to a 中学校 on the same provider: at the new school they are a
+    pupil, not a graduate whose grace period runs out (``idp school lifecycle run`` would
+    deactivate them there, deleting their cards and consents, and every app but the
+    graduates' ones refused them)."""
+    from idp.accounts.lifecycle import ACTIVE, GRADUATED, due_for_deactivation, status_of
+
+    pupil = make_student()
+    with svc.db.session() as s:
+        row = s.get(Account, pupil.id)
+        row.status, row.graduated_at = GRADUATED, utcnow() - timedelta(days=400)
+    assert transfer(client, token_of(platform_admin), pupil.id,
+                    school_code=receiving.code).status_code == 200
+    row = account_row(svc, pupil.id)
+    assert (row.status, row.graduated_at, row.active) == (ACTIVE, None, True)
+    with svc.db.session() as s:
+        assert status_of(s.get(Account, pupil.id)) == ACTIVE
+        assert [a.id for a, _ in due_for_deactivation(s, utcnow())
+                if a.id == pupil.id] == []
+
+
+def test_two_answers_to_one_offer_at_once_decide_it_once(svc, app, make_student, school,
+                                                          receiving, school_admin,
+                                                          receiving_admin, token_of):
+    """A race: the receiving admin's accept and the sender's withdrawal (or a double click
+    on accept) sent at the same moment. One answer wins; the other is a 409, so the record
+    never says "cancelled" for an account that moved, and the move is audited once."""
+    import threading
+
+    def accept(c):
+        return transfer(c, token_of(receiving_admin), student.id, school_code=receiving.code)
+
+    def withdraw(c):
+        return c.post(f"/api/admin/transfers/{offered['id']}/decline",
+                      headers=token_of(school_admin))
+
+    for pair in ((accept, accept), (accept, withdraw)):
+        student = make_student()
+        offered = transfer(app.test_client(), token_of(school_admin), student.id,
+                           school_code=receiving.code).get_json()
+        barrier, results = threading.Barrier(2), []
+
+        def answer(call) -> None:
+            c = app.test_client()
+            barrier.wait()
+            results.append((call.__name__, call(c).status_code))
+
+        threads = [threading.Thread(target=answer, args=(call,)) for call in pair]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        # The loser: 409 (answered a moment ago), or 400 when it ran just after the move
+        # (the account is then already in the receiving school).
+        codes = sorted(code for _, code in results)
+        assert codes[0] == 200 and codes[1] in (400, 409), results
+        row, moved = account_row(svc, student.id), dict(results).get("accept") == 200
+        svc.events.flush()
+        with svc.db.session() as s:
+            status = s.get(AccountTransfer, offered["id"]).status
+            moves = s.scalars(select(AuditEvent).where(
+                AuditEvent.event == "account.transferred",
+                AuditEvent.account_id == student.id)).all()
+        if moved or pair == (accept, accept):
+            assert (status, row.school_id, len(moves)) == ("completed", receiving.id, 2)
+        else:
+            assert (status, row.school_id, len(moves)) == ("cancelled", school.id, 0)
+
+
+def test_two_moves_to_one_login_id_at_once_are_a_409_not_a_500(svc, make_student, school,
+                                                                receiving):
+    """A race: two pupils moved to the receiving school with the same new login id at the
+    same moment. Neither saw the other's (uncommitted) row, so the database's unique index
+    decides: the second is the same clear ``login_id_taken`` as when they come one after
+    the other, not an IntegrityError."""
+    import threading
+
+    from idp.admin import transfers
+    from idp.store.models import School
+
+    first, second = make_student(), make_student()
+    moved, release, errors = threading.Event(), threading.Event(), []
+
+    def move(student, *, hold: bool) -> None:
+        try:
+            with svc.db.session() as db:
+                account, to = db.get(Account, student.id), db.get(School, receiving.id)
+                transfers.move(svc, db, account, to, "same.login", actor_id="test")
+                if hold:  # flushed, not committed: the other move cannot see it yet
+                    moved.set()
+                    release.wait(10)
+        except Exception as exc:  # noqa: BLE001 - the test reports what was raised
+            errors.append(exc)
+
+    holder = threading.Thread(target=move, args=(first,), kwargs={"hold": True})
+    holder.start()
+    assert moved.wait(10)
+    racer = threading.Thread(target=move, args=(second,), kwargs={"hold": False})
+    racer.start()
+    racer.join(0.5)  # it waits on the first one's row (PostgreSQL) or write lock (SQLite)
+    release.set()
+    holder.join(10)
+    racer.join(10)
+    assert [getattr(e, "code", type(e).__name__) for e in errors] == ["login_id_taken"]
+    assert account_row(svc, first.id).login_id == "same.login"
+    assert account_row(svc, second.id).school_id == school.id

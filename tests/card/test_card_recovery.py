@@ -420,6 +420,41 @@ def test_a_card_knocked_out_by_a_classmates_card_is_put_back_only_by_the_school(
         "card_replaced"
 
 
+def test_putting_a_card_back_ends_the_interlopers_sessions_and_app_tokens(
+        crl_app, crl_svc, new_card, make_student, school, rp):
+    """Abuse: the classmate who linked their own card signed in with it (and to an app)
+    before the school put the real card back. The reinstatement is the school's answer to
+    "someone else got in": their browser session and the apps' tokens end with it, as a
+    revoked card's do (the old card stops at the next sign-in, a session it made did not)."""
+    from tests.admin.conftest import _make_account, admin_sign_in, own_ip
+    from tests.admin.test_assisted_linking import confirm, tap
+
+    student = make_student()
+    real, classmates = new_card(), new_card()
+    bind_directly(crl_svc, student, real)
+    bind_directly(crl_svc, student, classmates)
+    interloper = CardBrowser(crl_app.test_client())
+    assert interloper.use_card(classmates).status_code == 200
+    assert interloper.c.get("/account/").status_code == 200
+    app_user = Browser(crl_app.test_client())
+    query, verifier = app_user.sign_in_and_authorize(rp, student, scope="openid")
+    assert redeem(app_user.c, rp, query["code"], verifier).status_code == 200
+
+    teacher = _make_account(crl_svc, school, "teacher")
+    c = own_ip(crl_app.test_client())
+    admin_sign_in(c, teacher)
+    answer = tap(c, student.id, real)
+    page = c.get(answer.get_json()["redirect"]).get_data(as_text=True)
+    assert confirm(c, student.id, csrf_of(page)).status_code == 303
+
+    assert interloper.c.get("/account/").status_code == 303  # signed out
+    with crl_svc.db.session() as db:
+        families = list(db.scalars(select(TokenFamily).where(
+            TokenFamily.account_id == student.id)))
+    assert families and all(f.revoked_reason == "card_reinstated" for f in families)
+    assert c.get("/admin/link-card").status_code == 200  # the teacher's session goes on
+
+
 def linking_pending(browser: CardBrowser):
     with browser.c.session_transaction() as session:
         return session.get("pending_card")

@@ -186,3 +186,34 @@ def test_a_teacher_or_a_guardian_cannot_link(client, make_account, make_guardian
         assert refused.status_code == 403
     admin_sign_in(client, teacher)
     assert client.get(f"/admin/accounts/{young_child.id}/guardians").status_code == 403
+
+
+def test_the_childs_school_can_end_a_link_to_another_schools_guardian(
+        client, school_admin, token_of, make_guardian, make_account, other_school,
+        young_child, svc):
+    """A platform admin may link a guardian of one school to a pupil of another (a family
+    across two schools). The pupil's school sees that link; it must be able to end it too
+    (it was a 403: the guardian account is not theirs), since it decides who acts for its
+    pupil. The guardian's school still cannot reach the link (the child is not theirs)."""
+    far_guardian = make_guardian(in_school=other_school)
+    made = client.post("/api/admin/guardian-links", headers=token_of(make_account()),
+                       json={"guardian_id": far_guardian.id, "child_id": young_child.id})
+    assert made.status_code == 201, made.get_json()
+    link_id = made.get_json()["id"]
+    guardians_school = make_account("school_admin", in_school=other_school)
+    assert client.delete(f"/api/admin/guardian-links/{link_id}",
+                         headers=token_of(guardians_school)).status_code == 404
+    listed = client.get("/api/admin/guardian-links", headers=token_of(school_admin))
+    assert link_id in [v["id"] for v in listed.get_json()["links"]]
+    ended = client.delete(f"/api/admin/guardian-links/{link_id}",
+                          headers=token_of(school_admin))
+    assert ended.status_code == 204, ended.get_json()
+    svc.events.flush()
+    from sqlalchemy import select
+
+    from idp.store.models import AuditEvent, GuardianLink
+    with svc.db.session() as s:
+        assert s.get(GuardianLink, link_id) is None
+        assert s.scalars(select(AuditEvent).where(
+            AuditEvent.event == "guardian.unlinked",
+            AuditEvent.account_id == young_child.id)).all()

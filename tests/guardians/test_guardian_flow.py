@@ -272,3 +272,86 @@ def test_a_declined_request_is_shown_and_an_expired_one_cannot_be_approved(
     with svc.db.session() as s:
         assert s.get(GuardianRequest, late_id).status == "pending"
         assert s.query(Consent).filter_by(account_id=young_child.id).count() == 0
+
+
+def test_a_request_widened_after_the_guardian_read_it_is_not_approved_unseen(
+        client, browser, rp, young_child, guardian, guardian_device, svc):
+    """Abuse (a race): the guardian's page shows "profile"; before they press いいよ the app
+    asks for more and the child presses "ask" again. The guardian's yes was to what they
+    read: it must not grant the wider scope. The wider ask is a new request, which the
+    guardian sees and answers on its own."""
+    from sqlalchemy import select
+
+    from idp.store.models import Consent
+
+    consent_url, _ = _to_consent(browser, rp, young_child, scope="openid profile")
+    assert _press(client, consent_url, "ask").status_code == 200
+    sign_in(guardian_device, guardian)
+    (seen,) = request_ids(guardian_device.get("/account/children/").get_data(as_text=True))
+
+    wider_url, _ = _to_consent(browser, rp, young_child, scope="openid profile school")
+    assert _press(client, wider_url, "ask").status_code == 200
+    answer = post_button(guardian_device, "/account/children/",
+                         f"/account/children/requests/{seen}/approve")
+    assert answer.status_code == 303
+    with svc.db.session() as s:
+        granted = s.scalar(select(Consent.scopes).where(Consent.account_id == young_child.id,
+                                                        Consent.client_id == rp.client_id))
+    assert granted is None or "school" not in granted
+    (wider,) = request_ids(guardian_device.get("/account/children/").get_data(as_text=True))
+    assert wider != seen
+    assert post_button(guardian_device, "/account/children/",
+                       f"/account/children/requests/{wider}/approve").status_code == 303
+    with svc.db.session() as s:
+        granted = s.scalar(select(Consent.scopes).where(Consent.account_id == young_child.id,
+                                                        Consent.client_id == rp.client_id))
+    assert {"profile", "school"} <= set(granted)
+
+
+def test_two_guardians_answering_at_once_decide_the_request_once(
+        app, client, browser, rp, young_child, guardian, make_guardian, svc):
+    """A race: both parents answer the same request at the same moment, one いいよ and one
+    だめ. One answer decides it; the record and the consent agree (never "declined" with the
+    app let in), and one answer is audited."""
+    import threading
+
+    from sqlalchemy import select
+
+    from idp.store.models import AuditEvent, Consent, GuardianRequest
+
+    other_parent = make_guardian()
+    link(svc, other_parent, young_child)
+    consent_url, _ = _to_consent(browser, rp, young_child, scope="openid profile")
+    assert _press(client, consent_url, "ask").status_code == 200
+    devices = {}
+    for parent in (guardian, other_parent):
+        devices[parent.id] = app.test_client()
+        sign_in(devices[parent.id], parent)
+    (request_id,) = request_ids(devices[guardian.id].get("/account/children/")
+                                .get_data(as_text=True))
+    tokens = {pid: csrf_of(d.get("/account/password").get_data(as_text=True))
+              for pid, d in devices.items()}
+    barrier = threading.Barrier(2)
+
+    def answer(parent_id: str, verb: str) -> None:
+        barrier.wait()
+        devices[parent_id].post(f"/account/children/requests/{request_id}/{verb}",
+                                data={"csrf_token": tokens[parent_id]})
+
+    threads = [threading.Thread(target=answer, args=(guardian.id, "approve")),
+               threading.Thread(target=answer, args=(other_parent.id, "decline"))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    svc.events.flush()
+    with svc.db.session() as s:
+        status = s.get(GuardianRequest, request_id).status
+        consent = s.scalar(select(Consent).where(Consent.account_id == young_child.id,
+                                                 Consent.client_id == rp.client_id))
+        answers = s.scalars(select(AuditEvent).where(
+            AuditEvent.account_id == young_child.id,
+            AuditEvent.event.in_(("guardian.consent_approved",
+                                  "guardian.consent_declined")))).all()
+    assert (status == "approved") == (consent is not None), status
+    assert len(answers) == 1, [a.event for a in answers]
