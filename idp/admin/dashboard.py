@@ -99,10 +99,13 @@ def _sign_ins(db: Session, scope: str | None, start: datetime, end: datetime):
     for event, utc_hour, count in db.execute(done):
         by_hour[SIGN_IN_EVENTS[event]][japan_hour_of_utc_hour(int(utc_hour))] += count
     reason = AuditEvent.details["reason"].as_string()
-    refused = (select(AuditEvent.event, reason, func.count())
+    refused = (select(AuditEvent.event, AuditEvent.outcome, reason, func.count())
                .where(today, AuditEvent.outcome.in_(("refused", "not_linked")))
-               .group_by(AuditEvent.event, reason).order_by(func.count().desc()).limit(50))
-    refusals = [(event, why or "not_linked", count) for event, why, count in db.execute(refused)]
+               .group_by(AuditEvent.event, AuditEvent.outcome, reason)
+               .order_by(func.count().desc()).limit(50))
+    # A card linked to nobody yet is recorded as outcome "not_linked" with no reason.
+    refusals = [(event, why or outcome, count)
+                for event, outcome, why, count in db.execute(refused)]
     return by_hour, refusals
 
 

@@ -60,6 +60,8 @@ def test_figures_per_school_and_sign_ins_by_japan_hour(svc, new_school, make_acc
     _event(svc, event="login.card", outcome="refused", account_id=pupils[1],
            school_id=school.id, at=datetime(2031, 5, 7, 0, 5),
            details={"reason": "binding_revoked"})
+    _event(svc, event="login.card", outcome="not_linked", school_id=school.id,
+           at=datetime(2031, 5, 7, 0, 6), details={"serial": "01"})
     with svc.db.session() as db:
         board = dashboard.dashboard(db, Actor(admin.id, "school_admin", school.id), now=now)
     assert board.day.isoformat() == "2031-05-07"
@@ -68,6 +70,7 @@ def test_figures_per_school_and_sign_ins_by_japan_hour(svc, new_school, make_acc
     assert board.by_hour["password"][0] == 1 and board.totals["password"] == 1
     assert board.by_hour["card"][10] == 2 and board.totals["card"] == 2
     assert sorted(board.refusals) == [("login.card", "binding_revoked", 1),
+                                      ("login.card", "not_linked", 1),
                                       ("login.password", "bad_credentials", 1)]
     chart = dashboard.chart_bars(board.by_hour)
     assert {(b["method"], b["hour"], b["count"]) for b in chart["bars"]} == {
