@@ -54,3 +54,21 @@ def japan_today(now: datetime | None = None) -> date:
 def japan_iso_of_epoch(epoch: float) -> str:
     """ISO 8601 in Japan time, to the second, of a Unix time."""
     return datetime.fromtimestamp(epoch, JAPAN).isoformat(timespec="seconds")
+
+
+def japan_day_bounds(day: date) -> tuple[datetime, datetime]:
+    """The Japan day ``day`` as a half-open range of stored (naive UTC) moments, to filter
+    the database by the day the school lived (00:00–24:00 in Japan is 15:00–15:00 UTC)."""
+    start = datetime.combine(day, datetime.min.time(), JAPAN).astimezone(UTC)
+    start = start.replace(tzinfo=None)
+    return start, start + timedelta(days=1)
+
+
+def japan_hour_of_utc_hour(utc_hour: int) -> int:
+    """The hour on a Japan clock when a UTC clock shows ``utc_hour`` (0–23)."""
+    return (utc_hour + 9) % 24
+
+
+def japan_second(moment: datetime | None) -> str:
+    """YYYY-MM-DD HH:MM:SS in Japan, or "" for no moment (the audit log's column)."""
+    return "" if moment is None else in_japan(moment).strftime("%Y-%m-%d %H:%M:%S")

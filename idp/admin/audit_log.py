@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from idp.accounts.roles import Action, Actor, require, school_scope
 from idp.audit import audit
+from idp.japan_time import japan_day_bounds
 from idp.store.admin_models import PlatformSetting
 from idp.store.models import Account, AuditEvent, utcnow
 
@@ -21,6 +22,7 @@ RETENTION_KEY = "audit_retention_days"
 DEFAULT_RETENTION_DAYS = 400  # a school year and a bit: long enough to answer a parent
 RETENTION_RANGE = (30, 3650)
 EXPORT_LIMIT = 100_000
+YEARS = (1900, 9000)
 CSV_COLUMNS = ("id", "at", "event", "outcome", "actor", "account_id", "school_id",
                "client_id", "ip", "details")
 
@@ -33,6 +35,8 @@ class AuditFilter:
     since: date | None = None
     until: date | None = None  # inclusive
     school_id: str | None = None
+    # since/until are days in Japan (the pages) rather than UTC days (the API, as documented)
+    japan_days: bool = False
 
 
 def parse_date(raw: str | None) -> date | None:
@@ -41,7 +45,15 @@ def parse_date(raw: str | None) -> date | None:
         return None
     if len(raw) != 10:
         raise ValueError("dates are YYYY-MM-DD")
-    return date.fromisoformat(raw)
+    day = date.fromisoformat(raw)
+    # A year at the calendar's edge would overflow the day's bounds (a 500, not an answer).
+    if not YEARS[0] <= day.year <= YEARS[1]:
+        raise ValueError(f"dates are in {YEARS[0]}-{YEARS[1]}")
+    return day
+
+
+def _day_start(day: date, japan: bool) -> datetime:
+    return japan_day_bounds(day)[0] if japan else datetime.combine(day, datetime.min.time())
 
 
 def _query(db: Session, actor: Actor, flt: AuditFilter):
@@ -66,10 +78,10 @@ def _query(db: Session, actor: Actor, flt: AuditFilter):
         else:
             stmt = stmt.where(AuditEvent.event == event)
     if flt.since:
-        stmt = stmt.where(AuditEvent.at >= datetime.combine(flt.since, datetime.min.time()))
+        stmt = stmt.where(AuditEvent.at >= _day_start(flt.since, flt.japan_days))
     if flt.until:
-        stmt = stmt.where(AuditEvent.at < datetime.combine(flt.until + timedelta(days=1),
-                                                           datetime.min.time()))
+        stmt = stmt.where(AuditEvent.at < _day_start(flt.until, flt.japan_days)
+                          + timedelta(days=1))
     return stmt.order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
 
 
@@ -77,6 +89,28 @@ def search(db: Session, actor: Actor, flt: AuditFilter, *, limit: int = 100,
            offset: int = 0) -> list[AuditEvent]:
     limit = max(1, min(limit, 500))
     return list(db.scalars(_query(db, actor, flt).limit(limit).offset(max(0, offset))))
+
+
+@dataclass(frozen=True)
+class Person:
+    display_name: str
+    login_id: str
+    school_code: str
+    role: str
+
+
+def people_of(db: Session, actor: Actor, rows: list[AuditEvent]) -> dict[str, Person]:
+    """The names and login ids behind the account ids of ``rows`` (the subject and the one
+    who acted), for those accounts ``actor`` may see: a platform admin every account, a
+    school admin only their own school's (an id of another school stays a bare id)."""
+    ids = {i for row in rows for i in (row.account_id, row.actor) if i and len(i) <= 32}
+    if not ids:
+        return {}
+    stmt = select(Account).where(Account.id.in_(ids))
+    if not actor.is_platform_admin:
+        stmt = stmt.where(Account.school_id == actor.school_id)
+    return {a.id: Person(a.display_name, a.login_id, a.school.code, a.role)
+            for a in db.scalars(stmt)}
 
 
 def event_view(row: AuditEvent) -> dict[str, Any]:

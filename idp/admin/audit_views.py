@@ -12,6 +12,7 @@ from idp.admin.forms import ActionForm, RetentionForm
 from idp.admin.views import bp, render
 from idp.admin.web_auth import admin_required
 from idp.audit import audit
+from idp.japan_time import japan_second
 from idp.services import services
 from idp.store.models import Account
 
@@ -34,7 +35,8 @@ def _audit_filter(db) -> tuple[audit_log.AuditFilter, str | None]:
     return audit_log.AuditFilter(account_id=account_id,
                                  client_id=request.args.get("client_id") or None,
                                  event=request.args.get("event") or None, since=since,
-                                 until=until, school_id=school.id if school else None), error
+                                 until=until, school_id=school.id if school else None,
+                                 japan_days=True), error
 
 
 @bp.get("/audit")
@@ -44,9 +46,11 @@ def audit_page(actor: Actor):
     with services().db.session() as db:
         flt, error = _audit_filter(db)
         rows = audit_log.search(db, actor, flt, limit=200)
+        people = audit_log.people_of(db, actor, rows)
         retention = audit_log.retention_days(db)
     form = RetentionForm(days=retention)
-    return render("admin/audit.html", actor, 400 if error else 200, rows=rows,
+    return render("admin/audit.html", actor, 400 if error else 200, rows=rows, people=people,
+                   japan_second=japan_second,
                    args=request.args, error=error, retention_form=form,
                    purge_form=ActionForm())
 

@@ -6,14 +6,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from flask import abort, redirect, request, url_for
+from flask import abort, redirect, request, session, url_for
 from sqlalchemy import select
 
 from idp.accounts.roles import Action, Actor, require
 from idp.admin import accounts
 from idp.admin.forms import ActionForm, ClientForm
 from idp.admin.messages import describe
-from idp.admin.views import bp, render, show_once
+from idp.admin.views import bp, render
 from idp.admin.web_auth import admin_required
 from idp.clients import metadata, registry
 from idp.clients.auth_methods import SECRET_METHODS
@@ -94,9 +94,8 @@ def client_new(actor: Actor):
         with services().db.session() as db:
             registry.set_allow_graduates(db, db.get(Client, row.client_id), True,
                                          actor=actor.account_id)
-    if secret:
-        show_once("client_secret", secret)
-    return redirect(url_for("admin.client_detail", client_id=row.client_id), 303)
+    hand_off_secret(row.client_id, secret)
+    return redirect(url_for("admin.client_handoff", client_id=row.client_id), 303)
 
 
 def _load_client(db, client_id: str) -> Client:
@@ -128,8 +127,9 @@ def client_detail(actor: Actor, client_id: str):
                 error = describe(exc.code, str(exc))
             else:
                 db.commit()
-                if secret:
-                    show_once("client_secret", secret)
+                if secret:  # the method now needs a secret: handed over like a new one
+                    hand_off_secret(client_id, secret)
+                    return redirect(url_for("admin.client_handoff", client_id=client_id), 303)
                 return redirect(url_for("admin.client_detail", client_id=client_id), 303)
         status = 400 if request.method == "POST" else 200
         return render("admin/client_form.html", actor, status, form=form, row=row,
@@ -150,11 +150,50 @@ def client_action(actor: Actor, client_id: str, operation: str):
             registry.set_enabled(db, row, operation == "enable", actor=actor.account_id)
         elif operation == "rotate":
             try:
-                show_once("client_secret",
-                           registry.rotate(db, row, actor=actor.account_id))
+                hand_off_secret(row.client_id, registry.rotate(db, row, actor=actor.account_id))
             except ClientMetadataError:
                 abort(400)
+            return redirect(url_for("admin.client_handoff", client_id=client_id), 303)
         else:
             registry.delete_client(db, row, actor=actor.account_id)
             return redirect(url_for("admin.clients"), 303)
     return redirect(url_for("admin.client_detail", client_id=client_id), 303)
+
+
+# ----------------------------------------------------------------------------- hand-off
+HANDOFF_KEY = "admin_client_handoff"
+
+
+def hand_off_secret(client_id: str, secret: str | None) -> None:
+    """The new secret, for the very next hand-off page of this app only: it is popped when
+    shown, so a reload (or the back button) never shows it again; only its hash is kept."""
+    if secret:
+        session[HANDOFF_KEY] = {"client_id": client_id, "secret": secret}
+    else:
+        session.pop(HANDOFF_KEY, None)
+
+
+def _take_secret(client_id: str) -> str | None:
+    held = session.pop(HANDOFF_KEY, None)
+    if isinstance(held, dict) and held.get("client_id") == client_id:
+        return held.get("secret")
+    return None
+
+
+@bp.get("/clients/<client_id>/handoff")
+@admin_required
+def client_handoff(actor: Actor, client_id: str):
+    """What the app's vendor needs to connect: a page the IT person copies from."""
+    require(actor, Action.CLIENTS)
+    svc = services()
+    with svc.db.session() as db:
+        row = _load_client(db, client_id)
+        secret = _take_secret(row.client_id)
+        issuer = svc.settings.issuer.rstrip("/")
+        body, status = render("admin/client_handoff.html", actor, row=row, secret=secret,
+                              issuer=issuer,
+                              discovery_url=f"{issuer}/.well-known/openid-configuration",
+                              uses_secret=row.token_endpoint_auth_method in SECRET_METHODS,
+                              action_form=ActionForm())
+    # The secret must not come back from a cache either.
+    return body, status, {"Cache-Control": "no-store", "Pragma": "no-cache"}

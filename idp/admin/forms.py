@@ -66,31 +66,60 @@ class ActionForm(FlaskForm):
 
 
 class ClientForm(FlaskForm):
-    client_name = StringField(_l("アプリの名前"), validators=[DataRequired(), Length(max=200)])
-    redirect_uris = TextAreaField(_l("リダイレクトURI(1行に1つ)"),
-                                  validators=[DataRequired(), Length(max=5000)])
-    post_logout_redirect_uris = TextAreaField(_l("ログアウト後のURI(1行に1つ)"),
-                                              validators=[Optional(), Length(max=5000)])
-    sector_identifier_uri = StringField(_l("セクター識別子URI"),
-                                        validators=[Optional(), Length(max=500)])
-    token_endpoint_auth_method = SelectField(_l("クライアント認証方式"),
-                                             choices=list(AUTH_METHODS))
-    scopes = SelectMultipleField(_l("許可するスコープ"),
-                                 choices=list(SUPPORTED_SCOPES),
-                                 default=["openid"])
-    jwks_uri = StringField(_l("jwks_uri"), validators=[Optional(), Length(max=500)])
-    jwks = TextAreaField(_l("jwks(JSON)"), validators=[Optional(), Length(max=20000)])
-    id_token_signed_response_alg = SelectField(_l("IDトークンの署名アルゴリズム"),
-                                               choices=list(ID_TOKEN_ALGS))
-    required_acr = SelectField(_l("必要な認証レベル(acr)"),
-                               choices=[SelectChoice("", "-"),
-                                        *map(SelectChoice, sorted(ACR_LEVELS))])
-    logo_uri = StringField(_l("ロゴのURL(https)"), validators=[Optional(), Length(max=500)])
-    contacts = StringField(_l("連絡先(カンマ区切り)"), validators=[Optional(), Length(max=1000)])
-    access_token_lifetime = IntegerField(_l("アクセストークンの有効秒数"),
-                                         validators=[Optional(), NumberRange(60, 86400)])
-    refresh_token_lifetime = IntegerField(_l("リフレッシュトークンの有効秒数"),
-                                          validators=[Optional(), NumberRange(300, 7776000)])
+    """An app (relying party). Each field says in plain words what it is for; the defaults
+    are what most school apps need (a confidential web app: a secret sent with HTTP Basic,
+    and the student's name and school)."""
+
+    client_name = StringField(
+        _l("アプリの名前"), validators=[DataRequired(), Length(max=200)],
+        description=_l("児童生徒が「このアプリにサインインします」の画面で見る名前です。"))
+    redirect_uris = TextAreaField(
+        _l("リダイレクトURI(1行に1つ)"), validators=[DataRequired(), Length(max=5000)],
+        description=_l("サインインのあとに戻るアプリのURLです。アプリの会社から聞いて、"
+                       "そのまま貼りつけてください(https:// で始まります)。"))
+    post_logout_redirect_uris = TextAreaField(
+        _l("ログアウト後のURI(1行に1つ)"), validators=[Optional(), Length(max=5000)],
+        description=_l("サインアウトのあとに戻るURLです。わからなければ空のままで大丈夫です。"))
+    sector_identifier_uri = StringField(
+        _l("セクター識別子URI"), validators=[Optional(), Length(max=500)],
+        description=_l("ふつうは空のままにします。同じ会社のいくつかのアプリで同じ利用者IDを"
+                       "使うときだけ、会社に聞いて入れます。"))
+    token_endpoint_auth_method = SelectField(
+        _l("クライアント認証方式"), choices=list(AUTH_METHODS), default="client_secret_basic",
+        description=_l("アプリがこのサービスに自分を証明する方法です。ふつうは "
+                       "client_secret_basic のままにします。"))
+    scopes = SelectMultipleField(
+        _l("許可するスコープ"), choices=list(SUPPORTED_SCOPES),
+        default=["openid", "profile", "school"],
+        description=_l("アプリに渡す情報です。openid は必ず選びます。profile は名前、school は"
+                       "学校・学年・組です。アプリに必要なものだけ選んでください。"))
+    jwks_uri = StringField(
+        _l("jwks_uri"), validators=[Optional(), Length(max=500)],
+        description=_l("private_key_jwt のときだけ使います。アプリの公開鍵のURLです。"))
+    jwks = TextAreaField(
+        _l("jwks(JSON)"), validators=[Optional(), Length(max=20000)],
+        description=_l("private_key_jwt で、公開鍵のURLがないときだけ、鍵そのものを貼ります。"))
+    id_token_signed_response_alg = SelectField(
+        _l("IDトークンの署名アルゴリズム"), choices=list(ID_TOKEN_ALGS),
+        description=_l("ふつうは RS256 のままにします。"))
+    required_acr = SelectField(
+        _l("必要な認証レベル(acr)"),
+        choices=[SelectChoice("", "-"), *map(SelectChoice, sorted(ACR_LEVELS))],
+        description=_l("マイナンバーカードでのサインインを必ず求めるアプリだけ、カードの"
+                       "レベルを選びます。ふつうは「-」のままです。"))
+    logo_uri = StringField(
+        _l("ロゴのURL(https)"), validators=[Optional(), Length(max=500)],
+        description=_l("許可の画面に出すアプリのロゴです。なくてもかまいません。"))
+    contacts = StringField(
+        _l("連絡先(カンマ区切り)"), validators=[Optional(), Length(max=1000)],
+        description=_l("アプリの会社の担当者のメールアドレスです。"))
+    access_token_lifetime = IntegerField(
+        _l("アクセストークンの有効秒数"), validators=[Optional(), NumberRange(60, 86400)],
+        description=_l("空のままなら標準の長さになります。"))
+    refresh_token_lifetime = IntegerField(
+        _l("リフレッシュトークンの有効秒数"),
+        validators=[Optional(), NumberRange(300, 7776000)],
+        description=_l("空のままなら標準の長さになります。"))
     allow_graduates = BooleanField(_l("卒業生も使える(卒業後の期間だけ)"))
     submit = SubmitField(_l("保存する"))
 

@@ -9,11 +9,10 @@ from flask import redirect, request, session, url_for
 from flask_babel import gettext as _
 
 from idp.accounts import codes
-from idp.accounts.roles import ADMIN_ROLES, Actor
+from idp.accounts.roles import ADMIN_ROLES
 from idp.admin import credentials, totp, web_auth
 from idp.admin.forms import ActionForm, AdminLoginForm, EnrolCodeForm, TotpForm
 from idp.admin.views import bp, client_ip, render, safe_next
-from idp.admin.web_auth import admin_required
 from idp.audit import audit
 from idp.auth.login_views import admin_link_url
 from idp.metrics import count_sign_in
@@ -40,7 +39,7 @@ def login():
         form.next.data = request.args.get("next", "")
     if request.method == "GET" or not form.validate_on_submit():
         status = 400 if request.method == "POST" else 200
-        return render("admin/login.html", None, status, form=form, reason=reason)
+        return _login_page(form, status, reason=reason)
     with svc.db.session() as db:
         result = password.sign_in_with_password(
             db, svc.throttle, school_code=form.school.data.strip(),
@@ -49,17 +48,28 @@ def login():
         if result.refused == password.SLOW_DOWN:
             return _admin_slow_down(form, result.wait)
         if not result.ok:
-            return render("admin/login.html", None, 401, form=form,
-                           error=_("IDかパスワードがちがうか、管理者ではありません。"))
+            return _login_page(form, 401,
+                               error=_("IDかパスワードがちがうか、管理者ではありません。"))
         account, device = result.account, result.device
         session[web_auth.PENDING_KEY] = {"account_id": account.id, "at": time.time(),
                                          "next": safe_next(form.next.data)}
     return device_cookie.attach(redirect(url_for("admin.totp_step"), 303), device)
 
 
+def _login_page(form: AdminLoginForm, status: int, **context):
+    """The sign-in page: the password form, and the card sign-in beside it when cards are
+    on (idp.admin.card_login_views)."""
+    next_target = safe_next(form.next.data or request.args.get("next"))
+    return render("admin/login.html", None, status, form=form,
+                  card_enabled=services().card.enabled,
+                  card_challenge_url=url_for("admin.login_card_challenge"),
+                  card_verify_url=url_for("admin.login_card_verify", next=next_target),
+                  **context)
+
+
 def _admin_slow_down(form: AdminLoginForm, seconds: int):
-    return render("admin/login.html", None, 429, form=form,
-                   error=_("%(seconds)s秒まってからもう一度ためしてください。", seconds=seconds))
+    return _login_page(form, 429, error=_("%(seconds)s秒まってからもう一度ためしてください。",
+                                          seconds=seconds))
 
 
 def _pending_account(db) -> Account | None:
@@ -103,6 +113,7 @@ def totp_step():
                    "uri": totp.provisioning_uri(enrolment, f"{account.school.code}/"
                                                            f"{account.login_id}")
                    if shown else None}
+        context["qr_uri"] = totp.provisioning_qr(context["uri"]) if context["uri"] else None
         if request.method == "GET" or not form.validate_on_submit():
             return render("admin/totp.html", None, 400 if request.method == "POST" else 200,
                            **context)
@@ -185,12 +196,3 @@ def logout():
         web_auth.drop_admin()
         sign_out()
     return redirect(url_for("admin.login"), 303)
-
-
-@bp.get("/")
-@admin_required
-def home(actor: Actor):
-    with services().db.session() as db:
-        me = db.get(Account, actor.account_id)
-        school = me.school.name
-    return render("admin/home.html", actor, school=school, form=ActionForm())

@@ -92,3 +92,118 @@ def describe(code: str, detail: str = "") -> str:
     message = _MESSAGES.get(code)
     text = str(message) if message is not None else code
     return f"{text} ({detail})" if detail else text
+
+
+# ----------------------------------------------------------------------------- names
+# The one place the admin pages take the Japanese names of roles, audit events, sign-in
+# methods and refusal reasons from (the machine-readable name stays beside it in the log).
+ROLE_NAMES = {
+    "student": _l("児童生徒"), "teacher": _l("先生"), "guardian": _l("保護者"),
+    "school_admin": _l("学校の管理者"), "platform_admin": _l("全体の管理者"),
+}
+METHOD_NAMES = {
+    "password": _l("IDとパスワード"), "card": _l("マイナンバーカード"),
+    "admin": _l("管理者のサインイン"),
+}
+EVENT_NAMES = {
+    "login.password": _l("サインイン(IDとパスワード)"),
+    "login.card": _l("サインイン(マイナンバーカード)"),
+    "login.guessing": _l("パスワードの当てずっぽうの疑い"),
+    "admin.login": _l("管理者のサインイン"),
+    "admin.totp": _l("管理者の確認コード"),
+    "admin.totp_reset": _l("確認コードの登録のやりなおし"),
+    "admin.enrolment_code": _l("登録コードの入力"),
+    "admin.enrolment_code_issued": _l("登録コードの発行"),
+    "admin.enrolment_code_used": _l("登録コードの使用"),
+    "admin.api_token_issued": _l("APIトークンの発行"),
+    "admin.api_token_revoked": _l("APIトークンの取り消し"),
+    "account.created": _l("アカウントの作成"), "account.updated": _l("アカウントの変更"),
+    "account.locked": _l("アカウントのロック"),
+    "account.password_reset": _l("パスワードのリセット"),
+    "account.password_set_by_card": _l("カードでパスワードを決めなおし"),
+    "account.reset_code_issued": _l("リセットコードの発行"),
+    "account.sessions_ended": _l("サインイン中の状態を終了"),
+    "account.graduated": _l("卒業"), "account.promoted": _l("進級"),
+    "account.deactivated": _l("アカウントの停止"),
+    "account.birth_date_set": _l("生年月日の登録"),
+    "card.bind": _l("カードをつなぐ"), "card.bound": _l("カードをつないだ"),
+    "card.link_declined": _l("カードをつながなかった"), "card.revoked": _l("カードの解除"),
+    "card.reinstated": _l("カードの再開"), "card.replaced": _l("新しいカードにかわった"),
+    "client.created": _l("アプリの登録"), "client.updated": _l("アプリの変更"),
+    "client.deleted": _l("アプリの削除"), "client.enabled": _l("アプリの有効・停止"),
+    "client.secret_rotated": _l("アプリのシークレットを作り直し"),
+    "client.allow_graduates": _l("卒業生の利用の設定"),
+    "client.registration_refused": _l("アプリの登録をことわった"),
+    "authorize.code_issued": _l("アプリへのサインイン"),
+    "authorize.graduate_refused": _l("卒業生のサインインをことわった"),
+    "consent.granted": _l("アプリへの許可"), "consent.denied": _l("アプリへの許可をしなかった"),
+    "consent.withdrawn": _l("アプリへの許可の取り消し"),
+    "guardian.linked": _l("保護者をつないだ"), "guardian.unlinked": _l("保護者のつながりを解除"),
+    "guardian.request_sent": _l("保護者への確認の依頼"),
+    "guardian.consent_approved": _l("保護者の許可"),
+    "roster.imported": _l("名簿の取り込み"), "roster.sheet_downloaded": _l("配布用紙の作成"),
+    "school.created": _l("学校の登録"), "school.promoted": _l("進級と卒業の反映"),
+    "school.guardian_consent_age_set": _l("保護者の許可が必要な年齢の設定"),
+    "session.logout": _l("サインアウト"),
+    "token.revoked": _l("トークンの取り消し"),
+    "token.account_revoked": _l("アカウントのトークンをすべて取り消し"),
+    "token.code_replay": _l("使用済みコードの再利用(攻撃の疑い)"),
+    "token.code_wrong_client": _l("別のアプリのコード(攻撃の疑い)"),
+    "token.refresh_reuse": _l("使用済みリフレッシュトークンの再利用(攻撃の疑い)"),
+    "audit.exported": _l("監査ログの書き出し"), "audit.purged": _l("監査ログの削除"),
+    "settings.audit_retention": _l("監査ログの保存期間の設定"),
+    "iat.issued": _l("登録用トークンの発行"), "iat.revoked": _l("登録用トークンの取り消し"),
+    "keys.rotated": _l("署名鍵の交換"), "keys.pruned": _l("古い署名鍵の削除"),
+    "lifecycle.run": _l("卒業生の期限の処理"),
+}
+OUTCOME_NAMES = {"ok": _l("成功"), "refused": _l("ことわった"),
+                 "not_linked": _l("つながっていないカード"), "flagged": _l("注意")}
+REASON_NAMES = {
+    "bad_credentials": _l("IDかパスワードがちがう"),
+    "slow_down": _l("失敗が多いので一時停止中"),
+    "not_admin": _l("管理者ではない"),
+    "bad_code": _l("確認コードがちがう"),
+    "not_linked": _l("まだつながっていないカード"),
+    "card_not_linked": _l("つながっていないカード"),
+    "card_without_mfa": _l("確認コードなしでつないだカード"),
+    "certificate_mismatch": _l("別の証明書のカード"),
+    "binding_revoked": _l("解除されたカード"),
+    "binding_replaced": _l("前のカード(新しいカードにかわった)"),
+    "account_inactive": _l("停止中かロック中のアカウント"),
+    "certificate_revoked": _l("失効した証明書"),
+    "certificate_expired": _l("期限切れの証明書"),
+    "certificate_untrusted": _l("信頼できない証明書"),
+    "signature_invalid": _l("署名が正しくない"),
+    "challenge_expired": _l("時間切れ"),
+    "challenge_not_found": _l("古いページからの操作"),
+    "revocation_unavailable": _l("失効の確認ができなかった"),
+    "invalid_request": _l("正しくない送信"),
+    "admin_needs_totp": _l("管理者のカードは確認コードのあとでつなぐ"),
+}
+
+
+def _named(names: dict, code: str | None) -> str:
+    if not code:
+        return ""
+    name = names.get(code)
+    return str(name) if name is not None else code
+
+
+def role_name(code: str | None) -> str:
+    return _named(ROLE_NAMES, code)
+
+
+def event_name(code: str | None) -> str:
+    return _named(EVENT_NAMES, code)
+
+
+def method_name(code: str | None) -> str:
+    return _named(METHOD_NAMES, code)
+
+
+def outcome_name(code: str | None) -> str:
+    return _named(OUTCOME_NAMES, code)
+
+
+def reason_name(code: str | None) -> str:
+    return _named(REASON_NAMES, code)

@@ -16,13 +16,14 @@ from flask import Blueprint, render_template, request, session, url_for
 from flask_babel import gettext as _
 
 from idp.accounts.roles import STAFF_ROLES, Action, Actor, Forbidden, may
-from idp.admin import accounts
+from idp.admin import accounts, messages
 from idp.admin.messages import describe
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
 # The modules whose routes join ``bp`` (idp/admin/<name>.py), in the order of the menu.
-SECTIONS = ("login_views", "clients_views", "iat_views", "schools_views", "accounts_views",
+SECTIONS = ("login_views", "card_login_views", "home_views", "clients_views", "iat_views",
+            "schools_views", "accounts_views",
             "cards_views", "link_views", "roster_views", "school_year_views",
             "audit_views", "settings_views", "api_tokens_views", "transfers_views",
             "guardian_views")
@@ -30,7 +31,9 @@ SECTIONS = ("login_views", "clients_views", "iat_views", "schools_views", "accou
 
 @bp.context_processor
 def _admin_words() -> dict[str, Any]:
-    return {"describe": describe}
+    return {"describe": describe, "role_name": messages.role_name,
+            "event_name": messages.event_name, "method_name": messages.method_name,
+            "outcome_name": messages.outcome_name, "reason_name": messages.reason_name}
 
 
 def client_ip() -> str:

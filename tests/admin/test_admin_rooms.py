@@ -15,7 +15,10 @@ from tests.admin.conftest import own_ip
 from tests.conftest import csrf_of
 
 ROOT = Path(__file__).resolve().parents[2]
-SIGN_IN_STEPS = {"admin.login", "admin.totp_step", "admin.totp_enrol", "admin.logout"}
+SIGN_IN_STEPS = {"admin.login", "admin.totp_step", "admin.totp_enrol", "admin.logout",
+                 # issue 12: the card sign-in on the admin sign-in page (its own abuse tests:
+                 # tests/admin/test_admin_card_login.py)
+                 "admin.login_card_challenge", "admin.login_card_verify"}
 
 # The admin page routes before the split (rule, methods, endpoint): moving views between
 # modules must not add, drop or rename one.
@@ -69,6 +72,10 @@ ROUTES = {
     ("/admin/transfers", "GET", "admin.transfers_page"),
     ("/admin/transfers/<transfer_id>/accept", "POST", "admin.transfer_accept"),
     ("/admin/transfers/<transfer_id>/decline", "POST", "admin.transfer_decline"),
+    # issue 12: the app's hand-off page, the admin card sign-in
+    ("/admin/clients/<client_id>/handoff", "GET", "admin.client_handoff"),
+    ("/admin/login/card/challenge", "POST", "admin.login_card_challenge"),
+    ("/admin/login/card/verify", "POST", "admin.login_card_verify"),
 }
 
 

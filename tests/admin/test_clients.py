@@ -127,11 +127,13 @@ def test_web_pages_register_edit_disable_and_show_secret_once(app, platform_admi
         "token_endpoint_auth_method": "client_secret_basic", "scopes": ["openid", "profile"],
         "id_token_signed_response_alg": "RS256", "required_acr": ""})
     assert response.status_code == 303, response.get_data(as_text=True)[:800]
-    detail = response.headers["Location"]
-    first = c.get(detail).get_data(as_text=True)
-    assert 'id="shown-value"' in first
-    assert 'id="shown-value"' not in c.get(detail).get_data(as_text=True)
-    client_id = detail.rsplit("/", 1)[1]
+    handoff = response.headers["Location"]
+    assert handoff.endswith("/handoff")  # issue 12: the vendor's hand-off page
+    first = c.get(handoff).get_data(as_text=True)
+    assert 'id="handoff-secret"' in first
+    assert 'id="handoff-secret"' not in c.get(handoff).get_data(as_text=True)
+    client_id = handoff.rsplit("/", 2)[1]
+    detail = f"/admin/clients/{client_id}"
     c.post(f"/admin/clients/{client_id}/disable", data={"csrf_token": form_token(c, detail)})
     assert "停止中" in c.get(detail).get_data(as_text=True)
     bad = c.post("/admin/clients/new", data={

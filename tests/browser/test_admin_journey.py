@@ -218,13 +218,17 @@ def test_roster_to_app_to_my_account_and_withdraw(chromium, provider, rp_server)
         page.get_by_label("許可するスコープ").select_option(["openid", "profile", "school"])
         operator.shot("client-form")
         page.click("#client-save")
-        page.wait_for_url(re.compile(re.escape(issuer) + r"/admin/clients/[^/]+$"))
-        client_id = page.inner_text("#client-id").strip()
-        client_secret = page.inner_text("#shown-value").strip()
+        # Issue 12: saving opens the hand-off page for the app's vendor.
+        page.wait_for_url(re.compile(re.escape(issuer) + r"/admin/clients/[^/]+/handoff$"))
+        client_id = page.inner_text("#handoff-client-id").strip()
+        client_secret = page.inner_text("#handoff-secret").strip()
         assert client_id and len(client_secret) >= 32
-        operator.shot("client-secret-once")
+        assert page.inner_text("#handoff-scopes").strip() == "openid profile school"
+        assert page.inner_text("#handoff-issuer").strip() == issuer
+        operator.shot("client-handoff-secret-once")
         page.reload()
-        assert page.locator("#shown-once").count() == 0  # shown once, never again
+        assert page.locator("#handoff-secret").count() == 0  # shown once, never again
+        assert page.locator("#handoff-secret-gone").count() == 1
         assert client_secret not in page.content()
         with svc.db.session() as db:
             client_row = db.get(Client, client_id)
