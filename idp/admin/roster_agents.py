@@ -11,10 +11,10 @@ The rules (docs/oneroster.md, "Guardians"):
   nothing of the import is written.
 * A bulk bundle whose users.csv has the ``agentSourcedIds`` column is the whole truth about
   the links *a roster made* in its schools: such a link it no longer names is ended. A link a
-  school made by hand (page, API, CLI) is never ended by an import, nor is one whose guardian
-  and child are now in two schools (a pupil who moved: the schools end it by hand). A delta only adds links
-  (a delta row may carry a partial list); a link ends there when the school ends it by hand
-  or a bulk bundle leaves it out.
+  school made by hand (page, API, CLI) is never ended by an import, nor is one whose
+  guardian and child are now in two schools (a pupil who moved: the schools end it by hand).
+  A delta only adds links (a delta row may carry a partial list); a link ends there when the
+  school ends it by hand or a bulk bundle leaves it out.
 """
 
 from __future__ import annotations
