@@ -35,8 +35,8 @@ def register(cli: click.Group) -> None:
     @pass_ctx
     def reset_totp(ctx, school_code: str, login_id: str) -> None:
         """Forget an admin's TOTP enrolment (they enrol again at the next sign-in)."""
-        from idp.admin import totp
         from idp.audit import audit
+        from idp.signin import totp
         from idp.store.models import Account, School
 
         with ctx.services.db.session() as db:

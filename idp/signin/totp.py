@@ -1,4 +1,7 @@
-"""Admin TOTP (RFC 6238 via pyotp): enrolment, confirmation, and single-use verification."""
+"""TOTP (RFC 6238 via pyotp): enrolment, confirmation, and single-use verification — the
+one home of the TOTP rules, for the admin sign-in (``/admin/totp``, always) and a guardian's
+password sign-in (``/login/totp``, when the guardian enrolled from their own page). One row
+per account in ``admin_totp`` (named for its first user; a guardian's row is the same)."""
 
 from __future__ import annotations
 
@@ -32,6 +35,20 @@ def renew_secret(db: Session, account_id: str) -> AdminTotp:
     row.last_step = 0
     row.confirmed_at = None
     return row
+
+
+def confirmed(db: Session, account_id: str) -> AdminTotp | None:
+    """The account's TOTP if it was confirmed with a code (an enrolment begun and left
+    unfinished asks for nothing)."""
+    row = db.get(AdminTotp, account_id)
+    return row if row is not None and row.confirmed_at is not None else None
+
+
+def qr_svg(uri: str) -> str:
+    """The provisioning URI as an inline SVG QR code, for an authenticator app's camera."""
+    import segno
+
+    return segno.make(uri, error="m").svg_inline(scale=4, dark="#000", light="#fff")
 
 
 def provisioning_uri(row: AdminTotp, label: str) -> str:
