@@ -45,12 +45,18 @@ def _signed_in_as(device) -> bool:
     return device.get("/account/").status_code == 200
 
 
+def _sign_out(device) -> None:
+    html = device.get("/logout").get_data(as_text=True)
+    device.post("/logout", data={"csrf_token": csrf_of(html), "confirm": "1"})
+    assert not _signed_in_as(device)
+
+
 def test_a_guardian_enrols_and_the_password_sign_in_then_asks_for_the_code(
         svc, app, guardian, guardian_device):
     sign_in(guardian_device, guardian)
     assert 'id="totp-page"' in guardian_device.get("/account/").get_data(as_text=True)
     secret = _enrol(guardian_device, guardian)
-    guardian_device.get("/logout")
+    _sign_out(guardian_device)
     phone = app.test_client()
     step = _password_step(phone, guardian)
     assert step.status_code == 303 and step.headers["Location"].startswith("/login/totp")
@@ -75,7 +81,7 @@ def test_a_guardian_enrols_and_the_password_sign_in_then_asks_for_the_code(
 def test_wrong_codes_are_throttled(app, guardian, guardian_device):
     sign_in(guardian_device, guardian)
     secret = _enrol(guardian_device, guardian)
-    guardian_device.get("/logout")
+    _sign_out(guardian_device)
     phone = app.test_client()
     _password_step(phone, guardian)
     answers = [_code_step(phone, f"{n:06d}").status_code for n in range(8)]
@@ -94,7 +100,7 @@ def test_enrolling_needs_the_current_password_and_a_code(guardian, guardian_devi
     started = _post(guardian_device, "/account/totp/start", current=guardian.password)
     assert SECRET.search(started.get_data(as_text=True))
     assert _post(guardian_device, "/account/totp/confirm", code="000000").status_code == 401
-    guardian_device.get("/logout")
+    _sign_out(guardian_device)
     # Still off: the password alone signs in.
     assert _password_step(guardian_device, guardian).headers["Location"] != "/login/totp"
     assert _signed_in_as(guardian_device)
@@ -108,7 +114,7 @@ def test_turning_it_off_needs_the_password_and_a_code(app, guardian, guardian_de
                  code=later).status_code == 401
     assert _post(guardian_device, "/account/totp/off", current=guardian.password,
                  code=later).status_code == 303
-    guardian_device.get("/logout")
+    _sign_out(guardian_device)
     _password_step(guardian_device, guardian)
     assert _signed_in_as(guardian_device)  # no code asked any more
 
@@ -142,12 +148,10 @@ def test_csrf_is_required_to_enrol(guardian, guardian_device):
     assert not SECRET.search(guardian_device.get("/account/totp/").get_data(as_text=True))
 
 
-def test_the_card_sign_in_skips_the_code(crl_app, card_browser, new_card):
+def _guardian_in_new_school(svc) -> Student:
     from idp.signin.passwords import hash_password
     from idp.store.models import Account, School
-    from tests.card.helpers import CardBrowser
 
-    svc = crl_app.extensions["mynagate"]
     password = "guardian passphrase " + secrets.token_hex(2)
     with svc.db.session() as s:
         school = School(code=unique("gtotp"), name="確認コード小学校")
@@ -156,12 +160,36 @@ def test_the_card_sign_in_skips_the_code(crl_app, card_browser, new_card):
         adult = Account(school_id=school.id, login_id=unique("grd"), role="guardian",
                         display_name="コード 保護者", password_hash=hash_password(password))
         s.add(adult)
-    person = Student(adult.id, school.code, adult.login_id, password)
+    return Student(adult.id, school.code, adult.login_id, password)
+
+
+def test_a_card_tapped_before_the_password_is_offered_only_after_the_code(
+        crl_app, card_browser, new_card):
+    svc = crl_app.extensions["mynagate"]
+    person = _guardian_in_new_school(svc)
+    device = card_browser.c
+    sign_in(device, person)
+    secret = _enrol(device, person)
+    _sign_out(device)
+    body = card_browser.use_card(new_card()).get_json()
+    assert body["error"] == "card_not_linked"
+    step = card_browser.password_login(device.get(body["redirect"]), person)
+    assert step.headers["Location"].startswith("/login/totp")
+    assert not _signed_in_as(device)  # neither signed in nor offered the link before the code
+    done = _code_step(device, secret.at(time.time() + 30))
+    assert done.status_code == 303 and done.headers["Location"].startswith("/login/link")
+    assert card_browser.choose_link(device.get(done.headers["Location"])).status_code == 303
+
+
+def test_the_card_sign_in_skips_the_code(crl_app, card_browser, new_card):
+    from tests.card.helpers import CardBrowser
+
+    person = _guardian_in_new_school(crl_app.extensions["mynagate"])
     card = new_card()
     linked = card_browser.link_after_card(card_browser.use_card(card), person)
     assert linked.status_code == 303
     _enrol(card_browser.c, person)
-    card_browser.c.get("/logout")
+    _sign_out(card_browser.c)
     fresh = crl_app.test_client()
     assert CardBrowser(fresh).use_card(card).status_code == 200
     assert fresh.get("/account/").status_code == 200  # signed in by the card, no code
