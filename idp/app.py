@@ -14,6 +14,7 @@ from werkzeug.exceptions import BadRequest, HTTPException
 from idp.account.first_password_views import bp as first_password_bp
 from idp.account.guardian_views import bp as guardian_bp
 from idp.account.my_page_views import bp as account_bp
+from idp.account.totp_views import bp as account_totp_bp
 from idp.accounts.cache import AccountCache, ConsentCache
 
 # Operations kept in files of their own add their routes to the admin API's blueprint.
@@ -51,7 +52,8 @@ LOCALES = ("ja", "en")
 # Every page and endpoint group, registered in this order (the one list: a new room's
 # blueprint is added here).
 BLUEPRINTS = (oidc_bp, auth_bp, card_bp, admin_bp, admin_api_bp, api_docs_bp, account_bp,
-              guardian_bp, first_password_bp, registration_bp, pairing_bp, help_bp, ops_bp)
+              guardian_bp, first_password_bp, account_totp_bp, registration_bp, pairing_bp,
+              help_bp, ops_bp)
 
 
 def first_supported_locale(asked: str) -> str | None:

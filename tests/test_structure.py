@@ -31,7 +31,8 @@ MAX_FILE_LINES = 500
 # time; it imports the rooms' types only under TYPE_CHECKING, so it sits at the bottom.
 LAYERS: list[set[str]] = [
     {"settings", "store", "jpki", "pairwise", "outbound", "input_limits", "keys", "audit",
-     "event_log", "extensions", "services", "scopes", "data", "metrics", "japan_time"},
+     "event_log", "extensions", "services", "scopes", "data", "metrics", "japan_time",
+     "qr"},
     {"accounts", "clients", "signin"},
     {"oidc"},
     {"auth", "account", "admin", "ops"},

@@ -49,3 +49,23 @@ class ResetForm(FlaskForm):
                            validators=[DataRequired(), Length(max=128)],
                            render_kw={"autocomplete": "new-password"})
     submit = SubmitField(_l("パスワードを決める"))
+
+
+class TotpStartForm(FlaskForm):
+    current = PasswordField(_l("いまのパスワード"), validators=[DataRequired(), Length(max=128)],
+                            render_kw={"autocomplete": "current-password"})
+    submit = SubmitField(_l("確認コードをつかいはじめる"))
+
+
+class TotpConfirmForm(FlaskForm):
+    code = StringField(_l("確認コード(6けた)"), validators=[DataRequired(), Length(max=16)],
+                       render_kw={"autocomplete": "one-time-code", "inputmode": "numeric"})
+    submit = SubmitField(_l("たしかめて、オンにする"))
+
+
+class TotpOffForm(FlaskForm):
+    current = PasswordField(_l("いまのパスワード"), validators=[DataRequired(), Length(max=128)],
+                            render_kw={"autocomplete": "current-password"})
+    code = StringField(_l("確認コード(6けた)"), validators=[DataRequired(), Length(max=16)],
+                       render_kw={"autocomplete": "one-time-code", "inputmode": "numeric"})
+    submit = SubmitField(_l("確認コードをやめる"))

@@ -163,20 +163,28 @@ def _check_pair(actor: Actor, guardian: Account, child: Account) -> None:
         raise GuardianError("not_child", "only a student account can be a guardian's child")
 
 
-def link(db: Session, actor: Actor, guardian: Account, child: Account) -> GuardianLink:
+LINK_ORIGINS = ("school", "roster")
+
+
+def link(db: Session, actor: Actor, guardian: Account, child: Account, *,
+         origin: str = "school") -> GuardianLink:
+    """``origin`` "roster" marks a link a roster import made (a later bulk roster may end
+    it); "school" is a link made by hand, which no roster ever ends."""
+    if origin not in LINK_ORIGINS:
+        raise ValueError(f"origin is one of {LINK_ORIGINS}")
     _check_pair(actor, guardian, child)
     if is_linked(db, guardian.id, child.id):
         raise GuardianError("already_linked", "this guardian is already linked to this child")
     row = GuardianLink(guardian_id=guardian.id, child_id=child.id,
-                       created_by=actor.account_id)
+                       created_by=actor.account_id, origin=origin)
     db.add(row)
     db.flush()
     audit(db, "guardian.linked", actor=actor.account_id, account_id=child.id,
-          school_id=child.school_id, guardian_id=guardian.id, link_id=row.id)
+          school_id=child.school_id, guardian_id=guardian.id, link_id=row.id, origin=origin)
     return row
 
 
-def unlink(db: Session, actor: Actor, row: GuardianLink) -> None:
+def unlink(db: Session, actor: Actor, row: GuardianLink, *, via: str = "school") -> None:
     """End a link: the guardian sees nothing of the child from the next request on. What
     the guardian said yes to stays (the child's consents are the child's).
 
@@ -187,7 +195,7 @@ def unlink(db: Session, actor: Actor, row: GuardianLink) -> None:
     require(actor, Action.GUARDIANS, child.school_id)
     db.delete(row)
     audit(db, "guardian.unlinked", actor=actor.account_id, account_id=child.id,
-          school_id=child.school_id, guardian_id=guardian.id, link_id=row.id)
+          school_id=child.school_id, guardian_id=guardian.id, link_id=row.id, via=via)
 
 
 def load_link(db: Session, actor: Actor, link_id: str) -> GuardianLink | None:

@@ -10,14 +10,14 @@ from flask_babel import gettext as _
 
 from idp.accounts import codes
 from idp.accounts.roles import ADMIN_ROLES
-from idp.admin import credentials, totp, web_auth
+from idp.admin import credentials, web_auth
 from idp.admin.forms import ActionForm, AdminLoginForm, EnrolCodeForm, TotpForm
 from idp.admin.views import bp, client_ip, render, safe_next
 from idp.audit import audit
 from idp.auth.login_views import admin_link_url
 from idp.metrics import count_sign_in
 from idp.services import services
-from idp.signin import device_cookie, password
+from idp.signin import device_cookie, password, totp
 from idp.signin.context import ACR_PASSWORD
 from idp.signin.current import sign_in, sign_out
 from idp.signin.throttle import audit_guessing

@@ -74,7 +74,15 @@ _MESSAGES = {
     "missing_role": _l("この人の役割(roles.csv)がありません。"),
     "unknown_org": _l("roles.csv の組織が orgs.csv にありません。"),
     "not_a_school": _l("役割の組織が学校ではありません。"),
-    "role_skipped": _l("この役割の人は取り込みません(保護者や管理職などは別に登録します)。"),
+    "role_skipped": _l("この役割の人は取り込みません(管理職などは別に登録します)。"),
+    "role_change_refused": _l(
+        "保護者のアカウントを児童生徒や教員に(またはその逆に)することはできません。"),
+    "bad_agent": _l("agentSourcedIds が長すぎます(20人まで)。"),
+    "agent_not_in_school": _l("agentSourcedIds の人が、この学校にいません(ほかの学校の人とは"
+                              "つなげません)。"),
+    "agent_not_student": _l("保護者の agentSourcedIds には、児童生徒だけを書けます。"),
+    "agent_not_guardian": _l("児童生徒の agentSourcedIds には、保護者だけを書けます。"),
+    "agents_ignored": _l("教員の agentSourcedIds は使いません。"),
     "bad_kana": _l("かなの名前に、かな以外の文字があります。"),
     "bad_student_number": _l("出席番号は数字だけにしてください。"),
     "sourced_id_conflict": _l("このログインIDは、別の sourcedId の人がもう使っています。"),

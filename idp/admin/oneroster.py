@@ -55,11 +55,13 @@ REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
     "academicSessions": ("sourcedId", "status", "title", "type", "startDate", "endDate"),
     "demographics": ("sourcedId", "status"),
 }
-MAPPED_ROLES = {"student": "student", "teacher": "teacher"}
-# Guardians are linked by the school by hand or by the guardian feature, never made into
-# pupils; other staff roles carry admin powers this import must not hand out.
-SKIPPED_ROLES = frozenset({"guardian", "parent", "relative", "aide", "counselor", "principal",
-                           "proctor", "districtAdministrator", "siteAdministrator",
+# A guardian, parent or relative becomes a guardian account (never a pupil or staff), linked
+# to children by agentSourcedIds (idp.admin.roster_agents).
+MAPPED_ROLES = {"student": "student", "teacher": "teacher", "guardian": "guardian",
+                "parent": "guardian", "relative": "guardian"}
+# Other staff roles carry admin powers this import must not hand out.
+SKIPPED_ROLES = frozenset({"aide", "counselor", "principal", "proctor",
+                           "districtAdministrator", "siteAdministrator",
                            "systemAdministrator", "administrator"})
 KANA_RE = re.compile(r"^[\u3041-\u309f\u30a0-\u30ff\u3000 ]*$")
 STUDENT_NUMBER_RE = re.compile(r"^[0-9]{1,16}$")
@@ -287,7 +289,8 @@ def parse_bundle(data: bytes) -> ParsedRoster:
     if not rows and not context.errors and not context.skipped:
         raise RosterFileError("empty", "users.csv names nobody this import can take")
     return ParsedRoster(rows, context.errors, "utf-8", "delta" if delta else "bulk",
-                        context.skipped)
+                        context.skipped,
+                        agents_given="agentSourcedIds" in bundle.tables["users"].header)
 
 
 def _status_ok(context: _Context, file: str, line: int, status: str) -> bool:
@@ -405,11 +408,16 @@ def _person(context: _Context, line: int, user: dict[str, str]) -> RosterRow | N
     display_name = f"{family} {given}".strip()
     grade = grade_number(user.get("grades") or "")
     class_name, student_number = _homeroom(context, user)
+    if role == "guardian":  # an adult: no grade, class or attendance number
+        grade, class_name, student_number = "", "", ""
     cells = [school_code, user["username"], display_name, grade, class_name, role]
     columns = {name: i for i, name in enumerate(
         ("school_code", "login_id", "display_name", "grade", "class_name", "role"))}
     row, errors = check_row(line, cells, columns)
     errors.extend(_japan_profile_errors(line, user))
+    agents = agent_ids(user.get("agentSourcedIds", ""))
+    if agents is None:
+        errors.append(RowError(line, "bad_agent", "agentSourcedIds", "", "users.csv"))
     if errors or row is None:
         context.errors.extend(replace(e, file=e.file or "users.csv") for e in errors)
         return None
@@ -417,14 +425,26 @@ def _person(context: _Context, line: int, user: dict[str, str]) -> RosterRow | N
         and not user.get("metadata.jp.homeClass") else set()
     if not oneroster_role:
         keep.add("role")
-    birth_date = context.birth_dates.get(user["sourcedId"], "")
+    birth_date = context.birth_dates.get(user["sourcedId"], "") if role != "guardian" else ""
     if not birth_date:
         keep.add("birth_date")  # a file without it never wipes a date the school set
     return replace(row, sourced_id=user["sourcedId"],
                    kana_family_name=_kana(user.get("metadata.jp.kanaFamilyName", "")),
                    kana_given_name=_kana(user.get("metadata.jp.kanaGivenName", "")),
                    student_number=student_number, birth_date=birth_date,
-                   keep=frozenset(keep))
+                   agents=agents, keep=frozenset(keep))
+
+
+MAX_AGENTS = 20
+
+
+def agent_ids(raw: str) -> tuple[str, ...] | None:
+    """``agentSourcedIds``: a comma-separated list of sourcedIds (a student's guardians, a
+    guardian's children), in order, without repeats; None when it is too long to be one."""
+    ids = tuple(dict.fromkeys(a.strip() for a in raw.split(",") if a.strip()))
+    if len(ids) > MAX_AGENTS or any(len(a) > MAX_SOURCED_ID for a in ids):
+        return None
+    return ids
 
 
 # MEXT grade codes of the Japan Profile: 小学校 P1–P6, 中学校 J1–J3, 高等学校 H1–H3.

@@ -16,6 +16,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 MAX_ROWS = 5000
 FIELDS = ("school_code", "login_id", "display_name", "grade", "class_name", "role")
@@ -34,6 +35,9 @@ ROLE_ALIASES: dict[str, str] = {
     "student": "student", "pupil": "student", "児童": "student", "生徒": "student",
     "teacher": "teacher", "staff": "teacher", "教員": "teacher", "先生": "teacher",
     "教師": "teacher", "教職員": "teacher",
+    # A guardian account (linked to children by a OneRoster bundle's agentSourcedIds or
+    # by hand): never a pupil, never staff.
+    "guardian": "guardian", "parent": "guardian", "保護者": "guardian",
 }
 LOGIN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}$")
 
@@ -65,6 +69,8 @@ class RosterRow:
     keep: frozenset[str] = frozenset()
     # A delta's ``tobedeleted``, or ``enabledUser`` false: deactivate (never delete).
     remove: bool = False
+    # agentSourcedIds: a student's guardians, or a guardian's children (sourcedIds).
+    agents: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -83,6 +89,7 @@ class ParsedRoster:
     encoding: str
     mode: str = "csv"  # csv | bulk | delta (a OneRoster bundle's users.csv)
     skipped: list[RowError] = field(default_factory=list)  # rows left out on purpose
+    agents_given: bool = False  # users.csv has an agentSourcedIds column
 
 
 @dataclass(frozen=True)
@@ -110,6 +117,9 @@ class RosterPlan:
     deactivations: list[ExistingAccount] = field(default_factory=list)
     errors: list[RowError] = field(default_factory=list)
     skipped: list[RowError] = field(default_factory=list)
+    # Guardian links to make and to end (idp.admin.roster_agents.PlannedLink).
+    links: list[Any] = field(default_factory=list)
+    unlinks: list[Any] = field(default_factory=list)
 
     @property
     def valid(self) -> bool:
@@ -117,7 +127,8 @@ class RosterPlan:
 
     @property
     def changes(self) -> int:
-        return len(self.creates) + len(self.updates) + len(self.deactivations)
+        return len(self.creates) + len(self.updates) + len(self.deactivations) \
+            + len(self.links) + len(self.unlinks)
 
     def summary(self) -> dict[str, int]:
         return {"create": len(self.creates), "update": len(self.updates),
@@ -241,6 +252,8 @@ def check_row(line: int, cells: list[str], columns: Mapping[str, int]
 
 # ----------------------------------------------------------------------------- planning
 # The fields an import writes, as (row attribute, account attribute) — the same names.
+GUARDIAN = "guardian"
+ROSTER_ROLES = ("student", "teacher", GUARDIAN)  # the roles a roster may create and change
 UPDATABLE = ("login_id", "display_name", "grade", "class_name", "role", "sourced_id",
              "kana_family_name", "kana_given_name", "student_number", "birth_date")
 
@@ -289,8 +302,14 @@ def plan_import(parsed: ParsedRoster, *, school_ids: Mapping[str, str],
                 plan.creates.append(row)
             continue
         matched.add(current.id)
-        if current.role not in ("student", "teacher"):
+        if current.role not in ROSTER_ROLES:
             plan.errors.append(RowError(row.line, "admin_account", "login_id", row.login_id,
+                                        _file_of(row)))
+            continue
+        if "role" not in row.keep and (row.role == GUARDIAN) != (current.role == GUARDIAN):
+            # A parent's account never becomes a pupil or a teacher (nor the other way):
+            # whoever holds its password would gain a pupil's or staff's reach.
+            plan.errors.append(RowError(row.line, "role_change_refused", "role", row.role,
                                         _file_of(row)))
             continue
         changed = _changes(row, current)
@@ -353,7 +372,7 @@ def _plan_removal(plan: RosterPlan, row: RosterRow, index: _Index,
         return
     for account in candidates:
         matched.add(account.id)
-        if account.role not in ("student", "teacher"):
+        if account.role not in ROSTER_ROLES:
             plan.errors.append(RowError(row.line, "admin_account", "sourcedId",
                                         row.sourced_id, "users.csv"))
         elif account.active:

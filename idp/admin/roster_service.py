@@ -12,12 +12,12 @@ from datetime import date
 from typing import Any
 
 from sqlalchemy import or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
-from idp.accounts import lifecycle
+from idp.accounts import guardians, lifecycle
 from idp.accounts.access import revoke_account_tokens
 from idp.accounts.roles import Action, Actor, Forbidden, may
-from idp.admin import oneroster
+from idp.admin import oneroster, roster_agents
 from idp.admin.roster import (
     ExistingAccount,
     ParsedRoster,
@@ -30,7 +30,7 @@ from idp.admin.roster import (
 from idp.audit import audit
 from idp.signin.passwords import generate_first_password, hash_password
 from idp.signin.sessions import end_account_sessions
-from idp.store.models import Account, School
+from idp.store.models import Account, GuardianLink, School
 
 SHEET_TTL = 30 * 60  # the clear first passwords live this long, then only their hashes
 FORMATS = ("csv", "oneroster")
@@ -68,8 +68,27 @@ def build_plan(db: Session, actor: Actor, parsed: ParsedRoster, *, deactivate_mi
                         a.birth_date.isoformat() if a.birth_date else "")
         for a in db.scalars(select(Account).where(or_(*wanted)))
     ] if wanted else []
-    return plan_import(parsed, school_ids=schools, allowed_school_ids=allowed,
+    plan = plan_import(parsed, school_ids=schools, allowed_school_ids=allowed,
                        existing=existing, deactivate_missing=deactivate_missing)
+    if parsed.mode != "csv":
+        roster_agents.plan_links(plan, parsed, school_ids=schools, allowed_school_ids=allowed,
+                                 existing=existing,
+                                 links=_links_in(db, set(schools.values())))
+    return plan
+
+
+def _links_in(db: Session, school_ids: set[str]) -> list[roster_agents.ExistingLink]:
+    """The guardian links whose child is in one of these schools."""
+    if not school_ids:
+        return []
+    guardian, child = aliased(Account), aliased(Account)
+    rows = db.execute(select(GuardianLink, child.school_id, guardian.school_id)
+                      .join(child, child.id == GuardianLink.child_id)
+                      .join(guardian, guardian.id == GuardianLink.guardian_id)
+                      .where(child.school_id.in_(school_ids))).all()
+    return [roster_agents.ExistingLink(link.id, link.guardian_id, link.child_id, link.origin,
+                                       child_school, guardian_school)
+            for link, child_school, guardian_school in rows]
 
 
 def parse_roster(data: bytes, file_format: str = "csv") -> ParsedRoster:
@@ -140,6 +159,7 @@ def import_roster(svc, db: Session, actor: Actor, data: bytes, *, deactivate_mis
         revoke_account_tokens(db, account.id, "account_deactivated", actor=actor.account_id)
         audit(db, "account.deactivated", actor=actor.account_id, account_id=account.id,
               school_id=account.school_id, via="roster")
+    _apply_links(db, actor, plan)
     for school_id in sorted({code_to_id[r.school_code] for r in plan.creates + plan.unchanged
                              if r.school_code in code_to_id}
                             | {c.school_id for _, c, _ in plan.updates}
@@ -152,6 +172,25 @@ def import_roster(svc, db: Session, actor: Actor, data: bytes, *, deactivate_mis
         svc.store.put(f"roster-sheet:{result.sheet_id}",
                       {"actor": actor.account_id, "entries": created}, SHEET_TTL)
     return result
+
+
+def _apply_links(db: Session, actor: Actor, plan: RosterPlan) -> None:
+    """The planned guardian links, through the guardians service (its pair rule and audit),
+    after the accounts they name exist."""
+    db.flush()
+    for planned in plan.links:
+        guardian = _by_sourced_id(db, planned.school_id, planned.guardian_sourced_id)
+        child = _by_sourced_id(db, planned.school_id, planned.child_sourced_id)
+        guardians.link(db, actor, guardian, child, origin=roster_agents.ROSTER_ORIGIN)
+    for planned in plan.unlinks:
+        row = db.get(GuardianLink, planned.link_id)
+        if row is not None:
+            guardians.unlink(db, actor, row, via="roster")
+
+
+def _by_sourced_id(db: Session, school_id: str, sourced_id: str) -> Account:
+    return db.scalars(select(Account).where(Account.school_id == school_id,
+                                            Account.sourced_id == sourced_id)).one()
 
 
 def load_sheet(svc, actor: Actor, sheet_id: str) -> list[dict[str, str]] | None:
@@ -181,6 +220,7 @@ def plan_view(plan: RosterPlan) -> dict[str, Any]:
                    for r, _, changed in plan.updates],
         "deactivate": [{"login_id": a.login_id, "account_id": a.id}
                        for a in plan.deactivations],
+        **roster_agents.links_view(plan),
     }
 
 

@@ -20,6 +20,14 @@ class LoginForm(FlaskForm):
     submit = SubmitField(_l("サインイン"))
 
 
+class LoginTotpForm(FlaskForm):
+    """A guardian's second step, after the right password (when they turned TOTP on)."""
+
+    code = StringField(_l("確認コード(6けた)"), validators=[DataRequired(), Length(max=16)],
+                       render_kw={"autocomplete": "one-time-code", "inputmode": "numeric"})
+    submit = SubmitField(_l("サインイン"))
+
+
 class ConsentForm(FlaskForm):
     txn = HiddenField(validators=[DataRequired()])
     allow = SubmitField(_l("いいよ(許可する)"))

@@ -11,16 +11,18 @@ from sqlalchemy import select
 
 from idp.accounts import linking
 from idp.accounts.guardians import GuardianError, Need, ask_guardian
+from idp.accounts.roles import GUARDIAN
 from idp.audit import audit
-from idp.auth.forms import ConsentForm, LinkCardForm, LoginForm
+from idp.auth.forms import ConsentForm, LinkCardForm, LoginForm, LoginTotpForm
 from idp.auth.guardian_consent import GuardianStep, guardian_step
 from idp.jpki.errors import CardError
 from idp.oidc.interaction import LoginTransaction
 from idp.scopes import SUPPORTED_SCOPES
 from idp.services import services
-from idp.signin import device_cookie, password
+from idp.signin import device_cookie, password, totp
 from idp.signin.context import ACR_PASSWORD, AMR_PASSWORD
 from idp.signin.current import ADMIN_MFA_KEY, current_user, sign_in
+from idp.signin.throttle import audit_guessing
 from idp.store.models import Account, Client, Consent, School, utcnow
 
 bp = Blueprint("auth", __name__)
@@ -102,17 +104,94 @@ def login():
                 return refused
             if linking.needs_mfa(account):
                 return _admin_must_link_after_totp(db, account, pending_card, context)
+        if account.role == GUARDIAN and totp.confirmed(db, account.id) is not None:
+            return device_cookie.attach(_ask_for_code(account, txn, pending_card), device)
         password.audit_signed_in(db, account, ip=client_ip())
     # Password-level even with a card in hand: the card proves nothing about this account
     # until it is linked, and only a later sign-in with the linked card is card-level.
     sign_in(account, acr=ACR_PASSWORD, amr=AMR_PASSWORD)
+    return device_cookie.attach(_signed_in_go_on(account, txn, pending_card), device)
+
+
+def _signed_in_go_on(account: Account, txn: LoginTransaction | None, pending_card: dict | None):
+    """After a password sign-in: the card tapped in this sign-in is offered, else on."""
     if pending_card:
         linking.make_offer(pending_card, account_id=account.id, sid=session["sid"], mfa=False)
         session.modified = True
-        return device_cookie.attach(redirect(url_for(
-            "auth.link_card", txn=txn.id if txn else None, card=pending_card["id"]), 303),
-            device)
-    return device_cookie.attach(_after_sign_in(txn), device)
+        return redirect(url_for("auth.link_card", txn=txn.id if txn else None,
+                                card=pending_card["id"]), 303)
+    return _after_sign_in(txn)
+
+
+# ----------------------------------------------------------------------------- TOTP step
+#: A guardian whose password was right and who turned TOTP on: the code is asked next.
+TOTP_PENDING_KEY = "login_totp"
+TOTP_PENDING_TTL = 300
+
+
+def _ask_for_code(account: Account, txn: LoginTransaction | None, pending_card: dict | None):
+    session[TOTP_PENDING_KEY] = {"account_id": account.id, "at": time.time(),
+                                 "txn": txn.id if txn else None,
+                                 "card": pending_card["id"] if pending_card else None}
+    return redirect(url_for("auth.login_totp", txn=txn.id if txn else None), 303)
+
+
+def _totp_pending(db) -> tuple[Account | None, dict]:
+    """The guardian whose password this browser gave in the last five minutes, still with
+    TOTP on (else None: start again at the password)."""
+    pending = session.get(TOTP_PENDING_KEY)
+    if not isinstance(pending, dict) or time.time() - pending.get("at", 0) > TOTP_PENDING_TTL:
+        return None, {}
+    account = db.get(Account, pending.get("account_id") or "")
+    if account is None or not account.active or account.role != GUARDIAN:
+        return None, {}
+    return account, pending
+
+
+@bp.route("/login/totp", methods=["GET", "POST"])
+def login_totp():
+    """The code from the guardian's authenticator app: once per code (a replay of the same
+    30-second step is refused) and throttled like a password."""
+    svc = services()
+    form = LoginTotpForm()
+    with svc.db.session() as db:
+        account, pending = _totp_pending(db)
+        enrolment = totp.confirmed(db, account.id) if account is not None else None
+        if enrolment is None:
+            session.pop(TOTP_PENDING_KEY, None)
+            return redirect(url_for("auth.login", txn=request.args.get("txn")), 303)
+        txn = LoginTransaction.load(pending.get("txn"))
+        if request.method == "GET" or not form.validate_on_submit():
+            status = 400 if request.method == "POST" else 200
+            return render_template("login_totp.html", form=form, txn=txn), status
+        attempt = svc.throttle.begin(f"login-totp:{account.id}", client_ip(),
+                                     account_id=account.id, device=device_cookie.current())
+        if not attempt.allowed or not totp.verify(enrolment, form.code.data):
+            if attempt.allowed:
+                attempt.failed()
+            reason = "bad_code" if attempt.allowed else "slow_down"
+            audit(db, "login.totp", outcome="refused", account_id=account.id,
+                  school_id=account.school_id, ip=client_ip(), reason=reason)
+            audit_guessing(db, attempt, ip=client_ip(), step="guardian_totp")
+            db.commit()
+            error = _("確認コードがちがいます。アプリの新しいコードを入れてください。") \
+                if attempt.allowed else _("すこしまってから、もう一度ためしてください。")
+            return render_template("login_totp.html", form=form, txn=txn, error=error), \
+                401 if attempt.allowed else 429
+        device = attempt.succeeded(device_cookie.current())
+        password.audit_signed_in(db, account, ip=client_ip())
+    session.pop(TOTP_PENDING_KEY, None)
+    pending_card = _pending_card_for(txn, pending.get("card"))
+    sign_in(account, acr=ACR_PASSWORD, amr=["pwd", "otp", "mfa"])
+    return device_cookie.attach(_signed_in_go_on(account, txn, pending_card), device)
+
+
+def _pending_card_for(txn: LoginTransaction | None, card_id: str | None) -> dict | None:
+    stored = session.get(linking.SESSION_KEY)
+    if not card_id:
+        return None
+    return linking.visible_pending(stored, txn_id=txn.id if txn else None, card_id=card_id,
+                                   now=time.time())
 
 
 def _pending_card(txn: LoginTransaction | None) -> dict | None:

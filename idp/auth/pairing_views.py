@@ -46,6 +46,7 @@ from idp.auth.pairing import (
 from idp.extensions import csrf
 from idp.jpki.errors import CardError
 from idp.oidc.interaction import LoginTransaction
+from idp.qr import qr_svg
 from idp.services import services
 from idp.signin.current import browser_id
 from idp.store.models import Account
@@ -121,20 +122,8 @@ def create():
     session[SESSION_KEY] = pairings.key_of(code)
     pair_url = services().settings.issuer + url_for("card_pair.bridge_request", code=code)
     return _json({"code": display_code(code), "expires_in": pairings.remaining(record),
-                  "pair_url": pair_url, "qr_svg": qr_svg(pair_url),
+                  "pair_url": pair_url, "qr_svg": qr_svg(pair_url, scale=5, border=2),
                   "status_url": url_for("card_pair.status", code=code)})
-
-
-def qr_svg(text: str) -> str:
-    """The pairing URL as a QR code (SVG, no XML declaration; the page shows it as an image)."""
-    import io
-
-    import segno
-
-    out = io.BytesIO()
-    segno.make(text, error="m", micro=False).save(out, kind="svg", scale=5, border=2,
-                                                  xmldecl=False, title="QR")
-    return out.getvalue().decode("utf-8")
 
 
 def _wants_page() -> bool:

@@ -34,9 +34,10 @@ def register(cli: click.Group) -> None:
     @click.option("--login", "login_id", required=True)
     @pass_ctx
     def reset_totp(ctx, school_code: str, login_id: str) -> None:
-        """Forget an admin's TOTP enrolment (they enrol again at the next sign-in)."""
-        from idp.admin import totp
+        """Forget an account's TOTP (an admin enrols again at the next sign-in; a guardian
+        signs in with the password alone until they turn it on again)."""
         from idp.audit import audit
+        from idp.signin import totp
         from idp.store.models import Account, School
 
         with ctx.services.db.session() as db:

@@ -188,6 +188,9 @@ class GuardianLink(Base):
     child_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"), index=True)
     created_by: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
+    # "school" (by hand: page, API, CLI) or "roster" (a roster import's agentSourcedIds):
+    # a bulk roster ends only the links a roster made.
+    origin: Mapped[str] = mapped_column(String(16), default="school", server_default="school")
 
 
 class GuardianRequest(Base):

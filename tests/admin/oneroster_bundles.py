@@ -123,5 +123,5 @@ def class_of_five(prefix: str = "") -> list[Person]:
         Person(f"{prefix}t-1", f"{prefix}sensei", "田中", "先生", "タナカ", "センセイ",
                role="teacher", grade="", number=""),
         Person(f"{prefix}g-1", f"{prefix}mama", "佐藤", "母", "サトウ", "ハハ", role="guardian",
-               grade="", homeroom=""),
+               grade="", homeroom="", extra={"agentSourcedIds": f"{prefix}u-1"}),
     ]

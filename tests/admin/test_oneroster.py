@@ -37,20 +37,23 @@ def test_a_bulk_bundle_reads_into_roster_rows(bom):
     parsed = parse_bundle(bundle("S1", class_of_five(), bom=bom))
     assert parsed.mode == "bulk" and not parsed.errors
     rows = {r.login_id: r for r in parsed.rows}
-    assert set(rows) == {"haruto", "yui", "sota", "sensei"}  # the guardian is left out
+    assert set(rows) == {"haruto", "yui", "sota", "sensei", "mama"}
     haruto = rows["haruto"]
     assert (haruto.school_code, haruto.display_name, haruto.grade, haruto.class_name,
             haruto.role) == ("S1", "佐藤 陽翔", "5", "1組", "student")
     assert (haruto.sourced_id, haruto.kana_family_name, haruto.kana_given_name,
             haruto.student_number) == ("u-1", "サトウ", "ハルト", "1")
     assert rows["sota"].class_name == "2組" and rows["sensei"].role == "teacher"
-    assert [(s.code, s.file) for s in parsed.skipped] == [("role_skipped", "roles.csv")]
+    mama = rows["mama"]  # a guardian: no grade or class, linked to a child by agents
+    assert (mama.role, mama.grade, mama.class_name, mama.agents) == ("guardian", "", "",
+                                                                     ("u-1",))
+    assert parsed.skipped == [] and parsed.agents_given
 
 
 def test_the_finders_resource_forks_are_ignored_but_other_folders_refused():
     files = bundle_files("S1", class_of_five())
     files["__MACOSX/._users.csv"] = b"\x00\x05\x16\x07 resource fork"
-    assert len(parse_bundle(zip_bytes(files)).rows) == 4
+    assert len(parse_bundle(zip_bytes(files)).rows) == 5
     files["__MACOSX/../users.csv"] = b"x"
     with pytest.raises(RosterFileError) as err:
         parse_bundle(zip_bytes(files))
@@ -232,8 +235,9 @@ def test_import_keeps_the_sourced_id_and_the_next_import_updates_the_same_accoun
     preview = _post(client, headers, "/api/admin/roster/preview", bundle(fresh_school.code,
                                                                           people))
     assert preview.status_code == 200, preview.get_json()
-    assert preview.get_json()["summary"]["create"] == 4
-    assert preview.get_json()["skipped"][0]["code"] == "role_skipped"
+    assert preview.get_json()["summary"]["create"] == 5
+    assert [(k["guardian"], k["child"]) for k in preview.get_json()["link"]] == [
+        ("mama", "haruto")]
     first = _post(client, headers, "/api/admin/roster/import", bundle(fresh_school.code,
                                                                        people))
     assert first.status_code == 200 and first.get_json()["sheet_id"]
@@ -244,7 +248,7 @@ def test_import_keeps_the_sourced_id_and_the_next_import_updates_the_same_accoun
     people[0].username, people[0].grade, people[0].homeroom = "haruto6", "P6", "hr-5-2"
     again = _post(client, headers, "/api/admin/roster/import", bundle(fresh_school.code,
                                                                        people)).get_json()
-    assert again["summary"] == {"create": 0, "update": 1, "unchanged": 3, "deactivate": 0,
+    assert again["summary"] == {"create": 0, "update": 1, "unchanged": 4, "deactivate": 0,
                                 "errors": 0}
     assert again["update"][0]["fields"] == ["login_id", "grade", "class_name"]
     after = _accounts(svc, fresh_school.id)
@@ -310,7 +314,9 @@ def test_a_school_admin_cannot_import_into_another_school(client, svc, fresh_sch
     mixed["roles.csv"] = mixed["roles.csv"].replace(b"student,,,org-1", b"student,,,org-2", 1)
     response = _post(client, headers, "/api/admin/roster/import", zip_bytes(mixed))
     assert response.status_code == 422 and response.get_json()["applied"] is False
-    assert [e["code"] for e in response.get_json()["errors"]] == ["other_school"]
+    # (and the guardian's child is no longer in the school the guardian is in)
+    assert [e["code"] for e in response.get_json()["errors"]] == ["other_school",
+                                                                   "agent_not_in_school"]
     assert _accounts(svc, other_school.id) == before_other
     assert _accounts(svc, fresh_school.id) == before_own  # nothing half-imported
 
@@ -405,7 +411,7 @@ def test_the_admin_page_takes_a_zip_through_preview_apply_and_sheets(
         content_type="multipart/form-data")
     html = page.get_data(as_text=True)
     assert page.status_code == 200, html[:2000]
-    assert "roster-skipped" in html and 'data-code="role_skipped"' in html
+    assert "roster-links" in html and "mama → haruto" in html
     done = client.post("/admin/roster/apply", data={
         "csrf_token": hidden(html, "csrf_token"), "preview_id": hidden(html, "preview_id")})
     assert done.status_code == 200
@@ -442,7 +448,7 @@ def test_the_cli_imports_a_bundle_and_exports_one(app, svc, fresh_school, make_r
                                     str(sheets)], obj=ctx)
     assert done.exit_code == 0, done.output
     assert sheets.read_bytes().startswith(b"%PDF")
-    assert len(_accounts(svc, fresh_school.id)) == 4
+    assert len(_accounts(svc, fresh_school.id)) == 5
     rp = make_rp(host=unique("cli") + ".example.test", scopes=["openid", "profile", "school"])
     out = tmp_path / "out.zip"
     exported = CliRunner().invoke(cli, ["roster", "export", "--oneroster", "--client",

@@ -9,7 +9,7 @@ from urllib.parse import unquote
 
 import pyotp
 
-from idp.admin import totp
+from idp.signin import totp
 from tests.admin.conftest import enrolment_code_for, open_enrolment, own_ip
 from tests.admin.test_enrolment_codes import SECRET, password_step
 from tests.conftest import csrf_of

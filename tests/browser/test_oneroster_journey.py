@@ -70,28 +70,31 @@ def test_oneroster_bundle_to_sheets_to_export_to_a_pupil_signing_in(
         admin.shot("roster")
         page.click("#roster-preview")
         summary = page.inner_text("#roster-summary").splitlines()
-        assert summary == ["新しく作る: 4人", "変更する: 0人", "変わらない: 0人", "無効にする: 0人",
+        assert summary == ["新しく作る: 5人", "変更する: 0人", "変わらない: 0人", "無効にする: 0人",
+                           "保護者とつなぐ: 1件", "保護者とのつながりを終える: 0件",
                            "まちがい: 0件"], summary
-        assert page.locator("#roster-skipped li[data-code=role_skipped]").count() == 1
+        # The guardian (a person with the role guardian) is linked to the child it names.
+        assert page.inner_text("#roster-links") == f"{prefix}mama → {prefix}haruto"
         with svc.db.session() as db:  # the preview wrote nothing
             assert db.scalar(select(Account.id).where(Account.school_id == school.id,
                                                       Account.role == "student")) is None
         admin.shot("preview")
         page.click("#roster-apply")
-        assert page.inner_text("#roster-result") == "作成 4 / 変更 0 / 無効化 0"
+        assert page.inner_text("#roster-result") == "作成 5 / 変更 0 / 無効化 0"
         admin.shot("done")
         sheet_href = page.get_attribute("#roster-sheet-all", "href")
         sheet = admin.context.request.get(issuer + sheet_href)
         assert sheet.status == 200 and sheet.body().startswith(b"%PDF-")
         entries = load_sheet(svc, Actor(school_admin.id, "school_admin", school.id),
                              sheet_href.rsplit("/", 1)[1].removesuffix(".pdf"))
-        login = prefix + "haruto"
+        # yui: haruto has a linked guardian now, who would be asked to say yes first.
+        login = prefix + "yui"
         first_password = {e["login_id"]: e["password"] for e in entries}[login]
         with svc.db.session() as db:
             pupil_row = db.scalar(select(Account).where(Account.school_id == school.id,
                                                         Account.login_id == login))
             assert (pupil_row.sourced_id, pupil_row.kana_given_name, pupil_row.class_name,
-                    pupil_row.student_number) == (prefix + "u-1", "ハルト", "1組", "1")
+                    pupil_row.student_number) == (prefix + "u-2", "ユイ", "1組", "2")
             expected_sub = subject_for(svc.settings.pairwise_secret,
                                        db.get(Client, row.client_id), pupil_row.id)
             pupil_id = pupil_row.id
@@ -106,7 +109,7 @@ def test_oneroster_bundle_to_sheets_to_export_to_a_pupil_signing_in(
         users = list(csv.DictReader(io.StringIO(archive.read("users.csv").decode())))
         assert len(users) == 4
         named = {u["sourcedId"]: u for u in users}
-        assert named[expected_sub]["metadata.jp.kanaGivenName"] == "ハルト"
+        assert named[expected_sub]["metadata.jp.kanaGivenName"] == "ユイ"
         everything = b"".join(archive.read(name) for name in archive.namelist())
         assert pupil_id.encode() not in everything and login.encode() not in everything
         admin.shot("exported")
@@ -133,7 +136,7 @@ def test_oneroster_bundle_to_sheets_to_export_to_a_pupil_signing_in(
         page.wait_for_url(rp_server.url + "/callback*")
         # The app sees the same person it provisioned from the bundle.
         assert page.inner_text("#sub") == expected_sub
-        assert page.inner_text("#name") == "佐藤 陽翔"
+        assert page.inner_text("#name") == "鈴木 結衣"
         pupil.shot("back-at-app")
     finally:
         for person in people:

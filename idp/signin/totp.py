@@ -1,4 +1,7 @@
-"""Admin TOTP (RFC 6238 via pyotp): enrolment, confirmation, and single-use verification."""
+"""TOTP (RFC 6238 via pyotp): enrolment, confirmation, and single-use verification — the
+one home of the TOTP rules, for the admin sign-in (``/admin/totp``, always) and a guardian's
+password sign-in (``/login/totp``, when the guardian enrolled from their own page). One row
+per account in ``admin_totp`` (named for its first user; a guardian's row is the same)."""
 
 from __future__ import annotations
 
@@ -7,6 +10,7 @@ import time
 import pyotp
 from sqlalchemy.orm import Session
 
+from idp.qr import qr_data_uri
 from idp.store.admin_models import AdminTotp
 from idp.store.models import utcnow
 
@@ -32,6 +36,13 @@ def renew_secret(db: Session, account_id: str) -> AdminTotp:
     row.last_step = 0
     row.confirmed_at = None
     return row
+
+
+def confirmed(db: Session, account_id: str) -> AdminTotp | None:
+    """The account's TOTP if it was confirmed with a code (an enrolment begun and left
+    unfinished asks for nothing)."""
+    row = db.get(AdminTotp, account_id)
+    return row if row is not None and row.confirmed_at is not None else None
 
 
 def provisioning_uri(row: AdminTotp, label: str) -> str:
@@ -67,7 +78,4 @@ def provisioning_qr(uri: str) -> str:
     """The provisioning URI as a QR code: an SVG rendered here, as a ``data:`` URI for an
     ``<img>`` (no script, nothing fetched: the page's CSP holds and the secret never leaves
     this response)."""
-    import segno
-
-    return segno.make(uri, error="m").svg_data_uri(scale=4, border=4, dark="#000",
-                                                   light="#fff")
+    return qr_data_uri(uri)
