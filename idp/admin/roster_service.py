@@ -117,8 +117,10 @@ def import_roster(svc, db: Session, actor: Actor, data: bytes, *, deactivate_mis
         audit(db, "account.created", actor=actor.account_id, account_id=account.id,
               school_id=school_id, via="roster")
         created.append({"school_code": row.school_code, "school_name": schools[school_id].name,
-                        "grade": row.grade, "class_name": row.class_name,
+                        "grade": row.grade, "class_name": row.class_name, "role": row.role,
                         "login_id": row.login_id, "display_name": row.display_name,
+                        "kana_family_name": row.kana_family_name,
+                        "kana_given_name": row.kana_given_name,
                         "student_number": row.student_number, "password": password})
     for row, current, changed in plan.updates:
         account = db.get(Account, current.id)
