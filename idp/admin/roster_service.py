@@ -21,11 +21,13 @@ from idp.admin import oneroster
 from idp.admin.roster import (
     ExistingAccount,
     ParsedRoster,
+    PreviewRow,
     RosterFileError,
     RosterPlan,
     RowError,
     parse,
     plan_import,
+    preview_rows,
 )
 from idp.audit import audit
 from idp.signin.passwords import generate_first_password, hash_password
@@ -156,6 +158,14 @@ def import_roster(svc, db: Session, actor: Actor, data: bytes, *, deactivate_mis
     return result
 
 
+def preview_table(db: Session, plan: RosterPlan) -> list[PreviewRow]:
+    """Every row as the import will write it (for the preview page)."""
+    ids = {a.school_id for a in plan.deactivations}
+    codes = {s.id: s.code for s in db.scalars(select(School).where(School.id.in_(ids)))} \
+        if ids else {}
+    return preview_rows(plan, codes)
+
+
 def load_sheet(svc, actor: Actor, sheet_id: str) -> list[dict[str, str]] | None:
     """The first passwords of an import, only for the admin who ran it, while they last."""
     if not sheet_id or len(sheet_id) > 64:
@@ -175,8 +185,8 @@ def plan_view(plan: RosterPlan) -> dict[str, Any]:
     return {
         "valid": plan.valid,
         "summary": plan.summary(),
-        "errors": [_row_error_view(e) for e in plan.errors],
-        "skipped": [_row_error_view(e) for e in plan.skipped],
+        "errors": [_row_error_view(e, plan) for e in plan.errors],
+        "skipped": [_row_error_view(e, plan) for e in plan.skipped],
         "create": [{"line": r.line, "school_code": r.school_code, "login_id": r.login_id}
                    for r in plan.creates],
         "update": [{"line": r.line, "login_id": r.login_id, "fields": changed}
@@ -186,9 +196,10 @@ def plan_view(plan: RosterPlan) -> dict[str, Any]:
     }
 
 
-def _row_error_view(error: RowError) -> dict[str, Any]:
+def _row_error_view(error: RowError, plan: RosterPlan) -> dict[str, Any]:
+    # "column": the field as the file's own header names it (「組」, "class", "username").
     view: dict[str, Any] = {"line": error.line, "code": error.code, "field": error.field,
-                            "detail": error.detail}
+                            "column": plan.column(error.field), "detail": error.detail}
     if error.file:
         view["file"] = error.file
     return view
