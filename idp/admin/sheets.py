@@ -202,18 +202,19 @@ def _slip(pdf, font: Fonts, entry: dict[str, str], x: float, y: float, w: float,
     _draw_qr(pdf, qr, x + w - PAD - QR_SIZE, top - QR_SIZE - 1 * mm, QR_SIZE)
     pdf.setFont(font.japanese, 7)
     pdf.drawString(left, top - 33 * mm, "サインインするところ（QRコードでも ひらけます）")
-    _fitted(pdf, font.mono, url, 11, left, top - 38 * mm, full_w)
+    _fitted(pdf, font.mono, url, 11, left, top - 38 * mm, full_w, min_size=3, cut=False)
     _fitted(pdf, font.japanese, CHANGE_AT_FIRST_SIGN_IN, 7.5, left, y + 5 * mm, full_w)
     _fitted(pdf, font.japanese, KEEP_IT_SECRET, 7, left, y + 1.8 * mm, full_w)
 
 
 def _fitted(pdf, font: str, text: str, size: float, x: float, y: float,
-            max_width: float, min_size: float = 5.5) -> None:
-    """Draw ``text`` no wider than ``max_width``: smaller type first, then cut with「…」."""
+            max_width: float, min_size: float = 5.5, cut: bool = True) -> None:
+    """Draw ``text`` no wider than ``max_width``: smaller type first, then (``cut``) cut
+    with「…」. An address is never cut (half an address is no address): only shrunk."""
     width = pdfmetrics.stringWidth(text, font, size)
     if width > max_width:
-        size = max(min_size, size * max_width / width)
-        while len(text) > 1 and pdfmetrics.stringWidth(text, font, size) > max_width:
+        size = max(min_size, size * max_width / width * 0.99)  # 0.99: rounding
+        while cut and len(text) > 1 and pdfmetrics.stringWidth(text, font, size) > max_width:
             text = text[:-2] + "…"
     pdf.setFont(font, size)
     pdf.drawString(x, y, text)

@@ -278,3 +278,13 @@ def test_the_image_carries_the_font_the_slips_embed():
     assert "fonts-ipaexfont-gothic" in runtime and "fonts-dejavu-core" in runtime
     # Where Debian's package puts it is the first place the slips look.
     assert sheets.JAPANESE_FONTS[0] == "/usr/share/fonts/opentype/ipaexfont-gothic/ipaexg.ttf"
+
+
+def test_a_long_address_is_shrunk_never_cut():
+    long_issuer = "https://mynagate.board-of-education.minato-city.example.jp"
+    pdf = sheets.first_password_pdf([_pupil(1)], issuer=long_issuer)
+    text = pdf_layout.page_text(pdf)[0]
+    assert long_issuer + "/account/" in text and "…" not in text
+    [boxes] = pdf_layout.pages(pdf)
+    assert pdf_layout.overlapping(boxes) == []
+    assert pdf_layout.qr_codes(pdf_layout.render(pdf, page=1)) == [long_issuer + "/account/"]
