@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Install and start everything the test suite talks to, on Debian (run as root, as CI does):
-# PostgreSQL, Redis, pcscd + the vpcd virtual reader, Chromium, Xvfb/xdotool, Node + npm
+# PostgreSQL, Redis, pcscd + the vpcd virtual reader, the fonts the first-password slips
+# embed (IPAex Gothic, DejaVu Sans Mono) with poppler-utils and zbar-tools that read them
+# back (tests/admin/pdf_layout.py), Chromium, Xvfb/xdotool, Node + npm
 # openid-client and axe-core (tests/browser), wrk + npm oidc-provider (the bench harness's
 # smoke test), docker-compose and
 # nginx (tests/deploy: no Docker engine, Debian's docker-compose checks docker/compose.yaml and
@@ -14,12 +16,14 @@ cd "$(dirname "$0")/.."
 # long as the list is the same and the commands the tests start are still there. Delete
 # .venv/.test-deps-packages to check every package again.
 PACKAGES="postgresql redis-server pcscd vsmartcard-vpcd libpcsclite-dev swig build-essential \
-python3-dev chromium fonts-noto-cjk xvfb xdotool python3-tk wrk"
+python3-dev chromium fonts-noto-cjk xvfb xdotool python3-tk wrk \
+fonts-ipaexfont-gothic fonts-dejavu-core poppler-utils zbar-tools"
 STAMP=.venv/.test-deps-packages
 stamp_is_good() {
   [ -f "$STAMP" ] && [ "$(cat "$STAMP")" = "$PACKAGES" ] || return 1
   local cmd
-  for cmd in psql pg_isready redis-server redis-cli chromium node npm docker-compose Xvfb wrk; do
+  for cmd in psql pg_isready redis-server redis-cli chromium node npm docker-compose Xvfb wrk \
+             pdftoppm pdffonts zbarimg; do
     command -v "$cmd" >/dev/null 2>&1 || return 1
   done
   command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ]

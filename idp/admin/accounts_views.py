@@ -3,14 +3,15 @@ an enrolment code for staff), one account, lock/unlock/end sessions/codes."""
 
 from __future__ import annotations
 
-from flask import abort, redirect, request, url_for
+from flask import Response, abort, redirect, request, url_for
 from wtforms.fields.choices import SelectChoice
 
 from idp.accounts.cards import card_status
 from idp.accounts.roles import ACCOUNT_ROLES, STAFF_ROLES, Actor, may_grant_role
-from idp.admin import accounts, transfers
+from idp.admin import accounts, slips, transfers
 from idp.admin.forms import AccountForm, ActionForm, TransferForm
 from idp.admin.messages import describe
+from idp.admin.sheets import first_password_pdf, fonts
 from idp.admin.views import bp, render, show_also, show_once
 from idp.admin.web_auth import admin_required
 from idp.japan_time import japan_date
@@ -108,3 +109,27 @@ def account_action(actor: Actor, account_id: str, operation: str):
     if operation == "reset-code":  # the code, with the cards that still sign in
         return redirect(url_for("admin.account_after_reset", account_id=account_id), 303)
     return redirect(url_for("admin.account_detail", account_id=account_id), 303)
+
+
+@bp.post("/accounts/<account_id>/slip")
+@admin_required
+def account_slip(actor: Actor, account_id: str):
+    """The slip printed again with a new first password: the PDF is the answer (the password
+    is never shown on a page, and the old one stops working now)."""
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    fonts()  # no font, no change: SheetFontMissing is a readable 503 (idp.admin.views)
+    svc = services()
+    refused = None
+    with svc.db.session() as db:
+        row = accounts.load_account(db, actor, account_id)
+        try:
+            entry = slips.reprint_slip(svc, db, row, actor_id=actor.account_id)
+        except accounts.AdminInputError as exc:
+            refused = describe(exc.code, str(exc))
+    if refused is not None:
+        return account_page(actor, account_id, 400, error=refused)
+    return Response(first_password_pdf([entry], issuer=svc.settings.issuer),
+                    mimetype="application/pdf", headers={
+                        "Content-Disposition": f"attachment; filename=slip-{entry['login_id']}.pdf",
+                        "Cache-Control": "no-store"})

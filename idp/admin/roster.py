@@ -43,11 +43,27 @@ LOGIN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,63}$")
 
 
 class RosterFileError(ValueError):
-    """The file as a whole cannot be read (encoding, header, size); ``code`` names why."""
+    """The file as a whole cannot be read (encoding, header, size); ``code`` names why.
 
-    def __init__(self, code: str, message: str) -> None:
+    ``detail`` is what a page shows after its sentence for ``code``: in the file's own words
+    (the missing columns named in the language of the file's header)."""
+
+    def __init__(self, code: str, message: str, detail: str | None = None) -> None:
         super().__init__(message)
         self.code = code
+        self.detail = message if detail is None else detail
+
+
+#: The columns by the names a template CSV uses (Japanese) and English headers use.
+JAPANESE_COLUMNS = {"school_code": "学校コード", "login_id": "ログインID",
+                    "display_name": "氏名", "grade": "学年", "class_name": "組",
+                    "role": "役割"}
+ENGLISH_COLUMNS = {"school_code": "school code", "login_id": "login id",
+                   "display_name": "display name", "grade": "grade", "class_name": "class",
+                   "role": "role"}
+#: Where a OneRoster bundle keeps what the plan's checks name (users.csv, roles.csv).
+ONEROSTER_COLUMNS = {"school_code": "orgSourcedIds", "login_id": "username",
+                     "display_name": "givenName", "role": "role"}
 
 
 @dataclass(frozen=True)
@@ -90,6 +106,8 @@ class ParsedRoster:
     mode: str = "csv"  # csv | bulk | delta (a OneRoster bundle's users.csv)
     skipped: list[RowError] = field(default_factory=list)  # rows left out on purpose
     agents_given: bool = False  # users.csv has an agentSourcedIds column
+    # Our field name -> the file's own column header, as written in it (a CSV's).
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -120,10 +138,16 @@ class RosterPlan:
     # Guardian links to make and to end (idp.admin.roster_agents.PlannedLink).
     links: list[Any] = field(default_factory=list)
     unlinks: list[Any] = field(default_factory=list)
+    headers: dict[str, str] = field(default_factory=dict)  # as in ParsedRoster
+    encoding: str = ""
 
     @property
     def valid(self) -> bool:
         return not self.errors
+
+    def column(self, name: str | None) -> str:
+        """A field as the file names it: its own header text, else the name given."""
+        return self.headers.get(name or "", name or "")
 
     @property
     def changes(self) -> int:
@@ -169,8 +193,12 @@ def _header_map(header: list[str]) -> dict[str, int]:
             columns[name] = index
     missing = [name for name in REQUIRED if name not in columns]
     if missing:
-        raise RosterFileError("missing_columns",
-                              "the header lacks column(s): " + ", ".join(missing))
+        # Named as the file would name them: a header in Japanese gets 「学校コード」.
+        words = JAPANESE_COLUMNS if any(not cell.isascii() for cell in header) \
+            else ENGLISH_COLUMNS
+        named = ", ".join(words[name] for name in missing)
+        raise RosterFileError("missing_columns", "the header lacks column(s): "
+                              + ", ".join(missing) + f" ({named})", named)
     return columns
 
 
@@ -210,7 +238,8 @@ def parse(data: bytes) -> ParsedRoster:
         raise RosterFileError("bad_csv", f"line {reader.line_num}: {exc}") from exc
     if not rows and not errors:
         raise RosterFileError("empty", "the file has a header but no rows")
-    return ParsedRoster(rows, errors, encoding)
+    headers = {name: header[index].strip() for name, index in columns.items()}
+    return ParsedRoster(rows, errors, encoding, headers=headers)
 
 
 def check_row(line: int, cells: list[str], columns: Mapping[str, int]
@@ -271,7 +300,10 @@ def plan_import(parsed: ParsedRoster, *, school_ids: Mapping[str, str],
     login id. With ``deactivate_missing`` every active student of a school in the file who
     is not in the file is deactivated (never deleted).
     """
-    plan = RosterPlan(errors=list(parsed.errors), skipped=list(parsed.skipped))
+    plan = RosterPlan(errors=list(parsed.errors), skipped=list(parsed.skipped),
+                      headers=parsed.headers or (ONEROSTER_COLUMNS if parsed.mode != "csv"
+                                                 else {}),
+                      encoding=parsed.encoding)
     accounts = list(existing)
     index = _Index(accounts)
     matched: set[str] = set()
@@ -394,3 +426,49 @@ def _changes(row: RosterRow, current: ExistingAccount) -> list[str]:
     if not current.active:
         changed.append("active")
     return changed
+
+
+# ----------------------------------------------------------------------------- preview
+@dataclass(frozen=True)
+class PreviewRow:
+    """One account as the import will leave it, and what changes for it (before, after)."""
+
+    line: int  # 0 for an account the file does not list (deactivated as missing)
+    fate: str  # create | update | unchanged | deactivate
+    school_code: str
+    login_id: str
+    display_name: str
+    kana: str
+    grade: str
+    class_name: str
+    role: str
+    changes: tuple[tuple[str, str, str], ...] = ()  # (field, before, after)
+
+
+def _kana(family: str, given: str) -> str:
+    return " ".join(part for part in (family, given) if part)
+
+
+def _row_view(row: RosterRow, fate: str, changes: tuple = ()) -> PreviewRow:
+    return PreviewRow(row.line, fate, row.school_code, row.login_id, row.display_name,
+                      _kana(row.kana_family_name, row.kana_given_name), row.grade,
+                      row.class_name, row.role, changes)
+
+
+def preview_rows(plan: RosterPlan, school_codes: Mapping[str, str]) -> list[PreviewRow]:
+    """Every row of the plan in file order (school id -> code in ``school_codes``), then
+    the accounts it deactivates."""
+    rows = [_row_view(r, "create") for r in plan.creates]
+    rows += [_row_view(r, "unchanged") for r in plan.unchanged if not r.remove]
+    for row, current, changed in plan.updates:
+        changes = tuple(
+            ("active", "inactive", "active") if name == "active"
+            else (name, str(getattr(current, name)), str(getattr(row, name)))
+            for name in changed)
+        rows.append(_row_view(row, "update", changes))
+    rows.sort(key=lambda r: r.line)
+    rows += [PreviewRow(0, "deactivate", school_codes.get(a.school_id, ""), a.login_id,
+                        a.display_name, _kana(a.kana_family_name, a.kana_given_name),
+                        a.grade, a.class_name, a.role, (("active", "active", "inactive"),))
+             for a in plan.deactivations]
+    return rows

@@ -11,11 +11,11 @@ from sqlalchemy.orm import Session
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from idp.accounts.roles import Actor
-from idp.admin import roster_service
+from idp.admin import accounts, roster_service, slips
 from idp.admin.api import ApiError, _bool_arg, _error, _str_arg, api_route, bp
 from idp.admin.oneroster_export import export_bundle
 from idp.admin.roster import RosterFileError
-from idp.admin.sheets import first_password_pdf
+from idp.admin.sheets import SheetFontMissing, first_password_pdf, fonts
 from idp.audit import audit
 from idp.services import services
 
@@ -23,6 +23,11 @@ from idp.services import services
 @bp.errorhandler(RequestEntityTooLarge)
 def _too_large(exc: RequestEntityTooLarge):
     return _error(413, "too_large", "the upload is larger than the provider accepts (1 MiB)")
+
+
+@bp.errorhandler(SheetFontMissing)
+def _no_font(exc: SheetFontMissing):
+    return _error(503, "sheet_font_missing", str(exc))
 
 
 def _roster_bytes() -> bytes:
@@ -69,6 +74,18 @@ def roster_sheet(db: Session, actor: Actor, sheet_id: str):
     audit(db, "roster.sheet_downloaded", actor=actor.account_id, count=len(entries))
     return Response(pdf, mimetype="application/pdf", headers={
         "Content-Disposition": "attachment; filename=first-passwords.pdf",
+        "Cache-Control": "no-store"})
+
+
+@api_route("/accounts/<account_id>/slip", ["POST"])
+def reprint_slip(db: Session, actor: Actor, account_id: str):
+    """One account's slip again, with a new first password (the old one stops now)."""
+    row = accounts.load_account(db, actor, account_id)
+    fonts()  # no font, no change (a 503 before the password is replaced)
+    pdf = first_password_pdf([slips.reprint_slip(services(), db, row, actor_id=actor.account_id)],
+                             issuer=services().settings.issuer)
+    return Response(pdf, mimetype="application/pdf", headers={
+        "Content-Disposition": f"attachment; filename=slip-{row.login_id}.pdf",
         "Cache-Control": "no-store"})
 
 

@@ -21,11 +21,13 @@ from idp.admin import oneroster, roster_agents
 from idp.admin.roster import (
     ExistingAccount,
     ParsedRoster,
+    PreviewRow,
     RosterFileError,
     RosterPlan,
     RowError,
     parse,
     plan_import,
+    preview_rows,
 )
 from idp.audit import audit
 from idp.signin.passwords import generate_first_password, hash_password
@@ -136,8 +138,10 @@ def import_roster(svc, db: Session, actor: Actor, data: bytes, *, deactivate_mis
         audit(db, "account.created", actor=actor.account_id, account_id=account.id,
               school_id=school_id, via="roster")
         created.append({"school_code": row.school_code, "school_name": schools[school_id].name,
-                        "grade": row.grade, "class_name": row.class_name,
+                        "grade": row.grade, "class_name": row.class_name, "role": row.role,
                         "login_id": row.login_id, "display_name": row.display_name,
+                        "kana_family_name": row.kana_family_name,
+                        "kana_given_name": row.kana_given_name,
                         "student_number": row.student_number, "password": password})
     for row, current, changed in plan.updates:
         account = db.get(Account, current.id)
@@ -193,6 +197,14 @@ def _by_sourced_id(db: Session, school_id: str, sourced_id: str) -> Account:
                                             Account.sourced_id == sourced_id)).one()
 
 
+def preview_table(db: Session, plan: RosterPlan) -> list[PreviewRow]:
+    """Every row as the import will write it (for the preview page)."""
+    ids = {a.school_id for a in plan.deactivations}
+    codes = {s.id: s.code for s in db.scalars(select(School).where(School.id.in_(ids)))} \
+        if ids else {}
+    return preview_rows(plan, codes)
+
+
 def load_sheet(svc, actor: Actor, sheet_id: str) -> list[dict[str, str]] | None:
     """The first passwords of an import, only for the admin who ran it, while they last."""
     if not sheet_id or len(sheet_id) > 64:
@@ -212,8 +224,8 @@ def plan_view(plan: RosterPlan) -> dict[str, Any]:
     return {
         "valid": plan.valid,
         "summary": plan.summary(),
-        "errors": [_row_error_view(e) for e in plan.errors],
-        "skipped": [_row_error_view(e) for e in plan.skipped],
+        "errors": [_row_error_view(e, plan) for e in plan.errors],
+        "skipped": [_row_error_view(e, plan) for e in plan.skipped],
         "create": [{"line": r.line, "school_code": r.school_code, "login_id": r.login_id}
                    for r in plan.creates],
         "update": [{"line": r.line, "login_id": r.login_id, "fields": changed}
@@ -224,9 +236,10 @@ def plan_view(plan: RosterPlan) -> dict[str, Any]:
     }
 
 
-def _row_error_view(error: RowError) -> dict[str, Any]:
+def _row_error_view(error: RowError, plan: RosterPlan) -> dict[str, Any]:
+    # "column": the field as the file's own header names it (「組」, "class", "username").
     view: dict[str, Any] = {"line": error.line, "code": error.code, "field": error.field,
-                            "detail": error.detail}
+                            "column": plan.column(error.field), "detail": error.detail}
     if error.file:
         view["file"] = error.file
     return view

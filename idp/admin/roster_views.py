@@ -3,6 +3,8 @@ download the first-password sheets. Rules live in :mod:`idp.admin.roster_service
 
 from __future__ import annotations
 
+import csv
+import io
 import secrets
 
 from flask import Response, abort, request
@@ -14,13 +16,13 @@ from idp.admin.accounts import AdminInputError, NotFound
 from idp.admin.forms import RosterApplyForm, RosterExportForm, RosterUploadForm
 from idp.admin.messages import describe
 from idp.admin.oneroster_export import NEEDED_SCOPES, export_bundle
-from idp.admin.roster import RosterFileError
+from idp.admin.roster import FIELDS, JAPANESE_COLUMNS, RosterFileError
 from idp.admin.sheets import first_password_pdf
 from idp.admin.views import bp, render
 from idp.admin.web_auth import admin_required
 from idp.audit import audit
 from idp.services import services
-from idp.store.models import Client
+from idp.store.models import Client, School
 
 PREVIEW_TTL = 30 * 60  # how long a previewed roster waits to be applied
 MAX_ROSTER_BYTES = 900 * 1024
@@ -46,14 +48,15 @@ def roster(actor: Actor):
                                           file_format=file_format)
         except RosterFileError as exc:
             return _roster_page(actor, 400, form=form, error=_(
-                "ファイルを読めません: %(why)s", why=describe(exc.code, str(exc))))
+                "ファイルを読めません: %(why)s", why=describe(exc.code, exc.detail)))
+        rows = roster_service.preview_table(db, plan)
     preview_id = secrets.token_urlsafe(16)
     services().store.put(f"roster-preview:{preview_id}",
                          {"actor": actor.account_id, "data": data.decode("latin-1"),
                           "deactivate": deactivate, "format": file_format}, PREVIEW_TTL)
     apply_form = RosterApplyForm(preview_id=preview_id)
     return render("admin/roster_preview.html", actor, 200 if plan.valid else 422,
-                   plan=plan, apply_form=apply_form, deactivate=deactivate)
+                   plan=plan, rows=rows, apply_form=apply_form, deactivate=deactivate)
 
 
 @bp.post("/roster/apply")
@@ -71,10 +74,14 @@ def roster_apply(actor: Actor):
         result = roster_service.import_roster(svc, db, actor, stored["data"].encode("latin-1"),
                                               deactivate_missing=stored["deactivate"],
                                               file_format=stored.get("format", "csv"))
+        rows = roster_service.preview_table(db, result.plan) if not result.applied else []
     if not result.applied:
-        return render("admin/roster_preview.html", actor, 422, plan=result.plan,
+        return render("admin/roster_preview.html", actor, 422, plan=result.plan, rows=rows,
                        apply_form=None, deactivate=stored["deactivate"])
-    classes = sorted({(e["school_code"], e["grade"], e["class_name"]) for e in result.created})
+    # One sheet per class; the teachers share one (「先生」, whatever grade the file gave).
+    classes = sorted({(e["school_code"], "", "", True) if e.get("role") == "teacher"
+                      else (e["school_code"], e["grade"], e["class_name"], False)
+                      for e in result.created})
     return render("admin/roster_done.html", actor, plan=result.plan,
                    sheet_id=result.sheet_id, classes=classes)
 
@@ -87,8 +94,11 @@ def roster_sheet(actor: Actor, sheet_id: str):
     if entries is None:
         abort(404)
     grade, klass = request.args.get("grade"), request.args.get("class")
-    if grade is not None or klass is not None:
-        entries = [e for e in entries if (grade is None or e["grade"] == grade)
+    if request.args.get("role") == "teacher":
+        entries = [e for e in entries if e.get("role") == "teacher"]
+    elif grade is not None or klass is not None:
+        entries = [e for e in entries if e.get("role") != "teacher"
+                   and (grade is None or e["grade"] == grade)
                    and (klass is None or e["class_name"] == klass)]
     with svc.db.session() as db:
         audit(db, "roster.sheet_downloaded", actor=actor.account_id, count=len(entries))
@@ -96,6 +106,32 @@ def roster_sheet(actor: Actor, sheet_id: str):
                     mimetype="application/pdf", headers={
                         "Content-Disposition": "inline; filename=first-passwords.pdf",
                         "Cache-Control": "no-store"})
+
+
+#: The template CSV's example rows (the admin's own school code goes first on each).
+TEMPLATE_ROWS = (("h-yamada", "山田 花子", "5", "2", "児童"),
+                 ("t-suzuki", "鈴木 一郎", "", "", "教員"))
+
+
+@bp.get("/roster/template.csv")
+@admin_required
+def roster_template(actor: Actor):
+    """An example roster to fill in: UTF-8 with a BOM (Excel then opens it as UTF-8, not as
+    Shift_JIS) and CRLF line ends, the Japanese headers the import reads."""
+    if not may(actor, Action.ROSTER, actor.school_id):
+        raise Forbidden("roster")
+    school_code = "S0001"
+    if actor.school_id:
+        with services().db.session() as db:
+            school = db.get(School, actor.school_id)
+            school_code = school.code if school else school_code
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow([JAPANESE_COLUMNS[name] for name in FIELDS])
+    writer.writerows((school_code, *row) for row in TEMPLATE_ROWS)
+    return Response("\ufeff" + buffer.getvalue(), headers={
+        "Content-Disposition": "attachment; filename=roster-template.csv"},
+        content_type="text/csv; charset=utf-8")
 
 
 def _export_choices() -> list[tuple[str, str]]:

@@ -18,6 +18,7 @@ from flask_babel import gettext as _
 from idp.accounts.roles import STAFF_ROLES, Action, Actor, Forbidden, may
 from idp.admin import accounts, messages
 from idp.admin.messages import describe
+from idp.admin.sheets import SheetFontMissing
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -75,6 +76,15 @@ def _forbidden(exc: Forbidden):
 def _not_found(exc: accounts.NotFound):
     return render_template("error.html", error="404", http_error=True,
                            description=_("見つかりません。")), 404
+
+
+@bp.errorhandler(SheetFontMissing)
+def _no_sheet_font(exc: SheetFontMissing):
+    # The server lacks the Japanese font the slips embed (docs/admin-guide.md): nothing was
+    # changed (the unit of work rolled back), and the person who can fix it is told what.
+    return render_template("error.html", error="503", http_error=True, description=_(
+        "用紙(PDF)を作れません: サーバーに日本語フォントがありません。システムの担当者に"
+        "「fonts-ipaexfont-gothic を入れてください」と伝えてください。")), 503
 
 
 # ----------------------------------------------------------------------------- wiring

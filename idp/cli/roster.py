@@ -36,6 +36,17 @@ def register(cli: click.Group) -> None:
         run_import(ctx.services, path.read_bytes(), "oneroster" if oneroster else "csv",
                    deactivate_missing=deactivate_missing, dry_run=dry_run, sheets=sheets)
 
+    @roster.command("slip")
+    @click.option("--school", "school_code", required=True)
+    @click.option("--login", "login_id", required=True)
+    @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+                  required=True, help="Where to write the slip (PDF).")
+    @pass_ctx
+    def roster_slip(ctx, school_code: str, login_id: str, output: Path) -> None:
+        """Print one student's or teacher's slip again, with a NEW first password (the old
+        one stops working; the next sign-in asks for a new one)."""
+        run_slip(ctx.services, school_code, login_id, output)
+
     @roster.command("export")
     @click.option("--oneroster", is_flag=True, required=True,
                   help="OneRoster 1.2 CSV (the one export format).")
@@ -98,3 +109,29 @@ def run_import(svc, data: bytes, file_format: str, *, deactivate_missing: bool,
     view = roster_service.plan_view(result.plan)
     view["applied"] = True
     click.echo(json.dumps(view, ensure_ascii=False, indent=1))
+
+
+def run_slip(svc, school_code: str, login_id: str, output: Path) -> None:
+    """A new first password for one account and its slip, written to ``output``."""
+    from sqlalchemy import func, select
+
+    from idp.admin import slips
+    from idp.admin.accounts import AdminInputError
+    from idp.admin.sheets import SheetFontMissing, first_password_pdf, fonts
+    from idp.cli import fail
+    from idp.store.models import Account, School
+
+    try:
+        fonts()
+        with svc.db.session() as db:
+            row = db.scalar(select(Account).join(School).where(
+                School.code == school_code,
+                func.lower(Account.login_id) == login_id.lower()))
+            if row is None:
+                fail(f"no account {login_id} in school {school_code}")
+            entry = slips.reprint_slip(svc, db, row, actor_id=CLI_ACTOR_ID)
+    except (AdminInputError, SheetFontMissing) as exc:
+        fail(str(exc))
+        return
+    output.write_bytes(first_password_pdf([entry], issuer=svc.settings.issuer))
+    click.echo(json.dumps({"login_id": entry["login_id"], "file": str(output)}))

@@ -27,6 +27,8 @@ ROUTES = {
     ("/admin/accounts", "GET", "admin.account_list"),
     ("/admin/accounts/<account_id>", "GET", "admin.account_detail"),
     ("/admin/accounts/<account_id>/<operation>", "POST", "admin.account_action"),
+    ("/admin/accounts/<account_id>/slip", "POST", "admin.account_slip"),
+    ("/admin/roster/template.csv", "GET", "admin.roster_template"),
     ("/admin/accounts/<account_id>/reset", "GET", "admin.account_after_reset"),
     ("/admin/accounts/<account_id>/unlink-cards", "POST", "admin.account_unlink_cards"),
     ("/admin/accounts/new", "GET POST", "admin.account_new"),

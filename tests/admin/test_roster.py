@@ -145,6 +145,7 @@ def test_duplicates_in_the_file_write_nothing(client, svc, fresh_school, make_ac
                                     ("d1", "一郎", "1", "1", "児童")])
     body = _post(client, headers, "/api/admin/roster/import", text).get_json()
     assert body["errors"] == [{"line": 3, "code": "duplicate", "field": "login_id",
+                               "column": "ログインID",  # the file's own header
                                "detail": "same login id as line 2"}]
     assert _accounts_snapshot(svc, fresh_school.id) == before
 

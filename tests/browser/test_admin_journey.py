@@ -13,9 +13,7 @@ Each step leaves a screenshot in test-artifacts/admin-journey/.
 
 from __future__ import annotations
 
-import base64
 import re
-import zlib
 
 import pyotp
 import pytest
@@ -113,12 +111,11 @@ def roster_csv(school_code: str, logins: list[str]) -> bytes:
 
 
 def pdf_strings(pdf: bytes) -> str:
-    """The page content streams (reportlab: ASCII85 then Flate), decoded to their text
-    operators, e.g. ``(abcd-efgh-jkmn) Tj``."""
-    out = []
-    for stream in re.findall(rb"stream\r?\n(.*?~>)\s*endstream", pdf, re.S):
-        out.append(zlib.decompress(base64.a85decode(stream, adobe=True)).decode("latin-1"))
-    return "\n".join(out)
+    """The text a reader sees on the PDF's pages (the slips embed their fonts as TrueType
+    subsets, so the content streams hold glyph codes, not the letters)."""
+    from tests.admin.pdf_layout import page_text
+
+    return "\n".join(page_text(pdf))
 
 
 def focus_order(page, presses: int = 20) -> list[str]:
@@ -201,8 +198,7 @@ def test_roster_to_app_to_my_account_and_withdraw(chromium, provider, rp_server)
         first_password = {e["login_id"]: e["password"] for e in entries}[logins[0]]
         printed = pdf_strings(pdf)
         for entry in entries:  # every slip carries its ID and its first password
-            assert f"({entry['login_id']}) Tj" in printed
-            assert f"({entry['password']}) Tj" in printed
+            assert entry["login_id"] in printed and entry["password"] in printed
 
         # -- 2. the platform admin registers the app and sees its secret once ------------
         operator = Person(chromium, "2-platform-admin")
