@@ -12,42 +12,35 @@ class WithdrawForm(FlaskForm):
     submit = SubmitField(_l("このアプリにわたすのをやめる"))
 
 
-class PasswordForm(FlaskForm):
-    current = PasswordField(_l("いまのパスワード"), validators=[DataRequired(), Length(max=128)],
-                            render_kw={"autocomplete": "current-password"})
+class NewPasswordForm(FlaskForm):
+    """A new password typed twice (the policy itself is idp.signin.passwords')."""
+
     new = PasswordField(_l("新しいパスワード(8文字以上)"),
                         validators=[DataRequired(), Length(max=128)],
                         render_kw={"autocomplete": "new-password"})
     repeat = PasswordField(_l("新しいパスワードをもう一度"),
                            validators=[DataRequired(), Length(max=128)],
                            render_kw={"autocomplete": "new-password"})
+
+
+class PasswordForm(NewPasswordForm):
+    current = PasswordField(_l("いまのパスワード"), validators=[DataRequired(), Length(max=128)],
+                            render_kw={"autocomplete": "current-password"})
     submit = SubmitField(_l("パスワードをかえる"))
 
 
-class CardPasswordForm(FlaskForm):
+class CardPasswordForm(NewPasswordForm):
     """A new password proven by a fresh card sign-in: no current password asked."""
 
-    new = PasswordField(_l("新しいパスワード(8文字以上)"),
-                        validators=[DataRequired(), Length(max=128)],
-                        render_kw={"autocomplete": "new-password"})
-    repeat = PasswordField(_l("新しいパスワードをもう一度"),
-                           validators=[DataRequired(), Length(max=128)],
-                           render_kw={"autocomplete": "new-password"})
     submit = SubmitField(_l("パスワードを決める"))
 
 
-class ResetForm(FlaskForm):
+class ResetForm(NewPasswordForm):
     school = SelectField(_l("学校"), validators=[DataRequired()], validate_choice=True)
     login_id = StringField(_l("ID"), validators=[DataRequired(), Length(max=64)],
                            render_kw={"autocomplete": "username", "autocapitalize": "none"})
     code = StringField(_l("先生からもらったコード"), validators=[DataRequired(), Length(max=40)],
                        render_kw={"autocomplete": "off", "autocapitalize": "characters"})
-    new = PasswordField(_l("新しいパスワード(8文字以上)"),
-                        validators=[DataRequired(), Length(max=128)],
-                        render_kw={"autocomplete": "new-password"})
-    repeat = PasswordField(_l("新しいパスワードをもう一度"),
-                           validators=[DataRequired(), Length(max=128)],
-                           render_kw={"autocomplete": "new-password"})
     submit = SubmitField(_l("パスワードを決める"))
 
 

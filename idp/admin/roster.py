@@ -180,18 +180,21 @@ def decode(data: bytes) -> tuple[str, str]:
                               "the file is neither UTF-8 nor Shift_JIS (CP932)") from exc
 
 
-def _norm(value: str) -> str:
-    return unicodedata.normalize("NFKC", value).strip()
+def normalized(value: str | None) -> str:
+    """A cell as typed in any IME: full-width letters and digits folded, spaces trimmed."""
+    return unicodedata.normalize("NFKC", value or "").strip()
 
 
-def _header_map(header: list[str]) -> dict[str, int]:
+def header_map(header: list[str], required: tuple[str, ...] = REQUIRED) -> dict[str, int]:
+    """Our field name -> the column it is in, from the file's header (any known alias);
+    a missing required column is named as the file would name it."""
     lookup = {alias: name for name, aliases in HEADER_ALIASES.items() for alias in aliases}
     columns: dict[str, int] = {}
     for index, raw in enumerate(header):
-        name = lookup.get(_norm(raw).lower())
+        name = lookup.get(normalized(raw).lower())
         if name is not None and name not in columns:
             columns[name] = index
-    missing = [name for name in REQUIRED if name not in columns]
+    missing = [name for name in required if name not in columns]
     if missing:
         # Named as the file would name them: a header in Japanese gets 「学校コード」.
         words = JAPANESE_COLUMNS if any(not cell.isascii() for cell in header) \
@@ -212,7 +215,7 @@ def parse(data: bytes) -> ParsedRoster:
         header = next(reader, None)
         if header is None:
             raise RosterFileError("empty", "the file is empty")
-        columns = _header_map(header)
+        columns = header_map(header)
         rows: list[RosterRow] = []
         errors: list[RowError] = []
         seen: dict[tuple[str, str], int] = {}
@@ -249,12 +252,12 @@ def check_row(line: int, cells: list[str], columns: Mapping[str, int]
         return cells[index] if index is not None and index < len(cells) else ""
 
     errors: list[RowError] = []
-    school_code = _norm(cell("school_code"))
-    login_id = _norm(cell("login_id"))
+    school_code = normalized(cell("school_code"))
+    login_id = normalized(cell("login_id"))
     display_name = cell("display_name").strip()
-    grade = _norm(cell("grade"))
-    class_name = _norm(cell("class_name"))
-    raw_role = _norm(cell("role")).lower()
+    grade = normalized(cell("grade"))
+    class_name = normalized(cell("class_name"))
+    raw_role = normalized(cell("role")).lower()
     for name, value in (("school_code", school_code), ("login_id", login_id),
                         ("display_name", display_name), ("role", raw_role)):
         if not value:

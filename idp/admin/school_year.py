@@ -18,7 +18,6 @@ import csv
 import hashlib
 import io
 import json
-import unicodedata
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
@@ -29,7 +28,14 @@ from sqlalchemy.orm import Session
 
 from idp.accounts import lifecycle
 from idp.accounts.roles import STUDENT, Action, Actor, require
-from idp.admin.roster import HEADER_ALIASES, LOGIN_ID_RE, MAX_ROWS, RosterFileError, decode
+from idp.admin.roster import (
+    LOGIN_ID_RE,
+    MAX_ROWS,
+    RosterFileError,
+    decode,
+    header_map,
+    normalized,
+)
 from idp.audit import audit
 from idp.store.models import Account, PromotionBatch, School, utcnow
 
@@ -115,22 +121,8 @@ class PromotionPlan:
 
 
 # ----------------------------------------------------------------------------- the roster
-def _norm(value: str) -> str:
-    return unicodedata.normalize("NFKC", value or "").strip()
-
-
 def _columns(header: list[str]) -> dict[str, int]:
-    lookup = {alias: name for name, aliases in HEADER_ALIASES.items() for alias in aliases}
-    columns: dict[str, int] = {}
-    for index, raw in enumerate(header):
-        name = lookup.get(_norm(raw).lower())
-        if name is not None and name not in columns:
-            columns[name] = index
-    missing = [n for n in ("login_id", "grade", "class_name") if n not in columns]
-    if missing:
-        raise RosterFileError("missing_columns",
-                              "the header lacks column(s): " + ", ".join(missing))
-    return columns
+    return header_map(header, ("login_id", "grade", "class_name"))
 
 
 def parse_class_roster(data: bytes, school_code: str
@@ -158,7 +150,7 @@ def parse_class_roster(data: bytes, school_code: str
 
             def cell(name: str, cells: list[str] = cells) -> str:
                 index = columns.get(name)
-                return _norm(cells[index]) if index is not None and index < len(cells) else ""
+                return normalized(cells[index]) if index is not None and index < len(cells) else ""
 
             login, grade, klass = cell("login_id"), cell("grade"), cell("class_name")
             school = cell("school_code")
@@ -182,7 +174,7 @@ def parse_class_roster(data: bytes, school_code: str
 
 # ----------------------------------------------------------------------------- the plan
 def _grade_number(grade: str) -> int | None:
-    value = _norm(grade)
+    value = normalized(grade)
     return int(value) if value.isdigit() and len(value) <= 2 else None
 
 
