@@ -14,6 +14,7 @@ Each step leaves a screenshot in test-artifacts/admin-journey/.
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pyotp
 import pytest
@@ -65,19 +66,21 @@ def rp_server():
 class Person:
     """One person's browser (a context of its own: own cookies)."""
 
-    def __init__(self, chromium, name: str) -> None:
+    def __init__(self, chromium, name: str, artifacts: Path = ARTIFACTS) -> None:
         self.context = chromium.new_context(locale="ja-JP",
                                             viewport={"width": 1000, "height": 900})
         self.page = self.context.new_page()
         self.page.set_default_timeout(TIMEOUT_MS)
         self.name = name
         self.shots = 0
+        self.artifacts = artifacts  # this journey's screenshot folder
+        artifacts.mkdir(parents=True, exist_ok=True)
 
     def shot(self, step: str) -> None:
         """A screenshot of the page as it is now, and axe's check of it."""
         assert_accessible(self.page, f"{self.name} {step}")
         self.shots += 1
-        self.page.screenshot(path=str(ARTIFACTS / f"{self.name}-{self.shots:02d}-{step}.png"),
+        self.page.screenshot(path=str(self.artifacts / f"{self.name}-{self.shots:02d}-{step}.png"),
                              full_page=True)
 
     def admin_sign_in(self, issuer: str, admin: Admin, *, by_keyboard: bool = False) -> None:
@@ -206,6 +209,8 @@ def test_roster_to_app_to_my_account_and_withdraw(chromium, provider, rp_server)
         operator.admin_sign_in(issuer, platform_admin)
         page = operator.page
         page.click("#nav-clients")
+        page.wait_for_url(f"{issuer}/admin/clients")
+        operator.shot("clients")
         page.click("#client-new")
         redirect_uri = f"{rp_server.url}/callback"
         page.get_by_label("アプリの名前").fill("ジャーニー算数")
@@ -225,6 +230,7 @@ def test_roster_to_app_to_my_account_and_withdraw(chromium, provider, rp_server)
         page.reload()
         assert page.locator("#handoff-secret").count() == 0  # shown once, never again
         assert page.locator("#handoff-secret-gone").count() == 1
+        operator.shot("client-handoff-later")
         assert client_secret not in page.content()
         with svc.db.session() as db:
             client_row = db.get(Client, client_id)
@@ -240,6 +246,7 @@ def test_roster_to_app_to_my_account_and_withdraw(chromium, provider, rp_server)
         people.append(pupil)
         page = pupil.page
         page.goto(rp_server.url + "/")
+        pupil.shot("app")
         page.click("#sign-in")
         page.wait_for_url(re.compile(re.escape(issuer) + r"/login\?"))
         for label in ("学校", "ID", "パスワード"):  # every field is named by its label

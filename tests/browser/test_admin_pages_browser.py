@@ -37,7 +37,7 @@ def test_home_handoff_and_audit_in_chromium(chromium, provider):  # noqa: F811
         school = School(code=unique("pg"), name="ブラウザ小学校")
         db.add(school)
     admin = _make_account(svc, school, "platform_admin")
-    person = Person(chromium, "it-person")
+    person = Person(chromium, "it-person", ARTIFACTS)
     person.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=issuer)
     problems = _watch_console(person)
     try:
@@ -49,9 +49,12 @@ def test_home_handoff_and_audit_in_chromium(chromium, provider):  # noqa: F811
         person.shot("home")
 
         page.click("#nav-clients")
+        page.wait_for_url(f"{issuer}/admin/clients")
+        person.shot("clients")
         page.click("#client-new")
         page.get_by_label("アプリの名前").fill("コピーの確認アプリ")
         page.get_by_label("リダイレクトURI(1行に1つ)").fill("https://copy.example.test/cb")
+        person.shot("client-form")
         page.click("#client-save")
         page.wait_for_url(re.compile(re.escape(issuer) + r"/admin/clients/[^/]+/handoff$"))
         secret = page.inner_text("#handoff-secret").strip()

@@ -57,8 +57,7 @@ def test_oneroster_bundle_to_sheets_to_export_to_a_pupil_signing_in(
     people: list[Person] = []
     try:
         # -- 1. the bundle: preview, apply, first-password sheets -----------------------
-        admin = Person(chromium, "1-school-admin")
-        admin.shot = _shot_in(admin, ARTIFACTS)
+        admin = Person(chromium, "1-school-admin", ARTIFACTS)
         people.append(admin)
         admin.admin_sign_in(issuer, school_admin)
         page = admin.page
@@ -117,11 +116,11 @@ def test_oneroster_bundle_to_sheets_to_export_to_a_pupil_signing_in(
         # -- 3. the pupil signs in to the app with the first password ---------------------
         app = JourneyRP(issuer, row.client_id, client_secret, redirect_uri)
         rp_server.start(app.wsgi(rp_server.port))
-        pupil = Person(chromium, "2-pupil")
-        pupil.shot = _shot_in(pupil, ARTIFACTS)
+        pupil = Person(chromium, "2-pupil", ARTIFACTS)
         people.append(pupil)
         page = pupil.page
         page.goto(rp_server.url + "/")
+        pupil.shot("app")
         page.click("#sign-in")
         page.wait_for_url(re.compile(re.escape(issuer) + r"/login\?"))
         page.get_by_label("学校", exact=True).select_option(school.code)
@@ -142,11 +141,3 @@ def test_oneroster_bundle_to_sheets_to_export_to_a_pupil_signing_in(
         for person in people:
             person.context.close()
 
-
-def _shot_in(person: Person, folder):
-    """Screenshots into this journey's folder (Person writes to the admin journey's)."""
-    def shot(step: str) -> None:
-        person.shots += 1
-        person.page.screenshot(path=str(folder / f"{person.name}-{person.shots:02d}-{step}.png"),
-                               full_page=True)
-    return shot
