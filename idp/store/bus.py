@@ -143,6 +143,8 @@ class RedisBus:
                         subscriber.on_message(message)
             except Exception as exc:  # noqa: BLE001 - Redis away: retry, then a gap
                 self._connected.clear()
+                if self._stop.is_set():  # closed while connecting: nothing to report
+                    break
                 log.warning("bus_disconnected", error=str(exc)[:200])
                 time.sleep(self._delay)
             finally:
