@@ -18,10 +18,10 @@ from idp.admin.messages import describe
 from idp.admin.sheets import fonts
 from idp.admin.views import bp, render
 from idp.admin.web_auth import admin_required
+from idp.audit import audit
 from idp.clients import metadata, registry
 from idp.clients.auth_methods import SECRET_METHODS
 from idp.clients.registry import ClientMetadataError, register_client
-from idp.audit import audit
 from idp.services import services
 from idp.store.models import Client
 
