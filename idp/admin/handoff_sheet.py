@@ -61,11 +61,13 @@ class _Page:
 
     def value(self, value: str) -> None:
         """A value to type or copy, in the monospaced font, wrapped (never cut or shrunk
-        past reading): an address or a secret must come out whole."""
-        for line in _wrap(value, self.font.mono, VALUE_SIZE, self.width - 4 * mm):
+        past reading): an address or a secret must come out whole. Its continued lines are
+        indented further, so a long address never looks like two."""
+        for index, line in enumerate(_wrap(value, self.font.mono, VALUE_SIZE,
+                                           self.width - 8 * mm)):
             self._room(LINE)
             self.pdf.setFont(self.font.mono, VALUE_SIZE)
-            self.pdf.drawString(MARGIN + 4 * mm, self.y, line)
+            self.pdf.drawString(MARGIN + (8 if index else 4) * mm, self.y, line)
             self.y -= LINE
 
     def field(self, label: str, values: list[str]) -> None:

@@ -126,3 +126,21 @@ def test_csrf_permissions_and_unknown_apps(app, platform_admin, school_admin):
     anonymous = app.test_client().post(action, data={"csrf_token": csrf_of(html)})
     assert anonymous.status_code in (302, 303, 400)
     assert anonymous.mimetype != "application/pdf"
+
+
+def test_a_long_address_is_wrapped_whole_never_cut_or_overprinted():
+    from idp.admin.handoff_sheet import HandoffFacts, handoff_pdf
+
+    long_uri = "https://drill.example.test/" + "very-long-path/" * 12 + "cb"
+    pdf = handoff_pdf(HandoffFacts(
+        app_name="かんたん漢字ドリル", issuer="https://id.example.jp",
+        discovery_url="https://id.example.jp/.well-known/openid-configuration",
+        client_id="abc", auth_method="client_secret_basic", redirect_uris=[long_uri],
+        post_logout_redirect_uris=[], scopes=["openid"], id_token_alg="RS256",
+        uses_secret=True, secret="s3cr3t"))
+    text = _text(pdf)
+    assert "…" not in text
+    assert long_uri in text.replace("\n", "")
+    boxes = pdf_layout.pages(pdf)[0]
+    assert not pdf_layout.overlapping(boxes)
+    assert max(b.x1 for b in boxes) < 595 - 28  # inside the right margin (A4: 595 pt)
