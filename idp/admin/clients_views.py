@@ -4,17 +4,21 @@ rotate the secret, delete. Rules live in :mod:`idp.clients.registry`."""
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
-from flask import abort, redirect, request, session, url_for
+from flask import Response, abort, redirect, request, session, url_for
 from sqlalchemy import select
 
 from idp.accounts.roles import Action, Actor, require
 from idp.admin import accounts
 from idp.admin.forms import ActionForm, ClientForm
+from idp.admin.handoff_sheet import HandoffFacts, handoff_pdf
 from idp.admin.messages import describe
+from idp.admin.sheets import fonts
 from idp.admin.views import bp, render
 from idp.admin.web_auth import admin_required
+from idp.audit import audit
 from idp.clients import metadata, registry
 from idp.clients.auth_methods import SECRET_METHODS
 from idp.clients.registry import ClientMetadataError, register_client
@@ -162,6 +166,10 @@ def client_action(actor: Actor, client_id: str, operation: str):
 
 # ----------------------------------------------------------------------------- hand-off
 HANDOFF_KEY = "admin_client_handoff"
+#: The secret the hand-off page just showed, kept for that page's「PDFで保存」only: the PDF
+#: POST pops it (a second PDF has no secret), reloading the page drops it, and it expires.
+HANDOFF_PDF_KEY = "admin_client_handoff_pdf"
+HANDOFF_PDF_SECONDS = 15 * 60
 
 
 def hand_off_secret(client_id: str, secret: str | None) -> None:
@@ -189,6 +197,7 @@ def client_handoff(actor: Actor, client_id: str):
     with svc.db.session() as db:
         row = _load_client(db, client_id)
         secret = _take_secret(row.client_id)
+        _hold_for_pdf(row.client_id, secret)
         issuer = svc.settings.issuer.rstrip("/")
         body, status = render("admin/client_handoff.html", actor, row=row, secret=secret,
                               issuer=issuer,
@@ -197,3 +206,48 @@ def client_handoff(actor: Actor, client_id: str):
                               action_form=ActionForm())
     # The secret must not come back from a cache either.
     return body, status, {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+
+def _hold_for_pdf(client_id: str, secret: str | None) -> None:
+    if secret:
+        session[HANDOFF_PDF_KEY] = {"client_id": client_id, "secret": secret,
+                                    "until": time.time() + HANDOFF_PDF_SECONDS}
+    else:  # a reload (or another app's page): the secret is gone for the PDF too
+        session.pop(HANDOFF_PDF_KEY, None)
+
+
+def _take_secret_for_pdf(client_id: str) -> str | None:
+    held = session.pop(HANDOFF_PDF_KEY, None)
+    if (isinstance(held, dict) and held.get("client_id") == client_id
+            and float(held.get("until") or 0) > time.time()):
+        return held.get("secret")
+    return None
+
+
+@bp.post("/clients/<client_id>/handoff.pdf")
+@admin_required
+def client_handoff_pdf(actor: Actor, client_id: str):
+    """The hand-off page as a PDF. A POST (with the CSRF token) from the page: the secret is
+    printed in the first PDF after the page showed it, and never again."""
+    require(actor, Action.CLIENTS)
+    if not ActionForm().validate_on_submit():
+        abort(400)
+    fonts()  # no font (SheetFontMissing, a 503): fail before the held secret is spent
+    svc = services()
+    with svc.db.session() as db:
+        row = _load_client(db, client_id)
+        secret = _take_secret_for_pdf(row.client_id)
+        issuer = svc.settings.issuer.rstrip("/")
+        pdf = handoff_pdf(HandoffFacts(
+            app_name=row.name, issuer=issuer,
+            discovery_url=f"{issuer}/.well-known/openid-configuration",
+            client_id=row.client_id, auth_method=row.token_endpoint_auth_method,
+            redirect_uris=list(row.redirect_uris or []),
+            post_logout_redirect_uris=list(row.post_logout_redirect_uris or []),
+            scopes=list(row.scopes or []), id_token_alg=row.id_token_signed_response_alg,
+            uses_secret=row.token_endpoint_auth_method in SECRET_METHODS, secret=secret))
+        audit(db, "client.handoff_pdf", actor=actor.account_id, client_id=row.client_id,
+              secret_included=secret is not None)
+    return Response(pdf, mimetype="application/pdf", headers={
+        "Content-Disposition": "attachment; filename=mynagate-handoff.pdf",
+        "Cache-Control": "no-store", "Pragma": "no-cache"})

@@ -145,6 +145,7 @@ EVENT_NAMES = {
     "client.secret_rotated": _l("アプリのシークレットを作り直し"),
     "client.allow_graduates": _l("卒業生の利用の設定"),
     "client.registration_refused": _l("アプリの登録をことわった"),
+    "client.handoff_pdf": _l("アプリの会社に渡す情報をPDFで保存"),
     "authorize.code_issued": _l("アプリへのサインイン"),
     "authorize.graduate_refused": _l("卒業生のサインインをことわった"),
     "consent.granted": _l("アプリへの許可"), "consent.denied": _l("アプリへの許可をしなかった"),

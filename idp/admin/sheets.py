@@ -150,9 +150,9 @@ def _page(pdf, font: Fonts, members: list[dict[str, str]], url: str) -> None:
     width, height = A4
     # Title and note on lines of their own, each shrunk to the page's width: a long school
     # name can never run into the note.
-    _fitted(pdf, font.japanese, f"{class_label(members[0])}  はじめてのパスワード", 14,
+    draw_fitted(pdf, font.japanese, f"{class_label(members[0])}  はじめてのパスワード", 14,
             MARGIN, height - MARGIN - 6 * mm, width - 2 * MARGIN)
-    _fitted(pdf, font.japanese, TEACHER_NOTE, 9, MARGIN, height - MARGIN - 12 * mm,
+    draw_fitted(pdf, font.japanese, TEACHER_NOTE, 9, MARGIN, height - MARGIN - 12 * mm,
             width - 2 * MARGIN)
     slip_w = (width - 2 * MARGIN) / COLUMNS
     slip_h = (height - 2 * MARGIN - HEADER) / ROWS
@@ -186,28 +186,28 @@ def _slip(pdf, font: Fonts, entry: dict[str, str], x: float, y: float, w: float,
     text_w = w - 2 * PAD - QR_SIZE - 3 * mm  # beside the QR code
     full_w = w - 2 * PAD
     school_line = " ".join(p for p in (entry.get("school_name", ""), class_text(entry)) if p)
-    _fitted(pdf, font.japanese, school_line, 8, left, top - 3 * mm, text_w)
+    draw_fitted(pdf, font.japanese, school_line, 8, left, top - 3 * mm, text_w)
     kana = kana_of(entry)
     if kana:
-        _fitted(pdf, font.japanese, kana, 7.5, left, top - 8 * mm, text_w)
-    _fitted(pdf, font.japanese, f"{entry.get('display_name', '')} さん", 13, left,
+        draw_fitted(pdf, font.japanese, kana, 7.5, left, top - 8 * mm, text_w)
+    draw_fitted(pdf, font.japanese, f"{entry.get('display_name', '')} さん", 13, left,
             top - 14 * mm, text_w)
     pdf.setFont(font.japanese, 7)
     pdf.drawString(left, top - 18.5 * mm, "ID")
-    _fitted(pdf, font.mono, entry.get("login_id", ""), 12, left + 8 * mm, top - 19 * mm,
+    draw_fitted(pdf, font.mono, entry.get("login_id", ""), 12, left + 8 * mm, top - 19 * mm,
             text_w - 8 * mm)
     pdf.setFont(font.japanese, 7)
     pdf.drawString(left, top - 23.5 * mm, "はじめてのパスワード")
-    _fitted(pdf, font.mono, entry.get("password", ""), 13, left, top - 29 * mm, text_w)
+    draw_fitted(pdf, font.mono, entry.get("password", ""), 13, left, top - 29 * mm, text_w)
     _draw_qr(pdf, qr, x + w - PAD - QR_SIZE, top - QR_SIZE - 1 * mm, QR_SIZE)
     pdf.setFont(font.japanese, 7)
     pdf.drawString(left, top - 33 * mm, "サインインするところ（QRコードでも ひらけます）")
-    _fitted(pdf, font.mono, url, 11, left, top - 38 * mm, full_w, min_size=3, cut=False)
-    _fitted(pdf, font.japanese, CHANGE_AT_FIRST_SIGN_IN, 7.5, left, y + 5 * mm, full_w)
-    _fitted(pdf, font.japanese, KEEP_IT_SECRET, 7, left, y + 1.8 * mm, full_w)
+    draw_fitted(pdf, font.mono, url, 11, left, top - 38 * mm, full_w, min_size=3, cut=False)
+    draw_fitted(pdf, font.japanese, CHANGE_AT_FIRST_SIGN_IN, 7.5, left, y + 5 * mm, full_w)
+    draw_fitted(pdf, font.japanese, KEEP_IT_SECRET, 7, left, y + 1.8 * mm, full_w)
 
 
-def _fitted(pdf, font: str, text: str, size: float, x: float, y: float,
+def draw_fitted(pdf, font: str, text: str, size: float, x: float, y: float,
             max_width: float, min_size: float = 5.5, cut: bool = True) -> None:
     """Draw ``text`` no wider than ``max_width``: smaller type first, then (``cut``) cut
     with「…」. An address is never cut (half an address is no address): only shrunk."""

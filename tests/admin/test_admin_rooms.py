@@ -76,6 +76,7 @@ ROUTES = {
     ("/admin/transfers/<transfer_id>/decline", "POST", "admin.transfer_decline"),
     # issue 12: the app's hand-off page, the admin card sign-in
     ("/admin/clients/<client_id>/handoff", "GET", "admin.client_handoff"),
+    ("/admin/clients/<client_id>/handoff.pdf", "POST", "admin.client_handoff_pdf"),
     ("/admin/login/card/challenge", "POST", "admin.login_card_challenge"),
     ("/admin/login/card/verify", "POST", "admin.login_card_verify"),
 }
