@@ -59,7 +59,9 @@ def test_home_handoff_and_audit_in_chromium(chromium, provider):  # noqa: F811
         page.wait_for_url(re.compile(re.escape(issuer) + r"/admin/clients/[^/]+/handoff$"))
         secret = page.inner_text("#handoff-secret").strip()
         page.click("button[data-copy='handoff-secret']")
-        page.wait_for_function("document.getElementById('copy-status').textContent !== ''")
+        # A selector, not wait_for_function: that polls with eval, which the page's CSP
+        # (rightly) refuses.
+        page.wait_for_selector("#copy-status:not(:empty)")
         assert page.inner_text("#copy-status") == "コピーしました。"
         assert page.evaluate("navigator.clipboard.readText()") == secret
         person.shot("handoff")
