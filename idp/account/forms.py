@@ -15,7 +15,7 @@ class WithdrawForm(FlaskForm):
 class NewPasswordForm(FlaskForm):
     """A new password typed twice (the policy itself is idp.signin.passwords')."""
 
-    new = PasswordField(_l("新しいパスワード(8文字以上)"),
+    new = PasswordField(_l("新しいパスワード（8文字以上）"),
                         validators=[DataRequired(), Length(max=128)],
                         render_kw={"autocomplete": "new-password"})
     repeat = PasswordField(_l("新しいパスワードをもう一度"),
@@ -51,7 +51,7 @@ class TotpStartForm(FlaskForm):
 
 
 class TotpConfirmForm(FlaskForm):
-    code = StringField(_l("確認コード(6けた)"), validators=[DataRequired(), Length(max=16)],
+    code = StringField(_l("確認コード（6けた）"), validators=[DataRequired(), Length(max=16)],
                        render_kw={"autocomplete": "one-time-code", "inputmode": "numeric"})
     submit = SubmitField(_l("たしかめて、オンにする"))
 
@@ -59,6 +59,6 @@ class TotpConfirmForm(FlaskForm):
 class TotpOffForm(FlaskForm):
     current = PasswordField(_l("いまのパスワード"), validators=[DataRequired(), Length(max=128)],
                             render_kw={"autocomplete": "current-password"})
-    code = StringField(_l("確認コード(6けた)"), validators=[DataRequired(), Length(max=16)],
+    code = StringField(_l("確認コード（6けた）"), validators=[DataRequired(), Length(max=16)],
                        render_kw={"autocomplete": "one-time-code", "inputmode": "numeric"})
     submit = SubmitField(_l("確認コードをやめる"))

@@ -15,7 +15,7 @@ def choose_own_password(page: Any, issuer: str, shot: Callable[[str], None],
     before anything else (the app's sign-in then carries on)."""
     page.wait_for_url(re.compile(re.escape(issuer) + r"/account/first-password"))
     assert page.locator("#first-password-title").count() == 1
-    page.get_by_label("新しいパスワード(8文字以上)", exact=True).fill(password)
+    page.get_by_label("新しいパスワード（8文字以上）", exact=True).fill(password)
     page.get_by_label("新しいパスワードをもう一度", exact=True).fill(password)
     shot("first-password")
     page.click("#first-password-submit")

@@ -33,9 +33,17 @@ def test_one_register_on_the_student_journey():
     assert not polite, f"「ください」 on a student page: {polite}"
 
 
+# The forms whose labels and buttons appear on those pages.
+STUDENT_FORMS = ("idp/account/forms.py", "idp/auth/forms.py")
+LAZY_MSGID = re.compile(r"""_l\(\s*(["'])(.*?)\1""", re.S)
+
+
 def test_japanese_punctuation_is_full_width():
-    wrong = [(page, text) for page in STUDENT_PAGES for text in _japanese_of(page)
-             if HALF_WIDTH_AFTER_JAPANESE.search(text)]
+    texts = [(page, text) for page in STUDENT_PAGES for text in _japanese_of(page)]
+    texts += [(form, m.group(2)) for form in STUDENT_FORMS
+              for m in LAZY_MSGID.finditer((ROOT / form).read_text("utf-8"))]
+    assert any(form == STUDENT_FORMS[0] for form, _ in texts)  # the scan reads the forms
+    wrong = [(page, text) for page, text in texts if HALF_WIDTH_AFTER_JAPANESE.search(text)]
     assert not wrong, f"half-width ? or () in Japanese: {wrong}"
 
 
