@@ -12,11 +12,8 @@ from idp.account.my_page import AppUse, apps_in_use
 from idp.accounts import guardians
 from idp.accounts.roles import GUARDIAN
 from idp.audit import audit
-from idp.japan_time import japan_minute
 from idp.oidc.tokens import revoke_client_account_tokens
 from idp.store.models import Account, Consent
-
-japan_time = japan_minute  # the name the guardian page template uses
 
 
 @dataclass

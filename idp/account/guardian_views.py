@@ -12,6 +12,7 @@ from idp.account.forms import WithdrawForm
 from idp.account.my_page_views import SCOPE_WORDS, claim_words
 from idp.accounts import guardians
 from idp.accounts.roles import GUARDIAN
+from idp.japan_time import japan_minute
 from idp.services import services
 from idp.signin.current import current_user
 
@@ -40,7 +41,7 @@ def home():
         pending = guardians.pending_for(db, guardian.id)
     return render_template("account/children.html", account=guardian, children=children,
                            pending=pending, form=WithdrawForm(), claim_words=claim_words,
-                           scope_words=SCOPE_WORDS, japan_time=guardian_page.japan_time,
+                           scope_words=SCOPE_WORDS, japan_time=japan_minute,
                            messages=get_flashed_messages())
 
 
