@@ -219,7 +219,7 @@ def start_mynagate(database_url: str, prefix: str, tmp: Path, args) -> Provider:
         actor="bench")
     env = harness.python_env({**as_environ(values), "BENCH_REDIS_PREFIX": prefix})
     server = harness.start_server(
-        "mynagate", harness.gunicorn_cmd(port, args.workers, args.threads), env,
+        "mynagate", harness.gunicorn_cmd(port, args.workers, args.threads, args.worker_class), env,
         f"http://127.0.0.1:{port}", "/.well-known/openid-configuration", BENCH, tmp)
     provider = Provider(
         "Mynagate", server, row.client_id, secret or "", "/authorize", "/token", "/userinfo",
@@ -556,7 +556,8 @@ def machine(args) -> dict[str, str]:
         info["redis"] = redis.Redis.from_url(harness.REDIS_URL).info("server")["redis_version"]
     except Exception:  # noqa: BLE001 - versions are informative only
         pass
-    info["setup"] = (f"gunicorn {args.workers} worker(s) × {args.threads} threads (gthread) "
+    info["setup"] = (f"gunicorn {args.workers} worker(s) × {args.threads} threads "
+                     f"({args.worker_class}) "
                      f"on core {harness.SERVER_CPU}, oidc-provider on core "
                      f"{harness.SERVER_CPU}, load on core {harness.LOAD_CPU}, "
                      f"{args.connections} connections, {args.seconds:g} s per run")
@@ -598,6 +599,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="unmeasured seconds before each run (0: none)")
     parser.add_argument("--workers", type=int, default=1, help="gunicorn worker processes")
     parser.add_argument("--threads", type=int, default=4, help="threads per worker")
+    parser.add_argument("--worker-class", default="gthread",
+                        help="gunicorn worker class (gthread, sync, gevent)")
     parser.add_argument("--connections", type=int, default=4)
     parser.add_argument("--no-peer", action="store_true", help="Mynagate only")
     parser.add_argument("--results", default=str(BENCH / "results.md"),

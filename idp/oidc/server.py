@@ -26,6 +26,7 @@ from idp.oidc.grants import (
     unit_of_work,
 )
 from idp.oidc.tokens import (
+    FamilyRef,
     account_may_use_tokens,
     find_token,
     make_token_generator,
@@ -59,7 +60,7 @@ class MynagateAuthorizationServer(AuthorizationServer):
                     acr=auth.acr, amr=auth.amr, sid=auth.sid,
                     absolute_lifetime=refresh_lifetime)
             else:
-                family = db.merge(request.refresh_token.family)
+                family = FamilyRef.of(request.refresh_token.family)
             store_token(db, token, family, refresh_lifetime)
             account_id = family.account_id
         after_commit(request, functools.partial(

@@ -10,11 +10,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from authlib.oauth2.rfc6749 import TokenMixin, scope_to_list
-from sqlalchemy import select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from idp.accounts.lifecycle import may_use_client
-from idp.store.models import Account, Client, Token, TokenFamily, utcnow
+from idp.store.models import Account, Client, Token, TokenFamily, new_id, utcnow
 
 
 def token_hash(value: str) -> str:
@@ -80,20 +80,44 @@ def make_token_generator(access_lifetime: int):
     return generate
 
 
-def store_token(db: Session, token: dict[str, Any], family: TokenFamily,
-                refresh_lifetime: int) -> Token:
+# Built once: a statement made per call (``insert(...).values(...)``) is a new object whose
+# cache key SQLAlchemy computes anew on every grant; these are keyed once. Every column is
+# given, so each execution compiles to the same INSERT.
+_INSERT_FAMILY = insert(TokenFamily.__table__)
+_INSERT_TOKEN = insert(Token.__table__)
+
+
+@dataclass(frozen=True)
+class FamilyRef:
+    """What storing a token needs of its family: the grant writes rows with Core inserts
+    (no ORM unit of work on the hot path), so the family need not be a loaded object."""
+
+    id: str
+    client_id: str
+    account_id: str
+    expires_at: datetime
+
+    @classmethod
+    def of(cls, family: TokenFamily) -> FamilyRef:
+        return cls(family.id, family.client_id, family.account_id, family.expires_at)
+
+
+def store_token(db: Session, token: dict[str, Any], family: FamilyRef,
+                refresh_lifetime: int) -> str:
+    """Insert the token's row (one statement) and return its id."""
     now = utcnow()
     refresh = token.get("refresh_token")
-    row = Token(
-        family_id=family.id, client_id=family.client_id, account_id=family.account_id,
-        scope=token.get("scope", ""), access_token_hash=token_hash(token["access_token"]),
-        refresh_token_hash=token_hash(refresh) if refresh else None, issued_at=now,
-        access_expires_at=now + timedelta(seconds=int(token["expires_in"])),
-        refresh_expires_at=min(family.expires_at, now + timedelta(seconds=refresh_lifetime))
-        if refresh else None,
-    )
-    db.add(row)
-    return row
+    row_id = new_id()
+    db.execute(_INSERT_TOKEN, {
+        "id": row_id, "family_id": family.id, "client_id": family.client_id,
+        "account_id": family.account_id, "scope": token.get("scope", ""),
+        "access_token_hash": token_hash(token["access_token"]),
+        "refresh_token_hash": token_hash(refresh) if refresh else None, "issued_at": now,
+        "access_expires_at": now + timedelta(seconds=int(token["expires_in"])),
+        "refresh_expires_at": min(family.expires_at,
+                                  now + timedelta(seconds=refresh_lifetime))
+        if refresh else None, "refresh_used_at": None, "revoked_at": None})
+    return row_id
 
 
 def find_token(db: Session, value: str, kind: str | None = None) -> IssuedToken | None:
@@ -125,7 +149,7 @@ def claim_refresh_token(db: Session, token_id: str) -> bool:
 
 @dataclass
 class ActiveAccessToken:
-    issued: IssuedToken
+    scope: str
     client: Client
     account: Account
 
@@ -136,25 +160,28 @@ def find_active_access_token(db: Session, value: str,
                              ) -> ActiveAccessToken | None:
     """An access token that is unexpired, unrevoked, whose client is still enabled and whose
     account is still active, unlocked and allowed at this client (``client_of`` and
-    ``account_of``: the process's caches); one statement: the token with its family."""
+    ``account_of``: the process's caches). One statement reading only the columns that
+    decide (no ORM objects: this runs on every UserInfo call)."""
     if not isinstance(value, str) or not value or len(value) > 512:
         return None
-    found = db.execute(select(Token, TokenFamily)
+    found = db.execute(select(Token.client_id, Token.account_id, Token.scope,
+                              Token.access_expires_at, Token.revoked_at,
+                              TokenFamily.revoked_at)
                        .join(TokenFamily, TokenFamily.id == Token.family_id)
                        .where(Token.access_token_hash == token_hash(value))).first()
     if found is None:
         return None
-    issued = IssuedToken(found[0], found[1])
-    if issued.is_expired() or issued.is_revoked():
+    client_id, account_id, scope, expires_at, revoked_at, family_revoked_at = found
+    if expires_at <= utcnow() or revoked_at is not None or family_revoked_at is not None:
         return None
-    client = client_of(issued.row.client_id)
+    client = client_of(client_id)
     if client is None or not client.enabled:
         return None
-    account = account_of(issued.row.account_id)
+    account = account_of(account_id)
     if account is None or not account.active or account.locked \
             or not may_use_client(account, client):
         return None
-    return ActiveAccessToken(issued, client, account)
+    return ActiveAccessToken(scope, client, account)
 
 
 def revoke_family(db: Session, family_id: str, reason: str) -> None:
@@ -198,12 +225,17 @@ def account_may_use_tokens(db: Session, account_id: str, client_row: Any) -> boo
 
 def new_family(db: Session, *, client_id: str, account_id: str, code_hash: str, scope: str,
                auth_time: int, acr: str, amr: list[str], sid: str,
-               absolute_lifetime: int) -> TokenFamily:
-    family = TokenFamily(client_id=client_id, account_id=account_id, code_hash=code_hash,
-                         scope=scope, auth_time=auth_time, acr=acr, amr=amr, sid=sid,
-                         expires_at=utcnow() + timedelta(seconds=absolute_lifetime))
-    db.add(family)
-    db.flush()
+               absolute_lifetime: int) -> FamilyRef:
+    """Insert the family of a code's tokens (one statement; a second family for the same
+    code breaks the unique ``code_hash``: IntegrityError, a replay)."""
+    now = utcnow()
+    family = FamilyRef(new_id(), client_id, account_id,
+                       now + timedelta(seconds=absolute_lifetime))
+    db.execute(_INSERT_FAMILY, {
+        "id": family.id, "client_id": client_id, "account_id": account_id,
+        "code_hash": code_hash, "scope": scope, "auth_time": auth_time, "acr": acr,
+        "amr": amr, "sid": sid, "created_at": now, "expires_at": family.expires_at,
+        "revoked_at": None, "revoked_reason": None})
     return family
 
 

@@ -319,7 +319,7 @@ def userinfo():
         active = find_active_access_token(db, value, svc.clients.get, svc.accounts.get)
         if active is None:
             return _bearer_error("invalid_token", "the access token is not valid", 401)
-        scopes = scope_to_list(active.issued.row.scope)
+        scopes = scope_to_list(active.scope)
         if "openid" not in scopes:
             return _bearer_error("insufficient_scope", "the openid scope is required", 403)
         claims = userinfo_claims(svc.settings.pairwise_secret, active.client,
