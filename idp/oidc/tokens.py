@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from authlib.oauth2.rfc6749 import TokenMixin, scope_to_list
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from idp.accounts.lifecycle import may_use_client
@@ -80,11 +80,16 @@ def make_token_generator(access_lifetime: int):
     return generate
 
 
-# Built once: a statement made per call (``insert(...).values(...)``) is a new object whose
-# cache key SQLAlchemy computes anew on every grant; these are keyed once. Every column is
-# given, so each execution compiles to the same INSERT.
+# The hot path's statements, built once and run on the session's Core connection: a
+# statement made per call is a new object whose cache key SQLAlchemy computes anew each
+# time, and the ORM execution layer adds nothing to a plain INSERT or a column SELECT.
+# Every column is given to the INSERTs, so each execution compiles to the same statement.
 _INSERT_FAMILY = insert(TokenFamily.__table__)
 _INSERT_TOKEN = insert(Token.__table__)
+_ACTIVE_ACCESS = (select(Token.client_id, Token.account_id, Token.scope,
+                         Token.access_expires_at, Token.revoked_at, TokenFamily.revoked_at)
+                  .join(TokenFamily, TokenFamily.id == Token.family_id)
+                  .where(Token.access_token_hash == bindparam("hash")))
 
 
 @dataclass(frozen=True)
@@ -108,7 +113,7 @@ def store_token(db: Session, token: dict[str, Any], family: FamilyRef,
     now = utcnow()
     refresh = token.get("refresh_token")
     row_id = new_id()
-    db.execute(_INSERT_TOKEN, {
+    db.connection().execute(_INSERT_TOKEN, {
         "id": row_id, "family_id": family.id, "client_id": family.client_id,
         "account_id": family.account_id, "scope": token.get("scope", ""),
         "access_token_hash": token_hash(token["access_token"]),
@@ -164,11 +169,7 @@ def find_active_access_token(db: Session, value: str,
     decide (no ORM objects: this runs on every UserInfo call)."""
     if not isinstance(value, str) or not value or len(value) > 512:
         return None
-    found = db.execute(select(Token.client_id, Token.account_id, Token.scope,
-                              Token.access_expires_at, Token.revoked_at,
-                              TokenFamily.revoked_at)
-                       .join(TokenFamily, TokenFamily.id == Token.family_id)
-                       .where(Token.access_token_hash == token_hash(value))).first()
+    found = db.connection().execute(_ACTIVE_ACCESS, {"hash": token_hash(value)}).first()
     if found is None:
         return None
     client_id, account_id, scope, expires_at, revoked_at, family_revoked_at = found
@@ -231,7 +232,7 @@ def new_family(db: Session, *, client_id: str, account_id: str, code_hash: str, 
     now = utcnow()
     family = FamilyRef(new_id(), client_id, account_id,
                        now + timedelta(seconds=absolute_lifetime))
-    db.execute(_INSERT_FAMILY, {
+    db.connection().execute(_INSERT_FAMILY, {
         "id": family.id, "client_id": client_id, "account_id": account_id,
         "code_hash": code_hash, "scope": scope, "auth_time": auth_time, "acr": acr,
         "amr": amr, "sid": sid, "created_at": now, "expires_at": family.expires_at,
