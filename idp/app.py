@@ -42,6 +42,7 @@ from idp.services import Services
 from idp.settings import Settings, SettingsError
 from idp.signin.sessions import StoreSessionInterface
 from idp.signin.throttle import Throttle
+from idp.store import access_cache
 from idp.store.bus import open_bus
 from idp.store.db import Database
 from idp.store.shortlived import StoreUnavailable, open_store
@@ -155,6 +156,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
 def build_services(settings: Settings) -> Services:
     store = open_store(settings.redis_url)
     database = Database(settings.database_url)
+    access_cache.attach(database, store)
     try:
         card = build_card_service(settings, store)
     except ValueError as exc:  # unreadable anchors, missing revocation settings
@@ -347,7 +349,11 @@ def configure_logging(level: str) -> None:
         handler.setFormatter(json_formatter())
         root.handlers = [handler]
     structlog.configure(
-        processors=[*_SHARED_PROCESSORS,
+        # filter_by_level first: an event below the logger's level is dropped before the
+        # rest of the chain (context, timestamp) runs; without it every access line and
+        # audit echo paid for all of it on every request, then the standard library dropped
+        # it. It asks the logger each time, so a level changed later still counts.
+        processors=[structlog.stdlib.filter_by_level, *_SHARED_PROCESSORS,
                     structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),
         cache_logger_on_first_use=True,

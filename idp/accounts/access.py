@@ -4,10 +4,11 @@ Flask-free; the account rooms call it inside their own unit of work."""
 
 from __future__ import annotations
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from idp.audit import audit
+from idp.store import access_cache
 from idp.store.models import Account, Token, TokenFamily, utcnow
 
 
@@ -20,6 +21,12 @@ def revoke_account_tokens(db: Session, account_id: str, reason: str, *,
     Runs in the caller's unit of work, so the revocation commits with the change that
     caused it (or neither does)."""
     now = utcnow()
+    # The store's copies of the access tokens go first (idp.store.access_cache): if the
+    # store cannot be reached this raises and nothing is revoked, rather than leaving a
+    # copy that outlives the revocation.
+    hashes = db.scalars(select(Token.access_token_hash).where(
+        Token.account_id == account_id, Token.revoked_at.is_(None))).all()
+    access_cache.forget(db, hashes)
     families = db.execute(update(TokenFamily).where(TokenFamily.account_id == account_id,
                                                     TokenFamily.revoked_at.is_(None))
                           .values(revoked_at=now, revoked_reason=reason)).rowcount

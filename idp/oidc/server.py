@@ -35,6 +35,7 @@ from idp.oidc.tokens import (
     store_token,
 )
 from idp.services import services
+from idp.store import access_cache
 from idp.store.models import utcnow
 
 
@@ -61,8 +62,12 @@ class MynagateAuthorizationServer(AuthorizationServer):
                     absolute_lifetime=refresh_lifetime)
             else:
                 family = FamilyRef.of(request.refresh_token.family)
-            store_token(db, token, family, refresh_lifetime)
+            stored = store_token(db, token, family, refresh_lifetime)
             account_id = family.account_id
+        after_commit(request, functools.partial(
+            access_cache.remember, svc.store, stored["access_token_hash"],
+            client_id=family.client_id, account_id=account_id, scope=stored["scope"],
+            issued_at=stored["issued_at"], expires_at=stored["access_expires_at"]))
         after_commit(request, functools.partial(
             svc.events.audit, "token.issued", client_id=client_row.client_id,
             account_id=account_id, grant_type=request.payload.grant_type,
@@ -84,6 +89,7 @@ class TokenRevocation(RevocationEndpoint):
             if token.presented_kind == "refresh_token":
                 revoke_family(db, token.family.id, "revoked_by_client")
             else:
+                access_cache.forget(db, [row.access_token_hash])
                 row.revoked_at = utcnow()
             audit(db, "token.revoked", client_id=token.row.client_id,
                   account_id=token.row.account_id)

@@ -14,7 +14,9 @@ from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from idp.accounts.lifecycle import may_use_client
+from idp.store import access_cache
 from idp.store.models import Account, Client, Token, TokenFamily, new_id, utcnow
+from idp.store.shortlived import ShortLivedStore, StoreUnavailable
 
 
 def token_hash(value: str) -> str:
@@ -86,7 +88,7 @@ def make_token_generator(access_lifetime: int):
 # Every column is given to the INSERTs, so each execution compiles to the same statement.
 _INSERT_FAMILY = insert(TokenFamily.__table__)
 _INSERT_TOKEN = insert(Token.__table__)
-_ACTIVE_ACCESS = (select(Token.client_id, Token.account_id, Token.scope,
+_ACTIVE_ACCESS = (select(Token.client_id, Token.account_id, Token.scope, Token.issued_at,
                          Token.access_expires_at, Token.revoked_at, TokenFamily.revoked_at)
                   .join(TokenFamily, TokenFamily.id == Token.family_id)
                   .where(Token.access_token_hash == bindparam("hash")))
@@ -108,21 +110,21 @@ class FamilyRef:
 
 
 def store_token(db: Session, token: dict[str, Any], family: FamilyRef,
-                refresh_lifetime: int) -> str:
-    """Insert the token's row (one statement) and return its id."""
+                refresh_lifetime: int) -> dict[str, Any]:
+    """Insert the token's row (one statement) and return the values written."""
     now = utcnow()
     refresh = token.get("refresh_token")
-    row_id = new_id()
-    db.connection().execute(_INSERT_TOKEN, {
-        "id": row_id, "family_id": family.id, "client_id": family.client_id,
+    values = {
+        "id": new_id(), "family_id": family.id, "client_id": family.client_id,
         "account_id": family.account_id, "scope": token.get("scope", ""),
         "access_token_hash": token_hash(token["access_token"]),
         "refresh_token_hash": token_hash(refresh) if refresh else None, "issued_at": now,
         "access_expires_at": now + timedelta(seconds=int(token["expires_in"])),
         "refresh_expires_at": min(family.expires_at,
                                   now + timedelta(seconds=refresh_lifetime))
-        if refresh else None, "refresh_used_at": None, "revoked_at": None})
-    return row_id
+        if refresh else None, "refresh_used_at": None, "revoked_at": None}
+    db.connection().execute(_INSERT_TOKEN, values)
+    return values
 
 
 def find_token(db: Session, value: str, kind: str | None = None) -> IssuedToken | None:
@@ -159,21 +161,35 @@ class ActiveAccessToken:
     account: Account
 
 
-def find_active_access_token(db: Session, value: str,
+def find_active_access_token(database: Any, store: ShortLivedStore, value: str,
                              client_of: Callable[[str], Client | None],
                              account_of: Callable[[str], Account | None]
                              ) -> ActiveAccessToken | None:
     """An access token that is unexpired, unrevoked, whose client is still enabled and whose
     account is still active, unlocked and allowed at this client (``client_of`` and
-    ``account_of``: the process's caches). One statement reading only the columns that
-    decide (no ORM objects: this runs on every UserInfo call)."""
+    ``account_of``: the process's caches). Read from the store's copy when there is one
+    (:mod:`idp.store.access_cache`), else from the database: one statement reading only the
+    columns that decide (no ORM objects: this runs on every UserInfo call)."""
     if not isinstance(value, str) or not value or len(value) > 512:
         return None
-    found = db.connection().execute(_ACTIVE_ACCESS, {"hash": token_hash(value)}).first()
-    if found is None:
-        return None
-    client_id, account_id, scope, expires_at, revoked_at, family_revoked_at = found
-    if expires_at <= utcnow() or revoked_at is not None or family_revoked_at is not None:
+    access_hash = token_hash(value)
+    try:
+        copy = access_cache.recall(store, access_hash)
+    except StoreUnavailable:
+        copy = None  # the database still knows
+    if copy is not None:
+        client_id, account_id, scope = copy["client_id"], copy["account_id"], copy["scope"]
+        issued_at, expires_at = copy["issued_at"], copy["expires_at"]
+        revoked = False
+    else:
+        with database.read() as db:
+            found = db.connection().execute(_ACTIVE_ACCESS, {"hash": access_hash}).first()
+        if found is None:
+            return None
+        client_id, account_id, scope, issued_at, expires_at, revoked_at, family_revoked_at = \
+            found
+        revoked = revoked_at is not None or family_revoked_at is not None
+    if revoked or expires_at <= utcnow():
         return None
     client = client_of(client_id)
     if client is None or not client.enabled:
@@ -182,11 +198,22 @@ def find_active_access_token(db: Session, value: str,
     if account is None or not account.active or account.locked \
             or not may_use_client(account, client):
         return None
+    if account.tokens_revoked_at is not None and issued_at <= account.tokens_revoked_at:
+        return None  # issued before the account's access ended
     return ActiveAccessToken(scope, client, account)
+
+
+def forget_access_copies(db: Session, condition: Any) -> None:
+    """Delete the store's copies of the unrevoked access tokens ``condition`` selects,
+    before the revocation that selects them commits (:mod:`idp.store.access_cache`)."""
+    hashes = db.scalars(select(Token.access_token_hash).where(
+        condition, Token.revoked_at.is_(None))).all()
+    access_cache.forget(db, hashes)
 
 
 def revoke_family(db: Session, family_id: str, reason: str) -> None:
     now = utcnow()
+    forget_access_copies(db, Token.family_id == family_id)
     db.execute(update(TokenFamily).where(TokenFamily.id == family_id,
                                          TokenFamily.revoked_at.is_(None))
                .values(revoked_at=now, revoked_reason=reason))

@@ -315,15 +315,15 @@ def userinfo():
         response = _bearer_error("invalid_request", "an access token is required", 401)
         response.headers["WWW-Authenticate"] = 'Bearer realm="mynagate"'
         return response
-    with svc.db.read() as db:
-        active = find_active_access_token(db, value, svc.clients.get, svc.accounts.get)
-        if active is None:
-            return _bearer_error("invalid_token", "the access token is not valid", 401)
-        scopes = scope_to_list(active.scope)
-        if "openid" not in scopes:
-            return _bearer_error("insufficient_scope", "the openid scope is required", 403)
-        claims = userinfo_claims(svc.settings.pairwise_secret, active.client,
-                                 active.account, scopes)
+    active = find_active_access_token(svc.db, svc.store, value, svc.clients.get,
+                                      svc.accounts.get)
+    if active is None:
+        return _bearer_error("invalid_token", "the access token is not valid", 401)
+    scopes = scope_to_list(active.scope)
+    if "openid" not in scopes:
+        return _bearer_error("insufficient_scope", "the openid scope is required", 403)
+    claims = userinfo_claims(svc.settings.pairwise_secret, active.client, active.account,
+                             scopes)
     return _no_store(jsonify(claims))
 
 

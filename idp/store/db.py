@@ -56,12 +56,18 @@ class Database:
             event.listen(self.engine, "connect", _sqlite_pragmas)
         else:
             _install_pool_guards(self.engine, idle_ping_after)
-        self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+        #: Shared with every session this database opens (``Session.info``): what a rule
+        #: running inside a caller's unit of work needs besides the database (the
+        #: short-lived store whose access-token copies a revocation deletes), without
+        #: reaching for the Flask app (CLI commands and the workers have none).
+        self.session_info: dict[str, Any] = {}
+        self.sessions = sessionmaker(self.engine, expire_on_commit=False,
+                                     info=self.session_info)
         # Reads outside a transaction: no BEGIN and COMMIT round trips around one SELECT
         # (the hot path's single-row reads; SQLite has no such mode and keeps its own).
         self._readers = self.sessions if url.startswith("sqlite") else sessionmaker(
             self.engine.execution_options(isolation_level="AUTOCOMMIT"),
-            expire_on_commit=False)
+            expire_on_commit=False, info=self.session_info)
 
     @contextmanager
     def session(self) -> Iterator[Session]:
