@@ -89,7 +89,16 @@ def _refuse(db: Session, event: str, code: str, reason: str, *, account_id: str 
     return CardError(code, reason.replace("_", " "))
 
 
-def account_for_card(db: Session, card: VerifiedCard, *, ip: str | None) -> Account | None:
+@dataclass(frozen=True)
+class CardAccount:
+    """The account a card signs in to, and the binding that says so (recorded in the
+    session: the admin rule asks which binding a card sign-in used)."""
+
+    account: Account
+    binding_id: str
+
+
+def account_for_card(db: Session, card: VerifiedCard, *, ip: str | None) -> CardAccount | None:
     """The account a verified card signs in to, or ``None`` when the card is bound to nothing.
 
     Refuses (audited, raised) a revoked binding, a binding whose certificate differs from the
@@ -121,7 +130,7 @@ def account_for_card(db: Session, card: VerifiedCard, *, ip: str | None) -> Acco
     binding.last_used_at = utcnow()
     audit(db, "login.card", account_id=account.id, school_id=account.school_id, ip=ip,
           **details)
-    return account
+    return CardAccount(account, binding.id)
 
 
 def bind_card(db: Session, account: Account, card: CardIdentity, *, ip: str | None,

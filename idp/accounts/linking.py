@@ -30,7 +30,6 @@ from idp.accounts.cards import (
     bind_card,
     binding_status,
     check_bindable,
-    find_binding,
 )
 from idp.accounts.roles import ADMIN_ROLES
 from idp.audit import audit
@@ -131,15 +130,6 @@ def link(db: Session, account: Account, pending: dict[str, Any], *, ip: str,
 def decline(db: Session, account: Account, pending: dict[str, Any], *, ip: str) -> None:
     audit(db, "card.link_declined", account_id=account.id, school_id=account.school_id,
           ip=ip, serial=str(pending.get("serial", ""))[:80])
-
-
-def binding_id_for(db: Session, card_record: dict[str, Any]) -> str | None:
-    """The binding a card sign-in used (recorded in the session for the admin rule)."""
-    issuer, serial = card_record.get("issuer"), card_record.get("serial")
-    if not isinstance(issuer, str) or not isinstance(serial, str):
-        return None
-    binding = find_binding(db, issuer, serial)
-    return binding.id if binding is not None else None
 
 
 def card_stands_in_for_totp(db: Session, account_id: str, binding_id: Any) -> bool:

@@ -17,7 +17,7 @@ from idp.accounts.roles import ADMIN_ROLES
 from idp.admin import web_auth
 from idp.admin.views import bp, client_ip, safe_next
 from idp.audit import audit
-from idp.auth.card import issue_challenge, pending_card_record
+from idp.auth.card import issue_challenge
 from idp.auth.card_views import (
     card_error_response,
     card_service,
@@ -83,13 +83,13 @@ def login_card_verify():
         return card_unavailable_response()
     body = request.get_json(force=True, silent=True)
     try:
-        card, account = check_token(body, browser=browser_id(), txn_id=ADMIN_CARD_TXN,
-                                    ip=client_ip())
+        checked = check_token(body, browser=browser_id(), txn_id=ADMIN_CARD_TXN,
+                              ip=client_ip())
     except CardError as exc:
         return card_error_response(exc.code)
+    account = checked.account
+    binding_id = checked.linked.binding_id if checked.linked else None
     with services().db.session() as db:
-        binding_id = linking.binding_id_for(db, pending_card_record(card)) \
-            if account is not None else None
         refusal = _refusal(db, account, binding_id)
         audit(db, "admin.login", outcome="refused" if refusal else "ok",
               account_id=account.id if account else None,

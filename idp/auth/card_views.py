@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import structlog
@@ -13,7 +14,7 @@ from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 
 from idp.accounts import linking
-from idp.accounts.cards import account_for_card
+from idp.accounts.cards import CardAccount, account_for_card
 from idp.audit import audit
 from idp.auth.card import (
     CardService,
@@ -157,20 +158,29 @@ def verify():
     txn = LoginTransaction.load(request.args.get("txn"))
     body = request.get_json(force=True, silent=True)
     try:
-        card, account = check_token(body, browser=browser_id(),
-                                    txn_id=txn.id if txn else None, ip=_client_ip())
+        checked = check_token(body, browser=browser_id(), txn_id=txn.id if txn else None,
+                              ip=_client_ip())
     except CardError as exc:
         return card_error_response(exc.code)
-    return finish_card_sign_in(account, pending_card_record(card), txn)
+    return finish_card_sign_in(checked.linked, pending_card_record(checked.card), txn)
 
 
 # Shared with the tablet pairing (idp.auth.pairing_views): the same check, the same sign-in.
+@dataclass(frozen=True)
+class CardCheck:
+    card: VerifiedCard
+    linked: CardAccount | None  # None: the card is linked to nothing yet
+
+    @property
+    def account(self) -> Account | None:
+        return self.linked.account if self.linked else None
+
+
 def check_token(body: Any, *, browser: str, txn_id: str | None, ip: str,
-                method: str = "card") -> tuple[VerifiedCard, Account | None]:
+                method: str = "card") -> CardCheck:
     """Verify a bridge token against the challenge issued to ``browser``/``txn_id`` and find
-    the card's account (None: the card is linked to nothing yet). Refusals are audited and
-    raised as :class:`CardError`; every outcome is counted under ``method`` (``pairing``
-    for the tablet's sign-in)."""
+    the card's account and binding. Refusals are audited and raised as :class:`CardError`;
+    every outcome is counted under ``method`` (``pairing`` for the tablet's sign-in)."""
     svc = services()
     try:
         card = verify_token(svc.store, card_service(), body, browser=browser, txn_id=txn_id)
@@ -182,35 +192,33 @@ def check_token(body: Any, *, browser: str, txn_id: str | None, ip: str,
         raise
     with svc.db.session() as db:
         try:
-            account = account_for_card(db, card, ip=ip)
+            linked = account_for_card(db, card, ip=ip)
         except CardError as exc:
             refusal: CardError | None = exc
-            account = None
+            linked = None
         else:
             refusal = None
     if refusal is not None:
         count_sign_in(method, refusal.code)
         raise refusal
-    count_sign_in(method, "card_not_linked" if account is None else None)
-    return card, account
+    count_sign_in(method, "card_not_linked" if linked is None else None)
+    return CardCheck(card, linked)
 
 
-def finish_card_sign_in(account: Account | None, pending_card: dict[str, Any],
+def finish_card_sign_in(linked: CardAccount | None, pending_card: dict[str, Any],
                         txn: LoginTransaction | None, **extra: Any):
     """Sign this browser in at the card level, or (first use) remember the verified card
     for the password page, which links it. Answers the JSON the card page's script follows;
     ``extra`` fields are added to it."""
     txn_id = txn.id if txn else None
-    if account is None:
+    if linked is None:
         # Linked to nothing yet: kept for this login transaction only, for the password page
         # carrying its id (idp.accounts.linking).
         pending = linking.new_pending(pending_card, txn_id=txn_id, now=time.time())
         session[linking.SESSION_KEY] = pending
         return card_error_response("card_not_linked", redirect=url_for(
             "auth.login", txn=txn_id, card=pending["id"]), **extra)
-    with services().db.session() as db:
-        binding_id = linking.binding_id_for(db, pending_card)
-    sign_in(account, acr=ACR_CARD, amr=AMR_CARD, card_binding=binding_id)
+    sign_in(linked.account, acr=ACR_CARD, amr=AMR_CARD, card_binding=linked.binding_id)
     session.pop(linking.SESSION_KEY, None)
     if txn is not None:
         txn.update(authenticated_at=time.time())

@@ -25,6 +25,7 @@ from flask import Blueprint, jsonify, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 
+from idp.accounts.cards import CardAccount
 from idp.auth.card import issue_challenge, pending_card_record
 from idp.auth.card_views import (
     card_error_response,
@@ -169,14 +170,15 @@ def complete(code: str):
     except PairingRefused as exc:
         return _refused(exc)
     try:
-        card, account = check_token(body, browser="pair:" + record["id"],
-                                    txn_id=record["txn"], ip=_client_ip(), method="pairing")
+        checked = check_token(body, browser="pair:" + record["id"], txn_id=record["txn"],
+                              ip=_client_ip(), method="pairing")
     except CardError as exc:
         pairings.finish(code, record, error=exc.code)
         return card_error_response(exc.code)
+    account = checked.account
     if account is None:
         pairings.finish(code, record, error="card_not_linked",
-                        pending_card=pending_card_record(card))
+                        pending_card=pending_card_record(checked.card))
         return _json({"state": "error", "error": "card_not_linked",
                       "error_description": card_message("card_not_linked")}, 403)
     pairings.finish(code, record, account_id=account.id)
@@ -213,4 +215,6 @@ def status(code: str):
     if not usable:
         return _json({"state": "error", "error": "card_not_linked",
                       "error_description": card_message("card_not_linked")})
-    return finish_card_sign_in(account, {}, txn, state=DONE)
+    # The tablet signs in with the account alone: the binding stays with the bridge's
+    # sign-in (the admin rule needs it, and the admin area has no tablet pairing).
+    return finish_card_sign_in(CardAccount(account, ""), {}, txn, state=DONE)
