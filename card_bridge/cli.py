@@ -253,7 +253,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
 
 
 CONFIRM_HEAD = (
-    "このサインインを待っているのは、あなたのタブレットですか?\n"
+    "このサインインを待っているのは、あなたのタブレットですか？\n"
     "Is this the sign-in waiting on YOUR tablet?"
 )
 CONFIRM_TAIL = (
@@ -306,7 +306,7 @@ def _cmd_pair(args: argparse.Namespace) -> int:
         print(f"card-bridge: {exc.message_en}\n{exc.message_ja}", file=sys.stderr)
         return 1
     print(
-        "サインインできました。もとの画面にもどってください。\n"
+        "サインインできました。もとの画面にもどってね。\n"
         "Signed in. Go back to the other device."
     )
     return 0

@@ -10,7 +10,7 @@ from __future__ import annotations
 class CardError(Exception):
     code = "card_failure"
     message_en = "Something went wrong with the card. Take it out, put it back and try again."
-    message_ja = "カードの読み取りに失敗しました。カードを置き直して、もう一度ためしてください。"
+    message_ja = "カードの読み取りに失敗しました。カードを置き直して、もう一度ためしてね。"
     http_status = 502
 
     def __init__(self, detail: str | None = None) -> None:
@@ -49,7 +49,7 @@ class PinBlocked(CardError):
     code = "pin_blocked"
     http_status = 423
     message_en = "Your card's PIN is locked. Please go to your city office to reset it."
-    message_ja = "暗証番号がロックされています。市役所・区役所でPINの再設定をしてください。"
+    message_ja = "暗証番号がロックされています。市役所・区役所でPINの再設定をしてもらってね。"
 
     def to_dict(self) -> dict[str, object]:
         return {**super().to_dict(), "tries_left": 0}
@@ -66,7 +66,7 @@ class LastTryNotConfirmed(CardError):
     )
     message_ja = (
         "暗証番号はあと1回しかためせません。自信がないときは、大人に相談するか"
-        "市役所・区役所に行ってください。"
+        "市役所・区役所に行ってね。"
     )
 
     def to_dict(self) -> dict[str, object]:
@@ -84,7 +84,7 @@ class NotVerified(CardError):
     code = "not_verified"
     http_status = 401
     message_en = "The card needs your PIN first."
-    message_ja = "先に暗証番号を入れてください。"
+    message_ja = "先に暗証番号を入れてね。"
 
 
 class NotMyNumberCard(CardError):
@@ -92,7 +92,7 @@ class NotMyNumberCard(CardError):
     http_status = 422
     message_en = "This card is not a My Number card. Please use your My Number card."
     message_ja = (
-        "このカードはマイナンバーカードではありません。マイナンバーカードを置いてください。"
+        "このカードはマイナンバーカードではありません。マイナンバーカードを置いてね。"
     )
 
 
@@ -101,7 +101,7 @@ class NoReader(CardError):
     http_status = 503
     message_en = "No card reader was found. Plug in the card reader and try again."
     message_ja = (
-        "カードリーダーが見つかりません。カードリーダーをつないでから、もう一度ためしてください。"
+        "カードリーダーが見つかりません。カードリーダーをつないでから、もう一度ためしてね。"
     )
 
 
@@ -109,14 +109,14 @@ class NoCard(CardError):
     code = "no_card"
     http_status = 503
     message_en = "No card on the reader. Put your My Number card on the reader."
-    message_ja = "カードがありません。マイナンバーカードをカードリーダーに置いてください。"
+    message_ja = "カードがありません。マイナンバーカードをカードリーダーに置いてね。"
 
 
 class CardRemoved(CardError):
     code = "card_removed"
     http_status = 503
     message_en = "The card was taken off the reader. Leave it on until you are signed in."
-    message_ja = "カードがはなれました。サインインが終わるまでカードを置いたままにしてください。"
+    message_ja = "カードがはなれました。サインインが終わるまでカードを置いたままにしてね。"
 
 
 class ReaderBusy(CardError):
@@ -124,7 +124,7 @@ class ReaderBusy(CardError):
     http_status = 409
     message_en = "The card reader is busy. Close other card apps, wait a moment and try again."
     message_ja = (
-        "カードリーダーが使用中です。ほかのアプリを閉じて、少し待ってからためしてください。"
+        "カードリーダーが使用中です。ほかのアプリを閉じて、少し待ってからためしてね。"
     )
 
 

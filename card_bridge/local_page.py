@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hmac
 import html
+import re
 import secrets
 import threading
 import time
@@ -92,8 +93,21 @@ class Reply:
     location: str | None = None
 
 
+# The words on this page a 4th-grader has not learnt the kanji of, with their readings
+# (the provider's pages carry furigana from their catalog; this page has none). Only here:
+# the terminal and the PIN window cannot show furigana.
+FURIGANA = {"暗証番号": "あんしょうばんごう", "再設定": "さいせってい", "閉": "と"}
+_FURIGANA_WORDS = re.compile("|".join(map(re.escape, FURIGANA)))
+
+
+def _ja(text: str) -> str:
+    """Japanese for the page: escaped, with furigana on the words in FURIGANA."""
+    return _FURIGANA_WORDS.sub(lambda m: f"<ruby>{m.group(0)}<rt>{FURIGANA[m.group(0)]}</rt>"
+                               "</ruby>", html.escape(text))
+
+
 def _both(ja: str, en: str) -> str:
-    return f"{html.escape(ja)}<br><span class=en lang=en>{html.escape(en)}</span>"
+    return f"{_ja(ja)}<br><span class=en lang=en>{html.escape(en)}</span>"
 
 
 def _page(title_ja: str, title_en: str, body: str, refresh: bool = False) -> str:
@@ -123,7 +137,7 @@ def _pair_form(config: BridgeConfig, error: str = "") -> str:
     shown_error = f'<p class="error" role="alert">{error}</p>' if error else ""
     return (
         '<section><h2>' + _both("タブレットの番号を入れる", "Type the tablet's code") + "</h2>"
-        "<p>" + _both("タブレットに出ている8文字の番号を入れて、「つぎへ」をおしてください。",
+        "<p>" + _both("タブレットに出ている8文字の番号を入れて、「つぎへ」をおしてね。",
                       "Type the 8-character code the tablet shows, then press Next.") + "</p>"
         f'{shown_error}<form method="post" action="/pair">{_hidden("csrf", config.page.csrf)}'
         f"{where}"
@@ -137,7 +151,7 @@ def _pair_form(config: BridgeConfig, error: str = "") -> str:
 def _status_block(config: BridgeConfig) -> str:
     st = config.status()
     if st.pcsc != "ok":
-        line = _both("カードリーダーの仕組み(PC/SC)がうごいていません。",
+        line = _both("カードリーダーの仕組み（PC/SC）がうごいていません。",
                      "PC/SC is not running (the Smart Card service / pcscd).")
     elif not st.readers:
         line = _both("カードリーダーが見つかりません。", "No card reader found.")
@@ -164,7 +178,7 @@ def home(config: BridgeConfig, error: str = "") -> str:
     body = _status_block(config)
     if busy:
         body += "<p><strong>" + _both(
-            "カードアプリのまどで暗証番号を入れてください。",
+            "カードアプリのまどで暗証番号を入れてね。",
             "Type the PIN in the card bridge's window.") + "</strong></p>"
     body += _pair_form(config, error) + _events_block(config)
     return _page("マイナゲート カードブリッジ", "Mynagate card bridge", body, refresh=busy)
@@ -178,7 +192,7 @@ def confirm_page(config: BridgeConfig, key: str, request: PairingRequest,
         "<p><strong>" + _both("このサインインを待っているのは、あなたのタブレットですか？",
                               "Is this the sign-in waiting on YOUR tablet?") + "</strong></p>"
         f"<ul>{facts}</ul>"
-        "<p>" + _both("ちがうときや、わからないときは「いいえ」をおしてください。",
+        "<p>" + _both("ちがうときや、わからないときは「いいえ」をおしてね。",
                       "If it is not yours, or you are not sure, press No.") + "</p>"
         f'<form method="post" action="/pair/confirm">{_hidden("csrf", config.page.csrf)}'
         f'{_hidden("pending", key)}'
@@ -186,12 +200,13 @@ def confirm_page(config: BridgeConfig, key: str, request: PairingRequest,
         '<button type="submit" name="answer" value="yes">はい、カードでサインインする / Yes'
         "</button></form>"
     )
-    return _page("たしかめてください", "Please check", body)
+    return _page("たしかめてね", "Please check", body)
 
 
 def refusal_page(why: str) -> str:
     return _page("このページは使えません", "Refused",
-                 "<p>" + _both("カードブリッジのページは、このパソコンで直接ひらいてください。",
+                 "<p>" + _both("カードブリッジのページは、ほかのサイトからではなく、このパソコンで"
+                               "じかにひらいてね。",
                                why) + "</p>")
 
 
@@ -249,7 +264,7 @@ def confirm(config: BridgeConfig, fields: dict[str, str],
             transport_factory: Callable[[], Any]) -> Reply:
     request = config.page.take(fields.get("pending", ""))
     if request is None:
-        return Reply(400, home(config, _both("時間がすぎました。もう一度番号を入れてください。",
+        return Reply(400, home(config, _both("時間がすぎました。もう一度番号を入れてね。",
                                              "That took too long. Type the code again.")))
     if fields.get("answer") != "yes":
         config.events.add("cancelled", f"{request.app} のサインインをやめました",
@@ -264,7 +279,7 @@ def confirm(config: BridgeConfig, fields: dict[str, str],
     except WrongPin as exc:
         # Nothing was sent to the provider: the same sign-in can be tried again at once.
         notice = _both(f"暗証番号がちがいます。のこり {exc.tries_left} 回です。もう一度ためすときは"
-                       "「はい」をおしてください。",
+                       "「はい」をおしてね。",
                        f"Wrong PIN: {exc.tries_left} tries left. Press Yes to try again.")
         return Reply(200, confirm_page(config, config.page.hold(request), request, notice))
     except (PairingError, CardError):

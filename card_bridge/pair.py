@@ -69,7 +69,7 @@ class PairingFacts:
             f"アプリ / App:      {self.client_name or unknown}",
             f"サイト / Site:     {self.host}",
             f"学校 / School:     {self.school_name or unknown}",
-            f"開始 / Started:    {self.started_at + ' (日本時間 / Japan time)' if self.started_at else unknown}",  # noqa: E501
+            f"開始 / Started:    {self.started_at + '（日本時間 / Japan time）' if self.started_at else unknown}",  # noqa: E501
         ]
 
 

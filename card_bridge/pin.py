@@ -96,7 +96,7 @@ class TerminalPinPrompt:
                     return None
                 if is_valid_pin(pin):
                     return pin
-                self._say("数字4けたで入れてください / Please type 4 numbers")
+                self._say("数字4けたで入れてね / Please type 4 numbers")
         except (EOFError, KeyboardInterrupt):
             return None
         return None

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 import structlog
 from flask import Flask, current_app, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
+from markupsafe import Markup, escape
 from sqlalchemy.exc import DataError, DBAPIError, OperationalError
 from werkzeug.exceptions import BadRequest, HTTPException
 
@@ -139,6 +141,9 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
     install_security_headers(app, https=settings.issuer_is_https)
     install_error_handlers(app)
 
+    app.add_template_filter(furigana)
+    app.add_template_filter(reading)
+
     @app.context_processor
     def inject_globals():
         from flask_babel import get_locale
@@ -151,6 +156,26 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
         return render_template("index.html")
 
     return app
+
+
+# The catalog's furigana, once escaped: <ruby>漢字<rt>かんじ</rt></ruby> with plain text inside.
+_ESCAPED_RUBY = re.compile(r"&lt;ruby&gt;([^&<]*)&lt;rt&gt;([^&<]*)&lt;/rt&gt;&lt;/ruby&gt;")
+_RUBY = re.compile(r"<ruby>([^<]*)<rt>([^<]*)</rt></ruby>")
+
+
+def furigana(text: Any) -> Markup:
+    """A sentence from the code (an error, a notice after a redirect) with the furigana
+    its catalog entry carries. Like card.js's setText: only a ruby element with plain text
+    inside becomes markup, so nothing else in the sentence (a name, an app's name) can."""
+    escaped = str(escape(text))  # all of it escaped: the only markup is what is put back
+    return Markup(_ESCAPED_RUBY.sub(r"<ruby>\1<rt>\2</rt></ruby>", escaped))  # noqa: S704
+
+
+def reading(text: Any) -> Markup:
+    """A sentence for where no markup can go (the page's <title>): each word with
+    furigana is written in its reading instead (確認 -> かくにん)."""
+    escaped = str(escape(text))
+    return Markup(_ESCAPED_RUBY.sub(r"\2", _RUBY.sub(r"\2", escaped)))  # noqa: S704
 
 
 def build_services(settings: Settings) -> Services:

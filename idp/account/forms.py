@@ -47,11 +47,12 @@ class ResetForm(NewPasswordForm):
 class TotpStartForm(FlaskForm):
     current = PasswordField(_l("いまのパスワード"), validators=[DataRequired(), Length(max=128)],
                             render_kw={"autocomplete": "current-password"})
-    submit = SubmitField(_l("確認コードをつかいはじめる"))
+    submit = SubmitField(_l("<ruby>確認<rt>かくにん</rt></ruby>コードをつかいはじめる"))
 
 
 class TotpConfirmForm(FlaskForm):
-    code = StringField(_l("確認コード（6けた）"), validators=[DataRequired(), Length(max=16)],
+    code = StringField(_l("<ruby>確認<rt>かくにん</rt></ruby>コード（6けた）"),
+                       validators=[DataRequired(), Length(max=16)],
                        render_kw={"autocomplete": "one-time-code", "inputmode": "numeric"})
     submit = SubmitField(_l("たしかめて、オンにする"))
 
@@ -59,6 +60,7 @@ class TotpConfirmForm(FlaskForm):
 class TotpOffForm(FlaskForm):
     current = PasswordField(_l("いまのパスワード"), validators=[DataRequired(), Length(max=128)],
                             render_kw={"autocomplete": "current-password"})
-    code = StringField(_l("確認コード（6けた）"), validators=[DataRequired(), Length(max=16)],
+    code = StringField(_l("<ruby>確認<rt>かくにん</rt></ruby>コード（6けた）"),
+                       validators=[DataRequired(), Length(max=16)],
                        render_kw={"autocomplete": "one-time-code", "inputmode": "numeric"})
-    submit = SubmitField(_l("確認コードをやめる"))
+    submit = SubmitField(_l("<ruby>確認<rt>かくにん</rt></ruby>コードをやめる"))

@@ -60,7 +60,7 @@ def decide(request_id: str, answer: str):
             if exc.code == "no_request":
                 return render_template("error.html", error="404", http_error=True, message=_(
                     "そのおねがいは見つかりません。")), 404
-            flash(_("そのおねがいは、もう終わっています(期限切れか、答えたあとです)。"))
+            flash(_("そのおねがいは、もう終わっています（時間がすぎたか、答えたあとです）。"))
             return redirect(url_for("guardian.home"), 303)
     flash(_("「いいよ」と答えました。子どもがもう一度アプリをひらくと、つかえます。")
           if answer == "approve" else _("「だめ」と答えました。"))

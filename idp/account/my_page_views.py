@@ -41,7 +41,7 @@ CLAIM_WORDS = {
     "class_name": _l("クラス"),
     "homeroom": _l("クラス"),
     "role": _l("児童・生徒か先生か"),
-    "status": _l("在学中か卒業したか"),
+    "status": _l("<ruby>在学中<rt>ざいがくちゅう</rt></ruby>か卒業したか"),
 }
 SCOPE_WORDS = {
     "openid": _l("アプリごとの番号"),
@@ -58,7 +58,8 @@ PASSWORD_ERRORS = {
     "too_common": _l("そのパスワードはかんたんすぎて、ほかの人に当てられてしまいます。"),
     "same_as_first": _l("先生の紙にあったパスワードとはちがう、じぶんだけのパスワードにしてね。"),
     "not_first": _l("このIDのパスワードは、もうじぶんで決めてあります。"),
-    "bad_code": _l("学校・ID・コードのどれかがちがうか、コードの期限が切れています。"),
+    "bad_code": _l("学校・ID・コードのどれかがちがうか、コードの<ruby>期限<rt>きげん</rt></ruby>"
+                   "が切れています。"),
     "not_card": _l("カードでサインインしたときだけ、カードで新しいパスワードを決められます。"
                    "カードでサインインしてね。"),
     "stale": _l("カードでサインインしてから5分より長くたちました。"
@@ -67,8 +68,8 @@ PASSWORD_ERRORS = {
                 "もう一度カードでサインインしてね。"),
     "card_gone": _l("このカードは、いまはこのIDで使えません。先生に相談してね。"),
     "admin_card_without_totp": _l(
-        "管理者のIDでは、確認コードを入れてつないだカードでないと、カードだけでパスワードを"
-        "決められません。"),
+        "管理者のIDでは、<ruby>確認<rt>かくにん</rt></ruby>コードを入れてつないだカードで"
+        "ないと、カードだけでパスワードを決められません。"),
 }
 #: Refusals of the card proof (the rest are the password policy's).
 CARD_PROOF_CODES = frozenset({"not_card", "stale", "spent", "card_gone",

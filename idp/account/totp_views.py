@@ -20,9 +20,11 @@ bp = Blueprint("account_totp", __name__, url_prefix="/account/totp")
 
 ERRORS = {
     "wrong_current": _l("いまのパスワードがちがいます。"),
-    "bad_code": _l("確認コードがちがいます。アプリの新しいコードを入れてください。"),
-    "already_on": _l("確認コードは、もうオンです。"),
-    "not_on": _l("確認コードはオンになっていません。はじめからやりなおしてください。"),
+    "bad_code": _l("<ruby>確認<rt>かくにん</rt></ruby>コードがちがいます。"
+                   "アプリの新しいコードを入れてください。"),
+    "already_on": _l("<ruby>確認<rt>かくにん</rt></ruby>コードは、もうオンです。"),
+    "not_on": _l("<ruby>確認<rt>かくにん</rt></ruby>コードはオンになっていません。"
+                 "はじめからやりなおしてください。"),
 }
 
 
@@ -36,8 +38,8 @@ def _guardian():
         return None, redirect(url_for("auth.login"), 303)
     if not totp_page.may_use(user.account):
         return None, (render_template("error.html", error="403", http_error=True, message=_(
-            "確認コードは、おうちの人のIDでつかえます。児童生徒はマイナンバーカードで"
-            "サインインしてね。")), 403)
+            "<ruby>確認<rt>かくにん</rt></ruby>コードは、おうちの人のIDでつかえます。"
+            "児童生徒はマイナンバーカードでサインインしてね。")), 403)
     return user.account, None
 
 
@@ -87,8 +89,9 @@ def _checked(action: str, run):
         attempt.succeeded()
         if action == "start":
             return _page(db, me)
-    flash(_("確認コードをオンにしました。つぎからパスワードのあとで、確認コードをききます。")
-          if action == "confirm" else _("確認コードをやめました。"))
+    flash(_("<ruby>確認<rt>かくにん</rt></ruby>コードをオンにしました。つぎからパスワードのあとで、"
+            "<ruby>確認<rt>かくにん</rt></ruby>コードをききます。")
+          if action == "confirm" else _("<ruby>確認<rt>かくにん</rt></ruby>コードをやめました。"))
     return redirect(url_for("account.home"), 303)
 
 

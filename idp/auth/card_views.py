@@ -55,22 +55,28 @@ STATUS = {
 def card_message(code: str) -> str:
     """What the page tells the student, in words a 10-year-old can follow."""
     messages = {
-        "invalid_request": _("カードからの返事がうまく届きませんでした。もう一度ためしてね。"),
+        "invalid_request": _("カードからの返事がうまくとどきませんでした。もう一度ためしてね。"),
         "challenge_expired": _("時間がたちすぎました。もう一度「はじめる」をおしてね。"),
         "challenge_not_found": _(
             "このサインインはもう使えません。もう一度「はじめる」をおしてね。"),
-        "signature_invalid": _("カードの確認ができませんでした。もう一度ためしてね。"),
+        "signature_invalid": _("カードをたしかめられませんでした。もう一度ためしてね。"),
         "certificate_untrusted": _(
-            "このカードの証明書はサインインに使えません。マイナンバーカードの"
-            "「利用者証明用電子証明書」を使ってね。"),
+            "このカードの<ruby>証明書<rt>しょうめいしょ</rt></ruby>はサインインに使えません。"
+            "マイナンバーカードの「<ruby>利用者証明用電子証明書"
+            "<rt>りようしゃしょうめいようでんししょうめいしょ</rt></ruby>」を使ってね。"),
+        # The card page's own sentence for the same code (_card_messages.html).
         "certificate_expired": _(
-            "カードの電子証明書の期限が切れています。おうちの人と市役所・区役所で更新してね。"),
+            "カードの<ruby>電子証明書<rt>でんししょうめいしょ</rt></ruby>の<ruby>期限<rt>きげん"
+            "</rt></ruby>が切れています。おうちの人と<ruby>市役所<rt>しやくしょ</rt></ruby>・"
+            "<ruby>区役所<rt>くやくしょ</rt></ruby>で<ruby>更新<rt>こうしん</rt></ruby>してね。"),
         "certificate_not_yet_valid": _(
-            "カードの電子証明書はまだ使えません。しばらくしてからためしてね。"),
+            "カードの<ruby>電子証明書<rt>でんししょうめいしょ</rt></ruby>はまだ使えません。"
+            "しばらくしてからためしてね。"),
         "certificate_revoked": _(
             "このカードはサインインに使えなくなっています。おうちの人か先生に相談してね。"),
         "revocation_unavailable": _(
-            "いまカードを確認できません。少しまってからためすか、IDとパスワードでサインインしてね。"),
+            "いまカードをたしかめられません。少しまってからためすか、IDとパスワードで"
+            "サインインしてね。"),
         "card_not_linked": _(
             "このカードはまだあなたのIDとつながっていません。いちどだけ、学校のIDとパスワードで"
             "サインインしてね。"),

@@ -23,14 +23,15 @@ class LoginForm(FlaskForm):
 class LoginTotpForm(FlaskForm):
     """A guardian's second step, after the right password (when they turned TOTP on)."""
 
-    code = StringField(_l("確認コード（6けた）"), validators=[DataRequired(), Length(max=16)],
+    code = StringField(_l("<ruby>確認<rt>かくにん</rt></ruby>コード（6けた）"),
+                       validators=[DataRequired(), Length(max=16)],
                        render_kw={"autocomplete": "one-time-code", "inputmode": "numeric"})
     submit = SubmitField(_l("サインイン"))
 
 
 class ConsentForm(FlaskForm):
     txn = HiddenField(validators=[DataRequired()])
-    allow = SubmitField(_l("いいよ（許可する）"))
+    allow = SubmitField(_l("いいよ（<ruby>許可<rt>きょか</rt></ruby>する）"))
     deny = SubmitField(_l("やめる"))
     ask = SubmitField(_l("おうちの人にたのむ"))  # a child under the school's age (guardians)
 

@@ -29,7 +29,7 @@ bp = Blueprint("auth", __name__)
 
 # What each scope means, in words a 10-year-old can follow.
 SCOPE_WORDS = {
-    "openid": _l("あなただとわかる番号(アプリごとにちがう番号です)"),
+    "openid": _l("あなただとわかる番号（アプリごとにちがう番号です）"),
     "profile": _l("あなたの名前"),
     "school": _l("学校・学年・クラス"),
     "offline_access": _l("あなたがいないときも、アプリがつながったままでいること"),
@@ -174,7 +174,8 @@ def login_totp():
                   school_id=account.school_id, ip=client_ip(), reason=reason)
             audit_guessing(db, attempt, ip=client_ip(), step="guardian_totp")
             db.commit()
-            error = _("確認コードがちがいます。アプリの新しいコードを入れてください。") \
+            error = _("<ruby>確認<rt>かくにん</rt></ruby>コードがちがいます。"
+                      "アプリの新しいコードを入れてください。") \
                 if attempt.allowed else _("すこしまってから、もう一度ためしてください。")
             return render_template("login_totp.html", form=form, txn=txn, error=error), \
                 401 if attempt.allowed else 429
@@ -230,8 +231,9 @@ def _admin_must_link_after_totp(db, account: Account, pending_card: dict, contex
     session.modified = True
     audit(db, "card.bind", outcome="deferred", account_id=account.id,
           school_id=account.school_id, ip=client_ip(), reason="admin_needs_totp")
-    context["error"] = _("管理者のIDにカードをつなぐときは、管理者のサインインで確認コードを"
-                         "入れてください。そのあとで、つなぐかどうかをきかれます。")
+    context["error"] = _("管理者のIDにカードをつなぐときは、管理者のサインインで"
+                         "<ruby>確認<rt>かくにん</rt></ruby>コードを入れてください。"
+                         "そのあとで、つなぐかどうかをきかれます。")
     context["admin_link"] = True
     return render_template("login.html", **context), 403
 
@@ -276,7 +278,8 @@ def link_card():
             session.pop(linking.SESSION_KEY, None)
             return render_template("error.html", error="link_expired", http_error=True,
                                    message=_("管理者のIDにカードをつなぐときは、管理者のサインイン"
-                                             "で確認コードを入れてください。")), 403
+                                             "で<ruby>確認<rt>かくにん</rt></ruby>コードを"
+                                             "入れてください。")), 403
         if request.method == "GET" or not form.validate_on_submit() or \
                 form.card.data != pending["id"]:
             form.txn.data, form.card.data = (txn.id if txn else ""), pending["id"]

@@ -66,7 +66,7 @@ def _refusal_message(code: str) -> str:
         "pairing_not_found": _(
             "その番号は見つかりません。タブレットに出ている番号をたしかめてね。"),
         "pairing_used": _("その番号はもう使われました。タブレットで新しい番号を出してね。"),
-        "pairing_expired": _("番号の時間(2分)がすぎました。タブレットで新しい番号を出してね。"),
+        "pairing_expired": _("番号の時間（2分）がすぎました。タブレットで新しい番号を出してね。"),
         "slow_down": _("まちがいが多すぎます。少しまってから、もう一度ためしてね。"),
     }
     return messages.get(code, messages["pairing_not_found"])

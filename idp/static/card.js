@@ -255,7 +255,7 @@
         var body = answer.body;
         if (body.state === "done" && body.redirect) {
           pairBox.dataset.state = "done";
-          pairStatus.textContent = messages.msgPairDone;
+          setText(pairStatus, messages.msgPairDone);  // it carries furigana
           finish(body.redirect, messages.msgPairDone);
           return;
         }

@@ -110,7 +110,7 @@ def test_a_code_typed_on_the_page_signs_the_tablet_in(bridge, provider, test_car
                                 signed_message(provider.url, CHALLENGE),
                                 padding.PKCS1v15(), hashes.SHA256())
     after = page.home()
-    assert "暗証番号OK" in after and "PIN accepted" in after
+    assert "<ruby>暗証番号<rt>あんしょうばんごう</rt></ruby>OK" in after and "PIN accepted" in after
     assert "Sakura Elementary (127.0.0.1:" in after and "にサインインしました" in after
     # The same confirmation cannot be sent twice.
     status, _, _ = page.post("/pair/confirm", {"csrf": page.csrf(), "answer": "yes",
@@ -126,7 +126,8 @@ def test_wrong_pin_is_told_with_the_tries_left_and_can_be_tried_again(bridge, pr
     assert status == 200 and "のこり 2 回です" in again and "Wrong PIN: 2 tries left" in again
     assert provider.posted == [] and pending_of(again) != pending_of(confirm)
     home = page.home()
-    assert "暗証番号がちがいます。のこり 2 回" in home and "Wrong PIN: 2 tries left" in home
+    assert "<ruby>暗証番号<rt>あんしょうばんごう</rt></ruby>がちがいます。のこり 2 回" in home
+    assert "Wrong PIN: 2 tries left" in home
     status, _, _ = page.post("/pair/confirm", {"csrf": page.csrf(), "answer": "yes",
                                                "pending": pending_of(again)})
     assert status == 303 and len(provider.posted) == 1

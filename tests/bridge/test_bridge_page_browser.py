@@ -65,7 +65,7 @@ def test_a_code_typed_into_the_page_in_chromium_signs_the_tablet_in(chromium, br
     page.click("button[value=yes]")
     page.wait_for_selector("li.signed_in")
     page.screenshot(path=str(ARTIFACTS / "bridge-page-signed-in.png"), full_page=True)
-    assert "暗証番号OK" in page.inner_text("body") and len(provider.posted) == 1
+    assert "PIN accepted" in page.inner_text("li.pin_ok") and len(provider.posted) == 1
     page.close()
 
 

@@ -135,7 +135,7 @@ def test_sw_tries_and_not_mynumber() -> None:
 def test_pin_blocked_message_sends_to_city_office() -> None:
     e = PinBlocked()
     assert "city office" in e.message_en
-    assert "市役所・区役所でPINの再設定をしてください" in e.message_ja
+    assert "市役所・区役所でPINの再設定をしてもらってね" in e.message_ja
 
 
 def test_every_error_class_has_a_known_code() -> None:

@@ -270,7 +270,7 @@ def test_roster_to_app_to_my_account_and_withdraw(chromium, provider, rp_server)
         page.wait_for_url(re.compile(re.escape(issuer) + r"/consent\?"))
         assert page.locator("#scope-profile").count() == 1
         pupil.shot("consent")
-        page.click("input[name=allow]")
+        page.click("button[name=allow]")
         page.wait_for_url(rp_server.url + "/callback*")
         assert page.inner_text("#sub") == expected_sub
         assert page.inner_text("#name") == PUPILS[0][2]

@@ -81,7 +81,7 @@ class Journey:
         self.page.wait_for_url(re.compile(rf"^({re.escape(self.rp.origin)}/|.*/consent\?)"))
         if "/consent" in self.page.url:
             self.shot("consent")
-            self.page.click("input[name=allow], button[name=allow]")
+            self.page.click("button[name=allow]")
             self.page.wait_for_url(re.compile(rf"^{re.escape(self.rp.origin)}/"))
         self.page.wait_for_selector("#sub")
         self.shot("back-at-app")

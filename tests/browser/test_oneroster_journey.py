@@ -131,7 +131,7 @@ def test_oneroster_bundle_to_sheets_to_export_to_a_pupil_signing_in(
         choose_own_password(page, issuer, pupil.shot)
         page.wait_for_url(re.compile(re.escape(issuer) + r"/consent\?"))
         pupil.shot("consent")
-        page.click("input[name=allow]")
+        page.click("button[name=allow]")
         page.wait_for_url(rp_server.url + "/callback*")
         # The app sees the same person it provisioned from the bundle.
         assert page.inner_text("#sub") == expected_sub

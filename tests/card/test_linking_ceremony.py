@@ -207,7 +207,7 @@ def test_known_admin_password_and_an_unlinked_card_give_no_admin_access_and_no_b
     card = new_card()
     refused = _password(attacker, _tap_unlinked(attacker, card), _as_student(admin))
     assert refused.status_code == 403
-    assert "確認コード" in refused.get_data(as_text=True)
+    assert "<ruby>確認<rt>かくにん</rt></ruby>コード" in refused.get_data(as_text=True)
     assert attacker.c.get("/admin/accounts").status_code == 303
     assert "account_id" not in _session(attacker)  # not signed in either
     assert _bindings(crl_svc, admin.id) == []
@@ -265,7 +265,8 @@ def test_second_card_is_confirmed_audited_and_shown_to_student_and_admin(
     signed_in = _password(browser, _tap_unlinked(browser, new_card(), txn), student)
     confirm = browser.c.get(signed_in.headers["Location"])
     html = confirm.get_data(as_text=True)
-    assert 'id="second-card"' in html and "もう1枚のカードがつながっています" in html
+    assert 'id="second-card"' in html
+    assert "もう1<ruby>枚<rt>まい</rt></ruby>のカードがつながっています" in html
     assert "もう使えなくなります" in html
     browser.choose_link(confirm)
     events = _events(crl_svc, "card.bound", student.id)

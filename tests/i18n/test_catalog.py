@@ -206,7 +206,8 @@ def test_consent_page_in_both_languages(app, ascii_rp, ascii_student):
     assert_english(page, f"{ASCII_STUDENT}, this app wants to know these things.",
                    "A number that shows it is you", "Yes (allow)")
     page_ja = client.get(_with_lang(consent, "ja"))
-    assert_japanese(page_ja, "あなただとわかる番号", "いいよ（許可する）")
+    assert_japanese(page_ja, "あなただとわかる番号",
+                    "いいよ（<ruby>許可<rt>きょか</rt></ruby>する）")
 
 
 def test_card_page_and_its_script_messages_in_english(card_app, ascii_rp):

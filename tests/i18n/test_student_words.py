@@ -7,43 +7,35 @@ from __future__ import annotations
 import re
 
 from tests.conftest import ROOT
-
-TEMPLATES = ROOT / "idp" / "templates"
-STUDENT_PAGES = ("login.html", "card_login.html", "_card_messages.html", "consent.html",
-                 "error.html", "logged_out.html", "logout_confirm.html",
-                 "graduate_refused.html", "link_card.html", "card_pair.html",
-                 "account/home.html", "account/password.html", "account/reset.html",
-                 "account/reset_done.html", "account/card_password.html",
-                 "account/first_password.html")
-MSGID = re.compile(r"""_\(\s*(["'])(.*?)\1""", re.S)
-KANA_OR_KANJI = "\u3040-\u30ff\u4e00-\u9fff"
-HALF_WIDTH_AFTER_JAPANESE = re.compile(f"[{KANA_OR_KANJI}][?(]|[(][{KANA_OR_KANJI}]")
-
-
-def _japanese_of(page: str) -> list[str]:
-    return [m.group(2) for m in MSGID.finditer((TEMPLATES / page).read_text("utf-8"))]
+from tests.i18n.student_pages import (
+    GUARDIAN_CODE,
+    GUARDIAN_PAGES,
+    HELP_PAGES,
+    STUDENT_CODE,
+    STUDENT_PAGES,
+)
+from tests.i18n.visible_text import HALF_WIDTH_AFTER_JAPANESE, sentences_of
 
 
 def test_one_register_on_the_student_journey():
-    """「〜してね」 everywhere a student reads; a 「〜してください」 slipped in mixes registers."""
-    polite = [(page, text) for page in STUDENT_PAGES for text in _japanese_of(page)
-              if "ください" in text]
-    casual = [page for page in STUDENT_PAGES for text in _japanese_of(page) if "てね" in text]
-    assert casual, "the scan found no 「てね」: is the pattern broken?"
+    """「〜してね」 everywhere a student reads; a 「〜してください」 slipped in mixes registers.
+    (The sentences of every branch; test_furigana.py reads the rendered pages too.)"""
+    texts = [(where, text) for source in STUDENT_PAGES + STUDENT_CODE
+             for where, text in sentences_of(source)]
+    polite = [(where, text) for where, text in texts if "ください" in text]
+    casual = [where for where, text in texts if "てね" in text]
+    assert len(casual) > 20, "the scan found almost no 「てね」: is it reading the pages?"
     assert not polite, f"「ください」 on a student page: {polite}"
 
 
-# The forms whose labels and buttons appear on those pages.
-STUDENT_FORMS = ("idp/account/forms.py", "idp/auth/forms.py")
-LAZY_MSGID = re.compile(r"""_l\(\s*(["'])(.*?)\1""", re.S)
-
-
 def test_japanese_punctuation_is_full_width():
-    texts = [(page, text) for page in STUDENT_PAGES for text in _japanese_of(page)]
-    texts += [(form, m.group(2)) for form in STUDENT_FORMS
-              for m in LAZY_MSGID.finditer((ROOT / form).read_text("utf-8"))]
-    assert any(form == STUDENT_FORMS[0] for form, _ in texts)  # the scan reads the forms
-    wrong = [(page, text) for page, text in texts if HALF_WIDTH_AFTER_JAPANESE.search(text)]
+    """On the student's pages, the guardian's and the card app's help page, and in the
+    sentences the code puts on them (the forms' labels, the errors, the scope words)."""
+    texts = [(where, text) for source in STUDENT_PAGES + GUARDIAN_PAGES + HELP_PAGES
+             + STUDENT_CODE + GUARDIAN_CODE for where, text in sentences_of(source)]
+    assert any(where.startswith(GUARDIAN_PAGES[0]) for where, _ in texts)
+    assert any(where.startswith("idp/auth/forms.py") for where, _ in texts)
+    wrong = [(where, text) for where, text in texts if HALF_WIDTH_AFTER_JAPANESE.search(text)]
     assert not wrong, f"half-width ? or () in Japanese: {wrong}"
 
 
@@ -51,6 +43,8 @@ def test_lines_break_between_phrases():
     css = (ROOT / "idp" / "static" / "style.css").read_text("utf-8")
     assert re.search(r":lang\(ja\)\s*\{[^}]*word-break:\s*auto-phrase", css)
     assert re.search(r":lang\(ja\)\s*\{[^}]*line-break:\s*strict", css)
+    # A word and its furigana stay on one line.
+    assert re.search(r"(^|\n)ruby\s*\{[^}]*white-space:\s*nowrap", css)
 
 
 def test_furigana_in_japanese_and_none_in_english(browser, rp, make_student, svc):

@@ -58,7 +58,7 @@ def _assert_unavailable(response: requests.Response, *, page: bool) -> None:
     assert response.headers.get("Retry-After", "").isdigit()
     if page:
         assert response.headers["Content-Type"].startswith("text/html")
-        assert "混みあって" in response.text
+        assert "こみあって" in response.text
     else:
         assert response.json()["error"] == "temporarily_unavailable"
 

@@ -71,7 +71,7 @@ def test_redis_down_gives_503_and_recovers(faulty):
     try:
         page, _ = browser.authorize(rp)
         assert page.status_code == 503
-        assert "混みあって" in page.get_data(as_text=True)
+        assert "こみあって" in page.get_data(as_text=True)
         token = redeem(app.test_client(), rp, "some-code", "v" * 43)
         assert token.status_code == 503
         assert token.get_json()["error"] == "temporarily_unavailable"
