@@ -7,7 +7,8 @@ import re
 from typing import Any
 
 import structlog
-from flask import Flask, current_app, jsonify, render_template, request
+from flask import Flask, current_app, g, has_request_context, jsonify, render_template, request
+from flask_babel import get_translations
 from flask_wtf.csrf import CSRFError
 from markupsafe import Markup, escape
 from sqlalchemy.exc import DataError, DBAPIError, OperationalError
@@ -85,6 +86,27 @@ def select_locale() -> str:
     return current_app.extensions["mynagate"].settings.default_locale
 
 
+def _request_translations():
+    """The request's catalog, looked up once: Flask-Babel's template callables ask for it
+    on every sentence (three context lookups each), and a card page has dozens. Its
+    locale is decided once per request anyway (Flask-Babel caches it the same way)."""
+    if not has_request_context():
+        return get_translations()
+    found = g.get("_mynagate_translations")
+    if found is None:
+        found = g._mynagate_translations = get_translations()
+    return found
+
+
+def install_request_translations(app: Flask) -> None:
+    app.jinja_env.install_gettext_callables(
+        gettext=lambda s: _request_translations().ugettext(s),
+        ngettext=lambda s, p, n: _request_translations().ungettext(s, p, n),
+        newstyle=True,
+        pgettext=lambda c, s: _request_translations().upgettext(c, s),
+        npgettext=lambda c, s, p, n: _request_translations().unpgettext(c, s, p, n))
+
+
 def lang_url(code: str) -> str:
     from urllib.parse import urlencode
 
@@ -117,6 +139,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
     # First of the request hooks: every answer, an early refusal too, has an id and a line.
     install_request_log(app, trust_incoming_id=settings.trusted_proxy_hops > 0)
     babel.init_app(app, locale_selector=select_locale)
+    install_request_translations(app)
     install_input_guard(app)
     csrf.init_app(app)
     build_authorization_server(app)
