@@ -166,23 +166,26 @@ def verify():
 
 # Shared with the tablet pairing (idp.auth.pairing_views): the same check, the same sign-in.
 def check_token(body: Any, *, browser: str, txn_id: str | None, ip: str,
-                method: str = "card") -> tuple[VerifiedCard, Account | None]:
+                method: str = "card", page: str | None = None
+                ) -> tuple[VerifiedCard, Account | None]:
     """Verify a bridge token against the challenge issued to ``browser``/``txn_id`` and find
     the card's account (None: the card is linked to nothing yet). Refusals are audited and
     raised as :class:`CardError`; every outcome is counted under ``method`` (``pairing``
-    for the tablet's sign-in)."""
+    for the tablet's sign-in). ``page`` (``"admin"``) goes into the ``login.card`` events
+    of a card check that is a step of another sign-in, which records the sign-in itself."""
     svc = services()
+    tag = {"page": page} if page else {}
     try:
         card = verify_token(svc.store, card_service(), body, browser=browser, txn_id=txn_id)
     except CardError as exc:
         count_sign_in(method, exc.code)
         with svc.db.session() as db:
             audit(db, "login.card", outcome="refused", ip=ip, reason=exc.code,
-                  detail=exc.message[:200], bridge=_bridge_name(body))
+                  detail=exc.message[:200], bridge=_bridge_name(body), **tag)
         raise
     with svc.db.session() as db:
         try:
-            account = account_for_card(db, card, ip=ip)
+            account = account_for_card(db, card, ip=ip, **tag)
         except CardError as exc:
             refusal: CardError | None = exc
             account = None
