@@ -98,18 +98,20 @@ class CardAccount:
     binding_id: str
 
 
-def account_for_card(db: Session, card: VerifiedCard, *, ip: str | None) -> CardAccount | None:
+def account_for_card(db: Session, card: VerifiedCard, *, ip: str | None,
+                     **audit_details: Any) -> CardAccount | None:
     """The account a verified card signs in to, or ``None`` when the card is bound to nothing.
 
     Refuses (audited, raised) a revoked binding, a binding whose certificate differs from the
-    presented one, and an account that may not sign in.
+    presented one, and an account that may not sign in. ``audit_details`` go into every
+    ``login.card`` event (the admin page's ``page="admin"``).
     """
     binding = find_binding(db, card.issuer, card.serial)
     if binding is None:
         audit(db, "login.card", outcome="not_linked", ip=ip, issuer=card.issuer,
-              serial=card.serial)
+              serial=card.serial, **audit_details)
         return None
-    details = {"binding_id": binding.id, "serial": card.serial}
+    details = {"binding_id": binding.id, "serial": card.serial, **audit_details}
     if binding.certificate_sha256 != card.certificate_sha256:
         # Same issuer name and serial, another certificate: another CA generation. Never
         # treat it as the bound card.

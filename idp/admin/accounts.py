@@ -3,6 +3,8 @@ the admin who made it; every lookup goes through the permission rule in :mod:`ro
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from datetime import datetime
 from typing import Any
 
@@ -52,9 +54,26 @@ def list_schools(db: Session, actor: Actor) -> list[School]:
     return list(db.scalars(query))
 
 
+#: A school code: it is typed at every sign-in, printed on the slips, matched in roster
+#: files and part of page addresses (``/admin/schools/<code>/...``), so letters, digits and
+#: ``. _ -`` only — no space, no slash.
+SCHOOL_CODE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+def school_code_of(raw: str | None) -> str:
+    """The code as typed in any IME (full-width letters folded, as the roster reads it);
+    raises :class:`AdminInputError` ``bad_school_code`` for a code outside
+    :data:`SCHOOL_CODE_RE`."""
+    code = unicodedata.normalize("NFKC", raw or "").strip()
+    if code and not SCHOOL_CODE_RE.match(code):
+        raise AdminInputError("bad_school_code",
+                              "a school code is 1-64 letters, digits, '.', '_' or '-'")
+    return code
+
+
 def create_school(db: Session, actor: Actor, code: str, name: str) -> School:
     require(actor, Action.SCHOOLS)
-    code, name = (code or "").strip(), (name or "").strip()
+    code, name = school_code_of(code), (name or "").strip()
     if not code or len(code) > 64 or not name or len(name) > 200:
         raise AdminInputError("invalid_school", "code (1-64) and name (1-200) are required")
     if db.scalar(select(School).where(School.code == code)):

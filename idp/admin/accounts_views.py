@@ -3,6 +3,8 @@ an enrolment code for staff), one account, lock/unlock/end sessions/codes."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from flask import Response, abort, redirect, request, url_for
 from wtforms.fields.choices import SelectChoice
 
@@ -14,7 +16,7 @@ from idp.admin.messages import describe
 from idp.admin.sheets import first_password_pdf, fonts
 from idp.admin.views import bp, render, show_also, show_once
 from idp.admin.web_auth import admin_required
-from idp.japan_time import japan_date
+from idp.japan_time import japan_date, japan_minute
 from idp.services import services
 
 
@@ -81,7 +83,16 @@ def account_page(actor: Actor, account_id: str, status: int = 200, error: str | 
                    card_status=card_status, japan_date=japan_date, form=ActionForm(),
                    error=error,
                    transfer=pending, transfer_form=transfer_form or TransferForm(),
-                   guessing=services().throttle.guessing_flag(row.id))
+                   guessing=_guessing_in_japan_time(row.id))
+
+
+def _guessing_in_japan_time(account_id: str) -> dict | None:
+    """The throttle's guessing flag with its start as a Japan minute (the flag keeps ISO
+    UTC for the JSON API; the page is read by a school in Japan)."""
+    flag = services().throttle.guessing_flag(account_id)
+    if flag is None:
+        return None
+    return {**flag, "since": japan_minute(datetime.fromisoformat(flag["since"]))}
 
 
 @bp.post("/accounts/<account_id>/<operation>")

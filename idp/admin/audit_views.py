@@ -9,6 +9,7 @@ from sqlalchemy import select
 from idp.accounts.roles import Action, Actor, require
 from idp.admin import accounts, audit_log
 from idp.admin.forms import ActionForm, RetentionForm
+from idp.admin.messages import EVENT_NAMES, describe
 from idp.admin.views import bp, render
 from idp.admin.web_auth import admin_required
 from idp.audit import audit
@@ -18,6 +19,8 @@ from idp.store.models import Account
 
 
 def _audit_filter(db) -> tuple[audit_log.AuditFilter, str | None]:
+    """The search the form asks for, or why it cannot be done: a filter that cannot be
+    applied never quietly falls away (the page would show every record as if they matched)."""
     error = None
     try:
         since = audit_log.parse_date(request.args.get("since"))
@@ -25,9 +28,16 @@ def _audit_filter(db) -> tuple[audit_log.AuditFilter, str | None]:
     except ValueError:
         since = until = None
         error = _("日付は YYYY-MM-DD で入れてください。")
-    school = accounts.school_by_code(db, request.args.get("school", "")[:64])
+    if since and until and until < since:
+        error = _("「この日まで」は、「この日から」と同じ日か、それよりあとの日にしてください。")
+    code = request.args.get("school", "").strip()[:64]
+    school = accounts.school_by_code(db, code)
+    if code and school is None:
+        error = describe("unknown_school", code)
     account_id = request.args.get("account_id") or None
     login = request.args.get("login_id", "").strip()
+    if login and not code:
+        error = _("ログインIDでさがすときは、学校コードも入れてください。")
     if login and school is not None:
         found = db.scalar(select(Account.id).where(Account.school_id == school.id,
                                                    Account.login_id == login[:64]))
@@ -45,12 +55,12 @@ def audit_page(actor: Actor):
     services().events.flush()  # the records an SSO flow left in the event log, too
     with services().db.session() as db:
         flt, error = _audit_filter(db)
-        rows = audit_log.search(db, actor, flt, limit=200)
+        rows = [] if error else audit_log.search(db, actor, flt, limit=200)
         people = audit_log.people_of(db, actor, rows)
         retention = audit_log.retention_days(db)
     form = RetentionForm(days=retention)
     return render("admin/audit.html", actor, 400 if error else 200, rows=rows, people=people,
-                   japan_second=japan_second,
+                   japan_second=japan_second, event_names=EVENT_NAMES,
                    args=request.args, error=error, retention_form=form,
                    purge_form=ActionForm())
 
@@ -61,8 +71,8 @@ def audit_csv(actor: Actor):
     services().events.flush()
     with services().db.session() as db:
         flt, error = _audit_filter(db)
-        if error:
-            abort(400)
+        if error:  # the page says what is wrong with the search, beside the form
+            return redirect(url_for("admin.audit_page", **request.args.to_dict()), 303)
         body = "".join(audit_log.export_csv(db, actor, flt))
         audit(db, "audit.exported", actor=actor.account_id)
     return Response(body, mimetype="text/csv", headers={

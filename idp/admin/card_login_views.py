@@ -15,6 +15,7 @@ from flask_babel import gettext as _
 from idp.accounts import linking
 from idp.accounts.roles import ADMIN_ROLES
 from idp.admin import web_auth
+from idp.admin.dashboard import ADMIN_PAGE
 from idp.admin.views import bp, client_ip, safe_next
 from idp.audit import audit
 from idp.auth.card import issue_challenge
@@ -83,8 +84,10 @@ def login_card_verify():
         return card_unavailable_response()
     body = request.get_json(force=True, silent=True)
     try:
+        # page="admin": this card check is a step; admin.login below is the sign-in (the
+        # admin home counts that one only, idp.admin.dashboard).
         checked = check_token(body, browser=browser_id(), txn_id=ADMIN_CARD_TXN,
-                              ip=client_ip())
+                              ip=client_ip(), page=ADMIN_PAGE)
     except CardError as exc:
         return card_error_response(exc.code)
     account = checked.account

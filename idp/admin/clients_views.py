@@ -14,7 +14,7 @@ from idp.accounts.roles import Action, Actor, require
 from idp.admin import accounts
 from idp.admin.forms import ActionForm, ClientForm
 from idp.admin.handoff_sheet import HandoffFacts, handoff_pdf
-from idp.admin.messages import describe
+from idp.admin.messages import client_error
 from idp.admin.sheets import fonts
 from idp.admin.views import bp, render
 from idp.admin.web_auth import admin_required
@@ -49,7 +49,7 @@ def _spec_from_form(form: ClientForm):
         try:
             data["jwks"] = json.loads(form.jwks.data)
         except ValueError as exc:
-            raise ClientMetadataError("jwks is not JSON") from exc
+            raise ClientMetadataError("jwks is not JSON", reason="jwks") from exc
     return metadata.spec_from_metadata(data)
 
 
@@ -93,7 +93,7 @@ def client_new(actor: Actor):
                                       actor=actor.account_id)
     except ClientMetadataError as exc:
         return render("admin/client_form.html", actor, 400, form=form, row=None,
-                       error=describe(exc.code, str(exc)))
+                       error=client_error(exc))
     if form.allow_graduates.data:
         with services().db.session() as db:
             registry.set_allow_graduates(db, db.get(Client, row.client_id), True,
@@ -128,7 +128,7 @@ def client_detail(actor: Actor, client_id: str):
                                              actor=actor.account_id)
             except ClientMetadataError as exc:
                 db.rollback()
-                error = describe(exc.code, str(exc))
+                error = client_error(exc)
             else:
                 db.commit()
                 if secret:  # the method now needs a secret: handed over like a new one

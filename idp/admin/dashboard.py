@@ -24,6 +24,9 @@ from idp.store.models import Account, AuditEvent, CardBinding, Client, School, u
 #: The audit events that are sign-ins, and the method each stands for.
 SIGN_IN_EVENTS = {"login.password": "password", "login.card": "card",
                   "admin.login": "admin", "admin.totp": "admin"}
+#: The ``page`` detail of the ``login.card`` events the admin sign-in page's card check
+#: writes (idp.admin.card_login_views).
+ADMIN_PAGE = "admin"
 METHODS = ("password", "card", "admin")
 STAFF = ("teacher", "school_admin", "platform_admin")
 
@@ -88,9 +91,26 @@ def _in_scope(scope: str | None):
                and_(AuditEvent.school_id.is_(None), AuditEvent.account_id.in_(in_school)))
 
 
+def _not_an_admin_card_step():
+    """Leaves out the admin page's card check when an ``admin.login`` follows it.
+
+    An admin's card sign-in writes ``login.card`` (which account the card is linked to) and
+    then ``admin.login`` (whether the admin checks passed). ``admin.login`` is the sign-in:
+    it is written for every tap that got that far, ok or refused, and only it says whether
+    anyone was signed in (a teacher's card gives ``login.card`` ok, then ``admin.login``
+    refused). So the check's ok and not_linked events are steps, not counted; its refusals
+    (a revoked card, a bad signature) end the attempt before ``admin.login`` and are the only
+    record of it, so they stay.
+    """
+    page = AuditEvent.details["page"].as_string()
+    return or_(AuditEvent.event != "login.card", AuditEvent.outcome == "refused",
+               page.is_(None), page != ADMIN_PAGE)
+
+
 def _sign_ins(db: Session, scope: str | None, start: datetime, end: datetime):
     today = and_(AuditEvent.at >= start, AuditEvent.at < end,
-                 AuditEvent.event.in_(SIGN_IN_EVENTS), _in_scope(scope))
+                 AuditEvent.event.in_(SIGN_IN_EVENTS), _in_scope(scope),
+                 _not_an_admin_card_step())
     hour = extract("hour", AuditEvent.at)
     by_hour: dict[str, list[int]] = {method: [0] * 24 for method in METHODS}
     done = (select(AuditEvent.event, hour, func.count())

@@ -92,7 +92,8 @@ class ClientForm(FlaskForm):
         _l("許可するスコープ"), choices=list(SUPPORTED_SCOPES),
         default=["openid", "profile", "school"],
         description=_l("アプリに渡す情報です。openid は必ず選びます。profile は名前、school は"
-                       "学校・学年・組です。アプリに必要なものだけ選んでください。"))
+                       "学校・学年・組です。アプリに必要なものだけ選んでください。"
+                       "いくつも選ぶときは、Ctrl キー(Mac は ⌘ キー)を押したままクリックします。"))
     jwks_uri = StringField(
         _l("jwks_uri"), validators=[Optional(), Length(max=500)],
         description=_l("private_key_jwt のときだけ使います。アプリの公開鍵のURLです。"))
@@ -128,9 +129,9 @@ class IatForm(FlaskForm):
     label = StringField(_l("メモ"), validators=[Optional(), Length(max=200)])
     days = IntegerField(_l("有効日数"), default=7, validators=[NumberRange(1, 90)])
     max_uses = IntegerField(_l("使える回数"), default=1, validators=[NumberRange(1, 1000)])
-    allowed_scopes = SelectMultipleField(_l("登録で許すスコープ"),
-                                         choices=list(SUPPORTED_SCOPES),
-                                         default=SUPPORTED_SCOPES)
+    allowed_scopes = SelectMultipleField(
+        _l("登録で許すスコープ"), choices=list(SUPPORTED_SCOPES), default=SUPPORTED_SCOPES,
+        description=_l("いくつも選ぶときは、Ctrl キー(Mac は ⌘ キー)を押したままクリックします。"))
     submit = SubmitField(_l("発行する"))
 
 

@@ -96,6 +96,9 @@ def handoff_pdf(facts: HandoffFacts) -> bytes:
     pdf = canvas.Canvas(buffer, pagesize=A4, pageCompression=1,
                         initialFontName=font.japanese, initialFontSize=10)
     pdf.setTitle(f"アプリの会社に渡す情報: {facts.app_name}")
+    # A viewer's document properties say who made it (reportlab's default: "anonymous").
+    pdf.setAuthor("マイナゲート")
+    pdf.setCreator("マイナゲート")
     page = _Page(pdf, font)
     page.text(f"アプリの会社に渡す情報: {facts.app_name}", 14, 8 * mm)
     page.text("アプリの設定画面にこのまま入れれば、マイナゲートでサインインできるように"

@@ -7,12 +7,16 @@ file or the form) after it when there is one.
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask_babel import lazy_gettext as _l
 
 _MESSAGES = {
     # schools and accounts (idp.admin.accounts.AdminInputError)
     "invalid_school": _l("学校コード(1〜64文字)と学校名(1〜200文字)を入れてください。"),
     "school_exists": _l("この学校コードは、もう登録されています。"),
+    "bad_school_code": _l("学校コードは半角の英字・数字と . _ - だけで、64文字までです"
+                          "(空白や / は使えません)。"),
     "invalid_role": _l("この役割は選べません。"),
     "invalid_login_id": _l("ログインIDは英数字と . _ @ + - だけで、64文字までです。"),
     "too_long": _l("長すぎる項目があります。"),
@@ -50,7 +54,8 @@ _MESSAGES = {
     "other_school": _l("あなたが管理していない学校です。"),
     "admin_account": _l("管理者のアカウントは名簿では変えられません。"),
     "admin_role": _l("管理者の役割は名簿では付けられません。"),
-    "bad_role": _l("役割は student か teacher(児童生徒・教員)にしてください。"),
+    "bad_role": _l("役割は「児童」「生徒」「教員」のどれかにしてください"
+                   "(student、teacher でも読めます)。"),
     # the year-end promotion (idp.admin.school_year)
     "bad_row": _l("ログインID・学年・組のどれかが空か、長すぎます。"),
     "unknown_login": _l("このログインIDの在学中の児童生徒は、この学校にいません。"),
@@ -114,7 +119,8 @@ ROLE_NAMES = {
 }
 METHOD_NAMES = {
     "password": _l("IDとパスワード"), "card": _l("マイナンバーカード"),
-    "admin": _l("管理者のサインイン"),
+    # Teachers sign in there too (to link cards), not only admins.
+    "admin": _l("管理ページ(先生・管理者)"),
 }
 EVENT_NAMES = {
     "login.password": _l("サインイン(IDとパスワード)"),
@@ -194,11 +200,51 @@ REASON_NAMES = {
 }
 
 
+# The app form's words for a ClientMetadataError's ``reason`` (idp.clients.registry).
+_HTTPS_URL = _l("https:// で始まり # のないURLにしてください(http:// は 127.0.0.1 など、"
+                "このパソコンの中のアドレスのときだけ使えます)。")
+CLIENT_REASONS = {
+    "redirect_uri": _l("リダイレクトURIが使えません。"),
+    "post_logout_redirect_uri": _l("ログアウト後のURIが使えません。"),
+    "jwks_uri": _l("jwks_uri が使えません。"),
+    "logo_uri": _l("ロゴのURLは https:// で始まるURLにしてください。"),
+    "jwks": _l("jwks(JSON)が読めません。アプリの会社からもらった公開鍵のJSON(JWK Set)を"
+               "そのまま貼ってください。"),
+    "keys_needed": _l("このクライアント認証方式には、アプリの公開鍵(jwks_uri か jwks)が"
+                      "必要です。"),
+    "keys_both": _l("jwks_uri と jwks は、どちらか一方だけ入れてください。"),
+    "sector": _l("セクター識別子URIが使えません(https で、リダイレクトURIをすべて並べた"
+                 "JSONを返すURLが必要です)。"),
+    "many_hosts": _l("リダイレクトURIのホストが2つ以上あるときは、セクター識別子URIが"
+                     "必要です。アプリの会社に聞いてください。"),
+}
+URL_REASONS = ("redirect_uri", "post_logout_redirect_uri", "jwks_uri")
+
+
+def client_error(exc: Any) -> str:
+    """A ClientMetadataError on the app form in the reader's words with the value that broke
+    the rule; one without a reason (the API's own checks) keeps its English detail."""
+    reason = CLIENT_REASONS.get(exc.reason or "")
+    if reason is None:
+        return describe(exc.code, str(exc))
+    text = str(reason) + (str(_HTTPS_URL) if exc.reason in URL_REASONS else "")
+    return f"{text} ({exc.value})" if exc.value else text
+
+
 def _named(names: dict, code: str | None) -> str:
     if not code:
         return ""
     name = names.get(code)
     return str(name) if name is not None else code
+
+
+def class_words(grade: str | None, class_name: str | None) -> str:
+    """「5年 1組」 (or one of them), as a school writes it; "" for neither (not " / ")."""
+    if grade and class_name:
+        return str(_l("%(g)s年 %(c)s組", g=grade, c=class_name))
+    if grade:
+        return str(_l("%(g)s年", g=grade))
+    return str(_l("%(c)s組", c=class_name)) if class_name else ""
 
 
 def role_name(code: str | None) -> str:

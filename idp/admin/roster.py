@@ -245,6 +245,25 @@ def parse(data: bytes) -> ParsedRoster:
     return ParsedRoster(rows, errors, encoding, headers=headers)
 
 
+# The pages add 年 and 組 themselves: a stored 「5年」 read 「5年年」 and was never promoted
+# (not a number), a stored 「1組」 read 「1組組」. Other words (「年長」, 「ひまわり学級」) are
+# kept as written.
+NUMBERED_GRADE_RE = re.compile(r"^[0-9]{1,2}年生?$")
+SHORT_CLASS_RE = re.compile(r"^[0-9A-Za-z]{1,4}組$")
+
+
+def school_grade(raw: str) -> str:
+    """「5年」「5年生」→「5」 (promoted like 5); anything else as written."""
+    grade = normalized(raw)
+    return grade.rstrip("年生") if NUMBERED_GRADE_RE.match(grade) else grade
+
+
+def school_class(raw: str) -> str:
+    """「1組」→「1」, as the CSV template writes it; anything else as written."""
+    klass = normalized(raw)
+    return klass[:-1] if SHORT_CLASS_RE.match(klass) else klass
+
+
 def check_row(line: int, cells: list[str], columns: Mapping[str, int]
                ) -> tuple[RosterRow | None, list[RowError]]:
     def cell(name: str) -> str:
@@ -255,8 +274,7 @@ def check_row(line: int, cells: list[str], columns: Mapping[str, int]
     school_code = normalized(cell("school_code"))
     login_id = normalized(cell("login_id"))
     display_name = cell("display_name").strip()
-    grade = normalized(cell("grade"))
-    class_name = normalized(cell("class_name"))
+    grade, class_name = school_grade(cell("grade")), school_class(cell("class_name"))
     raw_role = normalized(cell("role")).lower()
     for name, value in (("school_code", school_code), ("login_id", login_id),
                         ("display_name", display_name), ("role", raw_role)):
@@ -268,7 +286,7 @@ def check_row(line: int, cells: list[str], columns: Mapping[str, int]
         errors.append(RowError(line, "bad_login_id", "login_id", login_id[:70]))
     if len(display_name) > 200:
         errors.append(RowError(line, "too_long", "display_name"))
-    if len(grade) > 16:
+    if len(grade) > 16:  # any words are kept (「年長」): the promotion leaves those as they are
         errors.append(RowError(line, "too_long", "grade"))
     if len(class_name) > 32:
         errors.append(RowError(line, "too_long", "class_name"))

@@ -92,7 +92,10 @@ def roster_sheet(actor: Actor, sheet_id: str):
     svc = services()
     entries = roster_service.load_sheet(svc, actor, sheet_id)
     if entries is None:
-        abort(404)
+        abort(404, description=_(
+            "この用紙は、もうダウンロードできません(取り込みから30分で消えます)。"
+            "用紙が必要な人は、アカウントのページの「新しいパスワードで用紙を印刷する」を"
+            "使ってください。"))
     grade, klass = request.args.get("grade"), request.args.get("class")
     if request.args.get("role") == "teacher":
         entries = [e for e in entries if e.get("role") == "teacher"]

@@ -35,6 +35,8 @@ from idp.admin.roster import (
     decode,
     header_map,
     normalized,
+    school_class,
+    school_grade,
 )
 from idp.audit import audit
 from idp.store.models import Account, PromotionBatch, School, utcnow
@@ -152,7 +154,8 @@ def parse_class_roster(data: bytes, school_code: str
                 index = columns.get(name)
                 return normalized(cells[index]) if index is not None and index < len(cells) else ""
 
-            login, grade, klass = cell("login_id"), cell("grade"), cell("class_name")
+            login = cell("login_id")
+            grade, klass = school_grade(cell("grade")), school_class(cell("class_name"))
             school = cell("school_code")
             if school and school != school_code:
                 problems.append(Problem("other_school", login, line,

@@ -21,13 +21,17 @@ def schools(actor: Actor):
     with services().db.session() as db:
         if request.method == "POST" and form.validate_on_submit():
             try:
-                accounts.create_school(db, actor, form.code.data, form.name.data)
+                row = accounts.create_school(db, actor, form.code.data, form.name.data)
             except accounts.AdminInputError as exc:
                 db.rollback()
                 error = describe(exc.code)
             else:
                 db.commit()
-                return redirect(url_for("admin.schools"), 303)
+                # Said on the next page: a form that only empties itself looks like nothing
+                # happened.
+                return redirect(url_for("admin.schools", created=row.code), 303)
         rows = accounts.list_schools(db, actor)
     status = 400 if request.method == "POST" else 200
-    return render("admin/schools.html", actor, status, form=form, rows=rows, error=error)
+    created = next((s for s in rows if s.code == request.args.get("created")), None)
+    return render("admin/schools.html", actor, status, form=form, rows=rows, error=error,
+                  created=created)

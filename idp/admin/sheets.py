@@ -129,6 +129,9 @@ def first_password_pdf(entries: Iterable[dict[str, str]], *, issuer: str) -> byt
     pdf = canvas.Canvas(buffer, pagesize=A4, pageCompression=1,
                         initialFontName=font.japanese, initialFontSize=10)
     pdf.setTitle("はじめてのパスワード")
+    # A viewer's document properties say who made it (reportlab's default: "anonymous").
+    pdf.setAuthor("マイナゲート")
+    pdf.setCreator("マイナゲート")
     url = sign_in_url(issuer)
     ordered = sorted(entries, key=lambda e: (*class_key(e), e.get("login_id", "")))
     pages = 0

@@ -12,13 +12,16 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from flask import Blueprint, render_template, request, session, url_for
+from flask import Blueprint, jsonify, render_template, request, session, url_for
 from flask_babel import gettext as _
+from werkzeug.exceptions import HTTPException
 
-from idp.accounts.roles import STAFF_ROLES, Action, Actor, Forbidden, may
+from idp.accounts.roles import ADMIN_ROLES, STAFF_ROLES, Action, Actor, Forbidden, may
 from idp.admin import accounts, messages
 from idp.admin.messages import describe
 from idp.admin.sheets import SheetFontMissing
+from idp.japan_time import japan_date, japan_minute
+from idp.signin.current import current_user
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 
@@ -32,9 +35,12 @@ SECTIONS = ("login_views", "card_login_views", "home_views", "clients_views", "i
 
 @bp.context_processor
 def _admin_words() -> dict[str, Any]:
+    # Times: the stored naive UTC, shown as the Japan day or minute (never strftime on UTC).
     return {"describe": describe, "role_name": messages.role_name,
             "event_name": messages.event_name, "method_name": messages.method_name,
-            "outcome_name": messages.outcome_name, "reason_name": messages.reason_name}
+            "outcome_name": messages.outcome_name, "reason_name": messages.reason_name,
+            "class_words": messages.class_words, "japan_date": japan_date,
+            "japan_minute": japan_minute}
 
 
 def client_ip() -> str:
@@ -66,16 +72,39 @@ def safe_next(raw: str | None) -> str:
     return url_for("admin.home")
 
 
+def admin_error(status: int, message: str):
+    """An admin page's refusal in the admin's words, with the way back that fits who is
+    signed in (a teacher to the card linking, which is all they may use). Not the student
+    pages' error, whose words are for a child and whose detail is werkzeug's English."""
+    if request.is_json or request.accept_mimetypes.best == "application/json":
+        return jsonify(error="forbidden" if status == 403 else "not_found",
+                       error_description=message), status
+    user = current_user()
+    role = user.account.role if user is not None else None
+    if role in ADMIN_ROLES:
+        back = (url_for("admin.home"), _("管理トップにもどる"))
+    elif role in STAFF_ROLES:
+        back = (url_for("admin.link_roster"), _("「カードをつなぐ」にもどる"))
+    else:
+        back = (url_for("admin.login"), _("管理者のサインインへ"))
+    return render_template("admin/error.html", status=status, message=message,
+                           back_url=back[0], back_label=back[1]), status
+
+
 @bp.errorhandler(Forbidden)
-def _forbidden(exc: Forbidden):
-    return render_template("error.html", error="403", http_error=True,
-                           description=_("この操作をする権限がありません。")), 403
+@bp.errorhandler(403)
+def _forbidden(exc: Exception):
+    return admin_error(403, _("このページや操作は、あなたの役割では使えません。"
+                              "必要なときは、学校の管理者にたのんでください。"))
 
 
 @bp.errorhandler(accounts.NotFound)
-def _not_found(exc: accounts.NotFound):
-    return render_template("error.html", error="404", http_error=True,
-                           description=_("見つかりません。")), 404
+@bp.errorhandler(404)
+def _not_found(exc: Exception):
+    # A view's own Japanese reason (abort(404, description=...)) beats the generic words.
+    own = isinstance(exc, HTTPException) and exc.description != type(exc).description
+    return admin_error(404, str(exc.description) if own else _(
+        "見つかりません。消されたか、アドレスがまちがっています。一覧から選びなおしてください。"))
 
 
 @bp.errorhandler(SheetFontMissing)

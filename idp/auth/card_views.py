@@ -183,22 +183,25 @@ class CardCheck:
 
 
 def check_token(body: Any, *, browser: str, txn_id: str | None, ip: str,
-                method: str = "card") -> CardCheck:
+                method: str = "card", page: str | None = None) -> CardCheck:
     """Verify a bridge token against the challenge issued to ``browser``/``txn_id`` and find
     the card's account and binding. Refusals are audited and raised as :class:`CardError`;
-    every outcome is counted under ``method`` (``pairing`` for the tablet's sign-in)."""
+    every outcome is counted under ``method`` (``pairing`` for the tablet's sign-in).
+    ``page`` (``"admin"``) goes into the ``login.card`` events of a card check that is a
+    step of another sign-in, which records the sign-in itself."""
     svc = services()
+    tag = {"page": page} if page else {}
     try:
         card = verify_token(svc.store, card_service(), body, browser=browser, txn_id=txn_id)
     except CardError as exc:
         count_sign_in(method, exc.code)
         with svc.db.session() as db:
             audit(db, "login.card", outcome="refused", ip=ip, reason=exc.code,
-                  detail=exc.message[:200], bridge=_bridge_name(body))
+                  detail=exc.message[:200], bridge=_bridge_name(body), **tag)
         raise
     with svc.db.session() as db:
         try:
-            linked = account_for_card(db, card, ip=ip)
+            linked = account_for_card(db, card, ip=ip, **tag)
         except CardError as exc:
             refusal: CardError | None = exc
             linked = None

@@ -244,10 +244,14 @@ def school() -> None:
 @pass_ctx
 def school_create(ctx: Ctx, code: str, name: str) -> None:
     """Create a school."""
+    from idp.admin.accounts import AdminInputError, school_code_of
     from idp.audit import audit
     from idp.store.models import School
 
-    code = code.strip()
+    try:  # the admin page's rule (idp.admin.accounts.SCHOOL_CODE_RE)
+        code = school_code_of(code)
+    except AdminInputError as exc:
+        fail(f"--code: {exc}")
     if not code or len(code) > 64:
         fail("--code must be 1-64 characters")
     with ctx.services.db.session() as s:

@@ -91,7 +91,8 @@ def spec_from_metadata(data: Any, *, name_required: bool = True) -> ClientSpec:
 def _logo(data: dict[str, Any]) -> str | None:
     logo = _string(data, "logo_uri")
     if logo and not logo.startswith("https://"):
-        raise ClientMetadataError("logo_uri must be an https URL")
+        raise ClientMetadataError("logo_uri must be an https URL", reason="logo_uri",
+                                  value=logo)
     return logo
 
 

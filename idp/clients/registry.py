@@ -44,9 +44,14 @@ DEFAULT_GRANT_TYPES = ["authorization_code", "refresh_token"]
 class ClientMetadataError(ValueError):
     """Maps to RFC 7591 ``invalid_client_metadata`` / ``invalid_redirect_uri``."""
 
-    def __init__(self, message: str, code: str = "invalid_client_metadata") -> None:
+    def __init__(self, message: str, code: str = "invalid_client_metadata", *,
+                 reason: str | None = None, value: str = "") -> None:
         super().__init__(message)
         self.code = code
+        # For the admin form's words (idp.admin.messages.client_error): which rule, and the
+        # value that broke it. The API keeps the RFC 7591 code and the English message.
+        self.reason = reason
+        self.value = value
 
 
 def hash_secret(secret: str) -> str:
@@ -109,17 +114,17 @@ class ClientSpec:
 
 def _check_uri(uri: str, what: str, *, allow_http_loopback: bool = True) -> None:
     if not isinstance(uri, str) or len(uri) > 500:
-        raise ClientMetadataError(f"{what}: not a URI", "invalid_redirect_uri")
+        raise ClientMetadataError(f"{what}: not a URI", "invalid_redirect_uri", reason=what)
     parts = urlsplit(uri)
     if parts.fragment or "#" in uri:
         raise ClientMetadataError(f"{what} must not contain a fragment: {uri}",
-                                  "invalid_redirect_uri")
+                                  "invalid_redirect_uri", reason=what, value=uri)
     if parts.scheme == "https" and parts.hostname:
         return
     if parts.scheme == "http" and allow_http_loopback and parts.hostname in LOOPBACK_HOSTS:
         return
     raise ClientMetadataError(f"{what} must be https (http only on loopback): {uri}",
-                              "invalid_redirect_uri")
+                              "invalid_redirect_uri", reason=what, value=uri)
 
 
 def scopes_within(requested: list[str] | None, allowed: list[str], granted_by: str
@@ -168,9 +173,10 @@ def validate_spec(spec: ClientSpec, fetch_json: Callable[[str], object] | None,
         raise ClientMetadataError(
             f"token_endpoint_auth_method must be one of {', '.join(AUTH_METHODS)}")
     if needs_keys(spec.token_endpoint_auth_method) and not (spec.jwks or spec.jwks_uri):
-        raise ClientMetadataError(f"{spec.token_endpoint_auth_method} needs jwks or jwks_uri")
+        raise ClientMetadataError(f"{spec.token_endpoint_auth_method} needs jwks or jwks_uri",
+                                  reason="keys_needed", value=spec.token_endpoint_auth_method)
     if spec.jwks and spec.jwks_uri:
-        raise ClientMetadataError("give jwks or jwks_uri, not both")
+        raise ClientMetadataError("give jwks or jwks_uri, not both", reason="keys_both")
     if spec.jwks_uri:
         _check_uri(spec.jwks_uri, "jwks_uri")
         if check_url is not None:  # the outbound guard: refused now, not at first use
@@ -181,7 +187,8 @@ def validate_spec(spec: ClientSpec, fetch_json: Callable[[str], object] | None,
         try:
             KeySet.import_key_set(spec.jwks)
         except Exception as exc:  # noqa: BLE001 - any parse failure is bad metadata
-            raise ClientMetadataError(f"jwks is not a valid JWK set: {exc}") from exc
+            raise ClientMetadataError(f"jwks is not a valid JWK set: {exc}",
+                                      reason="jwks") from exc
     if spec.id_token_signed_response_alg not in ID_TOKEN_ALGS:
         raise ClientMetadataError(
             f"id_token_signed_response_alg must be one of {', '.join(ID_TOKEN_ALGS)}")
@@ -197,7 +204,9 @@ def validate_spec(spec: ClientSpec, fetch_json: Callable[[str], object] | None,
         return determine_sector(spec.redirect_uris, spec.sector_identifier_uri, fetch_json,
                                 allow_http=allow_http_sector)
     except SectorError as exc:
-        raise ClientMetadataError(str(exc)) from exc
+        raise ClientMetadataError(
+            str(exc), reason="sector" if spec.sector_identifier_uri else "many_hosts",
+            value=spec.sector_identifier_uri or "") from exc
 
 
 def build_client(spec: ClientSpec, sector: str | None, *, secret_key: str = ""

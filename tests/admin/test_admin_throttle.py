@@ -3,6 +3,7 @@ guessing at an account is flagged to admins on the account page and in the API."
 
 from __future__ import annotations
 
+import re
 import time
 
 import pyotp
@@ -74,6 +75,14 @@ def test_sustained_guessing_is_flagged_on_the_account_page_and_in_the_api(
     admin_sign_in(web, platform_admin)
     html = web.get(f"/admin/accounts/{student.id}").get_data(as_text=True)
     assert 'id="account-guessing"' in html and str(GUESSING_FAILURES) in html
+    # The page says when in Japan time, as the school lives it (the API keeps ISO UTC).
+    from datetime import datetime
+
+    from idp.japan_time import japan_minute
+
+    warning = re.search(r'id="account-guessing">(.*?)</p>', html, re.S).group(1)
+    assert japan_minute(datetime.fromisoformat(flag["since"])) in warning
+    assert "UTC" not in warning and "日本時間" in warning
     with svc.db.session() as db:
         events = list(db.scalars(select(AuditEvent).where(
             AuditEvent.event == "login.guessing", AuditEvent.account_id == student.id)))

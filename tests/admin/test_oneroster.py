@@ -40,10 +40,10 @@ def test_a_bulk_bundle_reads_into_roster_rows(bom):
     assert set(rows) == {"haruto", "yui", "sota", "sensei", "mama"}
     haruto = rows["haruto"]
     assert (haruto.school_code, haruto.display_name, haruto.grade, haruto.class_name,
-            haruto.role) == ("S1", "佐藤 陽翔", "5", "1組", "student")
+            haruto.role) == ("S1", "佐藤 陽翔", "5", "1", "student")
     assert (haruto.sourced_id, haruto.kana_family_name, haruto.kana_given_name,
             haruto.student_number) == ("u-1", "サトウ", "ハルト", "1")
-    assert rows["sota"].class_name == "2組" and rows["sensei"].role == "teacher"
+    assert rows["sota"].class_name == "2" and rows["sensei"].role == "teacher"
     mama = rows["mama"]  # a guardian: no grade or class, linked to a child by agents
     assert (mama.role, mama.grade, mama.class_name, mama.agents) == ("guardian", "", "",
                                                                      ("u-1",))
@@ -74,7 +74,7 @@ def test_the_homeroom_comes_from_an_enrollment_when_home_class_is_blank():
     text = files["users.csv"].decode().replace(",hr-5-2\r\n", ",\r\n")
     files["users.csv"] = text.encode()
     [row] = parse_bundle(zip_bytes(files)).rows
-    assert (row.class_name, row.student_number) == ("2組", "7")
+    assert (row.class_name, row.student_number) == ("2", "7")
 
 
 def test_half_width_kana_is_normalised_and_latin_letters_are_refused():
@@ -242,7 +242,7 @@ def test_import_keeps_the_sourced_id_and_the_next_import_updates_the_same_accoun
                                                                        people))
     assert first.status_code == 200 and first.get_json()["sheet_id"]
     before = _accounts(svc, fresh_school.id)
-    assert before["u-1"][1:] == ("haruto", "佐藤 陽翔", "5", "1組", "student", True,
+    assert before["u-1"][1:] == ("haruto", "佐藤 陽翔", "5", "1", "student", True,
                                  "サトウ", "ハルト", "1")
     # Next year: a new login id, grade and class for the same sourcedId.
     people[0].username, people[0].grade, people[0].homeroom = "haruto6", "P6", "hr-5-2"
@@ -253,7 +253,7 @@ def test_import_keeps_the_sourced_id_and_the_next_import_updates_the_same_accoun
     assert again["update"][0]["fields"] == ["login_id", "grade", "class_name"]
     after = _accounts(svc, fresh_school.id)
     assert after["u-1"][0] == before["u-1"][0]  # the same account: the same subs everywhere
-    assert after["u-1"][1:5] == ("haruto6", "佐藤 陽翔", "6", "2組")
+    assert after["u-1"][1:5] == ("haruto6", "佐藤 陽翔", "6", "2")
 
 
 def test_a_delta_deactivates_tobedeleted_and_a_replay_is_harmless(
@@ -273,7 +273,7 @@ def test_a_delta_deactivates_tobedeleted_and_a_replay_is_harmless(
     assert body["summary"]["update"] == 1
     rows = _accounts(svc, fresh_school.id)
     assert rows["u-2"][6] is False and rows["u-1"][6] is True  # deactivated, not deleted
-    assert (rows["u-3"][4], rows["u-3"][9]) == ("1組", "9")
+    assert (rows["u-3"][4], rows["u-3"][9]) == ("1", "9")
     replay = _post(client, headers, "/api/admin/roster/import", delta).get_json()
     assert replay["applied"] and replay["summary"]["deactivate"] == 0
     assert _accounts(svc, fresh_school.id) == rows
@@ -292,7 +292,7 @@ def test_a_delta_without_roles_keeps_the_role_and_finds_the_school_by_primary_or
     body = _post(client, headers, "/api/admin/roster/import", zip_bytes(files)).get_json()
     assert body["applied"], body
     assert body["update"][0]["fields"] == ["class_name"]
-    assert _accounts(svc, fresh_school.id)["t-1"][4:6] == ("2組", "teacher")
+    assert _accounts(svc, fresh_school.id)["t-1"][4:6] == ("2", "teacher")
     # A new person in such a delta has no role: refused, nothing written.
     files = bundle_files(fresh_school.code, [Person("n-1", "newbie", "新", "人")], mode="delta")
     del files["roles.csv"]
