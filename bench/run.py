@@ -600,7 +600,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=1, help="gunicorn worker processes")
     parser.add_argument("--threads", type=int, default=4, help="threads per worker")
     parser.add_argument("--worker-class", default="gthread",
-                        help="gunicorn worker class (gthread, sync, gevent)")
+                        help="gunicorn worker class: gthread, sync (gevent needs its package)")
     parser.add_argument("--connections", type=int, default=4)
     parser.add_argument("--no-peer", action="store_true", help="Mynagate only")
     parser.add_argument("--results", default=str(BENCH / "results.md"),

@@ -4,7 +4,7 @@ Flask-free; the account rooms call it inside their own unit of work."""
 
 from __future__ import annotations
 
-from sqlalchemy import select, update
+from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from idp.audit import audit
@@ -24,9 +24,7 @@ def revoke_account_tokens(db: Session, account_id: str, reason: str, *,
     # The store's copies of the access tokens go first (idp.store.access_cache): if the
     # store cannot be reached this raises and nothing is revoked, rather than leaving a
     # copy that outlives the revocation.
-    hashes = db.scalars(select(Token.access_token_hash).where(
-        Token.account_id == account_id, Token.revoked_at.is_(None))).all()
-    access_cache.forget(db, hashes)
+    access_cache.forget_tokens(db, Token.account_id == account_id)
     families = db.execute(update(TokenFamily).where(TokenFamily.account_id == account_id,
                                                     TokenFamily.revoked_at.is_(None))
                           .values(revoked_at=now, revoked_reason=reason)).rowcount

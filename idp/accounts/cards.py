@@ -95,7 +95,7 @@ class CardAccount:
     session: the admin rule asks which binding a card sign-in used)."""
 
     account: Account
-    binding_id: str
+    binding_id: str | None  # None: signed in without a binding to record (the tablet)
 
 
 def account_for_card(db: Session, card: VerifiedCard, *, ip: str | None,

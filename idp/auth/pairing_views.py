@@ -217,4 +217,4 @@ def status(code: str):
                       "error_description": card_message("card_not_linked")})
     # The tablet signs in with the account alone: the binding stays with the bridge's
     # sign-in (the admin rule needs it, and the admin area has no tablet pairing).
-    return finish_card_sign_in(CardAccount(account, ""), {}, txn, state=DONE)
+    return finish_card_sign_in(CardAccount(account, None), {}, txn, state=DONE)

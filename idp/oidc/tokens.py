@@ -203,17 +203,9 @@ def find_active_access_token(database: Any, store: ShortLivedStore, value: str,
     return ActiveAccessToken(scope, client, account)
 
 
-def forget_access_copies(db: Session, condition: Any) -> None:
-    """Delete the store's copies of the unrevoked access tokens ``condition`` selects,
-    before the revocation that selects them commits (:mod:`idp.store.access_cache`)."""
-    hashes = db.scalars(select(Token.access_token_hash).where(
-        condition, Token.revoked_at.is_(None))).all()
-    access_cache.forget(db, hashes)
-
-
 def revoke_family(db: Session, family_id: str, reason: str) -> None:
     now = utcnow()
-    forget_access_copies(db, Token.family_id == family_id)
+    access_cache.forget_tokens(db, Token.family_id == family_id)
     db.execute(update(TokenFamily).where(TokenFamily.id == family_id,
                                          TokenFamily.revoked_at.is_(None))
                .values(revoked_at=now, revoked_reason=reason))

@@ -27,8 +27,10 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from idp.store.models import Token
 from idp.store.shortlived import ShortLivedStore
 
 _PREFIX = "at:"
@@ -78,3 +80,11 @@ def forget(db: Session, access_hashes: Iterable[str]) -> None:
     store = store_of(db)
     for access_hash in access_hashes:
         store.delete(_PREFIX + access_hash)
+
+
+def forget_tokens(db: Session, which: Any) -> None:
+    """Delete the copies of the unrevoked access tokens ``which`` (a condition on
+    :class:`Token`) selects, before the revocation that selects them commits. Raises when
+    the store cannot be reached, so the caller's revocation fails whole."""
+    forget(db, db.scalars(select(Token.access_token_hash).where(
+        which, Token.revoked_at.is_(None))).all())
