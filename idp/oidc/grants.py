@@ -36,7 +36,7 @@ from idp.oidc.tokens import (
 )
 from idp.services import services
 from idp.signin.context import AuthContext, SignedInUser
-from idp.store.models import Account, Consent, TokenFamily, utcnow
+from idp.store.models import Account, TokenFamily, utcnow
 
 
 @dataclass
@@ -181,27 +181,29 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
 
     def authenticate_refresh_token(self, refresh_token: str) -> IssuedToken | None:
         svc = services()
-        with svc.db.session() as db:
+        # The lookup is one read (no transaction): the claim in create_token_response is
+        # what makes a use count, so nothing here needs to hold the row.
+        with svc.db.read() as db:
             issued = find_token(db, refresh_token, "refresh_token")
-            if issued is None or issued.presented_kind != "refresh_token":
-                return None
-            if issued.row.refresh_used_at is not None and issued.family.revoked_at is None:
-                # A rotated-out refresh token came back: it was stolen or replayed, so the
-                # whole family goes (RFC 9700 §4.14.2).
+        if issued is None or issued.presented_kind != "refresh_token":
+            return None
+        if issued.row.refresh_used_at is not None and issued.family.revoked_at is None:
+            # A rotated-out refresh token came back: it was stolen or replayed, so the
+            # whole family goes (RFC 9700 §4.14.2).
+            with svc.db.session() as db:
                 revoke_family(db, issued.family.id, "refresh_reuse")
                 audit(db, "token.refresh_reuse", outcome="refused",
                       client_id=issued.row.client_id, account_id=issued.row.account_id)
-                return None
-            if not issued.is_refresh_usable(svc.settings.refresh_token_idle):
-                return None
-            client = svc.clients.get(issued.row.client_id)
-            if client is None or not client.enabled:
-                return None
-            consent = db.scalar(select(Consent).where(
-                Consent.account_id == issued.row.account_id,
-                Consent.client_id == issued.row.client_id))
-            if consent is None:
-                return None
+            return None
+        if not issued.is_refresh_usable(svc.settings.refresh_token_idle):
+            return None
+        client = svc.clients.get(issued.row.client_id)
+        if client is None or not client.enabled:
+            return None
+        # Withdrawn consent also revokes the tokens (revoke_client_account_tokens), so the
+        # process's consent cache only has to agree with the row the claim will check.
+        if svc.consents.scopes(issued.row.account_id, issued.row.client_id) is None:
+            return None
         # A deactivated or locked account: invalid_grant (Authlib's own check, later, would
         # answer invalid_request).
         if _active_account(issued.row.account_id, client) is None:

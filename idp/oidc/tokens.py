@@ -92,6 +92,17 @@ _ACTIVE_ACCESS = (select(Token.client_id, Token.account_id, Token.scope, Token.i
                          Token.access_expires_at, Token.revoked_at, TokenFamily.revoked_at)
                   .join(TokenFamily, TokenFamily.id == Token.family_id)
                   .where(Token.access_token_hash == bindparam("hash")))
+# A presented token with its family, in one joined statement per column it may match.
+_TOKEN_WITH_FAMILY = {
+    kind: select(Token, TokenFamily).join(TokenFamily, TokenFamily.id == Token.family_id)
+    .where(column == bindparam("hash"))
+    for kind, column in (("access_token", Token.access_token_hash),
+                         ("refresh_token", Token.refresh_token_hash))}
+_TOKENS = Token.__table__.c
+_CLAIM_REFRESH = (update(Token.__table__)
+                  .where(_TOKENS.id == bindparam("token_id"), _TOKENS.refresh_used_at.is_(None),
+                         _TOKENS.revoked_at.is_(None))
+                  .values(refresh_used_at=bindparam("used_at")))
 
 
 @dataclass(frozen=True)
@@ -132,25 +143,21 @@ def find_token(db: Session, value: str, kind: str | None = None) -> IssuedToken 
     if not isinstance(value, str) or not value or len(value) > 512:
         return None
     h = token_hash(value)
-    columns = [("access_token", Token.access_token_hash),
-               ("refresh_token", Token.refresh_token_hash)]
+    kinds = ["access_token", "refresh_token"]
     if kind == "refresh_token":
-        columns.reverse()
-    for presented_kind, column in columns:
-        row = db.scalar(select(Token).where(column == h))
-        if row is not None:
-            family = db.get(TokenFamily, row.family_id)
-            if family is not None:
-                return IssuedToken(row, family, presented_kind)
+        kinds.reverse()
+    for presented_kind in kinds:
+        found = db.execute(_TOKEN_WITH_FAMILY[presented_kind], {"hash": h}).first()
+        if found is not None:
+            row, family = found
+            return IssuedToken(row, family, presented_kind)
     return None
 
 
 def claim_refresh_token(db: Session, token_id: str) -> bool:
     """Mark a refresh token used, atomically: of concurrent uses exactly one gets True."""
-    result = db.execute(update(Token).where(Token.id == token_id,
-                                            Token.refresh_used_at.is_(None),
-                                            Token.revoked_at.is_(None))
-                        .values(refresh_used_at=utcnow()))
+    result = db.connection().execute(_CLAIM_REFRESH,
+                                     {"token_id": token_id, "used_at": utcnow()})
     return result.rowcount == 1
 
 
