@@ -99,6 +99,8 @@ class Counts:
 
             def counted(*args, **kwargs):
                 self.redis[self.label] += 1
+                self.statements.setdefault(self.label, []).append(
+                    "redis " + " ".join(str(a)[:60] for a in args[:2]))
                 return original(*args, **kwargs)
 
             redis_client.execute_command = counted

@@ -23,6 +23,7 @@ The embedded default (SQLite, no Redis) writes at once: :class:`DirectEventLog`.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import socket
@@ -151,12 +152,19 @@ class StreamEventLog:
     def _emit(self, record: dict[str, Any]) -> None:
         try:
             self._ensure_group()
-            self._r.xadd(self._stream, {"r": json.dumps(record, ensure_ascii=False)})
+            # Inside a store batch the XADD is sent with the batch; if the batch cannot
+            # be sent, the record is written to the database then, as below.
+            self._store.on_batch_failure(functools.partial(self._write_now, record))
+            self._store.writer().xadd(self._stream,
+                                      {"r": json.dumps(record, ensure_ascii=False)})
         except Exception as exc:  # noqa: BLE001 - Redis cannot take it: write it now
             log.warning("event_log_direct_write", error=str(exc)[:200])
-            write_records(self._db, [record])
+            self._write_now(record)
             return
         self._ensure_drainer()
+
+    def _write_now(self, record: dict[str, Any]) -> None:
+        write_records(self._db, [record])
 
     def _ensure_group(self) -> None:
         if self._group_ready:

@@ -5,11 +5,11 @@ tokens whose reuse revokes the family."""
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import structlog
 from authlib.oauth2.rfc6749 import (
     InvalidGrantError,
     InvalidRequestError,
@@ -28,7 +28,6 @@ from idp.oidc.claims import VIA_ID_TOKEN, record_disclosure
 from idp.oidc.id_token import issue_id_token
 from idp.oidc.tokens import (
     IssuedToken,
-    claim_refresh_token,
     find_token,
     issued_before_revocation,
     revoke_family,
@@ -37,6 +36,9 @@ from idp.oidc.tokens import (
 from idp.services import services
 from idp.signin.context import AuthContext, SignedInUser
 from idp.store.models import Account, TokenFamily, utcnow
+from idp.store.shortlived import StoreUnavailable
+
+log = structlog.get_logger("idp.oidc")
 
 
 @dataclass
@@ -101,7 +103,51 @@ class S256CodeChallenge(CodeChallenge):
             raise
 
 
-class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
+class WritesWhenBuilt:
+    """For the token grants: the grant's rows are written by ONE statement once the whole
+    answer is built (the ID token included), then what follows the commit runs, its store
+    writes in one round trip.
+
+    ``save_token`` only stages the write (:func:`stage_write`): a failure anywhere before it
+    (signing, the database) leaves nothing half-issued (a rotation's old refresh token
+    stays usable, no false theft alarm on its next use), and the write is one atomic
+    statement on PostgreSQL (:func:`idp.oidc.tokens.insert_family_and_token`,
+    :func:`~idp.oidc.tokens.rotate_refresh_token`)."""
+
+    request: Any
+
+    def create_token_response(self):
+        request = self.request
+        request.after_commit, request.grant_write = [], None
+        try:
+            response = super().create_token_response()  # type: ignore[misc]
+            if request.grant_write is not None:
+                request.grant_write()
+            run_after_commit(request.after_commit)
+            return response
+        finally:
+            request.after_commit = request.grant_write = None
+
+
+def stage_write(request, write: Callable[[], None]) -> None:
+    """The grant's one write, run by :class:`WritesWhenBuilt` once the answer is built."""
+    request.grant_write = write
+
+
+def run_after_commit(pending: list[Callable[[], None]]) -> None:
+    """What follows a grant's commit: the access-token copy and the event records, sent to
+    the store in one round trip. If the store cannot take them, the event records were
+    written to the database instead and the copy is simply missing (UserInfo then asks the
+    database): the tokens are issued, so the answer stands."""
+    try:
+        with services().store.batched():
+            for emit in pending:
+                emit()
+    except StoreUnavailable as exc:
+        log.warning("after_commit_store_unavailable", error=str(exc)[:200])
+
+
+class AuthorizationCodeGrant(WritesWhenBuilt, grants.AuthorizationCodeGrant):
     TOKEN_ENDPOINT_AUTH_METHODS = AUTH_METHODS
 
     def save_authorization_code(self, code: str, request) -> None:
@@ -175,7 +221,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         return account
 
 
-class RefreshTokenGrant(grants.RefreshTokenGrant):
+class RefreshTokenGrant(WritesWhenBuilt, grants.RefreshTokenGrant):
     TOKEN_ENDPOINT_AUTH_METHODS = AUTH_METHODS
     INCLUDE_NEW_REFRESH_TOKEN = True
 
@@ -213,54 +259,20 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
     def authenticate_user(self, refresh_token: IssuedToken):
         return _active_account(refresh_token.row.account_id, self.request.client.row)
 
-    def create_token_response(self):
-        # Rotation is ONE transaction: marking the presented refresh token used, storing its
-        # successor (save_token) and the ID token's disclosure record commit together. The
-        # conditional UPDATE comes first, so of two concurrent uses exactly one gets new
-        # tokens (the other waits on the row, then finds it used: invalid_grant); and a
-        # failure before the commit rolls the claim back, leaving the old token usable
-        # rather than raising a false theft alarm on its next use.
-        self.request.after_commit = []
-        try:
-            with services().db.session() as db:
-                if not claim_refresh_token(db, self.request.refresh_token.row.id):
-                    raise InvalidGrantError("the refresh token was already used")
-                self.request.unit_of_work = db
-                try:
-                    response = super().create_token_response()
-                finally:
-                    self.request.unit_of_work = None
-            for emit in self.request.after_commit:
-                emit()
-            return response
-        finally:
-            self.request.after_commit = None
-
     def revoke_old_credential(self, refresh_token: IssuedToken) -> None:
-        # Already marked used by claim_refresh_token in create_token_response.
+        # The rotation's one statement marks it used (idp.oidc.tokens.rotate_refresh_token).
         return None
 
 
 def after_commit(request, emit: Callable[[], None]) -> None:
-    """Run ``emit`` (an event-log record) once the grant's open transaction committed, or
-    now when it has none: a record never describes a rotation that was rolled back, and
-    never waits on the rotation's own row lock (SQLite's one writer)."""
+    """Run ``emit`` (an event-log record, the access-token copy) once the grant's write
+    committed (:class:`WritesWhenBuilt`), or now outside a grant: a record never describes
+    tokens that were not issued."""
     pending = getattr(request, "after_commit", None)
     if pending is None:
         emit()
     else:
         pending.append(emit)
-
-
-@contextmanager
-def unit_of_work(request) -> Iterator[Session]:
-    """The grant's open transaction if it has one (refresh rotation), else a new one."""
-    db = getattr(request, "unit_of_work", None)
-    if db is not None:
-        yield db
-        return
-    with services().db.session() as db:
-        yield db
 
 
 def _revoke_on_replay(db: Session, code_hash: str, client_id: str) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer
+from authlib.oauth2.rfc6749 import InvalidGrantError
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
 from authlib.oauth2.rfc9207 import IssuerParameter
@@ -23,16 +24,18 @@ from idp.oidc.grants import (
     RefreshTokenGrant,
     S256CodeChallenge,
     after_commit,
-    unit_of_work,
+    stage_write,
 )
 from idp.oidc.tokens import (
     FamilyRef,
     account_may_use_tokens,
+    family_row,
     find_token,
+    insert_family_and_token,
     make_token_generator,
-    new_family,
     revoke_family,
-    store_token,
+    rotate_refresh_token,
+    token_row,
 )
 from idp.services import services
 from idp.store import access_cache
@@ -51,27 +54,36 @@ class MynagateAuthorizationServer(AuthorizationServer):
         settings = svc.settings
         client_row = request.client.row
         refresh_lifetime = client_row.refresh_token_lifetime or settings.refresh_token_lifetime
-        with unit_of_work(request) as db:
-            if request.authorization_code is not None:
-                code = request.authorization_code
-                auth = code.auth
-                family = new_family(
-                    db, client_id=client_row.client_id, account_id=code.data["account_id"],
-                    code_hash=code.code_hash, scope=code.get_scope(), auth_time=auth.auth_time,
-                    acr=auth.acr, amr=auth.amr, sid=auth.sid,
-                    absolute_lifetime=refresh_lifetime)
-            else:
-                family = FamilyRef.of(request.refresh_token.family)
-            stored = store_token(db, token, family, refresh_lifetime)
-            account_id = family.account_id
+        if request.authorization_code is not None:
+            code = request.authorization_code
+            auth = code.auth
+            family_values = family_row(
+                client_id=client_row.client_id, account_id=code.data["account_id"],
+                code_hash=code.code_hash, scope=code.get_scope(), auth_time=auth.auth_time,
+                acr=auth.acr, amr=auth.amr, sid=auth.sid, absolute_lifetime=refresh_lifetime)
+            family = FamilyRef.of_row(family_values)
+            stored = token_row(token, family, refresh_lifetime)
+            stage_write(request, functools.partial(
+                insert_family_and_token, svc.db, family_values, stored))
+        else:
+            family = FamilyRef.of(request.refresh_token.family)
+            stored = token_row(token, family, refresh_lifetime)
+            stage_write(request, functools.partial(
+                _rotate, svc.db, request.refresh_token.row.id, stored))
         after_commit(request, functools.partial(
             access_cache.remember, svc.store, stored["access_token_hash"],
-            client_id=family.client_id, account_id=account_id, scope=stored["scope"],
+            client_id=family.client_id, account_id=family.account_id, scope=stored["scope"],
             issued_at=stored["issued_at"], expires_at=stored["access_expires_at"]))
         after_commit(request, functools.partial(
             svc.events.audit, "token.issued", client_id=client_row.client_id,
-            account_id=account_id, grant_type=request.payload.grant_type,
+            account_id=family.account_id, grant_type=request.payload.grant_type,
             refresh=bool(token.get("refresh_token"))))
+
+
+def _rotate(database, presented_id: str, successor: dict) -> None:
+    if not rotate_refresh_token(database, presented_id, successor):
+        # Of two concurrent uses the other won; this one gets nothing.
+        raise InvalidGrantError("the refresh token was already used")
 
 
 class TokenRevocation(RevocationEndpoint):

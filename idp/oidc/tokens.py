@@ -10,11 +10,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from authlib.oauth2.rfc6749 import TokenMixin, scope_to_list
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, cast, insert, select, update
 from sqlalchemy.orm import Session
 
 from idp.accounts.lifecycle import may_use_client
 from idp.store import access_cache
+from idp.store.db import Database
 from idp.store.models import Account, Client, Token, TokenFamily, new_id, utcnow
 from idp.store.shortlived import ShortLivedStore, StoreUnavailable
 
@@ -119,13 +120,17 @@ class FamilyRef:
     def of(cls, family: TokenFamily) -> FamilyRef:
         return cls(family.id, family.client_id, family.account_id, family.expires_at)
 
+    @classmethod
+    def of_row(cls, row: dict[str, Any]) -> FamilyRef:
+        return cls(row["id"], row["client_id"], row["account_id"], row["expires_at"])
 
-def store_token(db: Session, token: dict[str, Any], family: FamilyRef,
-                refresh_lifetime: int) -> dict[str, Any]:
-    """Insert the token's row (one statement) and return the values written."""
+
+def token_row(token: dict[str, Any], family: FamilyRef, refresh_lifetime: int
+              ) -> dict[str, Any]:
+    """The row that records ``token`` (Authlib's token dict) in ``family``."""
     now = utcnow()
     refresh = token.get("refresh_token")
-    values = {
+    return {
         "id": new_id(), "family_id": family.id, "client_id": family.client_id,
         "account_id": family.account_id, "scope": token.get("scope", ""),
         "access_token_hash": token_hash(token["access_token"]),
@@ -134,8 +139,66 @@ def store_token(db: Session, token: dict[str, Any], family: FamilyRef,
         "refresh_expires_at": min(family.expires_at,
                                   now + timedelta(seconds=refresh_lifetime))
         if refresh else None, "refresh_used_at": None, "revoked_at": None}
-    db.connection().execute(_INSERT_TOKEN, values)
-    return values
+
+
+# One round trip per grant on PostgreSQL: the family and its first token in one statement
+# (a data-modifying CTE; the token's foreign key is checked at the statement's end, when
+# the family row exists), and a rotation's claim of the presented refresh token with its
+# successor (the INSERT selects from the claim: no claim, no row). Each is atomic on its
+# own, so neither needs BEGIN and COMMIT. SQLite has no DML in a CTE: there the same
+# statements run as two inside one transaction. Parameters are prefixed (f_, t_) so no
+# name collides with a column SQLAlchemy binds itself.
+_FAMILY_COLUMNS = list(TokenFamily.__table__.c)
+_TOKEN_COLUMNS = list(Token.__table__.c)
+_INSERT_FAMILY_WITH_TOKEN = insert(Token.__table__).values(
+    {c.name: bindparam("t_" + c.name, type_=c.type) for c in _TOKEN_COLUMNS}).add_cte(
+    insert(TokenFamily.__table__).values(
+        {c.name: bindparam("f_" + c.name, type_=c.type) for c in _FAMILY_COLUMNS})
+    .cte("new_family"))
+_CLAIMED = (update(Token.__table__)
+            .where(_TOKENS.id == bindparam("token_id"), _TOKENS.refresh_used_at.is_(None),
+                   _TOKENS.revoked_at.is_(None))
+            .values(refresh_used_at=bindparam("used_at")).returning(_TOKENS.id)
+            .cte("claimed"))
+_ROTATE_REFRESH = insert(Token.__table__).from_select(
+    [c.name for c in _TOKEN_COLUMNS],
+    select(*[cast(bindparam("t_" + c.name, type_=c.type), c.type) for c in _TOKEN_COLUMNS])
+    .select_from(_CLAIMED)).returning(_TOKENS.id)  # (a DML CTE leaves no rowcount)
+
+
+def _prefixed(prefix: str, row: dict[str, Any]) -> dict[str, Any]:
+    return {prefix + name: value for name, value in row.items()}
+
+
+def insert_family_and_token(database: Database, family: dict[str, Any],
+                            token: dict[str, Any]) -> None:
+    """Record a code's token family (:func:`family_row`) and its first token, atomically.
+    A second family for the same code breaks the unique ``code_hash``: IntegrityError, a
+    replay."""
+    with database.one_statement() as db:
+        conn = db.connection()
+        if conn.dialect.name == "postgresql":
+            conn.execute(_INSERT_FAMILY_WITH_TOKEN,
+                         {**_prefixed("f_", family), **_prefixed("t_", token)})
+        else:
+            conn.execute(_INSERT_FAMILY, family)
+            conn.execute(_INSERT_TOKEN, token)
+
+
+def rotate_refresh_token(database: Database, presented_id: str, token: dict[str, Any]
+                         ) -> bool:
+    """Mark the presented refresh token used and record its successor, atomically: of
+    concurrent uses exactly one gets True (the others find it used and write nothing)."""
+    with database.one_statement() as db:
+        conn = db.connection()
+        if conn.dialect.name == "postgresql":
+            result = conn.execute(_ROTATE_REFRESH, {
+                "token_id": presented_id, "used_at": utcnow(), **_prefixed("t_", token)})
+            return result.first() is not None
+        if not claim_refresh_token(db, presented_id):
+            return False
+        conn.execute(_INSERT_TOKEN, token)
+        return True
 
 
 def find_token(db: Session, value: str, kind: str | None = None) -> IssuedToken | None:
@@ -250,20 +313,16 @@ def account_may_use_tokens(db: Session, account_id: str, client_row: Any) -> boo
             and may_use_client(account, client_row))
 
 
-def new_family(db: Session, *, client_id: str, account_id: str, code_hash: str, scope: str,
-               auth_time: int, acr: str, amr: list[str], sid: str,
-               absolute_lifetime: int) -> FamilyRef:
-    """Insert the family of a code's tokens (one statement; a second family for the same
-    code breaks the unique ``code_hash``: IntegrityError, a replay)."""
+def family_row(*, client_id: str, account_id: str, code_hash: str, scope: str,
+               auth_time: int, acr: str, amr: list[str], sid: str, absolute_lifetime: int
+               ) -> dict[str, Any]:
+    """The row of a new token family: every token one authorization code issues."""
     now = utcnow()
-    family = FamilyRef(new_id(), client_id, account_id,
-                       now + timedelta(seconds=absolute_lifetime))
-    db.connection().execute(_INSERT_FAMILY, {
-        "id": family.id, "client_id": client_id, "account_id": account_id,
-        "code_hash": code_hash, "scope": scope, "auth_time": auth_time, "acr": acr,
-        "amr": amr, "sid": sid, "created_at": now, "expires_at": family.expires_at,
-        "revoked_at": None, "revoked_reason": None})
-    return family
+    return {"id": new_id(), "client_id": client_id, "account_id": account_id,
+            "code_hash": code_hash, "scope": scope, "auth_time": auth_time, "acr": acr,
+            "amr": amr, "sid": sid, "created_at": now,
+            "expires_at": now + timedelta(seconds=absolute_lifetime),
+            "revoked_at": None, "revoked_reason": None}
 
 
 def now_ts() -> int:

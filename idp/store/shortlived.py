@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -41,6 +43,7 @@ class ShortLivedStore(Protocol):
     def remove_member(self, key: str, member: str) -> None: ...
     def ping(self) -> None: ...
     def take_if(self, key: str, field: str, expected: str) -> TakeResult: ...
+    def batched(self) -> Any: ...
 
 
 class MemoryStore:
@@ -149,6 +152,11 @@ class MemoryStore:
     def ping(self) -> None:
         return None
 
+    @contextmanager
+    def batched(self) -> Iterator[None]:
+        """Nothing to gather in one process: see :meth:`RedisStore.batched`."""
+        yield
+
     def take_if(self, key: str, field: str, expected: str) -> TakeResult:
         """Compare-and-take under the lock: the record goes only if ``record[field]`` is
         ``expected``; otherwise it stays (a wrong presenter cannot spend it)."""
@@ -213,6 +221,7 @@ class RedisStore:
         self._incr = self._r.register_script(_INCR_LUA)
         self._add_member = self._r.register_script(_ADD_MEMBER_LUA)
         self._take_if = self._r.register_script(self._TAKE_IF)
+        self._batch = threading.local()
 
     def _call(self, fn, *args):
         try:
@@ -221,7 +230,51 @@ class RedisStore:
             raise StoreUnavailable(str(exc)) from exc
 
     def put(self, key: str, value: dict[str, Any], ttl: int) -> None:
-        self._call(self._r.set, self._p + key, json.dumps(value), max(1, ttl))
+        self._call(self.writer().set, self._p + key, json.dumps(value), max(1, ttl))
+
+    # -- write-behind batches: the writes a request makes once its work is committed (the
+    # token grants' access-token copy and event records) cost one round trip, not one each.
+    @contextmanager
+    def batched(self) -> Iterator[None]:
+        """Writes this thread makes inside (:meth:`put`, and what goes through
+        :meth:`writer`) are sent together, in one round trip, when the block ends, even if
+        it raised. Reads inside would get no answer: make none. When Redis cannot take
+        the batch, the ``on_batch_failure`` callbacks run, then StoreUnavailable."""
+        if getattr(self._batch, "pipe", None) is not None:
+            yield  # already inside one: the outer block sends
+            return
+        pipe = self._r.pipeline(transaction=False)
+        self._batch.pipe, self._batch.fallbacks = pipe, []
+        try:
+            yield
+        finally:
+            fallbacks = self._batch.fallbacks
+            self._batch.pipe = self._batch.fallbacks = None
+            self._send(pipe, fallbacks)
+
+    def _send(self, pipe: Any, fallbacks: list[Callable[[], None]]) -> None:
+        if not len(pipe):
+            return
+        try:
+            pipe.execute()
+        except self._redis_errors as exc:
+            for fallback in fallbacks:
+                fallback()
+            raise StoreUnavailable(str(exc)) from exc
+
+    def writer(self) -> Any:
+        """Where a write goes now: this thread's batch if one is open, else Redis."""
+        pipe = getattr(self._batch, "pipe", None)
+        return self._r if pipe is None else pipe
+
+    def on_batch_failure(self, fallback: Callable[[], None]) -> bool:
+        """Register what to do instead if the open batch cannot be sent; False when no
+        batch is open (the write goes at once, and its caller handles its failure)."""
+        fallbacks = getattr(self._batch, "fallbacks", None)
+        if fallbacks is None:
+            return False
+        fallbacks.append(fallback)
+        return True
 
     def put_if_absent(self, key: str, value: dict[str, Any], ttl: int) -> bool:
         def op():

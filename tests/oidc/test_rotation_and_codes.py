@@ -35,22 +35,22 @@ def _events(svc, event: str, client_id: str) -> int:
 def test_a_failed_rotation_leaves_the_old_refresh_token_usable(client, browser, rp,
                                                                shared_student, svc,
                                                                monkeypatch):
-    """Storing the new token fails after the old one was claimed: the claim rolls back with
-    it, so the old token works afterwards and no theft alarm revoked the family."""
+    """The rotation's write fails (the database): the claim and the successor are one
+    atomic write, so the old token works afterwards and no theft alarm revoked the family."""
     import idp.oidc.server
 
     tokens = sign_in_tokens(browser, rp, shared_student, scope=OFFLINE)
     old = tokens.body["refresh_token"]
-    real_store = idp.oidc.server.store_token
+    real_rotate = idp.oidc.server.rotate_refresh_token
 
-    def failing_store(*args, **kwargs):
+    def failing_rotate(database, presented_id, successor):
         raise OperationalError("INSERT INTO tokens", {}, Exception("disk full"))
 
-    monkeypatch.setattr(idp.oidc.server, "store_token", failing_store)
+    monkeypatch.setattr(idp.oidc.server, "rotate_refresh_token", failing_rotate)
     failed = refresh(client, rp, old)
     assert failed.status_code == 503
     assert failed.get_json()["error"] == "temporarily_unavailable"
-    monkeypatch.setattr(idp.oidc.server, "store_token", real_store)
+    monkeypatch.setattr(idp.oidc.server, "rotate_refresh_token", real_rotate)
     again = refresh(client, rp, old)
     assert again.status_code == 200, again.get_json()
     family = _family_of(svc, tokens.body["access_token"])
