@@ -283,10 +283,14 @@ def _tk_confirm(facts: Any) -> bool:
 def _cmd_pair(args: argparse.Namespace) -> int:
     from card_bridge.card import PcscTransport
     from card_bridge.errors import CardError
+    from card_bridge.events import EventLog, say_in_window
     from card_bridge.pair import PairingError, pair_with_provider
     from card_bridge.pin import TkPinPrompt
 
     prompt = _prompt(args.prompt)
+    # What happened, on this terminal and (with a display) in a window like the PIN's.
+    events = EventLog()
+    events.listeners.append(lambda event: say_in_window(event, getattr(prompt, "tell", None)))
     # Asked by default, before the card is touched; --yes is for scripts only.
     confirm = (
         None if args.yes else _tk_confirm if isinstance(prompt, TkPinPrompt) else _terminal_confirm
@@ -298,6 +302,7 @@ def _cmd_pair(args: argparse.Namespace) -> int:
             prompt=prompt,
             confirm=confirm,
             transport_factory=lambda: PcscTransport(args.reader),
+            events=events,
         )
     except PairingError as exc:
         print(f"card-bridge: error: {exc}", file=sys.stderr)

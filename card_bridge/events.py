@@ -5,16 +5,19 @@ signed in to. Never the PIN, the challenge or the certificate.
 
 from __future__ import annotations
 
+import logging
 import sys
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TextIO
 
 from card_bridge.errors import CardError, WrongPin
 
 KEEP = 20
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -30,13 +33,49 @@ class Event:
         return time.strftime("%H:%M:%S", time.localtime(self.at))
 
 
+@dataclass(frozen=True)
+class Outcome:
+    """What the bridge's window says when a sign-in ends: Japanese first, then English."""
+
+    ja: str
+    en: str
+    bad: bool  # a wrong PIN or an error: shown in red
+
+
+def outcome_of(event: Event) -> Outcome | None:
+    """The window's words for an event that ends a card operation, or None.
+
+    Waiting needs none (the PIN window is the question); a cancel was the person's own
+    doing; 「暗証番号OK」 is said with the sign-in that follows it a moment later (one
+    window, not two flashing by), or with the error when the signing then fails.
+    """
+    if event.kind == "signed_in":
+        return Outcome(f"暗証番号OK。{event.ja}", f"PIN accepted. {event.en}", bad=False)
+    if event.kind in ("wrong_pin", "error"):
+        return Outcome(event.ja, event.en, bad=True)
+    return None
+
+
+def say_in_window(event: Event, tell: Callable[[str, str, bool], None] | None) -> None:
+    """Hand an outcome to the PIN window's `tell` (TkPinPrompt.tell), when there is one."""
+    outcome = outcome_of(event)
+    if outcome is None or tell is None:
+        return
+    try:
+        tell(outcome.ja, outcome.en, outcome.bad)
+    except Exception:  # a window that cannot open must not fail the sign-in
+        log.exception("could not show the outcome window")
+
+
 class EventLog:
-    """The last few events, newest last; each is printed once when it happens."""
+    """The last few events, newest last; each is printed once when it happens and handed to
+    the listeners (the PIN window's outcome: a Windows build has no terminal to print on)."""
 
     def __init__(self, stream: TextIO | None = None, keep: int = KEEP) -> None:
         self.stream = stream
         self._events: deque[Event] = deque(maxlen=keep)
         self._lock = threading.Lock()
+        self.listeners: list[Callable[[Event], None]] = []
 
     def add(self, kind: str, ja: str, en: str) -> Event:
         event = Event(time.time(), kind, ja, en)
@@ -44,6 +83,8 @@ class EventLog:
             self._events.append(event)
         stream = self.stream or sys.stdout
         print(f"[{event.clock}] {ja} / {en}", file=stream, flush=True)
+        for listener in list(self.listeners):
+            listener(event)
         return event
 
     def recent(self) -> list[Event]:

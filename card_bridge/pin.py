@@ -248,23 +248,103 @@ def run_tk_confirm(text: str) -> bool:
     return result["yes"]
 
 
+NOTICE_SECONDS = 8.0  # long enough to read two lines, short enough not to pile up
+
+
+def run_tk_notice(ja: str, en: str, bad: bool, seconds: float = NOTICE_SECONDS) -> None:
+    """The outcome of a sign-in in a small window: Japanese first, then English.
+
+    It closes itself after `seconds` (nobody has to dismiss a success), or at once on
+    OK, Return or Escape. The words are also its title, so the taskbar (and a test's
+    xdotool) names what happened.
+    """
+    import tkinter as tk
+
+    root = tk.Tk()
+    root.title(f"{ja} / {en} — Mynagate カードブリッジ / Card bridge")
+    root.resizable(False, False)
+    root.attributes("-topmost", True)  # said where the PIN was just typed, above the browser
+    frame = tk.Frame(root, padx=18, pady=14)
+    frame.pack()
+    colour = "#b00020" if bad else "#1b5e20"
+    tk.Label(frame, text=ja, fg=colour, font=("TkDefaultFont", 13, "bold"),
+             justify="center", wraplength=420).pack(pady=(0, 4))
+    tk.Label(frame, text=en, justify="center", wraplength=420).pack(pady=(0, 10))
+    ok = tk.Button(frame, text="OK", width=10, command=root.destroy)
+    ok.pack()
+    root.bind("<Return>", lambda _e: root.destroy())
+    root.bind("<KP_Enter>", lambda _e: root.destroy())
+    root.bind("<Escape>", lambda _e: root.destroy())
+    root.after(int(seconds * 1000), root.destroy)
+    root.after(50, lambda: (root.lift(), ok.focus_set()))
+    root.mainloop()
+
+
 class TkPinPrompt:
     """Small Tk window.
 
     Tk wants to live on one thread (on macOS: the main thread), while the HTTP server asks
     from worker threads, so off the main thread the window runs in a child process
-    (`python -m card_bridge.pin`) that hands the PIN back over a pipe.
+    (`python -m card_bridge.pin`) that hands the PIN back over a pipe. The outcome
+    (:meth:`tell`) is a window of its own that the next PIN window replaces.
     """
 
-    def __init__(self, in_process: bool | None = None, timeout: float = 300.0) -> None:
+    def __init__(
+        self,
+        in_process: bool | None = None,
+        timeout: float = 300.0,
+        notice_seconds: float = NOTICE_SECONDS,
+    ) -> None:
         self.in_process = in_process
         self.timeout = timeout
+        self.notice_seconds = notice_seconds
+        self._notice: subprocess.Popen[str] | None = None
+        self._notice_lock = threading.Lock()
+
+    def _here(self) -> bool:
+        if self.in_process is not None:
+            return self.in_process
+        return threading.current_thread() is threading.main_thread()
+
+    def tell(self, ja: str, en: str, bad: bool) -> None:
+        """Show what happened (PIN accepted and signed in, wrong PIN and the tries left).
+
+        Off the main thread it does not wait for the window: the page's answer must not
+        wait for a child to read it.
+        """
+        if self._here():
+            run_tk_notice(ja, en, bad, self.notice_seconds)
+            return
+        request = json.dumps(
+            {"notice": {"ja": ja, "en": en, "bad": bad, "seconds": self.notice_seconds}}
+        )
+        command, env = child_command()
+        with self._notice_lock:
+            self._close_notice()
+            try:
+                child = subprocess.Popen(
+                    command, env=env, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL, text=True,
+                )  # fmt: skip
+                assert child.stdin is not None
+                child.stdin.write(request)
+                child.stdin.close()
+            except OSError:
+                return  # the terminal and the local page still say it
+            self._notice = child
+        # Reap it when it closes (no zombie per sign-in on a PC that runs for weeks).
+        threading.Thread(target=child.wait, daemon=True).start()
+
+    def _close_notice(self) -> None:
+        # The next PIN window replaces the last outcome: two windows would ask for focus.
+        if self._notice is not None and self._notice.poll() is None:
+            self._notice.terminate()
+        self._notice = None
 
     def ask(self, site: str, tries_left: int, last_try: bool) -> str | None:
-        in_process = self.in_process
-        if in_process is None:
-            in_process = threading.current_thread() is threading.main_thread()
-        if in_process:
+        with self._notice_lock:
+            self._close_notice()
+        if self._here():
             return run_tk_dialog(site, tries_left, last_try)
         request = json.dumps({"site": site, "tries_left": tries_left, "last_try": last_try})
         command, env = child_command()
@@ -326,8 +406,14 @@ def default_prompt() -> PinPrompt:
 
 
 def child_main() -> int:
-    # Child side of TkPinPrompt: request JSON on stdin, PIN (or null) JSON on stdout.
+    # Child side of TkPinPrompt: request JSON on stdin, PIN (or null) JSON on stdout;
+    # or an outcome to show ({"notice": ...}), which answers nothing.
     req = json.loads(sys.stdin.read())
+    if "notice" in req:
+        notice = req["notice"]
+        run_tk_notice(str(notice["ja"]), str(notice["en"]), bool(notice["bad"]),
+                      float(notice["seconds"]))
+        return 0
     pin = run_tk_dialog(str(req["site"]), int(req["tries_left"]), bool(req["last_try"]))
     sys.stdout.write(json.dumps(pin))
     return 0

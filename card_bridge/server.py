@@ -25,7 +25,7 @@ from urllib.parse import urlsplit
 from card_bridge import __version__, local_page
 from card_bridge.card import JpkiCard, PcscStatus, PcscTransport, pcsc_status
 from card_bridge.errors import CardError, CardFailure
-from card_bridge.events import EventLog
+from card_bridge.events import Event, EventLog, say_in_window
 from card_bridge.local_page import HEADERS as PAGE_HEADERS
 from card_bridge.local_page import MAX_FORM, PageState, Reply
 from card_bridge.origins import is_valid_challenge, normalize_origin
@@ -50,6 +50,15 @@ class BridgeConfig:
     events: EventLog = field(default_factory=EventLog)
     page: PageState = field(default_factory=PageState, repr=False)
     _op_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def __post_init__(self) -> None:
+        # What happened is also said in the window the PIN was typed in: a Windows build
+        # has no console, and a child at the PC does not look for a web page.
+        self.events.listeners.append(self._tell_window)
+
+    def _tell_window(self, event: Event) -> None:
+        # Looked up at each event: the prompt is chosen lazily (the terminal has no tell).
+        say_in_window(event, getattr(self.pin_prompt, "tell", None))
 
     @classmethod
     def build(cls, origins: Iterable[str], **kwargs: Any) -> BridgeConfig:

@@ -19,6 +19,7 @@ from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from wtforms.fields.choices import SelectChoice
 
+from idp import school_class
 from idp.account import my_page
 from idp.account.forms import CardPasswordForm, PasswordForm, ResetForm, WithdrawForm
 from idp.accounts.lifecycle import graduate_access_ends, status_of
@@ -115,7 +116,14 @@ def home():
                            cards=cards, moves=moves, form=WithdrawForm(),
                            claim_words=claim_words,
                            scope_words=SCOPE_WORDS, messages=get_flashed_messages(),
-                           card_recovery=card_recovery, when=_when)
+                           card_recovery=card_recovery, when=_when, class_words=_class_words)
+
+
+def _class_words(grade: str | None, class_name: str | None) -> str:
+    """「5年 1組」 or 「5年 ひまわり学級」 (idp.school_class's rule), in the page's language."""
+    from flask_babel import get_locale
+
+    return school_class.class_words(grade, class_name, str(get_locale() or "ja"))
 
 
 def _when(moment) -> str:

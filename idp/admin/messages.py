@@ -11,6 +11,8 @@ from typing import Any
 
 from flask_babel import lazy_gettext as _l
 
+from idp import school_class
+
 _MESSAGES = {
     # schools and accounts (idp.admin.accounts.AdminInputError)
     "invalid_school": _l("学校コード(1〜64文字)と学校名(1〜200文字)を入れてください。"),
@@ -239,12 +241,11 @@ def _named(names: dict, code: str | None) -> str:
 
 
 def class_words(grade: str | None, class_name: str | None) -> str:
-    """「5年 1組」 (or one of them), as a school writes it; "" for neither (not " / ")."""
-    if grade and class_name:
-        return str(_l("%(g)s年 %(c)s組", g=grade, c=class_name))
-    if grade:
-        return str(_l("%(g)s年", g=grade))
-    return str(_l("%(c)s組", c=class_name)) if class_name else ""
+    """「5年 1組」 (or one of them) in the page's language; the rule for when 年 and 組 are
+    added is idp.school_class's (「ひまわり学級」 stays as the school named it)."""
+    from flask_babel import get_locale
+
+    return school_class.class_words(grade, class_name, str(get_locale() or "ja"))
 
 
 def role_name(code: str | None) -> str:

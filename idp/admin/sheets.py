@@ -27,6 +27,8 @@ from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.pdfgen import canvas
 
+from idp import school_class
+
 COLUMNS, ROWS = 2, 5  # slips per page: 10
 MARGIN = 10 * mm
 HEADER = 16 * mm  # the page's title and the note to the teacher, above the slips
@@ -107,9 +109,8 @@ def class_text(entry: dict[str, str]) -> str:
     """「5年 2組」, 「先生」 for a teacher (whatever grade a roster gave them)."""
     if is_teacher(entry):
         return "先生"
-    grade, klass = entry.get("grade", ""), entry.get("class_name", "")
-    return " ".join(p for p in ((f"{grade}年" if grade else ""), (f"{klass}組" if klass else ""))
-                    if p)
+    # The slips are always Japanese: the teacher hands them to the class.
+    return school_class.class_words(entry.get("grade"), entry.get("class_name"), "ja")
 
 
 def class_label(entry: dict[str, str]) -> str:

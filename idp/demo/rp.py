@@ -83,7 +83,7 @@ th { text-align: left; padding-right: 1rem; vertical-align: top; }
 {% if page == "home" %}
   {% if person %}
     <h1>サインインしました <span class="en">Signed in</span></h1>
-    <p>このアプリが受けとった あなたの番号(<code>sub</code>):
+    <p>このアプリが受けとった あなたの番号（<code>sub</code>）：
        <span class="en">The subject identifier this app received:</span></p>
     <p class="sub" id="sub">{{ person.sub }}</p>
     <p>べつのアプリでは、べつの番号になります。

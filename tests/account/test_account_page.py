@@ -204,3 +204,19 @@ def test_one_row_per_sign_in_grouped_under_its_app(client, browser, make_rp, stu
         return section.count('class="sign-in-row"')
 
     assert (rows(maths), rows(words)) == (2, 1)
+
+
+def test_the_page_names_the_class_as_the_school_does(client, browser, rp, make_student, svc):
+    """「5年 2組」 for a numbered class; a named class (a special-needs class) as named."""
+    from idp.store.models import Account
+
+    student = make_student()
+    browser.sign_in_and_authorize(rp, student)
+    assert re.search(r'id="my-school">[^<]* 5年 2組</p>', client.get("/account/").get_data(
+        as_text=True))
+    with svc.db.session() as db:
+        db.get(Account, student.id).class_name = "ひまわり学級"
+    japanese = client.get("/account/?lang=ja").get_data(as_text=True)
+    assert re.search(r'id="my-school">[^<]* 5年 ひまわり学級</p>', japanese), japanese[:2000]
+    english = client.get("/account/?lang=en").get_data(as_text=True)
+    assert re.search(r'id="my-school">[^<]* Grade 5, ひまわり学級</p>', english)

@@ -121,11 +121,38 @@ def test_school_admin_sees_no_other_schools_numbers(app, svc, new_school, make_a
     assert f'id="school-{mine.code}"' in html
     assert theirs.code not in html and "みなと小学校" not in html
     assert 'id="no-refusals"' in html
-    assert re.search(r'id="total-card">.*?<strong>0</strong>', html)
+    assert re.search(r'id="total-card">.*?<strong>0回</strong>', html)
     with svc.db.session() as db:
         board = dashboard.dashboard(db, Actor(admin.id, "school_admin", mine.id))
     assert [s.code for s in board.schools] == [mine.code]
     assert board.totals == {"password": 0, "card": 0, "admin": 1}  # their own sign-in only
+
+
+def test_every_count_on_the_home_says_what_it_counts(app, svc, new_school, make_account):
+    """「3人」「1回」「0件」, not a bare 「3」 (a Japanese reader asks 「3なに?」); English reads a
+    number under its heading as it is."""
+    from idp.store.models import utcnow
+
+    school = new_school("かぞえ小学校")
+    admin = make_account("school_admin", in_school=school)
+    pupils = [_person(svc, school) for _ in range(3)]
+    _card(svc, pupils[0])
+    _event(svc, event="login.password", outcome="refused", account_id=pupils[1],
+           school_id=school.id, at=utcnow(), details={"reason": "bad_credentials"})
+    c = app.test_client()
+    admin_sign_in(c, admin)
+    html = c.get("/admin/?lang=ja").get_data(as_text=True)
+    row = re.search(rf'<tr id="school-{school.code}">(.*?)</tr>', html, re.S).group(1)
+    assert re.findall(r'<td class="number">([^<]*)</td>', row) == ["3人", "1人", "0人", "1人"]
+    refusals = re.search(r'<table id="refusals-table">(.*?)</table>', html, re.S).group(1)
+    assert re.findall(r'<td class="number">([^<]*)</td>', refusals) == ["1回"]
+    assert re.search(r'id="total-admin">.*?<strong>1回</strong>', html)
+    assert re.search(r'id="apps-count">使えるアプリ: \d+件\(停止中: \d+件\)', html)
+    assert re.search(r'id="pending-transfers">返事を待っている転校: 0件', html)
+    english = c.get("/admin/?lang=en").get_data(as_text=True)
+    assert re.search(r'id="total-admin">.*?<strong>1</strong>', english)
+    row = re.search(rf'<tr id="school-{school.code}">(.*?)</tr>', english, re.S).group(1)
+    assert re.findall(r'<td class="number">([^<]*)</td>', row) == ["3", "1", "0", "1"]
 
 
 def test_home_shows_crl_age_with_card_sign_in_on(crl_app, make_account):

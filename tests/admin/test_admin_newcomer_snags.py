@@ -171,13 +171,24 @@ def test_a_roster_may_say_5nen_and_1kumi(app, svc, new_school, make_account):
     assert "5年 1組" in rows[logins[0]] and "5年 A組" in rows[logins[1]]
     assert "年年" not in preview.get_data(as_text=True)
     assert "組組" not in preview.get_data(as_text=True)
-    assert "年長年 ひまわり学級組" in rows[logins[2]]  # other words are kept as written
+    # Other words are the school's own: no 年 after 「年長」, no 組 after 「ひまわり学級」.
+    assert "年長 ひまわり学級" in rows[logins[2]] and "学級組" not in rows[logins[2]]
     applied = _upload(client, text.encode("utf-8"), "名簿.csv")
     assert applied.status_code == 200
-    client.post("/admin/roster/apply", data={
+    done = client.post("/admin/roster/apply", data={
         "csrf_token": form_token(client, "/admin/roster"),
         "preview_id": re.search(r'name="preview_id" type="hidden" value="([^"]+)"',
                                 applied.get_data(as_text=True)).group(1)})
+    links = _text(done.get_data(as_text=True).split('id="roster-sheets"', 1)[1]
+                  .split("</ul>", 1)[0])
+    assert f"{school.code} 5年 1組" in links and f"{school.code} 年長 ひまわり学級" in links
+    assert "学級組" not in links and "長年" not in links
+    sheet = re.search(r'href="([^"]+class=%E3%81%B2[^"]*)"', done.get_data(as_text=True))
+    assert sheet, "no sheet link for the ひまわり学級"
+    pdf = client.get(html_lib.unescape(sheet.group(1)))
+    with pdfplumber.open(io.BytesIO(pdf.data)) as opened:
+        title = opened.pages[0].extract_text().splitlines()[0]
+    assert "年長 ひまわり学級 はじめてのパスワード" in title, title
     with svc.db.session() as db:
         stored = {a.login_id: (a.grade, a.class_name) for a in db.scalars(
             select(Account).where(Account.school_id == school.id,

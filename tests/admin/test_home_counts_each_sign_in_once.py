@@ -26,7 +26,7 @@ def _board(svc, actor: Actor) -> dashboard.Dashboard:
 
 def _shown_totals(html: str) -> dict[str, int]:
     """The numbers next to each method on the home page, as a person reads them."""
-    return {method: int(re.search(rf'id="total-{method}">.*?<strong>(\d+)</strong>',
+    return {method: int(re.search(rf'id="total-{method}">.*?<strong>(\d+)回</strong>',
                                   html).group(1)) for method in dashboard.METHODS}
 
 

@@ -265,6 +265,11 @@ def test_without_a_japanese_font_nothing_changes(app, svc, make_account, make_st
     ({"role": "teacher", "grade": "3", "class_name": "1"}, "先生"),
     ({"role": "student", "grade": "3", "class_name": "1"}, "3年 1組"),
     ({"role": "student", "grade": "", "class_name": ""}, ""),
+    # A class the school names in words is printed as named: not 「ひまわり学級組」.
+    ({"role": "student", "grade": "3", "class_name": "ひまわり学級"}, "3年 ひまわり学級"),
+    ({"role": "student", "grade": "", "class_name": "ひまわり学級"}, "ひまわり学級"),
+    ({"role": "student", "grade": "年長", "class_name": "さくら"}, "年長 さくら"),
+    ({"role": "student", "grade": "4", "class_name": "B"}, "4年 B組"),
 ])
 def test_class_words(entry, label):
     assert sheets.class_text(entry) == label

@@ -139,3 +139,76 @@ def test_tk_pairing_confirmation_comes_before_the_pin_and_no_stops(xdisplay: str
     finally:
         provider.httpd.shutdown()
         provider.httpd.server_close()
+
+
+# ------------------------------------------------------------------ what happened, in a window
+def windows_named(name: str) -> list[str]:
+    done = subprocess.run(["xdotool", "search", "--onlyvisible", "--name", name],
+                          capture_output=True, text=True, timeout=20)
+    return done.stdout.split()
+
+
+def gone(name: str, within: float) -> bool:
+    deadline = time.monotonic() + within
+    while windows_named(name):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.2)
+    return True
+
+
+def test_the_window_says_wrong_pin_then_signed_in(xdisplay: str, vcard) -> None:
+    """Through the HTTP API as a sign-in page calls it: the person types a wrong PIN in the
+    window, the bridge says so in a window of its own; the next PIN window replaces it, and
+    the right PIN is answered with 「暗証番号OK」, a window that closes by itself."""
+    from bridge_helpers import PIN, SimTransport
+    from test_bridge_server import ORIGIN, auth
+
+    from card_bridge.card import PcscStatus
+    from card_bridge.events import EventLog
+    from card_bridge.server import BridgeConfig, make_server
+
+    config = BridgeConfig.build(
+        [ORIGIN], pin_prompt=TkPinPrompt(timeout=60, notice_seconds=3),
+        transport_factory=lambda: SimTransport(vcard),
+        status_fn=lambda: PcscStatus("ok", ["Sim Reader"], ["Sim Reader"]),
+        events=EventLog(stream=open(os.devnull, "w")),  # noqa: SIM115 - lives with it
+    )  # fmt: skip
+    srv = make_server(config, port=0)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        answers: list[object] = []
+        first = threading.Thread(target=lambda: answers.append(auth(srv)[2]))
+        first.start()
+        focus_window()
+        xdo("type", "--delay", "50", "0000")
+        xdo("key", "Return")
+        first.join(30)
+        assert answers[0]["error"] == "wrong_pin"  # type: ignore[index]
+        wrong = xdo("search", "--sync", "--onlyvisible", "--name", "Wrong PIN: 2 tries left")
+        assert wrong, "no window says the PIN was wrong"
+
+        second = threading.Thread(target=lambda: answers.append(auth(srv)[2]))
+        second.start()
+        assert gone("Wrong PIN", within=2.5), "the next PIN window did not replace it"
+        focus_window()
+        xdo("type", "--delay", "50", PIN)
+        xdo("key", "Return")
+        second.join(30)
+        assert answers[1]["format"].startswith("jpki-auth")  # type: ignore[index]
+        assert xdo("search", "--sync", "--onlyvisible", "--name", "PIN accepted")
+        assert gone("PIN accepted", within=8), "the success window did not close by itself"
+    finally:
+        srv.shutdown()
+        srv.server_close()
+
+
+def test_the_outcome_window_closes_on_return(xdisplay: str) -> None:
+    prompt = TkPinPrompt(notice_seconds=60)
+    threading.Thread(target=lambda: prompt.tell(
+        "暗証番号がちがいます。のこり 1 回", "Wrong PIN: 1 tries left", True)).start()
+    wid = xdo("search", "--sync", "--onlyvisible", "--name", "Wrong PIN: 1 tries left")
+    xdo("windowfocus", "--sync", wid.splitlines()[0])
+    time.sleep(0.3)
+    xdo("key", "Return")
+    assert gone("Wrong PIN: 1 tries left", within=5)

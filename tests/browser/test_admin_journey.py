@@ -171,7 +171,7 @@ def test_roster_to_app_to_my_account_and_withdraw(chromium, provider, rp_server)
                                                       Account.login_id == logins[0])) is None
         teacher.shot("roster-preview")
         page.click("#roster-apply")
-        assert page.inner_text("#roster-result") == "作成 3 / 変更 0 / 無効化 0"
+        assert page.inner_text("#roster-result") == "作成 3人 / 変更 0人 / 無効化 0人"
         teacher.shot("roster-done")
         sheet_href = page.get_attribute("#roster-sheet-all", "href")
         class_links = page.locator("#roster-sheets a")

@@ -79,7 +79,7 @@ def test_oneroster_bundle_to_sheets_to_export_to_a_pupil_signing_in(
                                                       Account.role == "student")) is None
         admin.shot("preview")
         page.click("#roster-apply")
-        assert page.inner_text("#roster-result") == "作成 5 / 変更 0 / 無効化 0"
+        assert page.inner_text("#roster-result") == "作成 5人 / 変更 0人 / 無効化 0人"
         admin.shot("done")
         sheet_href = page.get_attribute("#roster-sheet-all", "href")
         sheet = admin.context.request.get(issuer + sheet_href)

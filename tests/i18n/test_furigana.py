@@ -148,7 +148,7 @@ def test_japanese_punctuation_on_every_page(pages):
     wrong = sorted({f"{page.name}: {line.strip()[:80]!r}" for page in pages
                     for line in read(page.html).text().splitlines()
                     if HALF_WIDTH_AFTER_JAPANESE.search(line)})
-    assert not wrong, "half-width ? or () in Japanese:\n" + "\n".join(wrong)
+    assert not wrong, "half-width ? ! or () in Japanese:\n" + "\n".join(wrong)
 
 
 def test_one_register_on_every_page_a_student_reads(pages):

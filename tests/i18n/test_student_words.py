@@ -36,7 +36,30 @@ def test_japanese_punctuation_is_full_width():
     assert any(where.startswith(GUARDIAN_PAGES[0]) for where, _ in texts)
     assert any(where.startswith("idp/auth/forms.py") for where, _ in texts)
     wrong = [(where, text) for where, text in texts if HALF_WIDTH_AFTER_JAPANESE.search(text)]
-    assert not wrong, f"half-width ? or () in Japanese: {wrong}"
+    assert not wrong, f"half-width ? ! or () in Japanese: {wrong}"
+
+
+def test_the_punctuation_check_finds_half_width_marks_in_japanese():
+    """What the punctuation checks look for: 「?」「!」「(」「)」 touching kana or kanji (a
+    「（日本時間)」 with one half of each kind too), never the full-width marks, and not
+    English, a placeholder or a colon."""
+    wrong = ["ですか?", "できた!", "(日本時間)", "（日本時間)", "(にほん）", "ひらがな(かな"]
+    right = ["ですか？", "できた！", "（日本時間）", "Japan time (JST)", "%(at)sに", "ID: 1",
+             "あと2回", "番号（sub）："]
+    assert [text for text in wrong if not HALF_WIDTH_AFTER_JAPANESE.search(text)] == []
+    assert [text for text in right if HALF_WIDTH_AFTER_JAPANESE.search(text)] == []
+
+
+def test_the_demo_apps_pages_use_japanese_punctuation():
+    """The demo app is the first page a student sees in `make run`: every branch of its
+    page (signed in, welcome, signed out, error) as the template's own text."""
+    from idp.demo.rp import PAGE
+    from tests.i18n.visible_text import read
+
+    lines = read(PAGE).text().splitlines()
+    assert any("サインインしました" in line for line in lines), "is it reading the page?"
+    wrong = [line.strip() for line in lines if HALF_WIDTH_AFTER_JAPANESE.search(line)]
+    assert not wrong, f"half-width punctuation in the demo app's Japanese: {wrong}"
 
 
 def test_lines_break_between_phrases():

@@ -22,7 +22,7 @@ KANJI_LIST = ROOT / "tests" / "data" / "kyoiku_kanji_grade1_4.txt"
 # CJK unified ideographs, extension A and the compatibility block. 々 is not among them.
 KANJI = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 KANA_OR_KANJI = "\u3040-\u30ff\u4e00-\u9fff"
-HALF_WIDTH_AFTER_JAPANESE = re.compile(f"[{KANA_OR_KANJI}][?(]|[(][{KANA_OR_KANJI}]")
+HALF_WIDTH_AFTER_JAPANESE = re.compile(f"[{KANA_OR_KANJI}][?!()]|[()][{KANA_OR_KANJI}]")
 SPOKEN_ATTRIBUTES = ("alt", "aria-label", "placeholder", "title")
 BUTTON_TYPES = ("submit", "button", "reset")
 SKIPPED = ("script", "style", "rt", "rp", "option")
