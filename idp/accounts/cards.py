@@ -10,17 +10,19 @@ its ``with db.session()`` block to keep the audit event.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from idp.accounts.access import revoke_account_tokens
 from idp.audit import audit
+from idp.event_log import EventLog
 from idp.jpki.errors import CardError
 from idp.jpki.verifier import VerifiedCard
 from idp.store.models import Account, CardBinding, iso_utc, new_id, utcnow
@@ -98,41 +100,71 @@ class CardAccount:
     binding_id: str | None  # None: signed in without a binding to record (the tablet)
 
 
-def account_for_card(db: Session, card: VerifiedCard, *, ip: str | None,
+# The card sign-in's hot path (a linked, active card): one read outside a transaction,
+# the account from the process's cache, the last-use time written at most once a minute
+# (what the pages show is minute-precise; a morning's sign-ins at three apps write once),
+# and the audit event through the event log. Only a refusal opens a unit of work.
+_BINDING_OF_CARD = select(
+    CardBinding.id, CardBinding.account_id, CardBinding.certificate_sha256,
+    CardBinding.status, CardBinding.replaced_by_id, CardBinding.last_used_at,
+).where(CardBinding.issuer == bindparam("issuer"), CardBinding.serial == bindparam("serial"))
+_BINDINGS = CardBinding.__table__.c
+_TOUCH_BINDING = (update(CardBinding.__table__).where(_BINDINGS.id == bindparam("binding_id"))
+                  .values(last_used_at=bindparam("used_at")))
+LAST_USED_PRECISION = timedelta(seconds=60)
+
+
+def account_for_card(database: Any, card: VerifiedCard, *, ip: str | None,
+                     account_of: Callable[[str], Account | None], events: EventLog,
                      **audit_details: Any) -> CardAccount | None:
     """The account a verified card signs in to, or ``None`` when the card is bound to nothing.
 
     Refuses (audited, raised) a revoked binding, a binding whose certificate differs from the
-    presented one, and an account that may not sign in. ``audit_details`` go into every
-    ``login.card`` event (the admin page's ``page="admin"``).
+    presented one, and an account that may not sign in. ``account_of``: the process's
+    account cache; ``audit_details`` go into every ``login.card`` event (the admin page's
+    ``page="admin"``).
     """
-    binding = find_binding(db, card.issuer, card.serial)
+    with database.read() as db:
+        binding = db.connection().execute(_BINDING_OF_CARD, {
+            "issuer": card.issuer, "serial": card.serial}).first()
     if binding is None:
-        audit(db, "login.card", outcome="not_linked", ip=ip, issuer=card.issuer,
-              serial=card.serial, **audit_details)
+        events.audit("login.card", outcome="not_linked", ip=ip, issuer=card.issuer,
+                     serial=card.serial, **audit_details)
         return None
     details = {"binding_id": binding.id, "serial": card.serial, **audit_details}
+    refusal = _binding_refusal(binding, card)
+    account = account_of(binding.account_id) if refusal is None else None
+    if refusal is None and (account is None or not account.active or account.locked):
+        refusal = ("card_not_linked", "account_inactive", {})
+    if refusal is not None or account is None:
+        code, reason, extra = refusal or ("card_not_linked", "account_inactive", {})
+        # The refusal's audit event commits before the error is raised.
+        with database.session() as db:
+            error = _refuse(db, "login.card", code, reason, account_id=binding.account_id,
+                            ip=ip, **extra, **details)
+        raise error
+    now = utcnow()
+    if binding.last_used_at is None or now - binding.last_used_at >= LAST_USED_PRECISION:
+        with database.one_statement() as db:
+            db.connection().execute(_TOUCH_BINDING, {"binding_id": binding.id, "used_at": now})
+    events.audit("login.card", account_id=account.id, school_id=account.school_id, ip=ip,
+                 **details)
+    return CardAccount(account, binding.id)
+
+
+def _binding_refusal(binding: Any, card: VerifiedCard
+                     ) -> tuple[str, str, dict[str, Any]] | None:
+    """Why a found binding may not sign in: (error code, audited reason, more details)."""
     if binding.certificate_sha256 != card.certificate_sha256:
         # Same issuer name and serial, another certificate: another CA generation. Never
         # treat it as the bound card.
-        raise _refuse(db, "login.card", "card_linked_elsewhere", "certificate_mismatch",
-                      account_id=binding.account_id, ip=ip, **details)
+        return "card_linked_elsewhere", "certificate_mismatch", {}
     if binding.status == REVOKED:
-        raise _refuse(db, "login.card", "certificate_revoked", "binding_revoked",
-                      account_id=binding.account_id, ip=ip, **details)
+        return "certificate_revoked", "binding_revoked", {}
     if binding.status == REPLACED:
         # The old card of a renewed pair: its successor signs in, this one never again.
-        raise _refuse(db, "login.card", "card_replaced", "binding_replaced",
-                      account_id=binding.account_id, ip=ip,
-                      replaced_by=binding.replaced_by_id, **details)
-    account = db.get(Account, binding.account_id)
-    if account is None or not account.active or account.locked:
-        raise _refuse(db, "login.card", "card_not_linked", "account_inactive",
-                      account_id=binding.account_id, ip=ip, **details)
-    binding.last_used_at = utcnow()
-    audit(db, "login.card", account_id=account.id, school_id=account.school_id, ip=ip,
-          **details)
-    return CardAccount(account, binding.id)
+        return "card_replaced", "binding_replaced", {"replaced_by": binding.replaced_by_id}
+    return None
 
 
 def bind_card(db: Session, account: Account, card: CardIdentity, *, ip: str | None,

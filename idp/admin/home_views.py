@@ -15,6 +15,7 @@ from idp.store.models import Account
 @admin_required
 def home(actor: Actor):
     svc = services()
+    svc.events.flush()  # the sign-ins of a moment ago (card sign-ins go through the log)
     with svc.db.session() as db:
         me = db.get(Account, actor.account_id)
         school = me.school.name

@@ -199,17 +199,12 @@ def check_token(body: Any, *, browser: str, txn_id: str | None, ip: str,
             audit(db, "login.card", outcome="refused", ip=ip, reason=exc.code,
                   detail=exc.message[:200], bridge=_bridge_name(body), **tag)
         raise
-    with svc.db.session() as db:
-        try:
-            linked = account_for_card(db, card, ip=ip, **tag)
-        except CardError as exc:
-            refusal: CardError | None = exc
-            linked = None
-        else:
-            refusal = None
-    if refusal is not None:
-        count_sign_in(method, refusal.code)
-        raise refusal
+    try:
+        linked = account_for_card(svc.db, card, ip=ip, account_of=svc.accounts.get,
+                                  events=svc.events, **tag)
+    except CardError as exc:
+        count_sign_in(method, exc.code)
+        raise
     count_sign_in(method, "card_not_linked" if linked is None else None)
     return CardCheck(card, linked)
 
