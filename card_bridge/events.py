@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import TextIO
 
 from card_bridge.errors import CardError, WrongPin
+from card_bridge.origins import Site
 
 KEEP = 20
 log = logging.getLogger(__name__)
@@ -92,19 +93,22 @@ class EventLog:
             return list(reversed(self._events))
 
     # -- the sentences ------------------------------------------------------------------
-    def waiting_for_pin(self, app: str) -> None:
-        self.add("waiting", f"{app} のために暗証番号を待っています（カードアプリのまど）",
-                 f"Waiting for the PIN for {app} (in the card bridge's window)")
+    def waiting_for_pin(self, site: Site | str) -> None:
+        site = Site.of(site)
+        self.add("waiting", site.ja_then("のために暗証番号を待っています（カードアプリのまど）"),
+                 f"Waiting for the PIN for {site.en} (in the card bridge's window)")
 
     def pin_accepted(self) -> None:
         self.add("pin_ok", "暗証番号OK", "PIN accepted")
 
-    def signed(self, app: str) -> None:
-        self.add("signed_in", f"{app} にサインインのしるしをわたしました",
-                 f"Signed in to {app}: the card's signature was handed over")
+    def signed(self, site: Site | str) -> None:
+        site = Site.of(site)
+        self.add("signed_in", site.ja_then("にサインインのしるしをわたしました"),
+                 f"Signed in to {site.en}: the card's signature was handed over")
 
-    def signed_in(self, app: str) -> None:
-        self.add("signed_in", f"{app} にサインインしました", f"Signed in to {app}")
+    def signed_in(self, site: Site | str) -> None:
+        site = Site.of(site)
+        self.add("signed_in", site.ja_then("にサインインしました"), f"Signed in to {site.en}")
 
     def failed(self, exc: CardError) -> None:
         if isinstance(exc, WrongPin):

@@ -267,8 +267,8 @@ def confirm(config: BridgeConfig, fields: dict[str, str],
         return Reply(400, home(config, _both("時間がすぎました。もう一度番号を入れてね。",
                                              "That took too long. Type the code again.")))
     if fields.get("answer") != "yes":
-        config.events.add("cancelled", f"{request.app} のサインインをやめました",
-                          f"Sign-in for {request.app} was not confirmed")
+        config.events.add("cancelled", request.site.ja_then("のサインインをやめました"),
+                          f"Sign-in for {request.site.en} was not confirmed")
         return Reply(303, location="/")
     if not config._op_lock.acquire(blocking=False):
         return Reply(409, home(config, _both("ほかのサインインのとちゅうです。",

@@ -38,7 +38,7 @@ from urllib.parse import quote, urlsplit
 
 from card_bridge import __version__
 from card_bridge.events import EventLog
-from card_bridge.origins import is_valid_challenge, normalize_origin
+from card_bridge.origins import Site, is_valid_challenge, normalize_origin
 from card_bridge.pin import PinPrompt
 
 PAIR_CODE = re.compile(r"[A-Za-z0-9-]{4,64}")
@@ -161,9 +161,8 @@ class PairingRequest:
     facts: PairingFacts
 
     @property
-    def app(self) -> str:
-        return f"{self.facts.client_name} ({self.facts.host})" if self.facts.client_name \
-            else self.facts.host
+    def site(self) -> Site:
+        return Site(self.facts.host, self.facts.client_name)
 
 
 # ========================================================================================
@@ -205,7 +204,7 @@ def complete_pairing(
     from card_bridge.server import run_authentication
 
     token = run_authentication(
-        transport_factory(), prompt, request.app, request.origin, request.challenge, version,
+        transport_factory(), prompt, request.site, request.origin, request.challenge, version,
         events,
     )
     try:
@@ -215,7 +214,7 @@ def complete_pairing(
             events.pairing_failed(str(exc))
         raise
     if events is not None:
-        events.signed_in(request.app)
+        events.signed_in(request.site)
     return answer
 
 

@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from card_bridge.apdu import is_valid_pin
+from card_bridge.origins import Site
 
 if TYPE_CHECKING:  # tkinter is imported only when a window is shown
     import tkinter
@@ -24,8 +25,11 @@ if TYPE_CHECKING:  # tkinter is imported only when a window is shown
 
 @runtime_checkable
 class PinPrompt(Protocol):
-    def ask(self, site: str, tries_left: int, last_try: bool) -> str | None:
+    def ask(self, site: Site | str, tries_left: int, last_try: bool) -> str | None:
         """Return the PIN, or None when the person cancelled.
+
+        `site` is whom it is for (card_bridge.origins.Site: the app's name, if the page
+        gave one, and always the origin the bridge checked); a plain string is a host.
 
         On the last try an implementation must return a PIN only after the person
         explicitly confirmed they want to spend it.
@@ -41,10 +45,10 @@ class ScriptedPinPrompt:
 
     def __init__(self, answers: Iterable[str | None] = ()) -> None:
         self.answers: list[str | None] = list(answers)
-        self.asked: list[tuple[str, int, bool]] = []
+        self.asked: list[tuple[Site, int, bool]] = []
 
-    def ask(self, site: str, tries_left: int, last_try: bool) -> str | None:
-        self.asked.append((site, tries_left, last_try))
+    def ask(self, site: Site | str, tries_left: int, last_try: bool) -> str | None:
+        self.asked.append((Site.of(site), tries_left, last_try))
         if not self.answers:
             return None
         return self.answers.pop(0)
@@ -54,12 +58,12 @@ class QueuePinPrompt:
     """Blocks until a test thread puts an answer (or None) on `answers`."""
 
     def __init__(self, timeout: float = 30.0) -> None:
-        self.questions: queue.Queue[tuple[str, int, bool]] = queue.Queue()
+        self.questions: queue.Queue[tuple[Site, int, bool]] = queue.Queue()
         self.answers: queue.Queue[str | None] = queue.Queue()
         self.timeout = timeout
 
-    def ask(self, site: str, tries_left: int, last_try: bool) -> str | None:
-        self.questions.put((site, tries_left, last_try))
+    def ask(self, site: Site | str, tries_left: int, last_try: bool) -> str | None:
+        self.questions.put((Site.of(site), tries_left, last_try))
         try:
             return self.answers.get(timeout=self.timeout)
         except queue.Empty:
@@ -76,10 +80,12 @@ class TerminalPinPrompt:
     def _say(self, text: str) -> None:
         print(text, file=self.stream, flush=True)  # type: ignore[call-overload]
 
-    def ask(self, site: str, tries_left: int, last_try: bool) -> str | None:
+    def ask(self, site: Site | str, tries_left: int, last_try: bool) -> str | None:
         import getpass
 
-        self._say(f"\n{site} がサインインを求めています / {site} wants you to sign in")
+        site = Site.of(site)
+        heading = site.ja_then("がサインインを求めています")
+        self._say(f"\n{heading} / {site.en} wants you to sign in")
         self._say(f"のこり {tries_left} 回 / {tries_left} tries left")
         try:
             if last_try:
@@ -106,16 +112,17 @@ class TerminalPinPrompt:
 # Tk window
 # ----------------------------------------------------------------------------------------
 def _tk_pin_entry(
-    root: tkinter.Tk, frame: tkinter.Frame, site: str, tries_left: int
+    root: tkinter.Tk, frame: tkinter.Frame, site: Site, tries_left: int
 ) -> tuple[tkinter.StringVar, tkinter.Entry]:
     """The heading, the 4-digit PIN field and the tries left; returns (pin_var, entry)."""
     import tkinter as tk
 
     tk.Label(
         frame,
-        text=f"{site} がサインインを求めています\n{site} wants you to sign in",
+        text=f"{site.ja_then('がサインインを求めています')}\n{site.en} wants you to sign in",
         font=("TkDefaultFont", 12, "bold"),
         justify="center",
+        wraplength=420,  # an app's name may be 64 characters long
     ).pack(pady=(0, 8))
     tk.Label(
         frame,
@@ -166,13 +173,14 @@ def _tk_last_try_warning(
     return check
 
 
-def run_tk_dialog(site: str, tries_left: int, last_try: bool) -> str | None:
+def run_tk_dialog(site: Site, tries_left: int, last_try: bool) -> str | None:
     """Show the PIN window and block until OK/Cancel. Must run on the thread owning Tk."""
     import tkinter as tk
 
     result: dict[str, str | None] = {"pin": None}
     root = tk.Tk()
-    root.title("Mynagate カードブリッジ / Card bridge")
+    # Whom it is for in the title too: the taskbar says it (and a test's xdotool reads it).
+    root.title(f"{site.ja} — Mynagate カードブリッジ / Card bridge")
     root.resizable(False, False)
     root.attributes("-topmost", True)  # the browser must not hide the window asking
 
@@ -341,12 +349,14 @@ class TkPinPrompt:
             self._notice.terminate()
         self._notice = None
 
-    def ask(self, site: str, tries_left: int, last_try: bool) -> str | None:
+    def ask(self, site: Site | str, tries_left: int, last_try: bool) -> str | None:
+        site = Site.of(site)
         with self._notice_lock:
             self._close_notice()
         if self._here():
             return run_tk_dialog(site, tries_left, last_try)
-        request = json.dumps({"site": site, "tries_left": tries_left, "last_try": last_try})
+        request = json.dumps({"site": site.where, "app": site.app, "tries_left": tries_left,
+                              "last_try": last_try})
         command, env = child_command()
         try:
             done = subprocess.run(
@@ -414,7 +424,9 @@ def child_main() -> int:
         run_tk_notice(str(notice["ja"]), str(notice["en"]), bool(notice["bad"]),
                       float(notice["seconds"]))
         return 0
-    pin = run_tk_dialog(str(req["site"]), int(req["tries_left"]), bool(req["last_try"]))
+    # The name was cleaned before it came here; a request without one names the host only.
+    site = Site(str(req["site"]), str(req.get("app") or ""))
+    pin = run_tk_dialog(site, int(req["tries_left"]), bool(req["last_try"]))
     sys.stdout.write(json.dumps(pin))
     return 0
 

@@ -28,7 +28,7 @@ from card_bridge.errors import CardError, CardFailure
 from card_bridge.events import Event, EventLog, say_in_window
 from card_bridge.local_page import HEADERS as PAGE_HEADERS
 from card_bridge.local_page import MAX_FORM, PageState, Reply
-from card_bridge.origins import is_valid_challenge, normalize_origin
+from card_bridge.origins import Site, clean_app_name, is_valid_challenge, normalize_origin
 from card_bridge.pin import PinPrompt, default_prompt
 from card_bridge.token import build_token, message_digest
 
@@ -81,7 +81,7 @@ class BridgeConfig:
 def run_authentication(
     transport: Any,
     prompt: PinPrompt,
-    site: str,
+    site: Site | str,
     origin: str,
     challenge: str,
     version: str,
@@ -280,10 +280,10 @@ class _Handler(BaseHTTPRequestHandler):
         origin = self._admitted_origin()
         if origin is None:
             return
-        challenge = self._read_challenge(origin)
-        if challenge is None:
+        asked = self._read_request(origin)
+        if asked is None:
             return
-        self._authenticate(origin, challenge)
+        self._authenticate(origin, *asked)
 
     def _admitted_origin(self) -> str | None:
         """Path, Host, Origin and Content-Type checks, before any of the body is read."""
@@ -313,8 +313,13 @@ class _Handler(BaseHTTPRequestHandler):
         assert origin is not None  # _origin_allowed refuses a missing Origin
         return origin
 
-    def _read_challenge(self, origin: str) -> str | None:
-        """Read the bounded JSON body; return its challenge if its origin is the caller's."""
+    def _read_request(self, origin: str) -> tuple[str, str] | None:
+        """Read the bounded JSON body; return its challenge and its app's name ("" when it
+        has none fit to show) if its origin is the caller's.
+
+        Other members are ignored, not refused: a newer page may send what this bridge does
+        not know (as ``app`` to an older bridge), and nothing but the origin and the
+        challenge is signed."""
         length_raw = self.headers.get("Content-Length")
         if length_raw is None or not length_raw.isdigit():
             self.close_connection = True
@@ -351,9 +356,11 @@ class _Handler(BaseHTTPRequestHandler):
             )
             return None
         assert isinstance(challenge, str)
-        return challenge
+        # Display only: what the page says it is. Not signed, never checked against
+        # anything; shown before the origin it came from (card_bridge.origins.Site).
+        return challenge, clean_app_name(body.get("app"))
 
-    def _authenticate(self, origin: str, challenge: str) -> None:
+    def _authenticate(self, origin: str, challenge: str, app: str) -> None:
         """One card operation at a time; any failure is a JSON error, never a traceback."""
         if not self.config._op_lock.acquire(blocking=False):
             self._error(409, "reader_busy", "another sign-in is in progress", origin)
@@ -364,14 +371,14 @@ class _Handler(BaseHTTPRequestHandler):
             status, body = 200, run_authentication(
                 self.config.new_transport(),
                 self.config.prompt(),
-                urlsplit(origin).netloc,
+                Site(urlsplit(origin).netloc, app),
                 origin,
                 challenge,
                 self.config.version,
                 self.config.events,
             )
             # The provider checks the token next; the bridge can only say it handed it over.
-            self.config.events.signed(origin)
+            self.config.events.signed(Site(origin, app))
         except CardError as exc:
             log.info("authenticate failed: %s", exc.code)
             status, body = exc.http_status, exc.to_dict()

@@ -17,6 +17,7 @@ import logging
 import os
 import threading
 import time
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -236,15 +237,37 @@ def _challenge_key(browser: str, txn_id: str | None) -> str:
     return f"cardch:{browser}:{txn_id or NO_TXN}"
 
 
+# The card bridge ignores a longer name (card_bridge.origins.APP_NAME_MAX): cut here, with
+# an ellipsis, so a long registered name is still shown, visibly shortened.
+APP_NAME_MAX = 64
+
+
+def app_display_name(name: str) -> str:
+    """A client's name fit for the bridge's PIN window and terminal: no control or format
+    characters (terminal escapes, the bidi overrides U+202A–U+202E and U+2066–U+2069, which
+    could turn the origin shown beside it around), spaces collapsed, at most APP_NAME_MAX."""
+    kept = " ".join("".join(" " if c.isspace() else c for c in name
+                            if c.isspace() or unicodedata.category(c)[0] != "C").split())
+    return kept if len(kept) <= APP_NAME_MAX else kept[:APP_NAME_MAX - 1] + "…"
+
+
 def issue_challenge(store: ShortLivedStore, service: CardService, *, browser: str,
-                    txn_id: str | None) -> dict[str, Any]:
-    """A fresh challenge for this browser's login transaction; replaces any earlier one."""
+                    txn_id: str | None, app: str | None = None) -> dict[str, Any]:
+    """A fresh challenge for this browser's login transaction; replaces any earlier one.
+
+    ``app`` is the name of the client signed in to, passed on for the bridge to show (display
+    only: it is not stored with the challenge and nothing signs it); left out without one.
+    """
     challenge = new_challenge()
     store.put(_challenge_key(browser, txn_id),
               {"challenge": challenge, "expires_at": _now() + service.challenge_lifetime},
               service.challenge_lifetime + EXPIRED_GRACE)
-    return {"challenge": challenge, "origin": service.origin,
-            "expires_in": service.challenge_lifetime}
+    answer: dict[str, Any] = {"challenge": challenge, "origin": service.origin,
+                              "expires_in": service.challenge_lifetime}
+    name = app_display_name(app or "")
+    if name:
+        answer["app"] = name
+    return answer
 
 
 def take_challenge(store: ShortLivedStore, *, browser: str, txn_id: str | None) -> str:

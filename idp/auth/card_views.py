@@ -149,8 +149,11 @@ def challenge():
         response = jsonify(error="invalid_request", error_description=_(
             "時間がたちすぎました。アプリにもどって、もう一度はじめからやってね。"))
         return response, 400
+    # Without a transaction the sign-in is to the provider's own pages: no app to name, the
+    # bridge names the origin.
     answer = issue_challenge(services().store, service, browser=browser_id(),
-                             txn_id=txn.id if txn else None)
+                             txn_id=txn.id if txn else None,
+                             app=txn.client_name if txn else None)
     response = jsonify(answer)
     response.headers["Cache-Control"] = "no-store"
     return response

@@ -191,10 +191,14 @@
         if (!answer.ok) { throw providerError(answer); }
         showStep(STEP.pin);
         say(messages.msgPin);
+        var ask = { challenge: answer.body.challenge, origin: answer.body.origin };
+        // The app's name, for the bridge's PIN window only: it is not signed, and the bridge
+        // shows it beside the origin it checked. Absent for the provider's own pages.
+        if (typeof answer.body.app === "string") { ask.app = answer.body.app; }
         return fetch(cfg.bridgeUrl + "/v1/authenticate", {
           method: "POST", cache: "no-store",
           headers: { "Content-Type": "application/json" },
-          body: JSON.stringify({ challenge: answer.body.challenge, origin: answer.body.origin })
+          body: JSON.stringify(ask)
         }).then(readJson, function () { throw { code: "no_bridge" }; });
       })
       .then(function (answer) {

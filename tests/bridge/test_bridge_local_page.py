@@ -111,7 +111,7 @@ def test_a_code_typed_on_the_page_signs_the_tablet_in(bridge, provider, test_car
                                 padding.PKCS1v15(), hashes.SHA256())
     after = page.home()
     assert "<ruby>暗証番号<rt>あんしょうばんごう</rt></ruby>OK" in after and "PIN accepted" in after
-    assert "Sakura Elementary (127.0.0.1:" in after and "にサインインしました" in after
+    assert "「Sakura Elementary」（127.0.0.1:" in after and "にサインインしました" in after
     # The same confirmation cannot be sent twice.
     status, _, _ = page.post("/pair/confirm", {"csrf": page.csrf(), "answer": "yes",
                                                "pending": pending_of(confirm)})

@@ -29,7 +29,9 @@ def test_pair_full_flow(provider: FakeProvider, vcard: VirtualJpkiCard, test_car
     )  # fmt: skip
     assert answer == {"status": "ok"}
     assert confirmed == [("Sakura Elementary", provider.url)]
-    assert prompt.asked[0][0].startswith("Sakura Elementary (127.0.0.1:")
+    # The PIN window names the app the provider sent, then the host the bridge talks to.
+    site = prompt.asked[0][0]
+    assert site.app == "Sakura Elementary" and site.where.startswith("127.0.0.1:")
     (token,) = provider.posted
     assert token["format"] == "jpki-auth:1"
     assert base64.b64decode(token["certificate"]) == test_card.cert_der

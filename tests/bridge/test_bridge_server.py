@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 
 from card_bridge.card import PcscStatus
+from card_bridge.origins import Site
 from card_bridge.pin import QueuePinPrompt, ScriptedPinPrompt
 from card_bridge.server import DEFAULT_PORT, BridgeConfig, BridgeServer, make_server
 from card_bridge.sim import VirtualJpkiCard
@@ -162,7 +163,7 @@ def test_authenticate_in_process(serve, sim_config, test_card: PkiCard) -> None:
         base64.b64decode(body["signature"]), signed_message(ORIGIN, CHALLENGE),
         padding.PKCS1v15(), hashes.SHA256(),
     )  # fmt: skip
-    assert sim_config.pin_prompt.asked == [("id.example.ed.jp", 3, False)]
+    assert sim_config.pin_prompt.asked == [(Site("id.example.ed.jp"), 3, False)]
 
 
 def test_origin_not_allowed(serve, sim_config) -> None:
@@ -328,7 +329,7 @@ def test_authenticate_via_pcsc(serve, sim: Sim, test_card: PkiCard) -> None:
         base64.b64decode(body["signature"]), signed_message(ORIGIN, CHALLENGE),
         padding.PKCS1v15(), hashes.SHA256(),
     )  # fmt: skip
-    assert prompt.asked == [("id.example.ed.jp", 3, False)]
+    assert prompt.asked == [(Site("id.example.ed.jp"), 3, False)]
 
 
 @pytest.mark.pcsc

@@ -106,6 +106,32 @@ def test_tk_last_try_needs_the_checkbox(xdisplay: str) -> None:
     assert result["pin"] == "4321"
 
 
+def test_tk_window_names_the_app_before_the_origin(xdisplay: str) -> None:
+    # The page's name for the app, then the host the bridge checked: in the heading and in
+    # the title (which is what xdotool can read).
+    from card_bridge.origins import Site
+
+    result: dict[str, object] = {}
+    t = threading.Thread(target=lambda: result.update(
+        pin=TkPinPrompt(timeout=60).ask(Site("id.example.ed.jp", "算数ドリル"), 3, False)))
+    t.start()
+    wid = focus_window()
+    assert xdo("getwindowname", wid).startswith("「算数ドリル」（id.example.ed.jp から） — ")
+    xdo("type", "--delay", "50", "1234")
+    xdo("key", "Return")
+    t.join(30)
+    assert result["pin"] == "1234"
+
+
+def test_tk_window_without_an_app_names_the_host(xdisplay: str) -> None:
+    t, result = run_prompt(3, False)
+    wid = focus_window()
+    assert xdo("getwindowname", wid).startswith("id.example.ed.jp — ")
+    xdo("key", "Escape")
+    t.join(30)
+    assert result["pin"] is None
+
+
 def test_tk_cancel(xdisplay: str) -> None:
     t, result = run_prompt(2, False)
     focus_window()

@@ -159,8 +159,10 @@ def test_first_card_sign_in_links_the_card_with_the_password(journey, demo, brid
     assert person.page.get_attribute("#card-login", "data-notice") == "card_not_linked"
     assert "IDとパスワード" in person.page.inner_text("#card-notice")
     assert person.page.is_hidden("#card-error")
-    # The bridge named the site in its PIN window.
-    assert bridge.prompt.asked and bridge.prompt.asked[0][0].startswith("127.0.0.1:")
+    # The bridge named the app (as the page passed it on) and the site in its PIN window.
+    assert bridge.prompt.asked
+    site = bridge.prompt.asked[0][0]
+    assert site.app == person.rp.name and site.where.startswith("127.0.0.1:")
     person.page.wait_for_timeout(2500)  # the old page moved on by itself after 1.5 s
     assert "/login/card" in person.page.url and person.page.is_visible("#card-notice")
     person.page.click("#card-notice-continue")
