@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
 
 # A number (1, 12, or in kanji: 一, 十二), or one letter, kana or kanji (A, い, イ, 松):
 # what a school puts 組 after. Full-width digits and letters are folded first (NFKC).
@@ -36,22 +37,20 @@ def takes_nen(grade: str | None) -> bool:
 
 def grade_words(grade: str | None, lang: str = "ja") -> str:
     """「5年」 / "Grade 5"; a word grade as written; "" for none."""
-    grade = (grade or "").strip()
-    if not grade:
-        return ""
-    if not takes_nen(grade):
-        return grade
-    return f"Grade {grade}" if lang == "en" else f"{grade}年"
+    return _counted(grade, takes_nen, "Grade", "年", lang)
 
 
 def class_only_words(class_name: str | None, lang: str = "ja") -> str:
     """「1組」 / "Class 1"; a named class (「ひまわり学級」) as written; "" for none."""
-    klass = (class_name or "").strip()
-    if not klass:
-        return ""
-    if not takes_kumi(klass):
-        return klass
-    return f"Class {klass}" if lang == "en" else f"{klass}組"
+    return _counted(class_name, takes_kumi, "Class", "組", lang)
+
+
+def _counted(value: str | None, takes_counter: Callable[[str], bool], english: str,
+             japanese: str, lang: str) -> str:
+    value = (value or "").strip()
+    if not value or not takes_counter(value):
+        return value
+    return f"{english} {value}" if lang == "en" else f"{value}{japanese}"
 
 
 def class_words(grade: str | None, class_name: str | None, lang: str = "ja") -> str:

@@ -27,6 +27,17 @@ def _card_events(svc, account_id: str) -> list[AuditEvent]:
             AuditEvent.event == "login.card", AuditEvent.account_id == account_id)))
 
 
+def _assert_refused(browser, card, svc, student, code: str, reason: str) -> None:
+    """A fresh browser's card sign-in is refused with ``code``, and audited once with
+    ``reason``."""
+    refused = browser.use_card(card)
+    assert refused.status_code == 403
+    assert error_of(refused) == code
+    reasons = [e.details.get("reason") for e in _card_events(svc, student.id)
+               if e.outcome == "refused"]
+    assert reasons == [reason]
+
+
 def test_last_use_is_written_at_most_once_a_minute(card_browser, crl_svc, new_card, student,
                                                    crl_app):
     card = new_card()
@@ -71,12 +82,8 @@ def test_a_lock_stops_the_card_at_once_despite_the_cached_account(card_browser, 
     assert card_browser.use_card(card).status_code == 200  # the account is cached now
     with crl_svc.db.session() as db:
         db.get(Account, student.id).locked = True
-    refused = type(card_browser)(crl_app.test_client()).use_card(card)
-    assert refused.status_code == 403
-    assert error_of(refused) == "card_not_linked"
-    reasons = [e.details.get("reason") for e in _card_events(crl_svc, student.id)
-               if e.outcome == "refused"]
-    assert reasons == ["account_inactive"]
+    _assert_refused(type(card_browser)(crl_app.test_client()), card, crl_svc, student,
+                    "card_not_linked", "account_inactive")
 
 
 def test_a_revoked_binding_is_refused_at_once_and_audited(card_browser, crl_svc, new_card,
@@ -87,9 +94,5 @@ def test_a_revoked_binding_is_refused_at_once_and_audited(card_browser, crl_svc,
     with crl_svc.db.session() as db:
         db.execute(update(CardBinding).where(CardBinding.account_id == student.id)
                    .values(status="revoked"))
-    refused = type(card_browser)(crl_app.test_client()).use_card(card)
-    assert refused.status_code == 403
-    assert error_of(refused) == "certificate_revoked"
-    reasons = [e.details.get("reason") for e in _card_events(crl_svc, student.id)
-               if e.outcome == "refused"]
-    assert reasons == ["binding_revoked"]
+    _assert_refused(type(card_browser)(crl_app.test_client()), card, crl_svc, student,
+                    "certificate_revoked", "binding_revoked")
