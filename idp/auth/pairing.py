@@ -154,14 +154,23 @@ class Pairings:
         return code, record
 
     def claim(self, raw_code: object, *, ip: str) -> tuple[str, dict[str, Any]]:
-        """Take the waiting pairing out of the store for the bridge's token: one completion."""
-        code, _record = self.for_bridge(raw_code, ip=ip)
-        record = self.store.take(self.key_of(code))
-        if record is None or record.get("state") != WAITING:
-            if record is not None:  # another post finished it in between: put it back
-                self._keep(code, record)
+        """Claim the waiting pairing for the bridge's token: one completion. The claim is
+        a key of its own, taken atomically; the record stays where it is, still waiting,
+        so the tablet polling it meanwhile sees "waiting", never "not found" (taking the
+        record out while the card was checked made a poll in that moment give up)."""
+        code, record = self.for_bridge(raw_code, ip=ip)
+        if not self.store.put_if_absent(self._claim_key(code), {"at": _now()},
+                                        self.lifetime + RESULT_GRACE):
             raise PairingRefused("pairing_used")
         return code, record
+
+    def release(self, code: str) -> None:
+        """Give a claim back when its check could not be made (the database or the store
+        away): the bridge may try the same code again."""
+        self.store.delete(self._claim_key(code))
+
+    def _claim_key(self, code: str) -> str:
+        return self.key_of(code) + ":claimed"
 
     def finish(self, code: str, record: dict[str, Any], *, account_id: str | None = None,
                error: str | None = None, pending_card: dict[str, Any] | None = None) -> None:
@@ -191,6 +200,7 @@ class Pairings:
         code = normalize_code(raw_code)
         if code:
             self.store.delete(self.key_of(code))
+            self.store.delete(self._claim_key(code))
 
     def remaining(self, record: dict[str, Any]) -> int:
         return max(0, int(float(record["expires_at"]) - _now()))

@@ -175,6 +175,9 @@ def complete(code: str):
     except CardError as exc:
         pairings.finish(code, record, error=exc.code)
         return card_error_response(exc.code)
+    except Exception:
+        pairings.release(code)  # not decided: the same code may be tried again
+        raise
     account = checked.account
     if account is None:
         pairings.finish(code, record, error="card_not_linked",

@@ -274,3 +274,80 @@ def test_the_card_page_offers_the_code(tablet, rp):
     html = tablet.card_page(txn).get_data(as_text=True)
     assert f'data-pair-url="/login/card/pair?txn={txn}"' in html
     assert 'id="card-pair-start"' in html and 'data-msg-wrong-pin=' in html
+
+
+def test_the_tablet_keeps_waiting_while_the_card_is_checked(crl_app, crl_svc, tablet,
+                                                            new_card, student, rp, monkeypatch):
+    """The tablet polls while the school PC's token is being checked: it must see
+    "waiting", not "not found" (the record used to be taken out of the store for the
+    check, and a poll in that moment made the tablet's page give up: seen in Chromium)."""
+    import idp.auth.pairing_views as views
+
+    card = new_card()
+    bind_directly(crl_svc, student, card)
+    txn, _ = tablet.start_authorization(rp)
+    body = tablet.new_code(txn)
+    polled: list[tuple[int, str | None]] = []
+    real_check = views.check_token
+
+    def check_while_the_tablet_polls(*args, **kwargs):
+        answer = tablet.status(body)
+        polled.append((answer.status_code, answer.get_json().get("state")))
+        return real_check(*args, **kwargs)
+
+    monkeypatch.setattr(views, "check_token", check_while_the_tablet_polls)
+    pc = SchoolPc(crl_app)
+    assert pc.sign_in(body["code"], card).get_json()["state"] == "done"
+    assert polled == [(200, "waiting")]
+    assert tablet.status(body).get_json()["state"] == "done"
+
+
+def test_a_second_completion_while_the_first_is_checked_is_refused(crl_app, crl_svc, tablet,
+                                                                   new_card, student, rp,
+                                                                   monkeypatch):
+    """One code, one completion, even when two school PCs post at the same moment."""
+    import idp.auth.pairing_views as views
+
+    card = new_card()
+    bind_directly(crl_svc, student, card)
+    txn, _ = tablet.start_authorization(rp)
+    body = tablet.new_code(txn)
+    pc, other = SchoolPc(crl_app), SchoolPc(crl_app)
+    request = pc.fetch(body["code"]).get_json()
+    token = make_token(card.der, card.key, request["challenge"], request["origin"])
+    seen: list[tuple[int, str | None]] = []
+    real_check = views.check_token
+
+    def check_while_another_posts(*args, **kwargs):
+        answer = other.post(body["code"], token)
+        seen.append((answer.status_code, error_of(answer)))
+        return real_check(*args, **kwargs)
+
+    monkeypatch.setattr(views, "check_token", check_while_another_posts)
+    assert pc.post(body["code"], token).get_json()["state"] == "done"
+    assert seen == [(409, "pairing_used")]
+
+
+def test_a_check_that_could_not_be_made_gives_the_code_back(crl_app, crl_svc, tablet,
+                                                            new_card, student, rp,
+                                                            monkeypatch):
+    """The database or the store away during the check: not decided, so the bridge may try
+    the same code again once it is back (and the tablet keeps waiting)."""
+    import idp.auth.pairing_views as views
+    from idp.store.shortlived import StoreUnavailable
+
+    card = new_card()
+    bind_directly(crl_svc, student, card)
+    txn, _ = tablet.start_authorization(rp)
+    body = tablet.new_code(txn)
+    real_check = views.check_token
+
+    def store_away(*args, **kwargs):
+        raise StoreUnavailable("redis went away")
+
+    monkeypatch.setattr(views, "check_token", store_away)
+    pc = SchoolPc(crl_app)
+    assert pc.sign_in(body["code"], card).status_code == 503
+    assert tablet.status(body).get_json()["state"] == "waiting"
+    monkeypatch.setattr(views, "check_token", real_check)
+    assert pc.sign_in(body["code"], card).get_json()["state"] == "done"
