@@ -159,11 +159,11 @@ class StreamEventLog:
     def _emit(self, record: dict[str, Any]) -> None:
         try:
             self._ensure_group()
+            entry = {"r": json.dumps(record, ensure_ascii=False)}
             # Inside a store batch the XADD is sent with the batch; if the batch cannot
             # be sent, the record is written to the database then, as below.
             self._store.on_batch_failure(functools.partial(self._write_now, record))
-            self._store.writer().xadd(self._stream,
-                                      {"r": json.dumps(record, ensure_ascii=False)})
+            self._store.writer().xadd(self._stream, entry)
         except Exception as exc:  # noqa: BLE001 - Redis cannot take it: write it now
             log.warning("event_log_direct_write", error=str(exc)[:200])
             self._write_now(record)

@@ -136,13 +136,14 @@ def account_for_card(database: Any, card: VerifiedCard, *, ip: str | None,
     account = account_of(binding.account_id) if refusal is None else None
     if refusal is None and (account is None or not account.active or account.locked):
         refusal = ("card_not_linked", "account_inactive", {})
-    if refusal is not None or account is None:
-        code, reason, extra = refusal or ("card_not_linked", "account_inactive", {})
+    if refusal is not None:
+        code, reason, extra = refusal
         # The refusal's audit event commits before the error is raised.
         with database.session() as db:
             error = _refuse(db, "login.card", code, reason, account_id=binding.account_id,
                             ip=ip, **extra, **details)
         raise error
+    assert account is not None  # no refusal: the account was found usable
     now = utcnow()
     if binding.last_used_at is None or now - binding.last_used_at >= LAST_USED_PRECISION:
         with database.one_statement() as db:

@@ -170,14 +170,21 @@ def complete(code: str):
     except PairingRefused as exc:
         return _refused(exc)
     try:
+        return _complete_claimed(pairings, code, record, body)
+    except Exception:
+        # Not decided (the database or the store away, at the check or while writing its
+        # result): the claim goes back, so the same code may be tried again.
+        pairings.release(code)
+        raise
+
+
+def _complete_claimed(pairings: Pairings, code: str, record: dict[str, Any], body: Any):
+    try:
         checked = check_token(body, browser="pair:" + record["id"], txn_id=record["txn"],
                               ip=_client_ip(), method="pairing")
     except CardError as exc:
         pairings.finish(code, record, error=exc.code)
         return card_error_response(exc.code)
-    except Exception:
-        pairings.release(code)  # not decided: the same code may be tried again
-        raise
     account = checked.account
     if account is None:
         pairings.finish(code, record, error="card_not_linked",

@@ -36,7 +36,6 @@ from idp.oidc.tokens import (
 from idp.services import services
 from idp.signin.context import AuthContext, SignedInUser
 from idp.store.models import Account, TokenFamily, utcnow
-from idp.store.shortlived import StoreUnavailable
 
 log = structlog.get_logger("idp.oidc")
 
@@ -138,13 +137,15 @@ def run_after_commit(pending: list[Callable[[], None]]) -> None:
     """What follows a grant's commit: the access-token copy and the event records, sent to
     the store in one round trip. If the store cannot take them, the event records were
     written to the database instead and the copy is simply missing (UserInfo then asks the
-    database): the tokens are issued, so the answer stands."""
+    database). Whatever fails here, the tokens are issued: the answer stands (an error
+    now would make the client retry a spent code or a used refresh token, and revoke its
+    own tokens as a replay)."""
     try:
         with services().store.batched():
             for emit in pending:
                 emit()
-    except StoreUnavailable as exc:
-        log.warning("after_commit_store_unavailable", error=str(exc)[:200])
+    except Exception as exc:  # noqa: BLE001 - logged; the committed grant is answered
+        log.warning("after_commit_failed", error=str(exc)[:200])
 
 
 class AuthorizationCodeGrant(WritesWhenBuilt, grants.AuthorizationCodeGrant):

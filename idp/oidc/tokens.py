@@ -155,11 +155,7 @@ _INSERT_FAMILY_WITH_TOKEN = insert(Token.__table__).values(
     insert(TokenFamily.__table__).values(
         {c.name: bindparam("f_" + c.name, type_=c.type) for c in _FAMILY_COLUMNS})
     .cte("new_family"))
-_CLAIMED = (update(Token.__table__)
-            .where(_TOKENS.id == bindparam("token_id"), _TOKENS.refresh_used_at.is_(None),
-                   _TOKENS.revoked_at.is_(None))
-            .values(refresh_used_at=bindparam("used_at")).returning(_TOKENS.id)
-            .cte("claimed"))
+_CLAIMED = _CLAIM_REFRESH.returning(_TOKENS.id).cte("claimed")
 _ROTATE_REFRESH = insert(Token.__table__).from_select(
     [c.name for c in _TOKEN_COLUMNS],
     select(*[cast(bindparam("t_" + c.name, type_=c.type), c.type) for c in _TOKEN_COLUMNS])

@@ -15,6 +15,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import structlog
+
+_log = structlog.get_logger("idp.store")
+
 
 @dataclass(frozen=True)
 class TakeResult:
@@ -259,7 +263,10 @@ class RedisStore:
             pipe.execute()
         except self._redis_errors as exc:
             for fallback in fallbacks:
-                fallback()
+                try:
+                    fallback()
+                except Exception:  # noqa: BLE001 - the others still get their turn
+                    _log.exception("store_batch_fallback_failed")
             raise StoreUnavailable(str(exc)) from exc
 
     def writer(self) -> Any:

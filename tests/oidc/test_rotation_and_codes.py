@@ -208,3 +208,32 @@ def test_take_if_is_atomic_under_concurrency(any_store):
     for t in threads:
         t.join(30)
     assert taken.count(True) == 1
+
+
+@pytest.mark.parametrize("grant", ["authorization_code", "refresh_token"])
+def test_a_failure_after_the_grants_write_still_answers_with_the_tokens(
+        grant, client, browser, rp, shared_student, svc, monkeypatch):
+    """The event records cannot be written anywhere (Redis and the database's fallback both
+    away) once the grant's row is committed: the tokens are issued, so they are answered.
+    An error here would make the client retry a spent code or a used refresh token, and
+    the retry would revoke its own tokens as a replay."""
+    def nowhere_to_write(*args, **kwargs):
+        raise OperationalError("INSERT INTO audit_events", {}, Exception("gone"))
+
+    if grant == "authorization_code":
+        query, verifier = browser.sign_in_and_authorize(rp, shared_student, scope=OFFLINE)
+        monkeypatch.setattr(svc.events, "audit", nowhere_to_write)
+        answer = redeem(browser.c, rp, query["code"], verifier)
+        assert answer.status_code == 200, answer.get_json()
+        body = answer.get_json()
+    else:
+        first = sign_in_tokens(browser, rp, shared_student, scope=OFFLINE).body
+        monkeypatch.setattr(svc.events, "audit", nowhere_to_write)
+        answer = refresh(client, rp, first["refresh_token"])
+        assert answer.status_code == 200, answer.get_json()
+        body = answer.get_json()
+    monkeypatch.undo()
+    assert userinfo(client, body["access_token"]).status_code == 200
+    assert _family_of(svc, body["access_token"]).revoked_at is None
+    # The refresh token it carries renews as usual: nothing was taken for a replay.
+    assert refresh(client, rp, body["refresh_token"]).status_code == 200

@@ -351,3 +351,27 @@ def test_a_check_that_could_not_be_made_gives_the_code_back(crl_app, crl_svc, ta
     assert tablet.status(body).get_json()["state"] == "waiting"
     monkeypatch.setattr(views, "check_token", real_check)
     assert pc.sign_in(body["code"], card).get_json()["state"] == "done"
+
+
+def test_a_result_that_could_not_be_written_gives_the_code_back(crl_app, crl_svc, tablet,
+                                                                new_card, student, rp,
+                                                                monkeypatch):
+    """The card was checked but its result could not be stored (Redis away at that moment):
+    the claim goes back, so the school PC's retry with the same code is not "used"."""
+    from idp.store.shortlived import StoreUnavailable
+
+    card = new_card()
+    bind_directly(crl_svc, student, card)
+    txn, _ = tablet.start_authorization(rp)
+    body = tablet.new_code(txn)
+    real_finish = pairing.Pairings.finish
+
+    def store_away(self, *args, **kwargs):
+        raise StoreUnavailable("redis went away")
+
+    monkeypatch.setattr(pairing.Pairings, "finish", store_away)
+    pc = SchoolPc(crl_app)
+    assert pc.sign_in(body["code"], card).status_code == 503
+    assert tablet.status(body).get_json()["state"] == "waiting"
+    monkeypatch.setattr(pairing.Pairings, "finish", real_finish)
+    assert pc.sign_in(body["code"], card).get_json()["state"] == "done"
