@@ -10,10 +10,9 @@ its ``with db.session()`` block to keep the audit event.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
@@ -104,25 +103,37 @@ class CardAccount:
 # the account from the process's cache, the last-use time written at most once a minute
 # (what the pages show is minute-precise; a morning's sign-ins at three apps write once),
 # and the audit event through the event log. Only a refusal opens a unit of work.
+# The read carries the account's active and locked columns too: they decide, not the
+# cache, so an account locked in a process whose change message was lost (a failed
+# publish) is refused here at once rather than when the cache entry expires.
 _BINDING_OF_CARD = select(
     CardBinding.id, CardBinding.account_id, CardBinding.certificate_sha256,
     CardBinding.status, CardBinding.replaced_by_id, CardBinding.last_used_at,
-).where(CardBinding.issuer == bindparam("issuer"), CardBinding.serial == bindparam("serial"))
+    Account.active.label("account_active"), Account.locked.label("account_locked"),
+).join(Account, Account.id == CardBinding.account_id).where(
+    CardBinding.issuer == bindparam("issuer"), CardBinding.serial == bindparam("serial"))
 _BINDINGS = CardBinding.__table__.c
 _TOUCH_BINDING = (update(CardBinding.__table__).where(_BINDINGS.id == bindparam("binding_id"))
                   .values(last_used_at=bindparam("used_at")))
 LAST_USED_PRECISION = timedelta(seconds=60)
 
 
+class AccountSource(Protocol):
+    """The process's account cache, as the card sign-in uses it."""
+
+    def get(self, key: str) -> Account | None: ...
+    def forget_matching(self, part: str) -> None: ...
+
+
 def account_for_card(database: Any, card: VerifiedCard, *, ip: str | None,
-                     account_of: Callable[[str], Account | None], events: EventLog,
+                     accounts: AccountSource, events: EventLog,
                      **audit_details: Any) -> CardAccount | None:
     """The account a verified card signs in to, or ``None`` when the card is bound to nothing.
 
     Refuses (audited, raised) a revoked binding, a binding whose certificate differs from the
-    presented one, and an account that may not sign in. ``account_of``: the process's
-    account cache; ``audit_details`` go into every ``login.card`` event (the admin page's
-    ``page="admin"``).
+    presented one, and an account that may not sign in (as the database has it now).
+    ``accounts``: the process's account cache; ``audit_details`` go into every
+    ``login.card`` event (the admin page's ``page="admin"``).
     """
     with database.read() as db:
         binding = db.connection().execute(_BINDING_OF_CARD, {
@@ -133,8 +144,10 @@ def account_for_card(database: Any, card: VerifiedCard, *, ip: str | None,
         return None
     details = {"binding_id": binding.id, "serial": card.serial, **audit_details}
     refusal = _binding_refusal(binding, card)
-    account = account_of(binding.account_id) if refusal is None else None
-    if refusal is None and (account is None or not account.active or account.locked):
+    account = None
+    if refusal is None and binding.account_active and not binding.account_locked:
+        account = _current_account(accounts, binding)
+    if refusal is None and account is None:
         refusal = ("card_not_linked", "account_inactive", {})
     if refusal is not None:
         code, reason, extra = refusal
@@ -151,6 +164,19 @@ def account_for_card(database: Any, card: VerifiedCard, *, ip: str | None,
     events.audit("login.card", account_id=account.id, school_id=account.school_id, ip=ip,
                  **details)
     return CardAccount(account, binding.id)
+
+
+def _current_account(accounts: AccountSource, binding: Any) -> Account | None:
+    """The cached account of a binding whose row says active and unlocked, read again when
+    the cache disagrees (a change this process has not heard of yet); None when even the
+    fresh read says it may not sign in (it changed between the two reads)."""
+    account = accounts.get(binding.account_id)
+    if account is not None and account.active and not account.locked:
+        return account
+    accounts.forget_matching(binding.account_id)
+    account = accounts.get(binding.account_id)
+    return account if account is not None and account.active and not account.locked \
+        else None
 
 
 def _binding_refusal(binding: Any, card: VerifiedCard

@@ -203,7 +203,7 @@ def check_token(body: Any, *, browser: str, txn_id: str | None, ip: str,
                   detail=exc.message[:200], bridge=_bridge_name(body), **tag)
         raise
     try:
-        linked = account_for_card(svc.db, card, ip=ip, account_of=svc.accounts.get,
+        linked = account_for_card(svc.db, card, ip=ip, accounts=svc.accounts,
                                   events=svc.events, **tag)
     except CardError as exc:
         count_sign_in(method, exc.code)

@@ -96,3 +96,41 @@ def test_a_revoked_binding_is_refused_at_once_and_audited(card_browser, crl_svc,
                    .values(status="revoked"))
     _assert_refused(type(card_browser)(crl_app.test_client()), card, crl_svc, student,
                     "certificate_revoked", "binding_revoked")
+
+
+def _change_account_unheard(svc, student, **values) -> None:
+    """Change the account's row the way another process would whose change message never
+    came (a failed publish): straight on a connection, no session, so no cache hears it."""
+    with svc.db.engine.begin() as conn:
+        conn.execute(update(Account.__table__).where(Account.__table__.c.id == student.id)
+                     .values(**values))
+
+
+def test_a_lock_whose_message_was_lost_still_stops_the_card(card_browser, crl_svc, new_card,
+                                                            student, crl_app):
+    """Abuse case: the process that locked a pupil's account could not publish the change
+    (Redis blinked), so this process's cache still says the account is active. The card
+    sign-in reads the lock with the binding, so the locked card is refused at once, not
+    when the cache entry expires."""
+    card = new_card()
+    bind_directly(crl_svc, student, card)
+    assert card_browser.use_card(card).status_code == 200  # the account is cached now
+    assert crl_svc.accounts.get(student.id).locked is False
+    _change_account_unheard(crl_svc, student, locked=True)
+    assert crl_svc.accounts.get(student.id).locked is False  # the cache did not hear it
+    _assert_refused(type(card_browser)(crl_app.test_client()), card, crl_svc, student,
+                    "card_not_linked", "account_inactive")
+
+
+def test_an_unlock_whose_message_was_lost_lets_the_card_in(card_browser, crl_svc, new_card,
+                                                           student, crl_app):
+    """The other way round: the cache still says locked, the row says unlocked. The row
+    decides, and the cache entry is read again, so the pupil is not kept out."""
+    card = new_card()
+    bind_directly(crl_svc, student, card)
+    _change_account_unheard(crl_svc, student, locked=True)
+    crl_svc.accounts.forget_all()
+    assert crl_svc.accounts.get(student.id).locked is True  # cached as locked
+    _change_account_unheard(crl_svc, student, locked=False)
+    assert card_browser.use_card(card).status_code == 200
+    assert crl_svc.accounts.get(student.id).locked is False
