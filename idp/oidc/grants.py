@@ -28,7 +28,9 @@ from idp.oidc.claims import VIA_ID_TOKEN, record_disclosure
 from idp.oidc.id_token import issue_id_token
 from idp.oidc.tokens import (
     IssuedToken,
+    family_row,
     find_token,
+    insert_revoked_family,
     issued_before_revocation,
     revoke_family,
     token_hash,
@@ -184,10 +186,10 @@ class AuthorizationCodeGrant(WritesWhenBuilt, grants.AuthorizationCodeGrant):
         if found.record is not None:
             return StoredCode(h, found.record)
         with svc.db.session() as db:
-            if found.present:
+            if found.present and found.spent is None:
                 audit(db, "token.code_wrong_client", outcome="refused", client_id=client_id)
             else:
-                _revoke_on_replay(db, h, client_id)
+                _revoke_on_replay(db, h, client_id, found.spent)
         return None
 
     def delete_authorization_code(self, authorization_code) -> None:
@@ -276,16 +278,34 @@ def after_commit(request, emit: Callable[[], None]) -> None:
         pending.append(emit)
 
 
-def _revoke_on_replay(db: Session, code_hash: str, client_id: str) -> None:
+def _revoke_on_replay(db: Session, code_hash: str, client_id: str,
+                      spent: dict[str, Any] | None = None) -> None:
     """A spent code came back from the client it was issued to: what it issued goes (RFC
     6749 §4.1.2). From another client it is only refused, so a hostile app replaying a
-    leaked, spent code cannot end the owner's tokens."""
+    leaked, spent code cannot end the owner's tokens. ``spent``: the code's record as the
+    store kept it after its first take."""
     family = db.scalar(select(TokenFamily).where(TokenFamily.code_hash == code_hash))
+    if family is None and spent is not None and spent.get("client_id") == client_id:
+        # The first redemption is still on its way to writing its tokens: a revoked family
+        # takes the code's place, so that write fails as a replay and nothing is issued.
+        if insert_revoked_family(db, _family_of_code(code_hash, spent), "code_replay"):
+            audit(db, "token.code_replay", outcome="refused", client_id=client_id,
+                  account_id=spent.get("account_id"), raced=True)
+            return
+        family = db.scalar(select(TokenFamily).where(TokenFamily.code_hash == code_hash))
     if family is None or family.client_id != client_id:
         return
     revoke_family(db, family.id, "code_replay")
     audit(db, "token.code_replay", outcome="refused", client_id=family.client_id,
           account_id=family.account_id)
+
+
+def _family_of_code(code_hash: str, record: dict[str, Any]) -> dict[str, Any]:
+    return family_row(
+        client_id=record["client_id"], account_id=record["account_id"], code_hash=code_hash,
+        scope=record.get("scope") or "", auth_time=int(record.get("auth_time") or 0),
+        acr=record.get("acr") or "", amr=list(record.get("amr") or []),
+        sid=record.get("sid") or "", absolute_lifetime=0)
 
 
 def _active_account(account_id: str, client_row: Any) -> Account | None:

@@ -11,6 +11,8 @@ from typing import Any
 
 from authlib.oauth2.rfc6749 import TokenMixin, scope_to_list
 from sqlalchemy import bindparam, cast, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from idp.accounts.lifecycle import may_use_client
@@ -179,6 +181,18 @@ def insert_family_and_token(database: Database, family: dict[str, Any],
         else:
             conn.execute(_INSERT_FAMILY, family)
             conn.execute(_INSERT_TOKEN, token)
+
+
+def insert_revoked_family(db: Session, family: dict[str, Any], reason: str) -> bool:
+    """Record a code's family already revoked, unless the code has one: True when this
+    row is the code's family now. A replay that arrives while the code's first redemption
+    has not written its tokens yet takes the code's place this way, so that redemption's
+    own write breaks the unique ``code_hash`` and is answered as the replay it raced."""
+    row = {**family, "revoked_at": family["created_at"], "revoked_reason": reason}
+    dialect = db.connection().dialect.name
+    statement = (postgresql_insert if dialect == "postgresql" else sqlite_insert)(
+        TokenFamily.__table__).values(**row).on_conflict_do_nothing(index_elements=["code_hash"])
+    return db.execute(statement).rowcount == 1
 
 
 def rotate_refresh_token(database: Database, presented_id: str, token: dict[str, Any]

@@ -22,10 +22,17 @@ _log = structlog.get_logger("idp.store")
 
 @dataclass(frozen=True)
 class TakeResult:
-    """What :meth:`take_if` found: the record it took, or whether one was there at all."""
+    """What :meth:`take_if` found: the record it took, or whether one was there at all,
+    and (``spent``) the record an earlier take already took."""
 
     record: dict[str, Any] | None
     present: bool
+    spent: dict[str, Any] | None = None
+
+
+# A taken record stays until its TTL ends, wrapped in this one key, so that a later take
+# knows it was spent rather than never there (a replay racing the first redemption).
+_SPENT_OPENING = '{"__spent__": '
 
 
 class StoreUnavailable(RuntimeError):
@@ -162,16 +169,20 @@ class MemoryStore:
         yield
 
     def take_if(self, key: str, field: str, expected: str) -> TakeResult:
-        """Compare-and-take under the lock: the record goes only if ``record[field]`` is
-        ``expected``; otherwise it stays (a wrong presenter cannot spend it)."""
+        """Compare-and-take under the lock: the record is taken only if ``record[field]``
+        is ``expected``; otherwise it stays (a wrong presenter cannot spend it). A taken
+        record is kept, marked spent, until its TTL ends: later takes get it as
+        ``spent``."""
         with self._lock:
             blob = self._live(key)
             if not isinstance(blob, str):
                 return TakeResult(None, False)
+            if blob.startswith(_SPENT_OPENING):
+                return TakeResult(None, True, json.loads(blob)["__spent__"])
             record = json.loads(blob)
             if not isinstance(record, dict) or record.get(field) != expected:
                 return TakeResult(None, True)
-            del self._data[key]
+            self._data[key] = (self._data[key][0], _SPENT_OPENING + blob + "}")
         return TakeResult(record, True)
 
 
@@ -326,22 +337,28 @@ class RedisStore:
     def ping(self) -> None:
         self._call(self._r.ping)
 
-    # Compare-and-delete in one server-side step: 0 = absent, 1 = present but not a match
-    # (left in place), else the value taken.
+    # Compare-and-take in one server-side step: 0 = absent, 1 = present but not a match
+    # (left in place), 'S' and the record for one already spent, else the value taken (left
+    # in place, wrapped as spent, with its TTL: KEEPTTL).
     _TAKE_IF = """
     local blob = redis.call('GET', KEYS[1])
     if not blob then return 0 end
+    if string.sub(blob, 1, string.len(ARGV[3])) == ARGV[3] then return 'S' .. blob end
     local ok, doc = pcall(cjson.decode, blob)
     if not ok or type(doc) ~= 'table' or doc[ARGV[1]] ~= ARGV[2] then return 1 end
-    redis.call('DEL', KEYS[1])
+    redis.call('SET', KEYS[1], ARGV[3] .. blob .. '}', 'KEEPTTL')
     return blob
     """
 
     def take_if(self, key: str, field: str, expected: str) -> TakeResult:
         """Compare-and-take atomically (a Lua script): see :meth:`MemoryStore.take_if`."""
-        found = self._call(self._take_if, [self._p + key], [field, expected])
+        found = self._call(self._take_if, [self._p + key], [field, expected, _SPENT_OPENING])
         if found in (0, 1):
             return TakeResult(None, found == 1)
+        if isinstance(found, bytes):
+            found = found.decode()
+        if found.startswith("S"):
+            return TakeResult(None, True, json.loads(found[1:])["__spent__"])
         return TakeResult(json.loads(found), True)
 
     def qualified(self, key: str) -> str:

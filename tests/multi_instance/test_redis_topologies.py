@@ -34,7 +34,7 @@ def exercise(store) -> None:
     store.put("code", {"client_id": "c1"}, 30)
     assert store.take_if("code", "client_id", "c2").present
     assert store.take_if("code", "client_id", "c1").record == {"client_id": "c1"}
-    assert not store.take_if("code", "client_id", "c1").present
+    assert store.take_if("code", "client_id", "c1").spent == {"client_id": "c1"}
     store.delete("k")
     assert store.get("k") is None
     store.ping()

@@ -181,6 +181,72 @@ def test_concurrent_wrong_and_right_client_the_right_one_wins(app, browser, owne
     assert results == {"owner": [200], "thief": [400, 400, 400]}
 
 
+def _paused_first_redemption(app, rp, code: str, verifier: str, monkeypatch):
+    """Start the code's redemption in a thread and hold it after the store's take, before
+    its tokens are written (where a replay can slip in). Returns (resume, answer): call
+    ``resume()`` to let it write, then ``answer`` holds its response."""
+    import idp.oidc.server
+
+    real_write = idp.oidc.server.insert_family_and_token
+    taken, go = threading.Event(), threading.Event()
+
+    def held_write(*args, **kwargs):
+        taken.set()
+        assert go.wait(30)
+        return real_write(*args, **kwargs)
+
+    monkeypatch.setattr(idp.oidc.server, "insert_family_and_token", held_write)
+    answer: list = []
+    worker = threading.Thread(target=lambda: answer.append(
+        redeem(app.test_client(), rp, code, verifier)))
+    worker.start()
+    assert taken.wait(30)
+
+    def resume() -> None:
+        go.set()
+        worker.join(30)
+    return resume, answer
+
+
+def test_a_replay_racing_the_first_redemption_revokes_what_it_would_issue(
+        app, client, browser, rp, shared_student, svc, monkeypatch):
+    """Abuse case: a stolen code is replayed by its own client (a copied request, a proxy
+    retry, an attacker with the client's secret) while the first redemption is between
+    taking the code and writing its tokens. Before, the replay found no family to revoke
+    and the first redemption's tokens lived on. Now the replay leaves a revoked family in
+    the code's place: the first redemption's write fails as a replay too, nothing issued."""
+    query, verifier = browser.sign_in_and_authorize(rp, shared_student)
+    resume, first = _paused_first_redemption(app, rp, query["code"], verifier, monkeypatch)
+    replay = redeem(client, rp, query["code"], verifier)
+    assert replay.status_code == 400 and replay.get_json()["error"] == "invalid_grant"
+    resume()
+    assert first[0].status_code == 400, first[0].get_json()
+    assert first[0].get_json()["error"] == "invalid_grant"
+    from idp.oidc.tokens import token_hash
+    from idp.store.models import Token, TokenFamily
+    with svc.db.session() as db:
+        family = db.scalar(select(TokenFamily).where(
+            TokenFamily.code_hash == token_hash(query["code"])))
+        assert family.revoked_reason == "code_replay"
+        assert db.scalars(select(Token).where(Token.family_id == family.id)).all() == []
+    assert _events(svc, "token.code_replay", rp.client_id) >= 1
+
+
+def test_another_apps_replay_racing_the_first_redemption_does_not_burn_it(
+        app, client, browser, owner_and_thief, shared_student, svc, monkeypatch):
+    """A hostile app replaying the owner's code at that moment leaves nothing behind: the
+    owner's redemption writes its tokens and they work."""
+    owner, thief = owner_and_thief
+    query, verifier = browser.sign_in_and_authorize(owner, shared_student)
+    resume, first = _paused_first_redemption(app, owner, query["code"], verifier,
+                                             monkeypatch)
+    stolen = _steal(client, thief, owner, query, verifier)
+    assert stolen.status_code == 400 and stolen.get_json()["error"] == "invalid_grant"
+    resume()
+    assert first[0].status_code == 200, first[0].get_json()
+    assert userinfo(client, first[0].get_json()["access_token"]).status_code == 200
+
+
 # ----------------------------------------------------------------------------- store
 def test_take_if_compares_then_takes(any_store):
     any_store.put("code:x", {"client_id": "a", "n": 1}, 30)
@@ -189,8 +255,14 @@ def test_take_if_compares_then_takes(any_store):
     assert any_store.get("code:x") == {"client_id": "a", "n": 1}
     right = any_store.take_if("code:x", "client_id", "a")
     assert (right.record, right.present) == ({"client_id": "a", "n": 1}, True)
-    gone = any_store.take_if("code:x", "client_id", "a")
-    assert (gone.record, gone.present) == (None, False)
+    # Taken, it stays marked spent until its TTL ends: a later take knows it was spent.
+    again = any_store.take_if("code:x", "client_id", "a")
+    assert (again.record, again.present, again.spent) == (None, True, {"client_id": "a", "n": 1})
+    other = any_store.take_if("code:x", "client_id", "b")
+    assert (other.record, other.spent) == (None, {"client_id": "a", "n": 1})
+    assert 0 < any_store.ttl("code:x") <= 30
+    never = any_store.take_if("code:none", "client_id", "a")
+    assert (never.record, never.present, never.spent) == (None, False, None)
 
 
 def test_take_if_is_atomic_under_concurrency(any_store):
