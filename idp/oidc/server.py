@@ -72,7 +72,8 @@ class MynagateAuthorizationServer(AuthorizationServer):
                 _rotate, svc.db, request.refresh_token.row.id, stored))
         after_commit(request, functools.partial(
             access_cache.remember, svc.store, stored["access_token_hash"],
-            client_id=family.client_id, account_id=family.account_id, scope=stored["scope"],
+            family_id=family.id, client_id=family.client_id, account_id=family.account_id,
+            scope=stored["scope"],
             issued_at=stored["issued_at"], expires_at=stored["access_expires_at"]))
         after_commit(request, functools.partial(
             svc.events.audit, "token.issued", client_id=client_row.client_id,

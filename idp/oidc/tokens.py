@@ -285,7 +285,7 @@ def find_active_access_token(database: Any, store: ShortLivedStore, value: str,
 
 def revoke_family(db: Session, family_id: str, reason: str) -> None:
     now = utcnow()
-    access_cache.forget_tokens(db, Token.family_id == family_id)
+    access_cache.forget_family(db, family_id)
     db.execute(update(TokenFamily).where(TokenFamily.id == family_id,
                                          TokenFamily.revoked_at.is_(None))
                .values(revoked_at=now, revoked_reason=reason))

@@ -6,9 +6,12 @@ with the token (its TTL is the token's lifetime). The rules that keep the copy h
 
 - **Written after the commit** of the grant that issued the token, never before: a copy
   never describes a token the database does not hold.
-- **Forgotten before a revocation commits**: every path that revokes access tokens
-  (a family: code replay, refresh reuse, consent withdrawn; a whole account: lock, reset,
-  card revoked; one token: RFC 7009) deletes the copies in the same step. When the store
+- **Forgotten before a revocation commits**: every path that revokes access tokens (a
+  family: code replay, refresh reuse, consent withdrawn; a whole account: lock, reset,
+  card revoked; one token: RFC 7009) deletes the copies in the same step. A revoked family
+  is also marked as such for as long as its tokens may live, so a copy whose grant
+  committed just before the revocation but is written just after it deletes itself
+  (:func:`remember`). When the store
   cannot be reached the revocation fails with it (503, retry) rather than leave a copy
   that would outlive it.
 - **A missing copy is not a refusal**: the reader falls back to the database (a store that
@@ -34,6 +37,10 @@ from idp.store.models import Token
 from idp.store.shortlived import ShortLivedStore
 
 _PREFIX = "at:"
+_REVOKED_FAMILY = "at-revoked-family:"
+# The longest access-token lifetime a client may be given (idp.clients.metadata's
+# ACCESS_LIFETIME_RANGE; a test holds them equal).
+REVOKED_FAMILY_TTL = 24 * 3600
 _INFO_KEY = "access_token_copies"
 
 
@@ -52,14 +59,26 @@ def store_of(db: Session) -> ShortLivedStore:
     return store
 
 
-def remember(store: ShortLivedStore, access_hash: str, *, client_id: str, account_id: str,
-             scope: str, issued_at: datetime, expires_at: datetime) -> None:
+def remember(store: ShortLivedStore, access_hash: str, *, family_id: str, client_id: str,
+             account_id: str, scope: str, issued_at: datetime, expires_at: datetime) -> None:
+    """Write the copy, unless the token's family was revoked meanwhile (a revocation that
+    committed between the grant's commit and this write would not have found the copy to
+    delete: its marker makes this write undo itself)."""
     ttl = int((expires_at - issued_at).total_seconds())
     if ttl <= 0:
         return
-    store.put(_PREFIX + access_hash, {
+    store.put_unless(_PREFIX + access_hash, {
         "client_id": client_id, "account_id": account_id, "scope": scope,
-        "issued_at": issued_at.isoformat(), "expires_at": expires_at.isoformat()}, ttl)
+        "issued_at": issued_at.isoformat(), "expires_at": expires_at.isoformat()}, ttl,
+        marker=_REVOKED_FAMILY + family_id)
+
+
+def forget_family(db: Session, family_id: str) -> None:
+    """Before a family's revocation commits: mark the family revoked for as long as any of
+    its access tokens may live (so a copy written after this moment undoes itself), then
+    delete the copies the database knows of. Raises when the store cannot be reached."""
+    store_of(db).put(_REVOKED_FAMILY + family_id, {}, REVOKED_FAMILY_TTL)
+    forget_tokens(db, Token.family_id == family_id)
 
 
 def recall(store: ShortLivedStore, access_hash: str) -> dict[str, Any] | None:

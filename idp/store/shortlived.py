@@ -42,6 +42,7 @@ class StoreUnavailable(RuntimeError):
 class ShortLivedStore(Protocol):
     def put(self, key: str, value: dict[str, Any], ttl: int) -> None: ...
     def put_if_absent(self, key: str, value: dict[str, Any], ttl: int) -> bool: ...
+    def put_unless(self, key: str, value: dict[str, Any], ttl: int, marker: str) -> None: ...
     def get(self, key: str) -> dict[str, Any] | None: ...
     def take(self, key: str) -> dict[str, Any] | None: ...
     def delete(self, key: str) -> None: ...
@@ -95,6 +96,13 @@ class MemoryStore:
                 return False
             self._data[key] = (self._clock() + ttl, blob)
             return True
+
+    def put_unless(self, key: str, value: dict[str, Any], ttl: int, marker: str) -> None:
+        """Write ``key`` unless ``marker`` exists (see :meth:`RedisStore.put_unless`)."""
+        blob = json.dumps(value)
+        with self._lock:
+            if self._live(marker) is None:
+                self._data[key] = (self._clock() + ttl, blob)
 
     def get(self, key: str) -> dict[str, Any] | None:
         with self._lock:
@@ -259,19 +267,20 @@ class RedisStore:
             yield  # already inside one: the outer block sends
             return
         pipe = self._r.pipeline(transaction=False)
-        self._batch.pipe, self._batch.fallbacks = pipe, []
+        self._batch.pipe, self._batch.fallbacks, self._batch.answers = pipe, [], []
         try:
             yield
         finally:
-            fallbacks = self._batch.fallbacks
-            self._batch.pipe = self._batch.fallbacks = None
-            self._send(pipe, fallbacks)
+            fallbacks, answers = self._batch.fallbacks, self._batch.answers
+            self._batch.pipe = self._batch.fallbacks = self._batch.answers = None
+            self._send(pipe, fallbacks, answers)
 
-    def _send(self, pipe: Any, fallbacks: list[Callable[[], None]]) -> None:
+    def _send(self, pipe: Any, fallbacks: list[Callable[[], None]],
+              answers: list[tuple[int, Callable[[Any], None]]]) -> None:
         if not len(pipe):
             return
         try:
-            pipe.execute()
+            results = pipe.execute()
         except self._redis_errors as exc:
             for fallback in fallbacks:
                 try:
@@ -279,6 +288,29 @@ class RedisStore:
                 except Exception:  # noqa: BLE001 - the others still get their turn
                     _log.exception("store_batch_fallback_failed")
             raise StoreUnavailable(str(exc)) from exc
+        for position, answer in answers:
+            answer(results[position])
+
+    def put_unless(self, key: str, value: dict[str, Any], ttl: int, marker: str) -> None:
+        """Write ``key``, then delete it again if ``marker`` exists. Not one atomic step
+        (the two keys may live on different Cluster nodes), but ordered: whoever writes
+        ``marker`` before looking for ``key`` elsewhere (the revocation's own delete) and
+        this write cannot miss each other. In a batch: the same two commands in its round
+        trip, and the delete, rarely needed, after it."""
+        def drop_if_marked(marked: Any) -> None:
+            if marked:
+                self.delete(key)
+
+        pipe = getattr(self._batch, "pipe", None)
+        if pipe is None:
+            pipe = self._r.pipeline(transaction=False)
+            pipe.set(self._p + key, json.dumps(value), ex=max(1, ttl))
+            pipe.exists(self._p + marker)
+            drop_if_marked(self._call(pipe.execute)[1])
+            return
+        pipe.set(self._p + key, json.dumps(value), ex=max(1, ttl))
+        pipe.exists(self._p + marker)
+        self._batch.answers.append((len(pipe) - 1, drop_if_marked))
 
     def writer(self) -> Any:
         """Where a write goes now: this thread's batch if one is open, else Redis."""

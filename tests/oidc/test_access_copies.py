@@ -81,6 +81,64 @@ def test_refresh_reuse_ends_the_family_access_tokens_copies_included(browser, rp
         assert userinfo(client, access).status_code == 401
 
 
+def test_a_reuse_racing_the_rotation_leaves_no_copy_of_its_new_token(
+        app, browser, rp, shared_student, svc, client, monkeypatch):
+    """Abuse case: a thief replays the rotated-out refresh token while the rotation that
+    used it is between its commit and writing its access token's copy. The replay revokes
+    the family, but found no copy to delete: the copy written a moment later must not
+    answer UserInfo for the next ten minutes."""
+    import threading
+
+    first = sign_in_tokens(browser, rp, shared_student, scope=OFFLINE).body
+    real_remember = access_cache.remember
+    committed, go = threading.Event(), threading.Event()
+
+    def held_remember(*args, **kwargs):
+        committed.set()
+        assert go.wait(30)
+        real_remember(*args, **kwargs)
+
+    monkeypatch.setattr(access_cache, "remember", held_remember)
+    answer: list = []
+    worker = threading.Thread(target=lambda: answer.append(
+        refresh(app.test_client(), rp, first["refresh_token"])))
+    worker.start()
+    assert committed.wait(30)
+    monkeypatch.setattr(access_cache, "remember", real_remember)
+    # The thief's replay: the rotation committed, so the presented token is used.
+    assert refresh(client, rp, first["refresh_token"]).status_code == 400
+    go.set()
+    worker.join(30)
+    rotated = answer[0].get_json()
+    assert answer[0].status_code == 200, rotated
+    assert _copy(svc, rotated["access_token"]) is None
+    assert userinfo(client, rotated["access_token"]).status_code == 401
+
+
+def test_the_revoked_family_mark_lives_as_long_as_any_access_token_can():
+    from idp.clients.metadata import ACCESS_LIFETIME_RANGE
+
+    assert ACCESS_LIFETIME_RANGE[1] == access_cache.REVOKED_FAMILY_TTL
+
+
+def test_a_copy_for_a_revoked_family_undoes_itself_inside_and_outside_a_batch(svc):
+    from datetime import timedelta
+
+    from idp.store.models import utcnow
+
+    now = utcnow()
+    copy = {"client_id": "c", "account_id": "a", "scope": "openid", "issued_at": now,
+            "expires_at": now + timedelta(seconds=60)}
+    svc.store.put("at-revoked-family:f1", {}, 60)
+    access_cache.remember(svc.store, "h1", family_id="f1", **copy)
+    with svc.store.batched():
+        access_cache.remember(svc.store, "h2", family_id="f1", **copy)
+        access_cache.remember(svc.store, "h3", family_id="f2", **copy)
+    assert access_cache.recall(svc.store, "h1") is None
+    assert access_cache.recall(svc.store, "h2") is None
+    assert access_cache.recall(svc.store, "h3")["account_id"] == "a"
+
+
 def test_a_copy_brought_back_after_the_account_was_cut_off_is_refused(browser, rp, make_student,
                                                                        svc, client):
     """A store restored from an old snapshot holds copies that were deleted: the account's
