@@ -5,6 +5,7 @@ tokens whose reuse revokes the family."""
 from __future__ import annotations
 
 import functools
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -152,6 +153,11 @@ def run_after_commit(pending: list[Callable[[], None]]) -> None:
 
 class AuthorizationCodeGrant(WritesWhenBuilt, grants.AuthorizationCodeGrant):
     TOKEN_ENDPOINT_AUTH_METHODS = AUTH_METHODS
+
+    def generate_authorization_code(self) -> str:
+        # 256 bits from the OS in one call (Authlib's default draws each of its 48
+        # characters with its own urandom call: ~10% of an authorize request's CPU).
+        return secrets.token_urlsafe(32)
 
     def save_authorization_code(self, code: str, request) -> None:
         svc = services()

@@ -244,9 +244,12 @@ def authorize():
         if txn.denied:
             # The person said no on the consent page: access_denied back to the app.
             return server().create_authorization_response(grant_user=None, grant=grant)
-    services().events.audit("authorize.code_issued", client_id=client.get_client_id(),
-                            account_id=user.account.id, acr=user.auth.acr)
-    return server().create_authorization_response(grant_user=user, grant=grant)
+    svc = services()
+    # The code's record and its audit event go to Redis in one round trip.
+    with svc.store.batched():
+        svc.events.audit("authorize.code_issued", client_id=client.get_client_id(),
+                         account_id=user.account.id, acr=user.auth.acr)
+        return server().create_authorization_response(grant_user=user, grant=grant)
 
 
 # ----------------------------------------------------------------------------- token

@@ -237,3 +237,26 @@ def test_consent_is_remembered_per_client_and_scopes(browser, make_rp, shared_st
     other = make_rp(host="other.example.test")
     response, _ = browser.authorize(other, scope="openid")
     assert response.headers["Location"].startswith("/consent")
+
+
+@pytest.mark.postgres
+def test_a_code_redis_could_not_take_is_never_handed_out(browser, rp, shared_student,
+                                                         monkeypatch, client):
+    """The code's record and its audit event go to Redis in one round trip at the end of
+    the request: when that round trip fails the browser gets the 503 page, never a
+    redirect carrying a code the store does not hold."""
+    import redis
+
+    browser.sign_in_and_authorize(rp, shared_student)  # signed in: the next one is SSO
+
+    def refused(self, *args, **kwargs):
+        raise redis.ConnectionError("Redis went away")
+
+    monkeypatch.setattr(redis.client.Pipeline, "execute", refused)
+    response, _ = browser.authorize(rp)
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == "5"
+    assert "code=" not in response.headers.get("Location", "")
+    monkeypatch.undo()
+    query, verifier = browser.sign_in_and_authorize(rp, shared_student)
+    assert redeem(client, rp, query["code"], verifier).status_code == 200
