@@ -154,6 +154,16 @@ def run_after_commit(pending: list[Callable[[], None]]) -> None:
 class AuthorizationCodeGrant(WritesWhenBuilt, grants.AuthorizationCodeGrant):
     TOKEN_ENDPOINT_AUTH_METHODS = AUTH_METHODS
 
+    def validate_authorization_request(self):
+        # Authlib validates an authorize request twice (for the consent grant, then again
+        # when answering it); the request and its client are the same object both times,
+        # so the second call returns the first one's answer.
+        if self._validated is None:
+            self._validated = (super().validate_authorization_request(),)
+        return self._validated[0]
+
+    _validated: tuple[str | None] | None = None
+
     def generate_authorization_code(self) -> str:
         # 256 bits from the OS in one call (Authlib's default draws each of its 48
         # characters with its own urandom call: ~10% of an authorize request's CPU).

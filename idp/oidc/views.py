@@ -243,13 +243,16 @@ def authorize():
         txn.finish()
         if txn.denied:
             # The person said no on the consent page: access_denied back to the app.
-            return server().create_authorization_response(grant_user=None, grant=grant)
+            return server().create_authorization_response(
+                request=grant.request, grant_user=None, grant=grant)
     svc = services()
     # The code's record and its audit event go to Redis in one round trip.
     with svc.store.batched():
         svc.events.audit("authorize.code_issued", client_id=client.get_client_id(),
                          account_id=user.account.id, acr=user.auth.acr)
-        return server().create_authorization_response(grant_user=user, grant=grant)
+        # The request the consent grant parsed, not a new one made from Flask's again.
+        return server().create_authorization_response(
+            request=grant.request, grant_user=user, grant=grant)
 
 
 # ----------------------------------------------------------------------------- token
