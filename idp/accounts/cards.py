@@ -149,6 +149,9 @@ def account_for_card(database: Any, card: VerifiedCard, *, ip: str | None,
         account = _current_account(accounts, binding)
     if refusal is None and account is None:
         refusal = ("card_not_linked", "account_inactive", {})
+        # The cache may still hold the account as usable (a change message lost): it
+        # goes, so this process's other paths read the row too.
+        accounts.forget_matching(binding.account_id)
     if refusal is not None:
         code, reason, extra = refusal
         # The refusal's audit event commits before the error is raised.

@@ -201,8 +201,10 @@ class AuthorizationCodeGrant(WritesWhenBuilt, grants.AuthorizationCodeGrant):
         found = svc.store.take_if("code:" + h, "client_id", client_id)
         if found.record is not None:
             return StoredCode(h, found.record)
+        spent_by = (found.spent or {}).get("client_id")
         with svc.db.session() as db:
-            if found.present and found.spent is None:
+            if found.present and spent_by != client_id:
+                # Another app's code, live or spent: refused, audited, nothing revoked.
                 audit(db, "token.code_wrong_client", outcome="refused", client_id=client_id)
             else:
                 _revoke_on_replay(db, h, client_id, found.spent)
@@ -223,10 +225,13 @@ class AuthorizationCodeGrant(WritesWhenBuilt, grants.AuthorizationCodeGrant):
         except IntegrityError:
             code = self.request.authorization_code
             with services().db.session() as db:
-                if code is None or db.scalar(select(TokenFamily.id).where(
-                        TokenFamily.code_hash == code.code_hash)) is None:
+                family = None if code is None else db.scalar(select(TokenFamily).where(
+                    TokenFamily.code_hash == code.code_hash))
+                if family is None:
                     raise
-                _revoke_on_replay(db, code.code_hash, self.request.client.get_client_id())
+                if family.revoked_at is None:
+                    _revoke_on_replay(db, code.code_hash, self.request.client.get_client_id())
+                # (Revoked already: a replay racing this redemption left it, audited.)
             raise InvalidGrantError("the authorization code was already used") from None
 
     def authenticate_user(self, authorization_code: StoredCode):
@@ -301,12 +306,14 @@ def _revoke_on_replay(db: Session, code_hash: str, client_id: str,
     leaked, spent code cannot end the owner's tokens. ``spent``: the code's record as the
     store kept it after its first take."""
     family = db.scalar(select(TokenFamily).where(TokenFamily.code_hash == code_hash))
-    if family is None and spent is not None and spent.get("client_id") == client_id:
-        # The first redemption is still on its way to writing its tokens: a revoked family
-        # takes the code's place, so that write fails as a replay and nothing is issued.
+    if family is None and spent is not None and spent.get("client_id") == client_id \
+            and spent.get("account_id"):
+        # No tokens written for the code yet (its first redemption is on its way, or was
+        # refused): a revoked family takes the code's place, so a write still to come
+        # fails as a replay and nothing is issued.
         if insert_revoked_family(db, _family_of_code(code_hash, spent), "code_replay"):
             audit(db, "token.code_replay", outcome="refused", client_id=client_id,
-                  account_id=spent.get("account_id"), raced=True)
+                  account_id=spent["account_id"], before_tokens=True)
             return
         family = db.scalar(select(TokenFamily).where(TokenFamily.code_hash == code_hash))
     if family is None or family.client_id != client_id:

@@ -10,8 +10,8 @@ with the token (its TTL is the token's lifetime). The rules that keep the copy h
   family: code replay, refresh reuse, consent withdrawn; a whole account: lock, reset,
   card revoked; one token: RFC 7009) deletes the copies in the same step. A revoked family
   is also marked as such for as long as its tokens may live, so a copy whose grant
-  committed just before the revocation but is written just after it deletes itself
-  (:func:`remember`). When the store
+  committed just before the revocation but is written just after it is not written at
+  all (:func:`remember`). When the store
   cannot be reached the revocation fails with it (503, retry) rather than leave a copy
   that would outlive it.
 - **A missing copy is not a refusal**: the reader falls back to the database (a store that
@@ -63,7 +63,7 @@ def remember(store: ShortLivedStore, access_hash: str, *, family_id: str, client
              account_id: str, scope: str, issued_at: datetime, expires_at: datetime) -> None:
     """Write the copy, unless the token's family was revoked meanwhile (a revocation that
     committed between the grant's commit and this write would not have found the copy to
-    delete: its marker makes this write undo itself)."""
+    delete: its mark keeps this write from happening)."""
     ttl = int((expires_at - issued_at).total_seconds())
     if ttl <= 0:
         return
@@ -77,7 +77,9 @@ def forget_family(db: Session, family_id: str) -> None:
     """Before a family's revocation commits: mark the family revoked for as long as any of
     its access tokens may live (so a copy written after this moment undoes itself), then
     delete the copies the database knows of. Raises when the store cannot be reached."""
-    store_of(db).put(_REVOKED_FAMILY + family_id, {}, REVOKED_FAMILY_TTL)
+    # put_if_absent is never batched: the mark is in Redis before the copies are looked
+    # for, even inside a write-behind batch (a mark already there stays as it is).
+    store_of(db).put_if_absent(_REVOKED_FAMILY + family_id, {}, REVOKED_FAMILY_TTL)
     forget_tokens(db, Token.family_id == family_id)
 
 

@@ -30,9 +30,12 @@ class TakeResult:
     spent: dict[str, Any] | None = None
 
 
-# A taken record stays until its TTL ends, wrapped in this one key, so that a later take
-# knows it was spent rather than never there (a replay racing the first redemption).
+# A taken record stays until its TTL ends (and at least SPENT_KEPT_FOR seconds: a code
+# taken in its last second still needs its mark while its redemption runs), wrapped in
+# this one key, so that a later take knows it was spent rather than never there (a
+# replay racing the first redemption).
 _SPENT_OPENING = '{"__spent__": '
+SPENT_KEPT_FOR = 60
 
 
 class StoreUnavailable(RuntimeError):
@@ -190,7 +193,8 @@ class MemoryStore:
             record = json.loads(blob)
             if not isinstance(record, dict) or record.get(field) != expected:
                 return TakeResult(None, True)
-            self._data[key] = (self._data[key][0], _SPENT_OPENING + blob + "}")
+            expires = max(self._data[key][0], self._clock() + SPENT_KEPT_FOR)
+            self._data[key] = (expires, _SPENT_OPENING + blob + "}")
         return TakeResult(record, True)
 
 
@@ -213,6 +217,12 @@ _INCR_LUA = """
 local n = redis.call('INCR', KEYS[1])
 if redis.call('TTL', KEYS[1]) < 0 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
 return n
+"""
+# KEYS[1] = the key to write, KEYS[2] = the marker that forbids it; ARGV = value, ttl.
+_PUT_UNLESS_LUA = """
+if redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+return 1
 """
 # KEYS[1] = set; ARGV = member, ttl.
 _ADD_MEMBER_LUA = """
@@ -239,7 +249,12 @@ class RedisStore:
                           health_check_interval=30)
         self._p = prefix
         # Every command and script here touches ONE key, so each works unchanged on a Redis
-        # Cluster (no cross-slot errors) and is atomic on its own.
+        # Cluster (no cross-slot errors) and is atomic on its own; put_unless's script
+        # holds two and is used only off a Cluster.
+        from redis.cluster import RedisCluster
+
+        self._cluster = isinstance(self._r, RedisCluster)
+        self._put_unless = self._r.register_script(_PUT_UNLESS_LUA)
         self._tally = self._r.register_script(_TALLY_LUA)
         self._incr = self._r.register_script(_INCR_LUA)
         self._add_member = self._r.register_script(_ADD_MEMBER_LUA)
@@ -267,20 +282,19 @@ class RedisStore:
             yield  # already inside one: the outer block sends
             return
         pipe = self._r.pipeline(transaction=False)
-        self._batch.pipe, self._batch.fallbacks, self._batch.answers = pipe, [], []
+        self._batch.pipe, self._batch.fallbacks = pipe, []
         try:
             yield
         finally:
-            fallbacks, answers = self._batch.fallbacks, self._batch.answers
-            self._batch.pipe = self._batch.fallbacks = self._batch.answers = None
-            self._send(pipe, fallbacks, answers)
+            fallbacks = self._batch.fallbacks
+            self._batch.pipe = self._batch.fallbacks = None
+            self._send(pipe, fallbacks)
 
-    def _send(self, pipe: Any, fallbacks: list[Callable[[], None]],
-              answers: list[tuple[int, Callable[[Any], None]]]) -> None:
+    def _send(self, pipe: Any, fallbacks: list[Callable[[], None]]) -> None:
         if not len(pipe):
             return
         try:
-            results = pipe.execute()
+            pipe.execute()
         except self._redis_errors as exc:
             for fallback in fallbacks:
                 try:
@@ -288,29 +302,31 @@ class RedisStore:
                 except Exception:  # noqa: BLE001 - the others still get their turn
                     _log.exception("store_batch_fallback_failed")
             raise StoreUnavailable(str(exc)) from exc
-        for position, answer in answers:
-            answer(results[position])
 
     def put_unless(self, key: str, value: dict[str, Any], ttl: int, marker: str) -> None:
-        """Write ``key``, then delete it again if ``marker`` exists. Not one atomic step
-        (the two keys may live on different Cluster nodes), but ordered: whoever writes
-        ``marker`` before looking for ``key`` elsewhere (the revocation's own delete) and
-        this write cannot miss each other. In a batch: the same two commands in its round
-        trip, and the delete, rarely needed, after it."""
-        def drop_if_marked(marked: Any) -> None:
-            if marked:
-                self.delete(key)
-
-        pipe = getattr(self._batch, "pipe", None)
-        if pipe is None:
-            pipe = self._r.pipeline(transaction=False)
-            pipe.set(self._p + key, json.dumps(value), ex=max(1, ttl))
-            pipe.exists(self._p + marker)
-            drop_if_marked(self._call(pipe.execute)[1])
+        """Write ``key`` unless ``marker`` exists, in one server-side step (a script; in a
+        batch, sent with it). On a Redis Cluster the two keys may live on different
+        nodes, so no script can hold both: there it is ordered instead, the write first
+        and then the look, each answered before the next (whoever writes ``marker``
+        before looking for ``key`` cannot miss this write, nor it the marker), and a
+        delete that fails is logged as an error."""
+        blob, ttl, keys = json.dumps(value), max(1, ttl), [self._p + key, self._p + marker]
+        if not self._cluster:
+            pipe = getattr(self._batch, "pipe", None)
+            if pipe is not None:
+                # EVAL, not EVALSHA: a pipeline would ask for its scripts' presence in a
+                # round trip of its own each time (Redis caches the compiled script).
+                pipe.eval(_PUT_UNLESS_LUA, 2, *keys, blob, ttl)
+            else:
+                self._call(self._put_unless, keys, [blob, ttl])
             return
-        pipe.set(self._p + key, json.dumps(value), ex=max(1, ttl))
-        pipe.exists(self._p + marker)
-        self._batch.answers.append((len(pipe) - 1, drop_if_marked))
+        self._call(lambda: self._r.set(keys[0], blob, ex=ttl))
+        if self._call(self._r.exists, keys[1]):
+            try:
+                self._call(self._r.delete, keys[0])
+            except StoreUnavailable:
+                _log.error("copy_of_revoked_family_left", key=key)
+                raise
 
     def writer(self) -> Any:
         """Where a write goes now: this thread's batch if one is open, else Redis."""
@@ -371,20 +387,23 @@ class RedisStore:
 
     # Compare-and-take in one server-side step: 0 = absent, 1 = present but not a match
     # (left in place), 'S' and the record for one already spent, else the value taken (left
-    # in place, wrapped as spent, with its TTL: KEEPTTL).
+    # in place, wrapped as spent, for its TTL or SPENT_KEPT_FOR seconds if longer).
     _TAKE_IF = """
     local blob = redis.call('GET', KEYS[1])
     if not blob then return 0 end
     if string.sub(blob, 1, string.len(ARGV[3])) == ARGV[3] then return 'S' .. blob end
     local ok, doc = pcall(cjson.decode, blob)
     if not ok or type(doc) ~= 'table' or doc[ARGV[1]] ~= ARGV[2] then return 1 end
-    redis.call('SET', KEYS[1], ARGV[3] .. blob .. '}', 'KEEPTTL')
+    local ttl = redis.call('TTL', KEYS[1])
+    if ttl < tonumber(ARGV[4]) then ttl = tonumber(ARGV[4]) end
+    redis.call('SET', KEYS[1], ARGV[3] .. blob .. '}', 'EX', ttl)
     return blob
     """
 
     def take_if(self, key: str, field: str, expected: str) -> TakeResult:
         """Compare-and-take atomically (a Lua script): see :meth:`MemoryStore.take_if`."""
-        found = self._call(self._take_if, [self._p + key], [field, expected, _SPENT_OPENING])
+        found = self._call(self._take_if, [self._p + key], [field, expected, _SPENT_OPENING,
+                                                          SPENT_KEPT_FOR])
         if found in (0, 1):
             return TakeResult(None, found == 1)
         if isinstance(found, bytes):

@@ -35,6 +35,14 @@ def exercise(store) -> None:
     assert store.take_if("code", "client_id", "c2").present
     assert store.take_if("code", "client_id", "c1").record == {"client_id": "c1"}
     assert store.take_if("code", "client_id", "c1").spent == {"client_id": "c1"}
+    # The access-token copy's write (ordered on a Cluster, not one script: two keys).
+    store.put("mark", {}, 30)
+    store.put_unless("copy-1", {"n": 1}, 30, marker="mark")
+    store.put_unless("copy-2", {"n": 2}, 30, marker="no-mark")
+    assert store.get("copy-1") is None and store.get("copy-2") == {"n": 2}
+    with store.batched():
+        store.put_unless("copy-3", {"n": 3}, 30, marker="mark")
+    assert store.get("copy-3") is None
     store.delete("k")
     assert store.get("k") is None
     store.ping()

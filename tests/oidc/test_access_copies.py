@@ -121,7 +121,7 @@ def test_the_revoked_family_mark_lives_as_long_as_any_access_token_can():
     assert ACCESS_LIFETIME_RANGE[1] == access_cache.REVOKED_FAMILY_TTL
 
 
-def test_a_copy_for_a_revoked_family_undoes_itself_inside_and_outside_a_batch(svc):
+def test_a_copy_for_a_revoked_family_is_never_written_inside_or_outside_a_batch(svc):
     from datetime import timedelta
 
     from idp.store.models import utcnow
