@@ -162,8 +162,8 @@ def account_for_card(database: Any, card: VerifiedCard, *, ip: str | None,
     assert account is not None  # no refusal: the account was found usable
     now = utcnow()
     if binding.last_used_at is None or now - binding.last_used_at >= LAST_USED_PRECISION:
-        with database.one_statement() as db:
-            db.connection().execute(_TOUCH_BINDING, {"binding_id": binding.id, "used_at": now})
+        with database.one_statement() as conn:
+            conn.execute(_TOUCH_BINDING, {"binding_id": binding.id, "used_at": now})
     events.audit("login.card", account_id=account.id, school_id=account.school_id, ip=ip,
                  **details)
     return CardAccount(account, binding.id)

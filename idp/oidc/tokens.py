@@ -13,6 +13,7 @@ from authlib.oauth2.rfc6749 import TokenMixin, scope_to_list
 from sqlalchemy import bindparam, cast, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from idp.accounts.lifecycle import may_use_client
@@ -173,8 +174,7 @@ def insert_family_and_token(database: Database, family: dict[str, Any],
     """Record a code's token family (:func:`family_row`) and its first token, atomically.
     A second family for the same code breaks the unique ``code_hash``: IntegrityError, a
     replay."""
-    with database.one_statement() as db:
-        conn = db.connection()
+    with database.one_statement() as conn:
         if conn.dialect.name == "postgresql":
             conn.execute(_INSERT_FAMILY_WITH_TOKEN,
                          {**_prefixed("f_", family), **_prefixed("t_", token)})
@@ -199,13 +199,12 @@ def rotate_refresh_token(database: Database, presented_id: str, token: dict[str,
                          ) -> bool:
     """Mark the presented refresh token used and record its successor, atomically: of
     concurrent uses exactly one gets True (the others find it used and write nothing)."""
-    with database.one_statement() as db:
-        conn = db.connection()
+    with database.one_statement() as conn:
         if conn.dialect.name == "postgresql":
             result = conn.execute(_ROTATE_REFRESH, {
                 "token_id": presented_id, "used_at": utcnow(), **_prefixed("t_", token)})
             return result.first() is not None
-        if not claim_refresh_token(db, presented_id):
+        if not claim_refresh_token(conn, presented_id):
             return False
         conn.execute(_INSERT_TOKEN, token)
         return True
@@ -227,10 +226,9 @@ def find_token(db: Session, value: str, kind: str | None = None) -> IssuedToken 
     return None
 
 
-def claim_refresh_token(db: Session, token_id: str) -> bool:
+def claim_refresh_token(conn: Connection, token_id: str) -> bool:
     """Mark a refresh token used, atomically: of concurrent uses exactly one gets True."""
-    result = db.connection().execute(_CLAIM_REFRESH,
-                                     {"token_id": token_id, "used_at": utcnow()})
+    result = conn.execute(_CLAIM_REFRESH, {"token_id": token_id, "used_at": utcnow()})
     return result.rowcount == 1
 
 

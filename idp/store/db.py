@@ -30,7 +30,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import create_engine, event, exc, text
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 #: A pooled connection idle longer than this is pinged before use (seconds).
@@ -65,9 +65,10 @@ class Database:
                                      info=self.session_info)
         # Reads outside a transaction: no BEGIN and COMMIT round trips around one SELECT
         # (the hot path's single-row reads; SQLite has no such mode and keeps its own).
-        self._readers = self.sessions if url.startswith("sqlite") else sessionmaker(
-            self.engine.execution_options(isolation_level="AUTOCOMMIT"),
-            expire_on_commit=False, info=self.session_info)
+        self._autocommit = None if url.startswith("sqlite") else \
+            self.engine.execution_options(isolation_level="AUTOCOMMIT")
+        self._readers = self.sessions if self._autocommit is None else sessionmaker(
+            self._autocommit, expire_on_commit=False, info=self.session_info)
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -94,20 +95,19 @@ class Database:
             s.close()
 
     @contextmanager
-    def one_statement(self) -> Iterator[Session]:
-        """A session for a write that is ONE statement, atomic on its own: on PostgreSQL it
-        runs outside a transaction and commits itself (no BEGIN and COMMIT round trips:
-        the token grants' hot path); on SQLite, whose sessions have no such mode, it is a
-        unit of work like :meth:`session`."""
-        if self._readers is self.sessions:
-            with self.session() as s:
-                yield s
+    def one_statement(self) -> Iterator[Connection]:
+        """A Core connection for a write that is ONE statement, atomic on its own: on
+        PostgreSQL it runs outside a transaction and commits itself (no BEGIN and COMMIT
+        round trips: the token grants' hot path); on SQLite, which has no such mode, it is
+        one transaction, committed at the end. No ORM session: the hot path's prebuilt
+        Core statements need none, and making and closing one cost as much as the
+        statement's own execution."""
+        if self._autocommit is None:
+            with self.engine.begin() as conn:
+                yield conn
             return
-        s = self._readers()
-        try:
-            yield s
-        finally:
-            s.close()
+        with self._autocommit.connect() as conn:
+            yield conn
 
     def ping(self) -> None:
         with self.engine.connect() as conn:
