@@ -41,7 +41,9 @@ def run_flows(backend: str, flows: int) -> None:
 def count(backend: str, flows: int) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "callgrind.out"
-        env = {**os.environ, "PYTHONHASHSEED": "0", "PYTHONPATH": str(ROOT)}
+        env = {**os.environ, "PYTHONHASHSEED": "0",
+               "PYTHONPATH": os.pathsep.join(filter(None, [
+                   str(ROOT), os.environ.get("PYTHONPATH", "")]))}
         subprocess.run(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}",
                         sys.executable, __file__, "--inner", str(flows),
                         "--backend", backend], check=True, env=env,

@@ -260,3 +260,29 @@ def test_a_code_redis_could_not_take_is_never_handed_out(browser, rp, shared_stu
     monkeypatch.undo()
     query, verifier = browser.sign_in_and_authorize(rp, shared_student)
     assert redeem(client, rp, query["code"], verifier).status_code == 200
+
+
+@pytest.mark.postgres
+def test_a_signed_in_authorize_costs_two_redis_round_trips(browser, rp, shared_student,
+                                                           monkeypatch):
+    """The hot path's budget (issue 10): the session's read, then the code's record and
+    its audit event together. A third round trip here is a regression of every SSO."""
+    import redis
+
+    browser.sign_in_and_authorize(rp, shared_student)
+    trips: list[str] = []
+    command, pipeline = redis.Redis.execute_command, redis.client.Pipeline.execute
+
+    def one_command(self, *args, **kwargs):
+        trips.append(str(args[0]))
+        return command(self, *args, **kwargs)
+
+    def one_pipeline(self, *args, **kwargs):
+        trips.append("pipeline:" + ",".join(str(c[0][0]) for c in self.command_stack))
+        return pipeline(self, *args, **kwargs)
+
+    monkeypatch.setattr(redis.Redis, "execute_command", one_command)
+    monkeypatch.setattr(redis.client.Pipeline, "execute", one_pipeline)
+    response, _ = browser.authorize(rp)
+    assert response.status_code in (302, 303) and "code=" in response.headers["Location"]
+    assert trips == ["GET", "pipeline:XADD,SET"], trips
