@@ -34,8 +34,8 @@ from datetime import datetime
 from typing import Any, Protocol
 
 import structlog
-from sqlalchemy.dialects import postgresql, sqlite
 
+from idp.store.db import dialect_insert
 from idp.store.models import AuditEvent, Disclosure, utcnow
 
 log = structlog.get_logger("audit")
@@ -80,16 +80,16 @@ def write_records(database: Any, records: list[dict[str, Any]]) -> None:
     """Insert records in one transaction, skipping any already written (same key)."""
     audits = [_audit_row(r) for r in records if r["kind"] == "audit"]
     disclosures = [_disclosure_row(r) for r in records if r["kind"] == "disclosure"]
-    dialect = postgresql if database.url.startswith("postgresql") else sqlite
+    insert = dialect_insert(database.engine.dialect.name)
     # One statement each, executed with many parameter sets: its compiled form is cached
     # (a VALUES list built per batch was compiled anew every time, most of the drainer's
     # CPU), and SQLAlchemy still sends the rows in multi-row batches.
     with database.session() as db:
         if audits:
-            db.execute(dialect.insert(AuditEvent.__table__)
+            db.execute(insert(AuditEvent.__table__)
                        .on_conflict_do_nothing(index_elements=["event_key"]), audits)
         if disclosures:
-            db.execute(dialect.insert(Disclosure.__table__)
+            db.execute(insert(Disclosure.__table__)
                        .on_conflict_do_nothing(index_elements=["id"]), disclosures)
 
 

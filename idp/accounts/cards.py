@@ -15,8 +15,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 from sqlalchemy import bindparam, select, update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from idp.accounts.access import revoke_account_tokens
@@ -24,6 +22,7 @@ from idp.audit import audit
 from idp.event_log import EventLog
 from idp.jpki.errors import CardError
 from idp.jpki.verifier import VerifiedCard
+from idp.store.db import dialect_insert
 from idp.store.models import Account, CardBinding, iso_utc, new_id, utcnow
 
 ACTIVE, REVOKED, EXPIRED, REPLACED = "active", "revoked", "expired", "replaced"
@@ -145,13 +144,10 @@ def account_for_card(database: Any, card: VerifiedCard, *, ip: str | None,
     details = {"binding_id": binding.id, "serial": card.serial, **audit_details}
     refusal = _binding_refusal(binding, card)
     account = None
-    if refusal is None and binding.account_active and not binding.account_locked:
+    if refusal is None:
         account = _current_account(accounts, binding)
-    if refusal is None and account is None:
-        refusal = ("card_not_linked", "account_inactive", {})
-        # The cache may still hold the account as usable (a change message lost): it
-        # goes, so this process's other paths read the row too.
-        accounts.forget_matching(binding.account_id)
+        if account is None:
+            refusal = ("card_not_linked", "account_inactive", {})
     if refusal is not None:
         code, reason, extra = refusal
         # The refusal's audit event commits before the error is raised.
@@ -170,16 +166,21 @@ def account_for_card(database: Any, card: VerifiedCard, *, ip: str | None,
 
 
 def _current_account(accounts: AccountSource, binding: Any) -> Account | None:
-    """The cached account of a binding whose row says active and unlocked, read again when
-    the cache disagrees (a change this process has not heard of yet); None when even the
-    fresh read says it may not sign in (it changed between the two reads)."""
+    """The binding's account if it may sign in, as the row just read says; the cached
+    account when the cache agrees with the row, else the cache entry is dropped (a change
+    this process has not heard of yet: its other paths read the row too) and, if the row
+    said usable, read again. None when it may not sign in."""
+    def usable(account: Account | None) -> bool:
+        return account is not None and account.active and not account.locked
+
     account = accounts.get(binding.account_id)
-    if account is not None and account.active and not account.locked:
+    if binding.account_active and not binding.account_locked and usable(account):
         return account
     accounts.forget_matching(binding.account_id)
+    if not binding.account_active or binding.account_locked:
+        return None
     account = accounts.get(binding.account_id)
-    return account if account is not None and account.active and not account.locked \
-        else None
+    return account if usable(account) else None
 
 
 def _binding_refusal(binding: Any, card: VerifiedCard
@@ -331,9 +332,7 @@ def _insert_unless_bound(db: Session, account: Account, card: CardIdentity,
     ``INSERT ... ON CONFLICT DO NOTHING`` (SQLite and PostgreSQL alike), so two requests
     binding the same card at once cannot both win, and the loser's unit of work (its audit
     events) stays usable: no failed flush, no savepoint."""
-    insert = {"postgresql": postgresql_insert, "sqlite": sqlite_insert}[
-        db.get_bind().dialect.name]
-    statement = insert(CardBinding).values(
+    statement = dialect_insert(db.get_bind().dialect.name)(CardBinding).values(
         id=new_id(), account_id=account.id, issuer=card.issuer, serial=card.serial,
         certificate_sha256=card.certificate_sha256, not_after=card.not_after, status=ACTIVE,
         created_at=utcnow(), linked_with_mfa=linked_with_mfa,

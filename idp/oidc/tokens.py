@@ -11,14 +11,12 @@ from typing import Any
 
 from authlib.oauth2.rfc6749 import TokenMixin, scope_to_list
 from sqlalchemy import bindparam, cast, insert, select, update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from idp.accounts.lifecycle import may_use_client
 from idp.store import access_cache
-from idp.store.db import Database
+from idp.store.db import Database, dialect_insert
 from idp.store.models import Account, Client, Token, TokenFamily, new_id, utcnow
 from idp.store.shortlived import ShortLivedStore, StoreUnavailable
 
@@ -189,9 +187,8 @@ def insert_revoked_family(db: Session, family: dict[str, Any], reason: str) -> b
     has not written its tokens yet takes the code's place this way, so that redemption's
     own write breaks the unique ``code_hash`` and is answered as the replay it raced."""
     row = {**family, "revoked_at": family["created_at"], "revoked_reason": reason}
-    dialect = db.connection().dialect.name
-    statement = (postgresql_insert if dialect == "postgresql" else sqlite_insert)(
-        TokenFamily.__table__).values(**row).on_conflict_do_nothing(index_elements=["code_hash"])
+    statement = dialect_insert(db.connection().dialect.name)(TokenFamily.__table__).values(
+        **row).on_conflict_do_nothing(index_elements=["code_hash"])
     return db.execute(statement).rowcount == 1
 
 

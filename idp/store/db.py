@@ -30,6 +30,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import create_engine, event, exc, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -112,6 +113,12 @@ class Database:
     def ping(self) -> None:
         with self.engine.connect() as conn:
             conn.execute(text("SELECT 1"))
+
+
+def dialect_insert(dialect_name: str) -> Any:
+    """The INSERT construct of the dialect (``"postgresql"`` or ``"sqlite"``): theirs carry
+    ``on_conflict_do_nothing``, SQLAlchemy's generic one does not."""
+    return {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[dialect_name]
 
 
 def _install_pool_guards(engine: Engine, idle_ping_after: float) -> None:
