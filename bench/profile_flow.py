@@ -88,10 +88,12 @@ class Counts:
         self.statements: dict[str, list[str]] = {}
         svc = app.extensions["mynagate"]
 
-        @event.listens_for(svc.db.engine, "before_cursor_execute")
         def count(_conn, _cursor, statement, *_args):
             self.sql[self.label] += 1
             self.statements.setdefault(self.label, []).append(statement.split("\n")[0][:90])
+
+        for engine in svc.db.engines:
+            event.listen(engine, "before_cursor_execute", count)
 
         redis_client = getattr(svc.store, "_r", None)
         if redis_client is not None:

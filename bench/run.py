@@ -659,7 +659,7 @@ def main(argv: list[str] | None = None) -> int:
             if svc is not None:
                 if svc.card.refresher is not None:
                     svc.card.refresher.stop()
-                svc.db.engine.dispose()
+                svc.db.dispose()
             if harness._ADMIN is not None:
                 harness._ADMIN.dispose()
     text = table(rows)

@@ -37,6 +37,7 @@ from idp.input_limits import BoundedRequest
 from idp.keys import SigningKeys
 from idp.oidc.registration import bp as registration_bp
 from idp.oidc.server import build_authorization_server
+from idp.oidc.views import BACK_CHANNEL_PATHS
 from idp.oidc.views import bp as oidc_bp
 from idp.ops.request_log import install_request_log
 from idp.ops.views import SESSIONLESS_PATHS
@@ -135,7 +136,8 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
     app.extensions["mynagate"] = svc
     app.session_interface = StoreSessionInterface(
         svc.store, idle=settings.session_idle, absolute=settings.session_absolute,
-        secure=settings.issuer_is_https, sessionless=SESSIONLESS_PATHS)
+        secure=settings.issuer_is_https,
+        sessionless=SESSIONLESS_PATHS | BACK_CHANNEL_PATHS)
     # First of the request hooks: every answer, an early refusal too, has an id and a line.
     install_request_log(app, trust_incoming_id=settings.trusted_proxy_hops > 0)
     babel.init_app(app, locale_selector=select_locale)

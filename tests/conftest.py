@@ -137,7 +137,7 @@ def close_app(application) -> None:
     svc.bus.close()
     if hasattr(svc.store, "flush_prefix"):
         svc.store.flush_prefix()
-    svc.db.engine.dispose()
+    svc.db.dispose()
 
 
 @contextmanager

@@ -131,7 +131,7 @@ class DemoServers:
         for _rp, served in self.rps.values():
             served.stop()
         self.provider.stop()
-        self.provider_app.extensions["mynagate"].db.engine.dispose()
+        self.provider_app.extensions["mynagate"].db.dispose()
 
 
 def serve_demo(*, state_dir: str | Path = "var", host: str = "127.0.0.1",

@@ -37,6 +37,15 @@ from idp.signin.current import current_user, sign_out
 
 bp = Blueprint("oidc", __name__)
 
+#: Endpoints a relying party's server (or a library fetching metadata) calls, never a
+#: person's browser on our pages: they answer from their own credentials alone, so the
+#: session interface neither reads a browser session nor sets a cookie for them. A browser
+#: cookie sent along (a same-site fetch) then grants nothing, and a back-channel call costs
+#: no session-store round trip.
+BACK_CHANNEL_PATHS = frozenset({
+    "/token", "/revoke", "/introspect", "/userinfo", "/jwks.json",
+    "/.well-known/openid-configuration", "/.well-known/oauth-authorization-server"})
+
 
 def server():
     return current_app.extensions["mynagate.oauth2"]

@@ -36,6 +36,10 @@ from sqlalchemy.orm import Session, sessionmaker
 
 #: A pooled connection idle longer than this is pinged before use (seconds).
 IDLE_PING_AFTER = 5.0
+#: Connections kept per pool and process (there are two pools: transactions, and
+#: autocommit reads and one-statement writes), and how many more a burst may open.
+POOL_SIZE = 5
+POOL_OVERFLOW = 10
 #: Every connection is replaced after this long, whatever its health (seconds).
 RECYCLE_SECONDS = 1800
 # libpq: find a dead peer in about 30 + 3 * 10 seconds, and fail a connect after 3.
@@ -49,7 +53,7 @@ class Database:
         if url.startswith("sqlite"):
             kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
         else:
-            kwargs.update(pool_size=10, max_overflow=10, pool_timeout=5,
+            kwargs.update(pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW, pool_timeout=5,
                           pool_recycle=RECYCLE_SECONDS, connect_args=dict(_PG_CONNECT_ARGS))
         self.url = url
         self.engine: Engine = create_engine(url, **kwargs)
@@ -57,6 +61,16 @@ class Database:
             event.listen(self.engine, "connect", _sqlite_pragmas)
         else:
             _install_pool_guards(self.engine, idle_ping_after)
+        # Reads and one-statement writes outside a transaction (no BEGIN and COMMIT round
+        # trips: the hot path's single-row reads and the grants' one statement). A pool of
+        # its own whose connections stay in autocommit: an execution option on the main
+        # engine would switch each connection to autocommit at checkout and back at checkin,
+        # two driver calls and a reset per use, a quarter of a hot statement's CPU. SQLite
+        # has no such mode and keeps its one engine.
+        self._autocommit: Engine | None = None
+        if not url.startswith("sqlite"):
+            self._autocommit = create_engine(url, isolation_level="AUTOCOMMIT", **kwargs)
+            _install_pool_guards(self._autocommit, idle_ping_after)
         #: Shared with every session this database opens (``Session.info``): what a rule
         #: running inside a caller's unit of work needs besides the database (the
         #: short-lived store whose access-token copies a revocation deletes), without
@@ -64,10 +78,6 @@ class Database:
         self.session_info: dict[str, Any] = {}
         self.sessions = sessionmaker(self.engine, expire_on_commit=False,
                                      info=self.session_info)
-        # Reads outside a transaction: no BEGIN and COMMIT round trips around one SELECT
-        # (the hot path's single-row reads; SQLite has no such mode and keeps its own).
-        self._autocommit = None if url.startswith("sqlite") else \
-            self.engine.execution_options(isolation_level="AUTOCOMMIT")
         self._readers = self.sessions if self._autocommit is None else sessionmaker(
             self._autocommit, expire_on_commit=False, info=self.session_info)
 
@@ -109,6 +119,17 @@ class Database:
             return
         with self._autocommit.connect() as conn:
             yield conn
+
+    @property
+    def engines(self) -> tuple[Engine, ...]:
+        """Every engine this database runs statements on (for listeners that must see all
+        of them: a statement counter, say)."""
+        return (self.engine,) if self._autocommit is None else (self.engine, self._autocommit)
+
+    def dispose(self) -> None:
+        """Close every pooled connection (both pools): at shutdown, and in tests."""
+        for engine in self.engines:
+            engine.dispose()
 
     def ping(self) -> None:
         with self.engine.connect() as conn:

@@ -70,7 +70,7 @@ def _seed(env: dict[str, str]) -> tuple[Student, RP]:
             name="multi rp", redirect_uris=["https://rp.multi.test/cb"],
             post_logout_redirect_uris=[]), actor="test")
     finally:
-        svc.db.engine.dispose()
+        svc.db.dispose()
     return (Student(account.id, school.code, "hanako", "two instances pw"),
             RP(row.client_id, secret, "https://rp.multi.test/cb", row.sector,
                "client_secret_basic"))

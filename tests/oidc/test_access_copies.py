@@ -23,14 +23,16 @@ def _copy(svc, access: str) -> dict | None:
 class _Statements:
     def __init__(self, svc) -> None:
         self.count = 0
-        self._engine = svc.db.engine
+        self._engines = svc.db.engines
 
     def __enter__(self):
-        event.listen(self._engine, "before_cursor_execute", self._seen)
+        for engine in self._engines:
+            event.listen(engine, "before_cursor_execute", self._seen)
         return self
 
     def __exit__(self, *exc) -> None:
-        event.remove(self._engine, "before_cursor_execute", self._seen)
+        for engine in self._engines:
+            event.remove(engine, "before_cursor_execute", self._seen)
 
     def _seen(self, *_args) -> None:
         self.count += 1
@@ -186,4 +188,4 @@ def test_a_database_without_an_attached_store_refuses_to_revoke(svc):
         with pytest.raises(RuntimeError), bare.session() as db:
             access_cache.forget(db, ["0" * 64])
     finally:
-        bare.engine.dispose()
+        bare.dispose()

@@ -52,7 +52,7 @@ def test_two_instances_starting_at_once_make_one_key_list(own_database, keys_dir
     for thread in threads:
         thread.join(60)
     for database in instances:
-        database.engine.dispose()
+        database.dispose()
 
     assert not [r for r in results if isinstance(r, Exception)], results
     with own_database.session() as db:

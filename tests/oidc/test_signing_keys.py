@@ -33,13 +33,13 @@ def own_database(tmp_path):
             upgrade_database(url)
             database = Database(url)
             yield database
-            database.engine.dispose()
+            database.dispose()
         return
     url = f"sqlite:///{tmp_path / 'keys.db'}"
     upgrade_database(url)
     database = Database(url)
     yield database
-    database.engine.dispose()
+    database.dispose()
 
 
 @pytest.fixture

@@ -150,3 +150,31 @@ def test_public_client_code_flow(client, browser, make_rp, shared_student):
 def test_token_endpoint_get_is_refused(client):
     response = client.get("/token")
     assert response.status_code == 405
+
+
+def test_back_channel_calls_never_touch_the_browser_session(client, browser, rp,
+                                                            shared_student, svc,
+                                                            monkeypatch):
+    """The token, UserInfo, revocation and metadata endpoints answer from the client's own
+    credentials: a browser's session cookie sent along (a same-site fetch from a signed-in
+    tab) is neither read nor refreshed, so it grants nothing and costs no store read."""
+    query, verifier = browser.sign_in_and_authorize(rp, shared_student)
+    read: list[str] = []
+    original_get = svc.store.get
+
+    def watched_get(key, *args, **kwargs):
+        read.append(key)
+        return original_get(key, *args, **kwargs)
+
+    monkeypatch.setattr(svc.store, "get", watched_get)
+    tokens = redeem(client, rp, query["code"], verifier)  # the signed-in browser's cookies
+    assert tokens.status_code == 200, tokens.get_json()
+    answers = [tokens, userinfo(client, tokens.get_json()["access_token"]),
+               client.get("/jwks.json"), client.get("/.well-known/openid-configuration")]
+    for answer in answers:
+        assert answer.status_code == 200
+        assert "Set-Cookie" not in answer.headers
+    assert not [key for key in read if key.startswith("sess:")]
+    # The same browser's own pages still see its session.
+    assert client.get("/account/").status_code == 200
+    assert [key for key in read if key.startswith("sess:")]

@@ -45,7 +45,7 @@ def second_instance(app, settings_overrides):
     yield other
     other.extensions["mynagate"].events.close()
     other.extensions["mynagate"].bus.close()
-    other.extensions["mynagate"].db.engine.dispose()
+    other.extensions["mynagate"].db.dispose()
 
 
 # ----------------------------------------------------------------------------- the cache
@@ -72,12 +72,14 @@ def test_a_cached_client_is_read_from_the_database_once(svc, rp):
         if "FROM clients" in statement:  # the event log's drainer may write meanwhile
             statements.append(1)
 
-    event.listen(svc.db.engine, "before_cursor_execute", count)
+    for engine in svc.db.engines:
+        event.listen(engine, "before_cursor_execute", count)
     try:
         for _ in range(5):
             assert svc.clients.get(rp.client_id).client_id == rp.client_id
     finally:
-        event.remove(svc.db.engine, "before_cursor_execute", count)
+        for engine in svc.db.engines:
+            event.remove(engine, "before_cursor_execute", count)
     assert len(statements) == 1
 
 

@@ -40,7 +40,7 @@ class LiveProvider:
         self.served.stop()
         if hasattr(self.services.store, "flush_prefix"):
             self.services.store.flush_prefix()  # this run's own keys only
-        self.services.db.engine.dispose()
+        self.services.db.dispose()
 
 
 def start_live_provider(settings_overrides: Mapping[str, Any]) -> LiveProvider:
