@@ -296,14 +296,14 @@ def python_env(extra: dict[str, str]) -> dict[str, str]:
 
 
 def gunicorn_cmd(port: int, workers: int, threads: int,
-                 worker_class: str = "gthread") -> list[str]:
+                 worker_class: str = "gthread", app: str = "mynagate_wsgi:app") -> list[str]:
     # The same shape as `idp serve` with IDP_WORKERS > 1 (gthread, 4 threads by default),
     # but with 1 worker allowed: `idp serve` falls back to werkzeug there.
     return [*taskset(SERVER_CPU), sys.executable, "-m", "gunicorn",
             "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
             "--threads", str(threads), "--worker-class", worker_class,
             "--keep-alive", "30", "--log-level", "warning",
-            "--chdir", str(BENCH), "mynagate_wsgi:app"]
+            "--chdir", str(BENCH), app]
 
 
 # ----------------------------------------------------------------------------- wrk

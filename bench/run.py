@@ -50,6 +50,8 @@ from harness import (  # noqa: E402
 )
 
 WORKLOADS = ("sso", "card", "refresh", "password")
+#: The SSO workload's third row: bench/floor_wsgi.py, what the Python stack alone costs.
+FLOOR = "floor (Flask)"
 REDIRECT_URI = "https://rp.bench.example/cb"
 # Keycloak's published sizing: 120 refresh-token grants per second per vCPU
 # (https://www.keycloak.org/high-availability/concepts-memory-and-cpu-sizing).
@@ -271,6 +273,26 @@ def start_peer(tmp: Path) -> Provider:
     return provider
 
 
+def start_floor(tmp: Path, args) -> Provider:
+    """bench/floor_wsgi.py under the same gunicorn as Mynagate (see its docstring)."""
+    port = harness.free_port()
+    server = harness.start_server(
+        "floor", harness.gunicorn_cmd(port, args.workers, args.threads, args.worker_class,
+                                      app="floor_wsgi:app"),
+        harness.python_env({}), f"http://127.0.0.1:{port}",
+        "/.well-known/openid-configuration", BENCH, tmp)
+    provider = Provider(FLOOR, server, "bench", "floor", "/authorize", "/token", "/userinfo")
+    provider.extra.update(walk=walk_floor)
+    provider.browser = requests.Session()
+    return provider
+
+
+def walk_floor(provider: Provider, url: str) -> str:
+    assert provider.browser is not None
+    answer = provider.browser.get(url, allow_redirects=False, timeout=30)
+    return query_of(answer.headers["Location"])["code"]
+
+
 def walk_peer(provider: Provider, url: str) -> str:
     base = provider.server.base_url
     browser = provider.browser
@@ -351,9 +373,14 @@ def workload_sso(providers: list[Provider], args) -> list[Row]:
             rows.append(Row("sso @ ½ max", provider.name, half,
                             note=f"paced to {result.rate / 2:.0f} ops/s"))
     by_name = {r.provider: r for r in rows if r.workload == "sso"}
-    mine, peer = by_name.get("Mynagate"), by_name.get("oidc-provider")
-    if mine and peer and mine.result and peer.result and peer.result.rate:
-        mine.ratio = f"{mine.result.rate / peer.result.rate:.2f}× oidc-provider"
+    peer = by_name.get("oidc-provider")
+    for name in ("Mynagate", FLOOR):
+        row = by_name.get(name)
+        if row and peer and row.result and peer.result and peer.result.rate:
+            row.ratio = f"{row.result.rate / peer.result.rate:.2f}× oidc-provider"
+    floor = by_name.get(FLOOR)
+    if floor:
+        floor.note = "bare Flask + RS256 under the same gunicorn: the stack's ceiling"
     return rows
 
 
@@ -646,7 +673,9 @@ def main(argv: list[str] | None = None) -> int:
                 servers.append(peer.server)
             providers = [mine] + ([peer] if peer else [])
             if "sso" in args.only:
-                rows += workload_sso(providers, args)
+                floor = start_floor(tmp, args)
+                servers.append(floor.server)
+                rows += workload_sso([*providers, floor], args)
             for name in ("card", "refresh", "password"):
                 if name in args.only:
                     rows += WORKLOAD_FUNCS[name](mine, peer, args)

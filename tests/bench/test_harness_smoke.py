@@ -52,6 +52,7 @@ def test_every_workload_produces_numbers_without_errors(tmp_path):
     rows = json.loads(out.read_text())["rows"]
     measured = {(r["workload"], r["provider"]): r for r in rows if "ops" in r}
     expected = {("sso", "Mynagate"), ("sso @ ½ max", "Mynagate"), ("card", "Mynagate"),
+                ("sso", "floor (Flask)"),
                 ("refresh", "Mynagate"), ("password", "Mynagate")}
     if with_peer:
         expected |= {("sso", "oidc-provider"), ("sso @ ½ max", "oidc-provider"),
