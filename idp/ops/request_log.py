@@ -15,6 +15,7 @@ client ids, and the endpoint keeps the metric series bounded.
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 import uuid
@@ -25,6 +26,7 @@ from flask import Flask, Response, g, request
 from idp.metrics import observe_request
 
 REQUEST_ID_HEADER = "X-Request-ID"
+_REQUEST_ID_ENVIRON = "HTTP_X_REQUEST_ID"  # the same header, as WSGI names it
 #: What an incoming id may look like: a UUID, a ULID, hex, a proxy's own token.
 REQUEST_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{7,63}")
 
@@ -45,11 +47,14 @@ def incoming_request_id(value: str | None, *, trusted: bool) -> str | None:
 def install_request_log(app: Flask, *, trust_incoming_id: bool) -> None:
     """Register the hooks; call before every other ``before_request`` so that an early
     refusal (a NUL in the query, the store down) still has an id and an access line."""
+    # The access line is built only when its logger would write it (a busy deployment may
+    # log warnings only): structlog would build the whole event before dropping it.
+    access_logger = logging.getLogger("idp.access")
 
     @app.before_request
     def start_request() -> None:
-        structlog.contextvars.clear_contextvars()  # nothing of the thread's last request
-        request_id = incoming_request_id(request.headers.get(REQUEST_ID_HEADER),
+        # The thread's context holds nothing of its last request: forget_request cleared it.
+        request_id = incoming_request_id(request.environ.get(_REQUEST_ID_ENVIRON),
                                          trusted=trust_incoming_id) or new_request_id()
         g.request_id = request_id
         g.request_started = time.perf_counter()
@@ -60,14 +65,18 @@ def install_request_log(app: Flask, *, trust_incoming_id: bool) -> None:
         started = g.get("request_started")
         seconds = time.perf_counter() - started if started is not None else 0.0
         request_id = g.get("request_id") or new_request_id()
-        response.headers[REQUEST_ID_HEADER] = request_id
+        # add, not set: nothing else writes this header, so no scan of the others for it.
+        response.headers.add(REQUEST_ID_HEADER, request_id)
         endpoint = request.endpoint or "unmatched"
         observe_request(endpoint, request.method, response.status_code, seconds)
-        access_log.info("request", method=request.method, endpoint=endpoint,
-                        status=response.status_code, duration_ms=round(seconds * 1000, 1),
-                        request_id=request_id)
+        if access_logger.isEnabledFor(logging.INFO):
+            access_log.info("request", method=request.method, endpoint=endpoint,
+                            status=response.status_code,
+                            duration_ms=round(seconds * 1000, 1), request_id=request_id)
         return response
 
     @app.teardown_request
     def forget_request(_exc: BaseException | None) -> None:
+        # Runs after every request, whatever happened in it: the thread's next request
+        # (gthread threads serve many) starts with no id nor anything else bound.
         structlog.contextvars.clear_contextvars()

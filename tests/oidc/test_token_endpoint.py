@@ -178,3 +178,15 @@ def test_back_channel_calls_never_touch_the_browser_session(client, browser, rp,
     # The same browser's own pages still see its session.
     assert client.get("/account/").status_code == 200
     assert [key for key in read if key.startswith("sess:")]
+
+
+def test_a_language_asked_of_a_sessionless_path_is_not_a_server_error(client):
+    """The back-channel and probe paths have no session to remember a language in: asked
+    for one (``?lang=en``) on a method they refuse, their error page is still in it."""
+    for path in ("/jwks.json", "/.well-known/openid-configuration", "/healthz"):
+        answer = client.post(path + "?lang=en")
+        assert answer.status_code == 405, (path, answer.status_code)
+        assert 'lang="en"' in answer.get_data(as_text=True)
+        assert "Set-Cookie" not in answer.headers
+    answer = client.get("/token?lang=en")
+    assert answer.status_code == 405 and answer.is_json
