@@ -43,6 +43,7 @@ from idp.auth.pairing_views import bp as pairing_bp
 from idp.clients.cache import ClientCache
 from idp.event_log import open_event_log
 from idp.extensions import babel, csrf
+from idp.fragments import once_per_language
 from idp.input_limits import BoundedRequest
 from idp.keys import SigningKeys
 from idp.oidc.registration import bp as registration_bp
@@ -176,6 +177,7 @@ def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
     install_error_handlers(app)
 
     app.add_template_filter(furigana)
+    app.add_template_global(once_per_language)
     app.add_template_filter(reading)
 
     @app.context_processor

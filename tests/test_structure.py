@@ -32,7 +32,7 @@ MAX_FILE_LINES = 500
 LAYERS: list[set[str]] = [
     {"settings", "store", "jpki", "pairwise", "outbound", "input_limits", "keys", "audit",
      "event_log", "extensions", "services", "scopes", "data", "metrics", "japan_time",
-     "school_class", "qr"},
+     "school_class", "qr", "fragments"},
     {"accounts", "clients", "signin"},
     {"oidc"},
     {"auth", "account", "admin", "ops"},

@@ -55,3 +55,34 @@ def test_a_tab_never_looks_like_the_main_button():
     assert "background:var(--accent)" in primary
     assert "background" not in active and "border-radius" not in re.search(
         r"\.tab\s*\{([^}]*)\}", css).group(1)
+
+
+def test_the_card_pages_kept_sentences_follow_each_requests_language(crl_app):
+    """The card page's messages and steps are rendered once per language and kept
+    (idp.fragments): each request still gets its own language's, whichever came first,
+    and the page's own per-request parts (the CSRF token) are never among the kept."""
+    import re
+
+    import idp.fragments
+
+    app, client = crl_app, crl_app.test_client()
+    idp.fragments._rendered.clear()
+    reloads = app.config["TEMPLATES_AUTO_RELOAD"]
+    app.config["TEMPLATES_AUTO_RELOAD"] = False  # the cache is off while templates reload
+    pages = [client.get(f"/login/card?lang={lang}").get_data(as_text=True)
+             for lang in ("en", "ja", "en", "ja")]
+    looking = [re.search(r'data-msg-looking="([^"]*)"', page).group(1) for page in pages]
+    assert looking == ["Looking for the card app…", "カードアプリをさがしています…"] * 2
+    assert "Check the card" in pages[2] and "Check the card" not in pages[3]
+    assert {key for key, _lang in idp.fragments._rendered} == {"card-messages", "card-steps"}
+    tokens = [re.search(r'data-csrf="([^"]*)"', page).group(1) for page in pages]
+    for kept in idp.fragments._rendered.values():
+        assert not any(token in kept for token in tokens)
+    # Kept, it is the same text as rendered afresh.
+    app.config["TEMPLATES_AUTO_RELOAD"] = True  # rendered afresh each time
+    try:
+        again = client.get("/login/card?lang=en").get_data(as_text=True)
+    finally:
+        app.config["TEMPLATES_AUTO_RELOAD"] = reloads
+    strip = re.compile(r'data-csrf="[^"]*"')
+    assert strip.sub("", again) == strip.sub("", pages[0])

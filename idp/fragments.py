@@ -1,0 +1,37 @@
+"""Page fragments rendered once per language and kept: sentences that never change with
+the request (the card page's two dozen messages and steps), so a page that shows them on
+every card sign-in does not translate and escape each of them again each time.
+
+Used from a template as a call block, around text that holds nothing of the request::
+
+    {% call once_per_language("card-messages") %} ... {% endcall %}
+
+A fragment with anything of the request in it (a token, a name, a URL with a transaction)
+must not be put inside one: it would be shown to the next person.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+from flask import current_app
+from flask_babel import get_locale
+from markupsafe import Markup
+
+_rendered: dict[tuple[str, str], Markup] = {}
+_lock = threading.Lock()
+
+
+def once_per_language(key: str, caller: Callable[[], str]) -> Markup:
+    """The block's output for this request's language, rendered on its first use. When
+    templates reload (development), it is rendered each time, so an edit shows at once."""
+    if current_app.config.get("TEMPLATES_AUTO_RELOAD"):
+        return Markup(caller())  # noqa: S704 - the template's own output, already escaped
+    cache_key = (key, str(get_locale() or ""))
+    found = _rendered.get(cache_key)
+    if found is None:
+        found = Markup(caller())  # noqa: S704 - as above
+        with _lock:
+            _rendered.setdefault(cache_key, found)
+    return found
