@@ -11,7 +11,9 @@ Surviving a PostgreSQL restart or failover without a ping on every checkout
 - **One dead connection retires the pool.** When a statement fails with a disconnect
   error, SQLAlchemy invalidates that connection *and* every connection checked in before
   it (they share the dead server), so after a restart at most the requests already holding
-  a connection fail, and the error handler turns those into 503 + ``Retry-After``.
+  a connection fail, and the error handler turns those into 503 + ``Retry-After``. There
+  are two pools (transactions; autocommit reads and one-statement writes): a disconnect
+  on either retires the other's connections as well.
 - **Bounded lifetime.** ``pool_recycle`` reconnects every connection after
   :data:`RECYCLE_SECONDS`, so after a failover behind a moved DNS name or a proxy no
   connection clings to the old server for long; TCP keepalives notice a server that
@@ -39,7 +41,7 @@ IDLE_PING_AFTER = 5.0
 #: Connections kept per pool and process (there are two pools: transactions, and
 #: autocommit reads and one-statement writes), and how many more a burst may open.
 POOL_SIZE = 5
-POOL_OVERFLOW = 10
+POOL_OVERFLOW = 5
 #: Every connection is replaced after this long, whatever its health (seconds).
 RECYCLE_SECONDS = 1800
 # libpq: find a dead peer in about 30 + 3 * 10 seconds, and fail a connect after 3.
@@ -71,6 +73,7 @@ class Database:
         if not url.startswith("sqlite"):
             self._autocommit = create_engine(url, isolation_level="AUTOCOMMIT", **kwargs)
             _install_pool_guards(self._autocommit, idle_ping_after)
+            _retire_together(self.engine, self._autocommit)
         #: Shared with every session this database opens (``Session.info``): what a rule
         #: running inside a caller's unit of work needs besides the database (the
         #: short-lived store whose access-token copies a revocation deletes), without
@@ -165,6 +168,22 @@ def _install_pool_guards(engine: Engine, idle_ping_after: float) -> None:
         if idle > idle_ping_after and not _alive(dbapi_conn):
             # The pool invalidates this connection and retries the checkout with a new one.
             raise exc.DisconnectionError("idle connection found dead at checkout")
+
+
+def _retire_together(*engines: Engine) -> None:
+    """A disconnect seen on one pool retires the others' connections too: they all went to
+    the same server, so after a restart the first request of every kind must not each
+    meet a dead connection of its own pool. ``dispose(close=False)`` gives the pool a fresh
+    start without saying goodbye on sockets that are dead (or in use by another thread,
+    which drops its connection when it gives it back)."""
+    for engine in engines:
+        others = [other for other in engines if other is not engine]
+
+        @event.listens_for(engine, "handle_error")
+        def retire_the_others(context, others=others) -> None:
+            if context.is_disconnect:
+                for other in others:
+                    other.dispose(close=False)
 
 
 def _alive(dbapi_conn) -> bool:
