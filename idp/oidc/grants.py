@@ -30,7 +30,7 @@ from idp.oidc.id_token import issue_id_token
 from idp.oidc.tokens import (
     IssuedToken,
     family_row,
-    find_token,
+    find_refresh_token,
     insert_revoked_family,
     issued_before_revocation,
     revoke_family,
@@ -253,9 +253,8 @@ class RefreshTokenGrant(WritesWhenBuilt, grants.RefreshTokenGrant):
         svc = services()
         # The lookup is one read (no transaction): the claim in create_token_response is
         # what makes a use count, so nothing here needs to hold the row.
-        with svc.db.read() as db:
-            issued = find_token(db, refresh_token, "refresh_token")
-        if issued is None or issued.presented_kind != "refresh_token":
+        issued = find_refresh_token(svc.db, refresh_token)
+        if issued is None:
             return None
         if issued.row.refresh_used_at is not None and issued.family.revoked_at is None:
             # A rotated-out refresh token came back: it was stolen or replayed, so the

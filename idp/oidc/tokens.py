@@ -7,6 +7,7 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 from authlib.oauth2.rfc6749 import TokenMixin, scope_to_list
@@ -101,6 +102,13 @@ _TOKEN_WITH_FAMILY = {
     for kind, column in (("access_token", Token.access_token_hash),
                          ("refresh_token", Token.refresh_token_hash))}
 _TOKENS = Token.__table__.c
+# The refresh grant's lookup as plain columns (the family's prefixed), read into two
+# attribute views: loading the two ORM objects cost as much again as the statement.
+_FAMILY_PREFIX = "f_"
+_REFRESH_WITH_FAMILY = (
+    select(*_TOKENS, *[c.label(_FAMILY_PREFIX + c.name) for c in TokenFamily.__table__.c])
+    .join(TokenFamily.__table__, TokenFamily.__table__.c.id == _TOKENS.family_id)
+    .where(_TOKENS.refresh_token_hash == bindparam("hash")))
 _CLAIM_REFRESH = (update(Token.__table__)
                   .where(_TOKENS.id == bindparam("token_id"), _TOKENS.refresh_used_at.is_(None),
                          _TOKENS.revoked_at.is_(None))
@@ -221,6 +229,24 @@ def find_token(db: Session, value: str, kind: str | None = None) -> IssuedToken 
             row, family = found
             return IssuedToken(row, family, presented_kind)
     return None
+
+
+def find_refresh_token(database: Database, value: str) -> IssuedToken | None:
+    """The refresh token ``value`` with its family, for the refresh grant: one read, its
+    row and family as read-only attribute views (``row.scope``, ``family.revoked_at``),
+    not ORM objects (nothing here is written through them: the rotation is one statement
+    of its own)."""
+    if not isinstance(value, str) or not value or len(value) > 512:
+        return None
+    with database.one_statement() as conn:
+        found = conn.execute(_REFRESH_WITH_FAMILY, {"hash": token_hash(value)}).first()
+    if found is None:
+        return None
+    columns = found._asdict()
+    family = {name[len(_FAMILY_PREFIX):]: columns.pop(name) for name in list(columns)
+              if name.startswith(_FAMILY_PREFIX)}
+    return IssuedToken(SimpleNamespace(**columns), SimpleNamespace(**family),  # type: ignore[arg-type]
+                       "refresh_token")
 
 
 def claim_refresh_token(conn: Connection, token_id: str) -> bool:

@@ -110,7 +110,7 @@ class Database:
 
     @contextmanager
     def one_statement(self) -> Iterator[Connection]:
-        """A Core connection for a write that is ONE statement, atomic on its own: on
+        """A Core connection for ONE statement, a read or a write atomic on its own: on
         PostgreSQL it runs outside a transaction and commits itself (no BEGIN and COMMIT
         round trips: the token grants' hot path); on SQLite, which has no such mode, it is
         one transaction, committed at the end. No ORM session: the hot path's prebuilt

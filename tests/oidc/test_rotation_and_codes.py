@@ -315,3 +315,19 @@ def test_a_failure_after_the_grants_write_still_answers_with_the_tokens(
     assert _family_of(svc, body["access_token"]).revoked_at is None
     # The refresh token it carries renews as usual: nothing was taken for a replay.
     assert refresh(client, rp, body["refresh_token"]).status_code == 200
+
+
+def test_only_a_refresh_token_refreshes(client, browser, rp, shared_student):
+    """The refresh grant looks the value up as a refresh token only: the access token, a
+    refresh token changed by one character, or an over-long value is invalid_grant, and
+    none of them spends the real refresh token."""
+    tokens = sign_in_tokens(browser, rp, shared_student, scope=OFFLINE).body
+    real = tokens["refresh_token"]
+    tampered = real[:-1] + ("A" if real[-1] != "A" else "B")
+    for value in (tokens["access_token"], tampered, "x" * 600):
+        answer = refresh(client, rp, value)
+        assert answer.status_code == 400, value
+        assert answer.get_json()["error"] == "invalid_grant"
+    renewed = refresh(client, rp, real)
+    assert renewed.status_code == 200, renewed.get_json()
+    assert renewed.get_json()["refresh_token"] != real
