@@ -47,7 +47,7 @@ def built_app() -> Iterator:
         if hasattr(services.store, "flush_prefix"):
             services.store._p = f"mynagate-bench-{uuid.uuid4().hex[:10]}:"
             cleanup.callback(services.store.flush_prefix)
-        cleanup.callback(services.db.engine.dispose)
+        cleanup.callback(services.db.dispose)
         # First (callbacks run last-in first-out): the event writer and the bus stop before
         # their keys go.
         cleanup.callback(services.bus.close)

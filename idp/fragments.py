@@ -19,19 +19,21 @@ from flask import current_app
 from flask_babel import get_locale
 from markupsafe import Markup
 
-_rendered: dict[tuple[str, str], Markup] = {}
 _lock = threading.Lock()
 
 
 def once_per_language(key: str, caller: Callable[[], str]) -> Markup:
-    """The block's output for this request's language, rendered on its first use. When
-    templates reload (development), it is rendered each time, so an edit shows at once."""
-    if current_app.config.get("TEMPLATES_AUTO_RELOAD"):
+    """The block's output for this request's language, rendered on its first use and kept
+    by the app. When templates reload (development, debug), it is rendered each time, so
+    an edit shows at once."""
+    if current_app.jinja_env.auto_reload:
         return Markup(caller())  # noqa: S704 - the template's own output, already escaped
+    kept: dict[tuple[str, str], Markup] = current_app.extensions.setdefault(
+        "mynagate.fragments", {})
     cache_key = (key, str(get_locale() or ""))
-    found = _rendered.get(cache_key)
+    found = kept.get(cache_key)
     if found is None:
         found = Markup(caller())  # noqa: S704 - as above
         with _lock:
-            _rendered.setdefault(cache_key, found)
+            kept.setdefault(cache_key, found)
     return found

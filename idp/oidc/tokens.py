@@ -102,11 +102,13 @@ _TOKEN_WITH_FAMILY = {
     for kind, column in (("access_token", Token.access_token_hash),
                          ("refresh_token", Token.refresh_token_hash))}
 _TOKENS = Token.__table__.c
-# The refresh grant's lookup as plain columns (the family's prefixed), read into two
-# attribute views: loading the two ORM objects cost as much again as the statement.
-_FAMILY_PREFIX = "f_"
+# The refresh grant's lookup as plain columns (each table's under a prefix of its own, so
+# no two names can meet), read into two attribute views: loading the two ORM objects cost
+# as much again as the statement.
+_TOKEN_PREFIX, _FAMILY_PREFIX = "t_", "f_"
 _REFRESH_WITH_FAMILY = (
-    select(*_TOKENS, *[c.label(_FAMILY_PREFIX + c.name) for c in TokenFamily.__table__.c])
+    select(*[c.label(_TOKEN_PREFIX + c.name) for c in _TOKENS],
+           *[c.label(_FAMILY_PREFIX + c.name) for c in TokenFamily.__table__.c])
     .join(TokenFamily.__table__, TokenFamily.__table__.c.id == _TOKENS.family_id)
     .where(_TOKENS.refresh_token_hash == bindparam("hash")))
 _CLAIM_REFRESH = (update(Token.__table__)
@@ -233,9 +235,9 @@ def find_token(db: Session, value: str, kind: str | None = None) -> IssuedToken 
 
 def find_refresh_token(database: Database, value: str) -> IssuedToken | None:
     """The refresh token ``value`` with its family, for the refresh grant: one read, its
-    row and family as read-only attribute views (``row.scope``, ``family.revoked_at``),
-    not ORM objects (nothing here is written through them: the rotation is one statement
-    of its own)."""
+    row and family as attribute views of the columns (``row.scope``, ``family.revoked_at``),
+    not ORM objects: nothing is written through them (the rotation is one statement of its
+    own)."""
     if not isinstance(value, str) or not value or len(value) > 512:
         return None
     with database.one_statement() as conn:
@@ -243,9 +245,11 @@ def find_refresh_token(database: Database, value: str) -> IssuedToken | None:
     if found is None:
         return None
     columns = found._asdict()
-    family = {name[len(_FAMILY_PREFIX):]: columns.pop(name) for name in list(columns)
+    token = {name[len(_TOKEN_PREFIX):]: value for name, value in columns.items()
+             if name.startswith(_TOKEN_PREFIX)}
+    family = {name[len(_FAMILY_PREFIX):]: value for name, value in columns.items()
               if name.startswith(_FAMILY_PREFIX)}
-    return IssuedToken(SimpleNamespace(**columns), SimpleNamespace(**family),  # type: ignore[arg-type]
+    return IssuedToken(SimpleNamespace(**token), SimpleNamespace(**family),  # type: ignore[arg-type]
                        "refresh_token")
 
 

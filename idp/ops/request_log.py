@@ -53,7 +53,9 @@ def install_request_log(app: Flask, *, trust_incoming_id: bool) -> None:
 
     @app.before_request
     def start_request() -> None:
-        # The thread's context holds nothing of its last request: forget_request cleared it.
+        # forget_request cleared the thread's last request at its end; cleared again here
+        # (a microsecond) in case a teardown before it raised and Flask skipped the rest.
+        structlog.contextvars.clear_contextvars()
         request_id = incoming_request_id(request.environ.get(_REQUEST_ID_ENVIRON),
                                          trusted=trust_incoming_id) or new_request_id()
         g.request_id = request_id

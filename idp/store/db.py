@@ -13,7 +13,7 @@ Surviving a PostgreSQL restart or failover without a ping on every checkout
   it (they share the dead server), so after a restart at most the requests already holding
   a connection fail, and the error handler turns those into 503 + ``Retry-After``. There
   are two pools (transactions; autocommit reads and one-statement writes): a disconnect
-  on either retires the other's connections as well.
+  on either retires the other's older connections as well, at their next checkout.
 - **Bounded lifetime.** ``pool_recycle`` reconnects every connection after
   :data:`RECYCLE_SECONDS`, so after a failover behind a moved DNS name or a proxy no
   connection clings to the old server for long; TCP keepalives notice a server that
@@ -58,11 +58,14 @@ class Database:
             kwargs.update(pool_size=POOL_SIZE, max_overflow=POOL_OVERFLOW, pool_timeout=5,
                           pool_recycle=RECYCLE_SECONDS, connect_args=dict(_PG_CONNECT_ARGS))
         self.url = url
+        # When either pool last saw the server drop a connection (time.monotonic()): a
+        # connection of either pool opened before then is retired at its next checkout.
+        self._disconnect_seen = [0.0]
         self.engine: Engine = create_engine(url, **kwargs)
         if url.startswith("sqlite"):
             event.listen(self.engine, "connect", _sqlite_pragmas)
         else:
-            _install_pool_guards(self.engine, idle_ping_after)
+            _install_pool_guards(self.engine, idle_ping_after, self._disconnect_seen)
         # Reads and one-statement writes outside a transaction (no BEGIN and COMMIT round
         # trips: the hot path's single-row reads and the grants' one statement). A pool of
         # its own whose connections stay in autocommit: an execution option on the main
@@ -72,8 +75,7 @@ class Database:
         self._autocommit: Engine | None = None
         if not url.startswith("sqlite"):
             self._autocommit = create_engine(url, isolation_level="AUTOCOMMIT", **kwargs)
-            _install_pool_guards(self._autocommit, idle_ping_after)
-            _retire_together(self.engine, self._autocommit)
+            _install_pool_guards(self._autocommit, idle_ping_after, self._disconnect_seen)
         #: Shared with every session this database opens (``Session.info``): what a rule
         #: running inside a caller's unit of work needs besides the database (the
         #: short-lived store whose access-token copies a revocation deletes), without
@@ -145,18 +147,27 @@ def dialect_insert(dialect_name: str) -> Any:
     return {"postgresql": postgresql.insert, "sqlite": sqlite.insert}[dialect_name]
 
 
-def _install_pool_guards(engine: Engine, idle_ping_after: float) -> None:
-    """The checkout/checkin listeners described in the module docstring."""
+def _install_pool_guards(engine: Engine, idle_ping_after: float,
+                         disconnect_seen: list[float]) -> None:
+    """The connect/checkout/checkin/error listeners described in the module docstring.
+    ``disconnect_seen`` is shared by the database's two pools: a disconnect met on one
+    retires the other's older connections too (they went to the same server, so after a
+    restart the first request of each kind need not meet a dead one of its own)."""
 
     @event.listens_for(engine, "connect")
     def remember_process(_dbapi_conn, record) -> None:  # pragma: no cover - driver callback
         record.info["pid"] = os.getpid()
-        record.info["idle_since"] = time.monotonic()
+        record.info["idle_since"] = record.info["opened_at"] = time.monotonic()
 
     @event.listens_for(engine, "checkin")
     def remember_checkin(_dbapi_conn, record) -> None:
         if record is not None:
             record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "handle_error")
+    def remember_disconnect(context) -> None:
+        if context.is_disconnect:
+            disconnect_seen[0] = time.monotonic()
 
     @event.listens_for(engine, "checkout")
     def check_on_checkout(dbapi_conn, record, proxy) -> None:
@@ -164,26 +175,14 @@ def _install_pool_guards(engine: Engine, idle_ping_after: float) -> None:
             # Inherited across fork(): forget it without closing the parent's socket.
             record.dbapi_connection = proxy.dbapi_connection = None
             raise exc.DisconnectionError("connection opened in another process")
+        if record.info.get("opened_at", 0.0) < disconnect_seen[0]:
+            # Opened before the server dropped a connection of ours: retired (the pool
+            # closes it and retries the checkout with a new one).
+            raise exc.DisconnectionError("connection older than a disconnect")
         idle = time.monotonic() - record.info.get("idle_since", time.monotonic())
         if idle > idle_ping_after and not _alive(dbapi_conn):
             # The pool invalidates this connection and retries the checkout with a new one.
             raise exc.DisconnectionError("idle connection found dead at checkout")
-
-
-def _retire_together(*engines: Engine) -> None:
-    """A disconnect seen on one pool retires the others' connections too: they all went to
-    the same server, so after a restart the first request of every kind must not each
-    meet a dead connection of its own pool. ``dispose(close=False)`` gives the pool a fresh
-    start without saying goodbye on sockets that are dead (or in use by another thread,
-    which drops its connection when it gives it back)."""
-    for engine in engines:
-        others = [other for other in engines if other is not engine]
-
-        @event.listens_for(engine, "handle_error")
-        def retire_the_others(context, others=others) -> None:
-            if context.is_disconnect:
-                for other in others:
-                    other.dispose(close=False)
 
 
 def _alive(dbapi_conn) -> bool:

@@ -63,26 +63,25 @@ def test_the_card_pages_kept_sentences_follow_each_requests_language(crl_app):
     and the page's own per-request parts (the CSRF token) are never among the kept."""
     import re
 
-    import idp.fragments
-
     app, client = crl_app, crl_app.test_client()
-    idp.fragments._rendered.clear()
-    reloads = app.config["TEMPLATES_AUTO_RELOAD"]
-    app.config["TEMPLATES_AUTO_RELOAD"] = False  # the cache is off while templates reload
+    kept = app.extensions.setdefault("mynagate.fragments", {})
+    kept.clear()
+    reloads = app.jinja_env.auto_reload
+    app.jinja_env.auto_reload = False  # the cache is off while templates reload
     pages = [client.get(f"/login/card?lang={lang}").get_data(as_text=True)
              for lang in ("en", "ja", "en", "ja")]
     looking = [re.search(r'data-msg-looking="([^"]*)"', page).group(1) for page in pages]
     assert looking == ["Looking for the card app…", "カードアプリをさがしています…"] * 2
     assert "Check the card" in pages[2] and "Check the card" not in pages[3]
-    assert {key for key, _lang in idp.fragments._rendered} == {"card-messages", "card-steps"}
+    assert {key for key, _lang in kept} == {"card-messages", "card-steps"}
     tokens = [re.search(r'data-csrf="([^"]*)"', page).group(1) for page in pages]
-    for kept in idp.fragments._rendered.values():
-        assert not any(token in kept for token in tokens)
+    for fragment in kept.values():
+        assert not any(token in fragment for token in tokens)
     # Kept, it is the same text as rendered afresh.
-    app.config["TEMPLATES_AUTO_RELOAD"] = True  # rendered afresh each time
+    app.jinja_env.auto_reload = True  # rendered afresh each time
     try:
         again = client.get("/login/card?lang=en").get_data(as_text=True)
     finally:
-        app.config["TEMPLATES_AUTO_RELOAD"] = reloads
+        app.jinja_env.auto_reload = reloads
     strip = re.compile(r'data-csrf="[^"]*"')
     assert strip.sub("", again) == strip.sub("", pages[0])
