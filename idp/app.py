@@ -44,7 +44,7 @@ from idp.clients.cache import ClientCache
 from idp.event_log import open_event_log
 from idp.extensions import babel, csrf
 from idp.fragments import once_per_language
-from idp.input_limits import BoundedRequest
+from idp.input_limits import NUL_REFUSAL, BoundedRequest, json_has_nul
 from idp.keys import SigningKeys
 from idp.oidc.registration import bp as registration_bp
 from idp.oidc.server import build_authorization_server
@@ -290,8 +290,7 @@ def _carries_nul() -> bool:
     if mimetype == "application/x-www-form-urlencoded":
         return _encoded_nul(request.get_data(cache=True))
     if request.is_json:
-        body = request.get_data(cache=True)
-        return b"\\u0000" in body or b"\x00" in body
+        return json_has_nul(request.get_data(cache=True))
     if mimetype == "multipart/form-data":
         # A multipart part can come without a name (None): refused by the caller anyway.
         return any("\x00" in (key or "") or "\x00" in (value or "")
@@ -312,7 +311,7 @@ def install_input_guard(app: Flask) -> None:
         # PostgreSQL cannot store it while SQLite can: refuse it at the door, the same on
         # both backends, before any view sees it.
         if _carries_nul():
-            raise BadRequest("the request contains a NUL (U+0000) character")
+            raise BadRequest(NUL_REFUSAL)
         # A multipart part without a name cannot be any field we read, and the CSRF check
         # would trip on it (a None key): refuse it here, as the client's error.
         if request.mimetype == "multipart/form-data" and \

@@ -51,15 +51,29 @@ def json_body_problem(raw: bytes) -> str | None:
     return None
 
 
+#: The one refusal of a U+0000 in a request (idp.app's input guard, and JSON read here).
+NUL_REFUSAL = "the request contains a NUL (U+0000) character"
+
+
+def json_has_nul(raw: bytes) -> bool:
+    """Whether a JSON body holds U+0000: JSON writes it as an escape, or carries the byte."""
+    return b"\\u0000" in raw or b"\x00" in raw
+
+
 class BoundedRequest(Request):
     """Flask's request with the JSON limits applied to every parse: too large or too deep
-    is a 400 naming the limit, whatever ``silent`` says (silence would hide why)."""
+    is a 400 naming the limit, whatever ``silent`` says (silence would hide why). A body
+    parsed as JSON whatever its type (``force``) is refused for a NUL like a JSON one
+    (the input guard sees only what says it is JSON)."""
 
     def get_json(self, force: bool = False, silent: bool = False, cache: bool = True):
         if force or self.is_json:
-            problem = json_body_problem(self.get_data(cache=True))
+            raw = self.get_data(cache=True)
+            problem = json_body_problem(raw)
             if problem is not None:
                 raise BadRequest(problem)
+            if json_has_nul(raw):
+                raise BadRequest(NUL_REFUSAL)
         return super().get_json(force=force, silent=silent, cache=cache)
 
 
