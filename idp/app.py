@@ -44,7 +44,7 @@ from idp.clients.cache import ClientCache
 from idp.event_log import open_event_log
 from idp.extensions import babel, csrf
 from idp.fragments import once_per_language
-from idp.input_limits import NUL_REFUSAL, BoundedRequest, json_has_nul
+from idp.input_limits import NUL_REFUSAL, BoundedRequest, json_has_nul, urlencoded_has_nul
 from idp.keys import SigningKeys
 from idp.oidc.registration import bp as registration_bp
 from idp.oidc.server import build_authorization_server
@@ -281,14 +281,12 @@ def _wants_json() -> bool:
 def _carries_nul() -> bool:
     """Whether the query, a form field or a JSON body holds U+0000 (uploaded files are the
     views' business: a roster file is checked as a file). The query and a urlencoded body
-    are looked at as sent: there U+0000 can only be ``%00`` or the raw byte (an escape is
-    two hex digits: 00 has no other spelling), and the form is parsed later from the same
-    cached bytes."""
-    if _encoded_nul(request.query_string):
+    are looked at as sent; the form is parsed later from the same cached bytes."""
+    if urlencoded_has_nul(request.query_string):
         return True
     mimetype = request.mimetype
     if mimetype == "application/x-www-form-urlencoded":
-        return _encoded_nul(request.get_data(cache=True))
+        return urlencoded_has_nul(request.get_data(cache=True))
     if request.is_json:
         return json_has_nul(request.get_data(cache=True))
     if mimetype == "multipart/form-data":
@@ -296,10 +294,6 @@ def _carries_nul() -> bool:
         return any("\x00" in (key or "") or "\x00" in (value or "")
                    for key, value in request.form.items(multi=True))
     return False
-
-
-def _encoded_nul(raw: bytes) -> bool:
-    return b"%00" in raw or b"\x00" in raw
 
 
 def install_input_guard(app: Flask) -> None:

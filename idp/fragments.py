@@ -12,14 +12,11 @@ must not be put inside one: it would be shown to the next person.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 
 from flask import current_app
 from flask_babel import get_locale
 from markupsafe import Markup
-
-_lock = threading.Lock()
 
 
 def once_per_language(key: str, caller: Callable[[], str]) -> Markup:
@@ -33,7 +30,6 @@ def once_per_language(key: str, caller: Callable[[], str]) -> Markup:
     cache_key = (key, str(get_locale() or ""))
     found = kept.get(cache_key)
     if found is None:
-        found = Markup(caller())  # noqa: S704 - as above
-        with _lock:
-            kept.setdefault(cache_key, found)
+        # Two first renders at once make the same text; setdefault keeps one (atomic).
+        found = kept.setdefault(cache_key, Markup(caller()))  # noqa: S704 - as above
     return found

@@ -55,6 +55,12 @@ def json_body_problem(raw: bytes) -> str | None:
 NUL_REFUSAL = "the request contains a NUL (U+0000) character"
 
 
+def urlencoded_has_nul(raw: bytes) -> bool:
+    """Whether a query string or urlencoded body holds U+0000, looked at as sent: there it
+    can only be ``%00`` (an escape is two hex digits: 00 has no other spelling) or the byte."""
+    return b"%00" in raw or b"\x00" in raw
+
+
 def json_has_nul(raw: bytes) -> bool:
     """Whether a JSON body holds U+0000: JSON writes it as an escape, or carries the byte."""
     return b"\\u0000" in raw or b"\x00" in raw

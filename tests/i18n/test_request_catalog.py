@@ -38,4 +38,3 @@ def test_the_furigana_filter_gives_back_plain_ruby_and_nothing_else():
     assert "<script>" not in shown and "&lt;script&gt;" in shown
     assert "<ruby onclick" not in shown and "<b>" not in shown
     assert str(reading("<ruby>確認<rt>かくにん</rt></ruby>する")) == "かくにんする"
-

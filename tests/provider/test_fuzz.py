@@ -114,7 +114,7 @@ def test_a_nul_character_is_a_client_error_on_every_backend(app, method, path, k
 def test_a_body_read_as_json_whatever_its_type_is_refused_for_a_nul():
     """Four views read their body as JSON whatever its Content-Type (``force=True``): the
     input guard, which looks at what says it is JSON, does not see those; the parse does."""
-    from flask import Flask
+    from flask import Flask, request
     from werkzeug.exceptions import BadRequest
 
     from idp.input_limits import NUL_REFUSAL, BoundedRequest
@@ -124,15 +124,11 @@ def test_a_body_read_as_json_whatever_its_type_is_refused_for_a_nul():
     for body in ('{"bridge": "\\u0000"}', '{"bridge": "\x00"}'):
         with app.test_request_context("/", method="POST", data=body,
                                       content_type="text/plain"):
-            from flask import request
-
             with pytest.raises(BadRequest) as refused:
                 request.get_json(force=True)
             assert refused.value.description == NUL_REFUSAL
     with app.test_request_context("/", method="POST", data='{"bridge": "ok"}',
                                   content_type="text/plain"):
-        from flask import request
-
         assert request.get_json(force=True) == {"bridge": "ok"}
 
 
