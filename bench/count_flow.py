@@ -1,5 +1,6 @@
-"""Instructions per SSO flow, counted by valgrind's callgrind: a developer's lens that a busy
-machine does not move (the harness's rates moved 0.53x -> 0.88x with the code unchanged).
+"""Instructions per SSO flow (or card sign-in), counted by valgrind's callgrind: a
+developer's lens that a busy machine does not move (the harness's rates moved 0.53x ->
+0.88x with the code unchanged).
 
 It runs the in-process flow of ``bench/profile_flow.py`` (authorize -> token -> UserInfo
 through the Flask test client, on PostgreSQL + Redis) twice under callgrind, with 0 and with
@@ -10,7 +11,11 @@ libraries are shown apart and left out of the figure to compare: RSA key generat
 start-up tries a random number of primes, and the signature itself is the same for every
 provider. Two runs of the same code agree to about 1% here.
 
-Run: .venv/bin/python bench/count_flow.py [--flows 200]   (about 3 minutes)
+``--flow card`` counts the card sign-in of ``bench/profile_card.py`` instead (authorize ->
+card page -> challenge -> verify -> code -> token; the card's own signature, made by the
+test, is in the cryptography figure).
+
+Run: .venv/bin/python bench/count_flow.py [--flows 200] [--flow sso|card]   (about 3 minutes)
 Compare two commits: run it in each checkout (a ``git worktree``), minutes apart or not.
 """
 
@@ -28,10 +33,13 @@ ROOT = Path(__file__).resolve().parent.parent
 APART = ("_rust.abi3.so", "argon2")  # cryptography's and argon2-cffi's compiled code
 
 
-def run_flows(flows: int) -> None:
+def run_flows(flows: int, flow: str) -> None:
     """The inner run (under valgrind): warm up, then ``flows`` flows, then exit."""
     sys.path.insert(0, str(ROOT))
     sys.path.insert(0, str(ROOT / "bench"))
+    if flow == "card":
+        run_card_sign_ins(flows)
+        return
     import profile_flow
 
     from tests.conftest import Browser
@@ -44,6 +52,17 @@ def run_flows(flows: int) -> None:
             Browser(client).sign_in_and_authorize(rp, student, scope="openid profile")
             for _ in range(20 + flows):
                 profile_flow.one_flow(client, rp, None)
+
+
+def run_card_sign_ins(flows: int) -> None:
+    import profile_card
+
+    with tempfile.TemporaryDirectory() as tmp:
+        app, stack, pki_dir = profile_card.build(Path(tmp))
+        with stack:
+            client_id, secret, card = profile_card.seed(app, pki_dir)
+            for _ in range(20 + flows):
+                profile_card.one_flow(app, client_id, secret, card)
 
 
 def main_thread_counts(out_file: Path) -> tuple[int, int]:
@@ -63,11 +82,11 @@ def main_thread_counts(out_file: Path) -> tuple[int, int]:
     return total, apart
 
 
-def counted(flows: int, workdir: Path) -> tuple[int, int]:
+def counted(flows: int, workdir: Path, flow: str) -> tuple[int, int]:
     out_file = workdir / f"callgrind.{flows}.out"
     subprocess.run(["valgrind", "--tool=callgrind", "--separate-threads=yes",
                     f"--callgrind-out-file={out_file}", sys.executable, __file__,
-                    "--inner", str(flows)], check=True, cwd=ROOT,
+                    "--inner", str(flows), "--flow", flow], check=True, cwd=ROOT,
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                    env={**os.environ, "PYTHONPATH": str(ROOT)})
     return main_thread_counts(out_file)
@@ -76,19 +95,21 @@ def counted(flows: int, workdir: Path) -> tuple[int, int]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--flows", type=int, default=200)
+    parser.add_argument("--flow", choices=("sso", "card"), default="sso")
     parser.add_argument("--inner", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.inner is not None:
-        run_flows(args.inner)
+        run_flows(args.inner, args.flow)
         return
     if not shutil.which("valgrind") or not shutil.which("callgrind_annotate"):
         sys.exit("count_flow: valgrind is not installed (apt-get install valgrind)")
     with tempfile.TemporaryDirectory(prefix="count-flow-") as tmp:
-        base_total, base_apart = counted(0, Path(tmp))
-        total, apart = counted(args.flows, Path(tmp))
+        base_total, base_apart = counted(0, Path(tmp), args.flow)
+        total, apart = counted(args.flows, Path(tmp), args.flow)
     per_flow = (total - base_total) / args.flows / 1e6
     crypto = (apart - base_apart) / args.flows / 1e6
-    print(f"per SSO flow, main thread (client + server): {per_flow - crypto:.2f} M "
+    what = "SSO flow" if args.flow == "sso" else "card sign-in"
+    print(f"per {what}, main thread (client + server): {per_flow - crypto:.2f} M "
           f"instructions, besides {crypto:.2f} M in cryptography/argon2")
 
 

@@ -95,17 +95,20 @@ class Counts:
         for engine in svc.db.engines:
             event.listen(engine, "before_cursor_execute", count)
 
-        redis_client = getattr(svc.store, "_r", None)
-        if redis_client is not None:
-            original = redis_client.execute_command
+        if getattr(svc.store, "_r", None) is not None:
+            # On the class: the store's threads each hold a client of their own. Every
+            # command of this process counts (the event log's drainer too, as for SQL).
+            import redis
 
-            def counted(*args, **kwargs):
+            original = redis.Redis.execute_command
+
+            def counted(client, *args, **kwargs):
                 self.redis[self.label] += 1
                 self.statements.setdefault(self.label, []).append(
                     "redis " + " ".join(str(a)[:60] for a in args[:2]))
-                return original(*args, **kwargs)
+                return original(client, *args, **kwargs)
 
-            redis_client.execute_command = counted
+            redis.Redis.execute_command = counted
 
 
 class StepTimer:

@@ -7,14 +7,17 @@ Used from a template as a call block, around text that holds nothing of the requ
     {% call once_per_language("card-messages") %} ... {% endcall %}
 
 A fragment with anything of the request in it (a token, a name, a URL with a transaction)
-must not be put inside one: it would be shown to the next person.
+must not be put inside one: it would be shown to the next person. Plain links to the
+provider's own pages (``url_for('static', ...)``, a help page) may: a fragment is kept per
+language *and* per mount point (the WSGI script root), the one part of such a URL that
+can differ between two requests.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from flask import current_app
+from flask import current_app, request
 from flask_babel import get_locale
 from markupsafe import Markup
 
@@ -25,9 +28,9 @@ def once_per_language(key: str, caller: Callable[[], str]) -> Markup:
     an edit shows at once."""
     if current_app.jinja_env.auto_reload:
         return Markup(caller())  # noqa: S704 - the template's own output, already escaped
-    kept: dict[tuple[str, str], Markup] = current_app.extensions.setdefault(
+    kept: dict[tuple[str, str, str], Markup] = current_app.extensions.setdefault(
         "mynagate.fragments", {})
-    cache_key = (key, str(get_locale() or ""))
+    cache_key = (key, str(get_locale() or ""), request.script_root)
     found = kept.get(cache_key)
     if found is None:
         # Two first renders at once make the same text; setdefault keeps one (atomic).

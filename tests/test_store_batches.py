@@ -47,3 +47,75 @@ def test_when_redis_cannot_take_a_batch_every_fallback_runs_then_it_says_so():
         assert store.on_batch_failure(lambda: ran.append("second"))
     assert ran == ["failing", "second"]
     assert not store.on_batch_failure(lambda: None)  # the batch is closed
+
+
+# -- each thread's own connection (RedisStore._here)
+@pytest.fixture
+def redis_store():
+    import uuid
+
+    import redis
+
+    from tests.conftest import REDIS_URL, need
+
+    try:
+        redis.Redis.from_url(REDIS_URL).ping()
+    except redis.RedisError as exc:
+        need(False, f"Redis not reachable: {exc}")
+    store = RedisStore(REDIS_URL, prefix=f"test-{uuid.uuid4().hex}:")
+    yield store
+    store.flush_prefix()
+
+
+def _held_address(store: RedisStore) -> str:
+    host, port = store._here().connection._sock.getsockname()[:2]
+    return f"{host}:{port}"
+
+
+def test_a_thread_keeps_its_connection_and_two_threads_hold_two(redis_store):
+    import threading
+
+    redis_store.put("k", {"n": 1}, 60)
+    first = _held_address(redis_store)
+    for _ in range(3):
+        assert redis_store.get("k") == {"n": 1}
+    assert _held_address(redis_store) == first
+    seen: list[str] = []
+    other = threading.Thread(target=lambda: (redis_store.get("k"),
+                                             seen.append(_held_address(redis_store))))
+    other.start()
+    other.join(10)
+    assert seen and seen[0] != first
+
+
+def test_a_connection_the_server_closed_is_replaced_and_the_call_still_answers(redis_store):
+    """Redis closes idle connections (its ``timeout``), and a restart closes them all: the
+    next call on the thread's connection is still answered, not a 503."""
+    import redis
+
+    from tests.conftest import REDIS_URL
+
+    redis_store.put("k", {"n": 1}, 60)
+    held = _held_address(redis_store)
+    assert redis.Redis.from_url(REDIS_URL).client_kill_filter(addr=held) == 1
+    assert redis_store.get("k") == {"n": 1}
+
+
+def test_after_a_failure_the_thread_lets_its_connection_go(redis_store, monkeypatch):
+    """A failed call gives the connection back to the pool (which connects it afresh, a
+    Sentinel-managed one to the primary the Sentinels name now): the next call takes
+    another and is answered."""
+    import redis
+
+    redis_store.put("k", {"n": 1}, 60)
+    broken = redis_store._here()
+
+    def refuse(*_args, **_kwargs):
+        raise redis.ConnectionError("the primary went away")
+
+    monkeypatch.setattr(broken, "get", refuse)
+    with pytest.raises(StoreUnavailable):
+        redis_store.get("k")
+    assert broken.connection is None  # given back
+    assert redis_store._here() is not broken
+    assert redis_store.get("k") == {"n": 1}

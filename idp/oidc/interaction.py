@@ -76,7 +76,11 @@ class LoginTransaction:
         return cls(id=txn_id, **{k: v for k, v in record.items() if k in names})
 
     def to_record(self) -> dict[str, Any]:
-        return {k: v for k, v in dataclasses.asdict(self).items() if k != "id"}
+        # A shallow copy: dataclasses.asdict deep-copies every value on each save.
+        record = {name: getattr(self, name) for name in self.__dataclass_fields__}
+        del record["id"]
+        record["params"] = dict(self.params)
+        return record
 
     def save(self) -> None:
         svc = services()

@@ -248,15 +248,17 @@ def authorize():
         return _redirect_error(error)
     if not decision.proceed:
         return _interact(decision, payload, client, txn)
-    if txn is not None:
+    if txn is not None and txn.denied:
         txn.finish()
-        if txn.denied:
-            # The person said no on the consent page: access_denied back to the app.
-            return server().create_authorization_response(
-                request=grant.request, grant_user=None, grant=grant)
+        # The person said no on the consent page: access_denied back to the app.
+        return server().create_authorization_response(
+            request=grant.request, grant_user=None, grant=grant)
     svc = services()
-    # The code's record and its audit event go to Redis in one round trip.
+    # The code's record, its audit event and the end of the transaction go to Redis in
+    # one round trip.
     with svc.store.batched():
+        if txn is not None:
+            txn.finish()
         svc.events.audit("authorize.code_issued", client_id=client.get_client_id(),
                          account_id=user.account.id, acr=user.auth.acr)
         # The request the consent grant parsed, not a new one made from Flask's again.

@@ -87,7 +87,10 @@ class StoreSessionInterface(SessionInterface):
         if session.store_down or (not session and not session.session_id):
             return
         try:
-            self._save(session, response)
+            # The old record's removal, the new one and the account's index of its
+            # sessions: one round trip.
+            with self.store.batched():
+                self._save(session, response)
         except StoreUnavailable:
             # Too late to change the answer; the next request gets a 503 from open_session.
             return

@@ -260,24 +260,72 @@ class RedisStore:
         self._add_member = self._r.register_script(_ADD_MEMBER_LUA)
         self._take_if = self._r.register_script(self._TAKE_IF)
         self._batch = threading.local()
+        self._thread = threading.local()
+
+    def _here(self) -> Any:
+        """This thread's client, holding one connection of the shared pool as its own.
+
+        A request makes several calls in a row from one thread; a pooled call takes a
+        connection out under the pool's lock and puts it back each time, ~30% of a
+        command's CPU in redis-py. A thread keeps its connection while it lives (a
+        gunicorn worker's threads live as long as it does; one that ends gives it back).
+        After a failed command the thread lets its connection go (:meth:`_let_go`). A
+        Redis Cluster client routes each key to its node itself: it is used as it is."""
+        client = getattr(self._thread, "client", None)
+        if client is None:
+            if self._cluster:
+                client = self._r
+            else:
+                import redis
+
+                try:  # takes its connection now, so it can find Redis down
+                    client = redis.Redis(connection_pool=self._r.connection_pool,
+                                         single_connection_client=True)
+                except self._redis_errors as exc:
+                    raise StoreUnavailable(str(exc)) from exc
+            self._thread.client = client
+        elif not self._cluster:
+            # What the pool checks at each checkout: a connection with something to read
+            # before a command is sent was closed by the server (its idle timeout, a
+            # restart). Connected afresh now, the command is answered, not a 503.
+            held = client.connection
+            try:
+                if held.can_read():
+                    held.disconnect()
+            except self._redis_errors:
+                held.disconnect()
+        return client
 
     def _call(self, fn, *args):
         try:
             return fn(*args)
         except self._redis_errors as exc:
+            self._let_go()
             raise StoreUnavailable(str(exc)) from exc
 
+    def _let_go(self) -> None:
+        """After a failure this thread's connection goes back to the pool, and the next
+        call takes one anew: the pool connects it as it connects any (a kept Sentinel
+        connection would reconnect to the old primary's address, not ask the Sentinels)."""
+        client = self._thread.__dict__.pop("client", None)
+        if client is not None and client is not self._r:
+            try:
+                client.close()
+            except self._redis_errors:
+                pass
+
     def put(self, key: str, value: dict[str, Any], ttl: int) -> None:
-        self._call(self.writer().set, self._p + key, json.dumps(value), max(1, ttl))
+        self._call(self._batch_or_here().set, self._p + key, json.dumps(value), max(1, ttl))
 
     # -- write-behind batches: the writes a request makes once its work is committed (the
     # token grants' access-token copy and event records) cost one round trip, not one each.
     @contextmanager
     def batched(self) -> Iterator[None]:
-        """Writes this thread makes inside (:meth:`put`, and what goes through
-        :meth:`writer`) are sent together, in one round trip, when the block ends, even if
-        it raised. Reads inside would get no answer: make none. When Redis cannot take
-        the batch, the ``on_batch_failure`` callbacks run, then StoreUnavailable."""
+        """Writes this thread makes inside (:meth:`put`, :meth:`delete`,
+        :meth:`add_member`, :meth:`put_unless`, and what goes through :meth:`writer`) are
+        sent together, in one round trip, when the block ends,
+        even if it raised. Reads inside would get no answer: make none. When Redis cannot
+        take the batch, the ``on_batch_failure`` callbacks run, then StoreUnavailable."""
         if getattr(self._batch, "pipe", None) is not None:
             yield  # already inside one: the outer block sends
             return
@@ -318,7 +366,7 @@ class RedisStore:
                 # round trip of its own each time (Redis caches the compiled script).
                 pipe.eval(_PUT_UNLESS_LUA, 2, *keys, blob, ttl)
             else:
-                self._call(self._put_unless, keys, [blob, ttl])
+                self._call(self._put_unless, keys, [blob, ttl], self._here())
             return
         self._call(lambda: self._r.set(keys[0], blob, ex=ttl))
         if self._call(self._r.exists, keys[1]):
@@ -333,6 +381,12 @@ class RedisStore:
         pipe = getattr(self._batch, "pipe", None)
         return self._r if pipe is None else pipe
 
+    def _batch_or_here(self) -> Any:
+        """As :meth:`writer`, with this thread's own client outside a batch (for the
+        store's own calls, which all go through :meth:`_call`)."""
+        pipe = getattr(self._batch, "pipe", None)
+        return self._here() if pipe is None else pipe
+
     def on_batch_failure(self, fallback: Callable[[], None]) -> bool:
         """Register what to do instead if the open batch cannot be sent; False when no
         batch is open (the write goes at once, and its caller handles its failure)."""
@@ -344,36 +398,42 @@ class RedisStore:
 
     def put_if_absent(self, key: str, value: dict[str, Any], ttl: int) -> bool:
         def op():
-            return self._r.set(self._p + key, json.dumps(value), ex=max(1, ttl), nx=True)
+            return self._here().set(self._p + key, json.dumps(value), ex=max(1, ttl),
+                                    nx=True)
         return bool(self._call(op))
 
     def get(self, key: str) -> dict[str, Any] | None:
-        blob = self._call(self._r.get, self._p + key)
+        blob = self._call(self._here().get, self._p + key)
         return json.loads(blob) if blob else None
 
     def take(self, key: str) -> dict[str, Any] | None:
-        blob = self._call(self._r.getdel, self._p + key)
+        blob = self._call(self._here().getdel, self._p + key)
         return json.loads(blob) if blob else None
 
     def delete(self, key: str) -> None:
-        self._call(self._r.delete, self._p + key)
+        self._call(self._batch_or_here().delete, self._p + key)
 
     def incr(self, key: str, ttl: int) -> int:
-        return int(self._call(self._incr, [self._p + key], [max(1, ttl)]))
+        return int(self._call(self._incr, [self._p + key], [max(1, ttl)], self._here()))
 
     def tally(self, key: str, delta: int, ttl: int,
               stamp: float | None = None) -> tuple[int, float]:
         def op():
             return self._tally(keys=[self._p + key],
-                               args=[delta, max(1, ttl), "" if stamp is None else repr(stamp)])
+                               args=[delta, max(1, ttl), "" if stamp is None else repr(stamp)],
+                               client=self._here())
         n, t = self._call(op)
         return int(n), float(t)
 
     def ttl(self, key: str) -> int:
-        return int(self._call(self._r.ttl, self._p + key))
+        return int(self._call(self._here().ttl, self._p + key))
 
     def add_member(self, key: str, member: str, ttl: int) -> None:
-        self._call(self._add_member, [self._p + key], [member, max(1, ttl)])
+        pipe = getattr(self._batch, "pipe", None)
+        if pipe is not None:  # EVAL in a batch: see put_unless
+            pipe.eval(_ADD_MEMBER_LUA, 1, self._p + key, member, max(1, ttl))
+            return
+        self._call(self._add_member, [self._p + key], [member, max(1, ttl)], self._here())
 
     def members(self, key: str) -> set[str]:
         raw = self._call(self._r.smembers, self._p + key)
@@ -402,8 +462,8 @@ class RedisStore:
 
     def take_if(self, key: str, field: str, expected: str) -> TakeResult:
         """Compare-and-take atomically (a Lua script): see :meth:`MemoryStore.take_if`."""
-        found = self._call(self._take_if, [self._p + key], [field, expected, _SPENT_OPENING,
-                                                          SPENT_KEPT_FOR])
+        found = self._call(self._take_if, [self._p + key],
+                           [field, expected, _SPENT_OPENING, SPENT_KEPT_FOR], self._here())
         if found in (0, 1):
             return TakeResult(None, found == 1)
         if isinstance(found, bytes):

@@ -73,10 +73,13 @@ def test_the_card_pages_kept_sentences_follow_each_requests_language(crl_app):
     looking = [re.search(r'data-msg-looking="([^"]*)"', page).group(1) for page in pages]
     assert looking == ["Looking for the card app…", "カードアプリをさがしています…"] * 2
     assert "Check the card" in pages[2] and "Check the card" not in pages[3]
-    assert {key for key, _lang in kept} == {"card-messages", "card-steps"}
+    assert {key for key, _lang, _root in kept} == {
+        "card-messages", "card-steps", "card-login-start", "card-login-error-box",
+        "card-login-pair-and-help"}
     tokens = [re.search(r'data-csrf="([^"]*)"', page).group(1) for page in pages]
     for fragment in kept.values():
         assert not any(token in fragment for token in tokens)
+        assert "txn=" not in fragment  # nothing of a sign-in's transaction
     # Kept, it is the same text as rendered afresh.
     app.jinja_env.auto_reload = True  # rendered afresh each time
     try:
@@ -85,3 +88,25 @@ def test_the_card_pages_kept_sentences_follow_each_requests_language(crl_app):
         app.jinja_env.auto_reload = reloads
     strip = re.compile(r'data-csrf="[^"]*"')
     assert strip.sub("", again) == strip.sub("", pages[0])
+
+
+def test_the_card_pages_kept_parts_follow_the_mount_point(crl_app):
+    """A kept fragment's links to the provider's own pages (the drawing, the help page)
+    are right for each mount point the provider is reached under (behind a proxy at /idp,
+    and directly), whichever came first: fragments are kept per script root too."""
+    app, client = crl_app, crl_app.test_client()
+    app.extensions.setdefault("mynagate.fragments", {}).clear()
+    reloads = app.jinja_env.auto_reload
+    app.jinja_env.auto_reload = False
+    try:
+        mounted = client.get("/login/card", base_url="http://localhost/idp/")
+        direct = client.get("/login/card")
+    finally:
+        app.jinja_env.auto_reload = reloads
+    assert mounted.status_code == direct.status_code == 200
+    drawing = re.compile(r'<img src="([^"]*card-reader\.svg)"')
+    assert drawing.search(mounted.get_data(as_text=True)).group(1) == "/idp/static/card-reader.svg"
+    assert drawing.search(direct.get_data(as_text=True)).group(1) == "/static/card-reader.svg"
+    help_link = re.compile(r'<a href="([^"]*)#help-tablet"')
+    assert help_link.search(mounted.get_data(as_text=True)).group(1).startswith("/idp/")
+    assert not help_link.search(direct.get_data(as_text=True)).group(1).startswith("/idp/")
