@@ -7,8 +7,12 @@ from __future__ import annotations
 import os
 
 from idp.app import create_app
+from idp.ops.heap import freeze_again_later, freeze_what_is_held
 
 app = create_app()
+# As `idp serve` does (idp.ops.heap); gunicorn imports this module in the worker itself.
+freeze_what_is_held()
+freeze_again_later()
 _prefix = os.environ.get("BENCH_REDIS_PREFIX")
 _store = app.extensions["mynagate"].store
 if _prefix and hasattr(_store, "flush_prefix"):

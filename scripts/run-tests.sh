@@ -13,6 +13,8 @@ echo "== SQLite + in-process store: whole suite"
 MYNAGATE_TEST_BACKEND=sqlite $BIN/pytest -q -p no:cacheprovider -m "not deploy and not multi_instance" "$@" || status=$?
 echo "== PostgreSQL + Redis: everything that stores (the pure JPKI core and the card bridge"
 echo "   don't touch the provider's storage: they ran once above; the bench smoke test runs here)"
-MYNAGATE_TEST_BACKEND=postgres $BIN/pytest -q -p no:cacheprovider -m "not pcsc and not browser" \
+# Two processes (pytest-xdist): each test has its own database and Redis prefix, and the
+# multi-instance tests their own servers on free ports; the suite stays well under 15 min.
+MYNAGATE_TEST_BACKEND=postgres $BIN/pytest -q -p no:cacheprovider -n 2 -m "not pcsc and not browser" \
   --ignore=tests/jpki --ignore=tests/bridge "$@" || status=$?
 exit $status

@@ -68,6 +68,9 @@ def serve(ctx: Ctx, host: str, port: int) -> None:
     settings = ctx.services.settings
     app = ctx.app
     check_signing_keys(ctx.services)
+    from idp.ops.heap import freeze_again_later, freeze_what_is_held
+
+    freeze_what_is_held()  # before the fork: see idp.ops.heap
     if settings.workers > 1:
         from gunicorn.app.base import BaseApplication
 
@@ -82,6 +85,7 @@ def serve(ctx: Ctx, host: str, port: int) -> None:
                 self.cfg.set("threads", 4)
                 # A dead worker's live gauges must not be summed with the living.
                 self.cfg.set("child_exit", lambda _server, worker: mark_process_dead(worker.pid))
+                self.cfg.set("post_fork", lambda _server, _worker: freeze_again_later())
                 self.cfg.set("logger_class", json_gunicorn_logger())
 
             def load(self):
@@ -92,6 +96,7 @@ def serve(ctx: Ctx, host: str, port: int) -> None:
     from werkzeug.serving import run_simple
 
     click.echo(f"Mynagate serving {settings.issuer} on http://{host}:{port}")
+    freeze_again_later()
     run_simple(host, port, app, threaded=True, use_reloader=False)
 
 

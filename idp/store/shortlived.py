@@ -11,7 +11,7 @@ import json
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -309,10 +309,8 @@ class RedisStore:
         connection would reconnect to the old primary's address, not ask the Sentinels)."""
         client = self._thread.__dict__.pop("client", None)
         if client is not None and client is not self._r:
-            try:
+            with suppress(*self._redis_errors):  # it is being let go anyway
                 client.close()
-            except self._redis_errors:
-                pass
 
     def put(self, key: str, value: dict[str, Any], ttl: int) -> None:
         self._call(self._batch_or_here().set, self._p + key, json.dumps(value), max(1, ttl))
