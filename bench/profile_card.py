@@ -30,6 +30,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from profile_flow import Counts, StepTimer  # noqa: E402
 
+from idp.ops.heap import freeze_what_is_held  # noqa: E402
 from tests.conftest import (  # noqa: E402 - the test helpers build the app as the tests do
     PG_ADMIN_URL,
     REDIS_URL,
@@ -159,6 +160,7 @@ def main() -> None:
             client_id, secret, card = seed(app, pki_dir)
             for _ in range(3):
                 one_flow(app, client_id, secret, card)  # warm the caches
+            freeze_what_is_held()  # as a serving process does (idp.ops.heap)
             counts = Counts(app)
             one_flow(app, client_id, secret, card, counts)
             print("per card sign-in: SQL statements and Redis commands")

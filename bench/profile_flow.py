@@ -191,6 +191,9 @@ def main() -> None:
             c = app.test_client()
             Browser(c).sign_in_and_authorize(rp, student, scope="openid profile")
             one_flow(c, rp, None)  # warm caches
+            from idp.ops.heap import freeze_what_is_held
+
+            freeze_what_is_held()  # as a serving process does (idp.ops.heap)
             counts = Counts(app)
             one_flow(c, rp, counts)
             print(f"per flow ({args.backend}): SQL statements and Redis commands")
