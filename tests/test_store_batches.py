@@ -119,3 +119,27 @@ def test_after_a_failure_the_thread_lets_its_connection_go(redis_store, monkeypa
     assert broken.connection is None  # given back
     assert redis_store._here() is not broken
     assert redis_store.get("k") == {"n": 1}
+
+
+def test_a_connection_the_pool_no_longer_owns_is_given_back_before_use(redis_store):
+    """The pool owns a connection no more when a Sentinel has named another primary, or
+    in a forked child: a kept one is checked before each use, as the pool checks those it
+    gets back, and replaced."""
+    redis_store.put("k", {"n": 1}, 60)
+    held = redis_store._here().connection
+    held.pid = -1  # as in a child forked after the connection was made
+    assert redis_store.get("k") == {"n": 1}
+    assert redis_store._here().connection is not held
+
+
+def test_a_batch_defers_drop_but_never_delete(redis_store):
+    """A revocation deletes a cached token copy at once, before it commits (a failed
+    delete must stop it); only drop() waits for the batch."""
+    redis_store.put("revoked-copy", {"n": 1}, 60)
+    redis_store.put("finished-txn", {"n": 2}, 60)
+    with redis_store.batched():
+        redis_store.delete("revoked-copy")
+        redis_store.drop("finished-txn")
+        assert redis_store.get("revoked-copy") is None  # gone already
+        assert redis_store.get("finished-txn") == {"n": 2}  # goes with the batch
+    assert redis_store.get("finished-txn") is None

@@ -12,11 +12,14 @@ import secrets
 import time
 from typing import Any
 
+import structlog
 from flask import Flask, Request, Response
 from flask.sessions import SessionInterface, SessionMixin
 from werkzeug.datastructures import CallbackDict
 
 from idp.store.shortlived import ShortLivedStore, StoreUnavailable
+
+_log = structlog.get_logger("idp.sessions")
 
 
 def _key(session_id: str) -> str:
@@ -91,8 +94,13 @@ class StoreSessionInterface(SessionInterface):
             # sessions: one round trip.
             with self.store.batched():
                 self._save(session, response)
-        except StoreUnavailable:
+        except StoreUnavailable as exc:
             # Too late to change the answer; the next request gets a 503 from open_session.
+            # A sign-out whose record could not be deleted is an error to see: the cookie
+            # is gone from this browser, but a copy of it would still work until the idle
+            # limit.
+            (_log.error if not session else _log.warning)(
+                "session_not_saved", sign_out=not session, error=str(exc)[:200])
             return
 
     def _save(self, session: ServerSession, response: Response) -> None:

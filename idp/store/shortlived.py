@@ -11,7 +11,7 @@ import json
 import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -49,6 +49,7 @@ class ShortLivedStore(Protocol):
     def get(self, key: str) -> dict[str, Any] | None: ...
     def take(self, key: str) -> dict[str, Any] | None: ...
     def delete(self, key: str) -> None: ...
+    def drop(self, key: str) -> None: ...
     def incr(self, key: str, ttl: int) -> int: ...
     def tally(self, key: str, delta: int, ttl: int,
               stamp: float | None = None) -> tuple[int, float]: ...
@@ -122,6 +123,10 @@ class MemoryStore:
     def delete(self, key: str) -> None:
         with self._lock:
             self._data.pop(key, None)
+
+    def drop(self, key: str) -> None:
+        """As :meth:`delete` (no batches in one process): see :meth:`RedisStore.drop`."""
+        self.delete(key)
 
     def incr(self, key: str, ttl: int) -> int:
         with self._lock:
@@ -239,6 +244,7 @@ class RedisStore:
         import redis
 
         from idp.store.redis_url import connect, parse_redis_url
+        from idp.store.thread_clients import ThreadClients
 
         self._redis_errors = (redis.RedisError, OSError)
         # No command retries: the invalidation bus shares this client, and a pub/sub
@@ -260,57 +266,22 @@ class RedisStore:
         self._add_member = self._r.register_script(_ADD_MEMBER_LUA)
         self._take_if = self._r.register_script(self._TAKE_IF)
         self._batch = threading.local()
-        self._thread = threading.local()
+        self._clients = ThreadClients(self._r, self._redis_errors)
 
     def _here(self) -> Any:
-        """This thread's client, holding one connection of the shared pool as its own.
-
-        A request makes several calls in a row from one thread; a pooled call takes a
-        connection out under the pool's lock and puts it back each time, ~30% of a
-        command's CPU in redis-py. A thread keeps its connection while it lives (a
-        gunicorn worker's threads live as long as it does; one that ends gives it back).
-        After a failed command the thread lets its connection go (:meth:`_let_go`). A
-        Redis Cluster client routes each key to its node itself: it is used as it is."""
-        client = getattr(self._thread, "client", None)
-        if client is None:
-            if self._cluster:
-                client = self._r
-            else:
-                import redis
-
-                try:  # takes its connection now, so it can find Redis down
-                    client = redis.Redis(connection_pool=self._r.connection_pool,
-                                         single_connection_client=True)
-                except self._redis_errors as exc:
-                    raise StoreUnavailable(str(exc)) from exc
-            self._thread.client = client
-        elif not self._cluster:
-            # What the pool checks at each checkout: a connection with something to read
-            # before a command is sent was closed by the server (its idle timeout, a
-            # restart). Connected afresh now, the command is answered, not a 503.
-            held = client.connection
-            try:
-                if held.can_read():
-                    held.disconnect()
-            except self._redis_errors:
-                held.disconnect()
-        return client
+        """This thread's own client (:mod:`idp.store.thread_clients`)."""
+        try:
+            return self._clients.here()
+        except self._redis_errors as exc:
+            self._clients.let_go()
+            raise StoreUnavailable(str(exc)) from exc
 
     def _call(self, fn, *args):
         try:
             return fn(*args)
         except self._redis_errors as exc:
-            self._let_go()
+            self._clients.let_go()  # whatever broke, the next call starts afresh
             raise StoreUnavailable(str(exc)) from exc
-
-    def _let_go(self) -> None:
-        """After a failure this thread's connection goes back to the pool, and the next
-        call takes one anew: the pool connects it as it connects any (a kept Sentinel
-        connection would reconnect to the old primary's address, not ask the Sentinels)."""
-        client = self._thread.__dict__.pop("client", None)
-        if client is not None and client is not self._r:
-            with suppress(*self._redis_errors):  # it is being let go anyway
-                client.close()
 
     def put(self, key: str, value: dict[str, Any], ttl: int) -> None:
         self._call(self._batch_or_here().set, self._p + key, json.dumps(value), max(1, ttl))
@@ -319,11 +290,11 @@ class RedisStore:
     # token grants' access-token copy and event records) cost one round trip, not one each.
     @contextmanager
     def batched(self) -> Iterator[None]:
-        """Writes this thread makes inside (:meth:`put`, :meth:`delete`,
-        :meth:`add_member`, :meth:`put_unless`, and what goes through :meth:`writer`) are
-        sent together, in one round trip, when the block ends,
-        even if it raised. Reads inside would get no answer: make none. When Redis cannot
-        take the batch, the ``on_batch_failure`` callbacks run, then StoreUnavailable."""
+        """Writes this thread makes inside (:meth:`put`, :meth:`drop`, :meth:`add_member`,
+        :meth:`put_unless`, and what goes through :meth:`writer`) are sent together, in one
+        round trip, when the block ends, even if it raised. Reads inside would get no
+        answer: make none. When Redis cannot take the batch, the ``on_batch_failure``
+        callbacks run, then StoreUnavailable."""
         if getattr(self._batch, "pipe", None) is not None:
             yield  # already inside one: the outer block sends
             return
@@ -409,6 +380,12 @@ class RedisStore:
         return json.loads(blob) if blob else None
 
     def delete(self, key: str) -> None:
+        self._call(self._here().delete, self._p + key)
+
+    def drop(self, key: str) -> None:
+        """Delete ``key`` with the open batch (at its end), or at once when none is open.
+        Only for a key whose deletion may fail with the batch: a revocation's must not
+        (it uses :meth:`delete`, at once, before it commits)."""
         self._call(self._batch_or_here().delete, self._p + key)
 
     def incr(self, key: str, ttl: int) -> int:

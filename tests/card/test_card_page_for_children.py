@@ -74,8 +74,8 @@ def test_the_card_pages_kept_sentences_follow_each_requests_language(crl_app):
     assert looking == ["Looking for the card app…", "カードアプリをさがしています…"] * 2
     assert "Check the card" in pages[2] and "Check the card" not in pages[3]
     assert {key for key, _lang, _root in kept} == {
-        "card-messages", "card-steps", "card-login-start", "card-login-error-box",
-        "card-login-pair-and-help"}
+        "card-messages", "card-steps", "card-login-messages", "card-login-start",
+        "card-login-error-box", "card-login-pair-and-help"}
     tokens = [re.search(r'data-csrf="([^"]*)"', page).group(1) for page in pages]
     for fragment in kept.values():
         assert not any(token in fragment for token in tokens)

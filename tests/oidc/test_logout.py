@@ -126,3 +126,30 @@ def test_logout_post_without_csrf_is_refused(browser, rp, shared_student):
     assert "Location" not in response.headers
     again, _ = browser.authorize(rp, prompt="none")
     assert "code" in query_of(again.headers["Location"])  # still signed in
+
+
+def test_a_sign_out_whose_record_could_not_be_deleted_is_logged_as_an_error(
+        app, browser, rp, shared_student, svc, monkeypatch):
+    """Redis fails just as the session record is to be deleted: the answer has gone out,
+    so the browser keeps its cookie (the record lives on) and the failure is an error in
+    the log, not silence."""
+    from structlog.testing import capture_logs
+
+    from idp.store.shortlived import StoreUnavailable
+
+    tokens = sign_in_tokens(browser, rp, shared_student)
+    real_delete = svc.store.delete
+
+    def failing_delete(key: str) -> None:
+        if key.startswith("sess:"):
+            raise StoreUnavailable("connection lost")
+        real_delete(key)
+
+    monkeypatch.setattr(svc.store, "delete", failing_delete)
+    with capture_logs() as logs:
+        response = browser.c.get("/logout", query_string={
+            "id_token_hint": tokens.body["id_token"]})
+    assert response.status_code in (200, 303)
+    failed = [entry for entry in logs if entry["event"] == "session_not_saved"]
+    assert failed and failed[0]["sign_out"] is True and failed[0]["log_level"] == "error"
+    assert browser.c.get_cookie(COOKIE) is not None  # not told it was dropped
