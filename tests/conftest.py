@@ -358,17 +358,34 @@ def redeem(client, rp: RP, code: str, verifier: str):
 @pytest.fixture(params=["memory", "redis"])
 def any_store(request):
     """The short-lived store, once in-process and once on Redis (a prefix of its own)."""
-    from idp.store.shortlived import MemoryStore, RedisStore
+    from idp.store.shortlived import MemoryStore
 
     if request.param == "memory":
         yield MemoryStore()
         return
+    with redis_test_store() as store:
+        yield store
+
+
+@pytest.fixture
+def redis_store():
+    """The short-lived store on Redis only (a prefix of its own)."""
+    with redis_test_store() as store:
+        yield store
+
+
+@contextmanager
+def redis_test_store():
     import redis
+
+    from idp.store.shortlived import RedisStore
 
     try:
         redis.Redis.from_url(REDIS_URL).ping()
     except redis.RedisError as exc:
         need(False, f"Redis not reachable: {exc}")
     store = RedisStore(REDIS_URL, prefix=f"test-{uuid.uuid4().hex}:")
-    yield store
-    store.flush_prefix()
+    try:
+        yield store
+    finally:
+        store.flush_prefix()

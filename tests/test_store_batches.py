@@ -50,23 +50,6 @@ def test_when_redis_cannot_take_a_batch_every_fallback_runs_then_it_says_so():
 
 
 # -- each thread's own connection (RedisStore._here)
-@pytest.fixture
-def redis_store():
-    import uuid
-
-    import redis
-
-    from tests.conftest import REDIS_URL, need
-
-    try:
-        redis.Redis.from_url(REDIS_URL).ping()
-    except redis.RedisError as exc:
-        need(False, f"Redis not reachable: {exc}")
-    store = RedisStore(REDIS_URL, prefix=f"test-{uuid.uuid4().hex}:")
-    yield store
-    store.flush_prefix()
-
-
 def _held_address(store: RedisStore) -> str:
     host, port = store._here().connection._sock.getsockname()[:2]
     return f"{host}:{port}"
