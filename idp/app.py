@@ -127,10 +127,34 @@ def lang_url(code: str) -> str:
     return request.path + "?" + urlencode(args, doseq=True)
 
 
+class MynagateFlask(Flask):
+    """Flask, but whether a view or hook is a coroutine function is looked up once per
+    function. Flask asks it of the view and of every hook on every request (64 times in one
+    card sign-in), and what a function is never changes. ``ensure_sync`` is Flask's own
+    place for changing this."""
+
+    _KEPT_AT_MOST = 4096  # views, hooks and handlers: a few hundred
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._sync_forms: dict[Any, Any] = {}
+
+    def ensure_sync(self, func: Any) -> Any:
+        try:
+            return self._sync_forms[func]
+        except KeyError:
+            sync = super().ensure_sync(func)
+            if len(self._sync_forms) < self._KEPT_AT_MOST:
+                self._sync_forms[func] = sync
+            return sync
+        except TypeError:  # not hashable: asked each time, as Flask does
+            return super().ensure_sync(func)
+
+
 def create_app(settings: Settings | None = None, **overrides: Any) -> Flask:
     settings = settings or Settings.load(overrides or None)
     configure_logging(settings.log_level)
-    app = Flask(__name__)
+    app = MynagateFlask(__name__)
     # Every JSON body is read within one size and depth limit (idp.input_limits).
     app.request_class = BoundedRequest
     app.config.update(
