@@ -104,15 +104,44 @@ def test_after_a_failure_the_thread_lets_its_connection_go(redis_store, monkeypa
     assert redis_store.get("k") == {"n": 1}
 
 
-def test_a_connection_the_pool_no_longer_owns_is_given_back_before_use(redis_store):
-    """The pool owns a connection no more when a Sentinel has named another primary, or
-    in a forked child: a kept one is checked before each use, as the pool checks those it
-    gets back, and replaced."""
+def test_a_connection_the_pool_no_longer_owns_is_given_back_before_use(redis_store,
+                                                                       monkeypatch):
+    """A Sentinel-managed pool owns a connection no more once the Sentinels name another
+    primary: a kept one is checked before each use, as the pool checks those it gets
+    back, and replaced."""
     redis_store.put("k", {"n": 1}, 60)
-    held = redis_store._here().connection
-    held.pid = -1  # as in a child forked after the connection was made
+    client = redis_store._here()
+    held = client.connection
+    pool = client.connection_pool
+    real = pool.owns_connection
+    monkeypatch.setattr(pool, "owns_connection", lambda conn: conn is not held and real(conn))
     assert redis_store.get("k") == {"n": 1}
     assert redis_store._here().connection is not held
+
+
+def test_a_forked_child_takes_a_connection_of_its_own(redis_store):
+    """A process forked after its parent made a connection must not talk on the parent's
+    socket (the two would read each other's answers)."""
+    import os
+
+    redis_store.put("k", {"n": 1}, 60)
+    parent_id = redis_store._here().client_id()
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: answer through the pipe, then leave at once
+        try:
+            os.close(read_end)
+            found = redis_store.get("k") == {"n": 1}
+            os.write(write_end, f"{int(found)} {redis_store._here().client_id()}".encode())
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end) as pipe:
+        answer = pipe.read().split()
+    os.waitpid(pid, 0)
+    assert answer[0] == "1" and int(answer[1]) != parent_id
+    assert redis_store._here().client_id() == parent_id  # the parent's is untouched
+    assert redis_store.get("k") == {"n": 1}
 
 
 def test_a_batch_defers_drop_but_never_delete(redis_store):

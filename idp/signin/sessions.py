@@ -106,11 +106,13 @@ class StoreSessionInterface(SessionInterface):
     def _save(self, session: ServerSession, response: Response) -> None:
         now = time.time()
         if not session:
-            # Emptied (logout): drop the record and the cookie.
-            if session.session_id:
-                self.store.delete(_key(session.session_id))
+            # Emptied (logout): the cookie first, whatever becomes of the record (on a
+            # shared PC the next child must not find this one still signed in), then the
+            # record; if that fails, save_session logs it as an error.
             response.delete_cookie(self.cookie_name, path="/", secure=self.secure,
                                    httponly=True, samesite="Lax")
+            if session.session_id:
+                self.store.delete(_key(session.session_id))
             return
         if session.regenerate_requested or not session.session_id:
             if session.session_id:

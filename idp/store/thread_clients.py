@@ -13,6 +13,7 @@ A Redis Cluster client routes each key to its node itself: it is used as it is.
 
 from __future__ import annotations
 
+import os
 import threading
 from contextlib import suppress
 from typing import Any
@@ -41,7 +42,10 @@ class ThreadClients:
             self._local.client = client
             return client
         held = client.connection
-        if not client.connection_pool.owns_connection(held):
+        if held is None or held.pid != os.getpid() \
+                or not client.connection_pool.owns_connection(held):
+            # (The pool's own pid check sees a fork only once one of its methods has run
+            # in the child: the connection's pid is checked here first.)
             self.let_go()
             return self.here()
         try:
