@@ -266,7 +266,8 @@ class RedisStore:
         self._add_member = self._r.register_script(_ADD_MEMBER_LUA)
         self._take_if = self._r.register_script(self._TAKE_IF)
         self._batch = threading.local()
-        self._clients = ThreadClients(self._r, self._redis_errors)
+        self._clients = ThreadClients(self._r, self._redis_errors,
+                                      per_thread=not self._cluster)
 
     def _here(self) -> Any:
         """This thread's own client (:mod:`idp.store.thread_clients`)."""
@@ -295,7 +296,7 @@ class RedisStore:
         round trip, when the block ends, even if it raised. Reads inside would get no
         answer: make none. When Redis cannot take the batch, the ``on_batch_failure``
         callbacks run, then StoreUnavailable."""
-        if getattr(self._batch, "pipe", None) is not None:
+        if self._open_batch() is not None:
             yield  # already inside one: the outer block sends
             return
         pipe = self._r.pipeline(transaction=False)
@@ -329,7 +330,7 @@ class RedisStore:
         delete that fails is logged as an error."""
         blob, ttl, keys = json.dumps(value), max(1, ttl), [self._p + key, self._p + marker]
         if not self._cluster:
-            pipe = getattr(self._batch, "pipe", None)
+            pipe = self._open_batch()
             if pipe is not None:
                 # EVAL, not EVALSHA: a pipeline would ask for its scripts' presence in a
                 # round trip of its own each time (Redis caches the compiled script).
@@ -347,14 +348,18 @@ class RedisStore:
 
     def writer(self) -> Any:
         """Where a write goes now: this thread's batch if one is open, else Redis."""
-        pipe = getattr(self._batch, "pipe", None)
+        pipe = self._open_batch()
         return self._r if pipe is None else pipe
 
     def _batch_or_here(self) -> Any:
         """As :meth:`writer`, with this thread's own client outside a batch (for the
         store's own calls, which all go through :meth:`_call`)."""
-        pipe = getattr(self._batch, "pipe", None)
+        pipe = self._open_batch()
         return self._here() if pipe is None else pipe
+
+    def _open_batch(self) -> Any:
+        """This thread's open batch (a pipeline), or None."""
+        return getattr(self._batch, "pipe", None)
 
     def on_batch_failure(self, fallback: Callable[[], None]) -> bool:
         """Register what to do instead if the open batch cannot be sent; False when no
@@ -404,7 +409,7 @@ class RedisStore:
         return int(self._call(self._here().ttl, self._p + key))
 
     def add_member(self, key: str, member: str, ttl: int) -> None:
-        pipe = getattr(self._batch, "pipe", None)
+        pipe = self._open_batch()
         if pipe is not None:  # EVAL in a batch: see put_unless
             pipe.eval(_ADD_MEMBER_LUA, 1, self._p + key, member, max(1, ttl))
             return

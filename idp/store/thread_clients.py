@@ -20,12 +20,11 @@ from typing import Any
 
 
 class ThreadClients:
-    def __init__(self, shared: Any, errors: tuple[type[BaseException], ...]) -> None:
-        from redis.cluster import RedisCluster
-
+    def __init__(self, shared: Any, errors: tuple[type[BaseException], ...], *,
+                 per_thread: bool) -> None:
         self._shared = shared
         self._errors = errors
-        self._per_thread = not isinstance(shared, RedisCluster)
+        self._per_thread = per_thread  # False for a Redis Cluster client
         self._local = threading.local()
 
     def here(self) -> Any:
