@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from idp.accounts.lifecycle import may_use_client
 from idp.store import access_cache
-from idp.store.db import Database, dialect_insert
+from idp.store.db import Database, DriverStatement, dialect_insert
 from idp.store.models import Account, Client, Token, TokenFamily, new_id, utcnow
 from idp.store.shortlived import ShortLivedStore, StoreUnavailable
 
@@ -161,16 +161,16 @@ def token_row(token: dict[str, Any], family: FamilyRef, refresh_lifetime: int
 # name collides with a column SQLAlchemy binds itself.
 _FAMILY_COLUMNS = list(TokenFamily.__table__.c)
 _TOKEN_COLUMNS = list(Token.__table__.c)
-_INSERT_FAMILY_WITH_TOKEN = insert(Token.__table__).values(
+_INSERT_FAMILY_WITH_TOKEN = DriverStatement(insert(Token.__table__).values(
     {c.name: bindparam("t_" + c.name, type_=c.type) for c in _TOKEN_COLUMNS}).add_cte(
     insert(TokenFamily.__table__).values(
         {c.name: bindparam("f_" + c.name, type_=c.type) for c in _FAMILY_COLUMNS})
-    .cte("new_family"))
+    .cte("new_family")), json_params=frozenset({"f_amr"}))
 _CLAIMED = _CLAIM_REFRESH.returning(_TOKENS.id).cte("claimed")
-_ROTATE_REFRESH = insert(Token.__table__).from_select(
+_ROTATE_REFRESH = DriverStatement(insert(Token.__table__).from_select(
     [c.name for c in _TOKEN_COLUMNS],
     select(*[cast(bindparam("t_" + c.name, type_=c.type), c.type) for c in _TOKEN_COLUMNS])
-    .select_from(_CLAIMED)).returning(_TOKENS.id)  # (a DML CTE leaves no rowcount)
+    .select_from(_CLAIMED)).returning(_TOKENS.id))  # (a DML CTE leaves no rowcount)
 
 
 def _prefixed(prefix: str, row: dict[str, Any]) -> dict[str, Any]:
@@ -184,8 +184,8 @@ def insert_family_and_token(database: Database, family: dict[str, Any],
     replay."""
     with database.one_statement() as conn:
         if conn.dialect.name == "postgresql":
-            conn.execute(_INSERT_FAMILY_WITH_TOKEN,
-                         {**_prefixed("f_", family), **_prefixed("t_", token)})
+            _INSERT_FAMILY_WITH_TOKEN.execute(
+                conn, {**_prefixed("f_", family), **_prefixed("t_", token)})
         else:
             conn.execute(_INSERT_FAMILY, family)
             conn.execute(_INSERT_TOKEN, token)
@@ -208,7 +208,7 @@ def rotate_refresh_token(database: Database, presented_id: str, token: dict[str,
     concurrent uses exactly one gets True (the others find it used and write nothing)."""
     with database.one_statement() as conn:
         if conn.dialect.name == "postgresql":
-            result = conn.execute(_ROTATE_REFRESH, {
+            result = _ROTATE_REFRESH.execute(conn, {
                 "token_id": presented_id, "used_at": utcnow(), **_prefixed("t_", token)})
             return result.first() is not None
         if not claim_refresh_token(conn, presented_id):

@@ -25,6 +25,7 @@ Surviving a PostgreSQL restart or failover without a ping on every checkout
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Iterator
@@ -139,6 +140,39 @@ class Database:
     def ping(self) -> None:
         with self.engine.connect() as conn:
             conn.execute(text("SELECT 1"))
+
+
+class DriverStatement:
+    """A hot write's Core statement, rendered to SQL once per dialect and run with
+    ``exec_driver_sql``: SQLAlchemy still runs it (its events, its error types, its
+    handling of a dropped connection) but skips what it does per call for a Core
+    statement (the cache-key walk, the bind processors). The token grants' one write
+    went from 0.31 to 0.24 ms of client CPU this way (timed interleaved in one process);
+    a SELECT of many columns gains nothing (its result set costs the same), so reads
+    stay Core statements.
+
+    On PostgreSQL only: SQLite runs the Core statement. For plain columns: JSON values
+    are encoded here (``json_params``: the parameters that hold JSON); strings, numbers,
+    None and naive UTC datetimes go to psycopg as they are."""
+
+    def __init__(self, statement: Any, *, json_params: frozenset[str] = frozenset()) -> None:
+        self.statement = statement
+        self.json_params = json_params
+        self._sql: dict[str, str] = {}
+
+    def sql(self, dialect: Any) -> str:
+        rendered = self._sql.get(dialect.name)
+        if rendered is None:
+            rendered = self._sql[dialect.name] = str(self.statement.compile(dialect=dialect))
+        return rendered
+
+    def execute(self, conn: Connection, params: dict[str, Any]) -> Any:
+        if conn.dialect.name != "postgresql":
+            return conn.execute(self.statement, params)
+        if self.json_params:
+            params = {name: json.dumps(value) if name in self.json_params else value
+                      for name, value in params.items()}
+        return conn.exec_driver_sql(self.sql(conn.dialect), params)
 
 
 def dialect_insert(dialect_name: str) -> Any:
