@@ -155,3 +155,68 @@ def test_a_batch_defers_drop_but_never_delete(redis_store):
         assert redis_store.get("revoked-copy") is None  # gone already
         assert redis_store.get("finished-txn") == {"n": 2}  # goes with the batch
     assert redis_store.get("finished-txn") is None
+
+
+def test_a_batch_goes_on_the_threads_own_connection_and_the_thread_keeps_it(redis_store):
+    """The batch's pipeline is sent on the connection the thread keeps, and afterwards
+    that connection is still the thread's alone: had the pipeline handed it back to the
+    pool, another thread could take it while this one still talks on it (two threads on
+    one socket read each other's answers)."""
+    import threading
+
+    redis_store.put("warm", {"n": 0}, 60)
+    client = redis_store._here()
+    held = client.connection
+    pool = client.connection_pool
+    created = pool._created_connections
+    with redis_store.batched():
+        redis_store.put("a", {"n": 1}, 60)
+        redis_store.put("b", {"n": 2}, 60)
+    assert pool._created_connections == created  # no second connection for the batch
+    assert client.connection is held and redis_store._here() is client
+    assert held in pool._in_use_connections and held not in pool._available_connections
+    seen: list[object] = []
+    other = threading.Thread(target=lambda: (redis_store.get("a"),
+                                             seen.append(redis_store._here().connection)))
+    other.start()
+    other.join(10)
+    assert seen and seen[0] is not held
+    assert redis_store.get("a") == {"n": 1} and redis_store.get("b") == {"n": 2}
+
+
+def test_a_batch_after_the_server_closed_the_threads_connection_still_lands(redis_store):
+    import redis
+
+    from tests.conftest import REDIS_URL
+
+    redis_store.put("k", {"n": 1}, 60)
+    held = _held_address(redis_store)
+    assert redis.Redis.from_url(REDIS_URL).client_kill_filter(addr=held) == 1
+    with redis_store.batched():
+        redis_store.put("after", {"n": 2}, 60)
+    assert redis_store.get("after") == {"n": 2}
+
+
+def test_a_batch_that_fails_lets_the_connection_go_and_runs_its_fallbacks(redis_store,
+                                                                            monkeypatch):
+    import redis
+
+    from idp.store import thread_clients
+
+    redis_store.put("k", {"n": 1}, 60)
+    broken = redis_store._here()
+
+    def refuse(self, *_args, **_kwargs):
+        raise redis.ConnectionError("the primary went away")
+
+    monkeypatch.setattr(thread_clients._KeptConnectionPipeline, "execute", refuse)
+    ran: list[str] = []
+    with pytest.raises(StoreUnavailable), redis_store.batched():
+        redis_store.put("x", {"n": 1}, 60)
+        redis_store.on_batch_failure(lambda: ran.append("fallback"))
+    monkeypatch.undo()
+    assert ran == ["fallback"]
+    assert broken.connection is None and redis_store._here() is not broken
+    with redis_store.batched():
+        redis_store.put("x", {"n": 3}, 60)
+    assert redis_store.get("x") == {"n": 3}

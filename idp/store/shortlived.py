@@ -299,7 +299,7 @@ class RedisStore:
         if self._open_batch() is not None:
             yield  # already inside one: the outer block sends
             return
-        pipe = self._r.pipeline(transaction=False)
+        pipe = self._clients.pipeline()
         self._batch.pipe, self._batch.fallbacks = pipe, []
         try:
             yield
@@ -312,8 +312,9 @@ class RedisStore:
         if not len(pipe):
             return
         try:
-            pipe.execute()
+            self._clients.send(pipe)
         except self._redis_errors as exc:
+            self._clients.let_go()
             for fallback in fallbacks:
                 try:
                     fallback()

@@ -8,6 +8,9 @@ freed). What the pool would check at checkout and at return is checked before ea
 instead: a connection the server closed (its idle timeout, a restart) is connected afresh,
 and one the pool no longer owns (a Sentinel named another primary while the thread held it;
 a forked child) is given back for a new one. After a failed call the caller lets it go.
+A batch's pipeline (:meth:`ThreadClients.pipeline`) is sent on the same kept connection:
+taken from the pool and given back per pipeline, with four threads contending for the
+pool's lock, it cost a third more CPU (~145 against ~95 us for a two-command pipeline).
 A Redis Cluster client routes each key to its node itself: it is used as it is.
 """
 
@@ -17,6 +20,17 @@ import os
 import threading
 from contextlib import suppress
 from typing import Any
+
+from redis.client import Pipeline
+
+
+class _KeptConnectionPipeline(Pipeline):
+    """A pipeline sent on a connection its thread keeps: when it is done it forgets the
+    connection instead of returning it to the pool (the thread's client still holds it)."""
+
+    def reset(self) -> None:
+        self.connection = None
+        super().reset()
 
 
 class ThreadClients:
@@ -53,6 +67,22 @@ class ThreadClients:
         except self._errors:
             held.disconnect()
         return client
+
+    def pipeline(self) -> Any:
+        """A pipeline (no transaction) to fill now and send with :meth:`send`, which puts
+        it on this thread's connection only then: making one never touches Redis."""
+        if not self._per_thread:
+            return self._shared.pipeline(transaction=False)
+        shared = self._shared
+        return _KeptConnectionPipeline(shared.connection_pool, shared.response_callbacks,
+                                       transaction=False, shard_hint=None)
+
+    def send(self, pipe: Any) -> list[Any]:
+        """Send a pipeline of :meth:`pipeline`. Raises what redis-py raises; the caller
+        then lets this thread's connection go."""
+        if isinstance(pipe, _KeptConnectionPipeline):
+            pipe.connection = self.here().connection
+        return pipe.execute()
 
     def let_go(self) -> None:
         """Give this thread's connection back to the pool (which drops one it no longer
