@@ -108,11 +108,20 @@ def count_throttle_hit(kind: str) -> None:
     THROTTLE_HITS.labels(_word(kind, THROTTLE_KINDS)).inc()
 
 
+_VERBS = frozenset(("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"))
+# The histogram's child per (endpoint, method), looked up once: labels() checks and joins
+# its values and takes a lock on every call. Bounded: endpoints are the app's own names
+# (an unmatched path is "unmatched") times eight methods.
+_REQUEST_SERIES: dict[tuple[str, str], Any] = {}
+
+
 def observe_request(endpoint: str | None, method: str, status: int, seconds: float) -> None:
     name = endpoint if endpoint and len(endpoint) <= 80 else "unmatched"
-    verb = method if method in ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD",
-                                "OPTIONS") else "other"
-    REQUEST_SECONDS.labels(name, verb).observe(seconds)
+    verb = method if method in _VERBS else "other"
+    series = _REQUEST_SERIES.get((name, verb))
+    if series is None:
+        series = _REQUEST_SERIES[(name, verb)] = REQUEST_SECONDS.labels(name, verb)
+    series.observe(seconds)
     if status >= 500:
         SERVER_ERRORS.labels(name, str(status)).inc()
 

@@ -87,7 +87,8 @@ class StoreSessionInterface(SessionInterface):
         return ServerSession(new=True)
 
     def save_session(self, app: Flask, session: ServerSession, response: Response) -> None:  # type: ignore[override]
-        if session.store_down or (not session and not session.session_id):
+        if session.store_down or (not session and not session.session_id) \
+                or self._nothing_to_write(session):
             return
         try:
             # The old record's removal, the new one and the account's index of its
@@ -102,6 +103,15 @@ class StoreSessionInterface(SessionInterface):
             (_log.error if not session else _log.warning)(
                 "session_not_saved", sign_out=not session, error=str(exc)[:200])
             return
+
+    @staticmethod
+    def _nothing_to_write(session: ServerSession) -> bool:
+        """A kept session read and left as it was, its idle clock refreshed less than a
+        minute ago (refreshed at most once a minute, to keep reads cheap): most requests
+        of a signed-in browser, answered without a batch to open."""
+        return bool(session) and bool(session.session_id) and not session.modified \
+            and not session.regenerate_requested \
+            and time.time() - session.get("_seen", 0) < 60
 
     def _save(self, session: ServerSession, response: Response) -> None:
         now = time.time()
@@ -119,8 +129,7 @@ class StoreSessionInterface(SessionInterface):
                 self.store.delete(_key(session.session_id))
             session.session_id = secrets.token_urlsafe(32)
             session["_created"] = now
-        # Refresh the idle clock at most once a minute, to keep reads cheap.
-        if not session.modified and now - session.get("_seen", 0) < 60:
+        if self._nothing_to_write(session):
             return
         session["_seen"] = now
         data = dict(session)

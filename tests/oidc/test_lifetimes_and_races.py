@@ -121,6 +121,28 @@ def test_session_idle_limit(browser, rp, shared_student, svc, travel):
     assert query_of(response.headers["Location"])["error"] == "login_required"
 
 
+def test_a_session_is_written_again_only_when_changed_or_once_a_minute(
+        browser, rp, shared_student, svc, travel, monkeypatch):
+    """A signed-in browser's requests that change nothing do not rewrite its session (the
+    idle clock is refreshed at most once a minute); after a minute the next one does."""
+    sign_in_tokens(browser, rp, shared_student)
+    written: list[str] = []
+    real_put = svc.store.put
+
+    def put(key, *args, **kwargs):
+        written.append(key)
+        return real_put(key, *args, **kwargs)
+
+    monkeypatch.setattr(svc.store, "put", put)
+    response, _ = browser.authorize(rp, prompt="none")
+    assert "code" in query_of(response.headers["Location"])
+    assert not [key for key in written if key.startswith("sess:")]
+    travel(61)
+    response, _ = browser.authorize(rp, prompt="none")
+    assert "code" in query_of(response.headers["Location"])
+    assert len([key for key in written if key.startswith("sess:")]) == 1
+
+
 def test_session_absolute_limit(browser, rp, shared_student, svc, travel):
     sign_in_tokens(browser, rp, shared_student)
     step = svc.settings.session_idle - 300
