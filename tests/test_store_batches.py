@@ -220,3 +220,39 @@ def test_a_batch_that_fails_lets_the_connection_go_and_runs_its_fallbacks(redis_
     with redis_store.batched():
         redis_store.put("x", {"n": 3}, 60)
     assert redis_store.get("x") == {"n": 3}
+
+
+def test_a_batch_pipeline_holding_a_connection_of_its_own_is_refused_and_gives_it_back(
+        redis_store):
+    """Batches only queue writes. A pipeline that ran a command before its send (a WATCH)
+    took a pool connection of its own: sending it on the thread's connection is refused,
+    and that other connection goes back to the pool when it is reset, not lost."""
+    clients = redis_store._clients
+    pool = redis_store._here().connection_pool
+    in_use = len(pool._in_use_connections)
+    pipe = clients.pipeline()
+    pipe.watch(redis_store.qualified("k"))
+    pipe.multi()
+    pipe.set(redis_store.qualified("k"), "x")
+    with pytest.raises(RuntimeError):
+        clients.send(pipe)
+    pipe.reset()
+    assert len(pool._in_use_connections) == in_use
+    assert redis_store._here().connection in pool._in_use_connections  # still the thread's
+
+
+def test_a_driver_statement_refuses_a_parameter_it_would_send_unconverted():
+    """The grants' writes pass values to psycopg as they are, JSON encoded by hand: a
+    column whose type needs converting and is not named stops the rendering."""
+    from sqlalchemy import insert
+    from sqlalchemy.dialects.postgresql import psycopg
+
+    from idp.store.db import DriverStatement
+    from idp.store.models import TokenFamily
+
+    dialect = psycopg.dialect()
+    family = insert(TokenFamily.__table__)
+    with pytest.raises(TypeError, match="amr"):
+        DriverStatement(family).sql(dialect)
+    assert "INSERT INTO token_families" in DriverStatement(
+        family, json_params=frozenset({"amr"})).sql(dialect)

@@ -151,28 +151,39 @@ class DriverStatement:
     a SELECT of many columns gains nothing (its result set costs the same), so reads
     stay Core statements.
 
-    On PostgreSQL only: SQLite runs the Core statement. For plain columns: JSON values
-    are encoded here (``json_params``: the parameters that hold JSON); strings, numbers,
-    None and naive UTC datetimes go to psycopg as they are."""
+    On PostgreSQL through psycopg only (a driver whose parameters are named
+    ``%(name)s``); SQLite and any other driver run the Core statement. For plain columns:
+    JSON values are encoded here (``json_params``: the parameters that hold JSON);
+    strings, numbers, None and naive UTC datetimes go to psycopg as they are. Rendering
+    checks that claim: a parameter whose type would need converting and is not listed
+    (a new JSON, Enum or Uuid column) stops it, so it cannot reach the driver raw."""
 
     def __init__(self, statement: Any, *, json_params: frozenset[str] = frozenset()) -> None:
         self.statement = statement
         self.json_params = json_params
-        self._sql: dict[str, str] = {}
+        self._sql: dict[tuple[str, str], str] = {}
 
     def sql(self, dialect: Any) -> str:
-        rendered = self._sql.get(dialect.name)
+        key = (dialect.name, dialect.driver)
+        rendered = self._sql.get(key)
         if rendered is None:
-            rendered = self._sql[dialect.name] = str(self.statement.compile(dialect=dialect))
+            compiled = self.statement.compile(dialect=dialect)
+            converted = {name for name, bind in compiled.binds.items()
+                         if bind.type.dialect_impl(dialect).bind_processor(dialect)}
+            if converted != set(self.json_params):
+                raise TypeError(f"parameters needing conversion {sorted(converted)} are "
+                                f"not the JSON ones named {sorted(self.json_params)}")
+            rendered = self._sql[key] = str(compiled)
         return rendered
 
     def execute(self, conn: Connection, params: dict[str, Any]) -> Any:
-        if conn.dialect.name != "postgresql":
+        dialect = conn.dialect
+        if dialect.name != "postgresql" or dialect.paramstyle != "pyformat":
             return conn.execute(self.statement, params)
         if self.json_params:
             params = {name: json.dumps(value) if name in self.json_params else value
                       for name, value in params.items()}
-        return conn.exec_driver_sql(self.sql(conn.dialect), params)
+        return conn.exec_driver_sql(self.sql(dialect), params)
 
 
 def dialect_insert(dialect_name: str) -> Any:

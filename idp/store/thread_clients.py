@@ -25,11 +25,16 @@ from redis.client import Pipeline
 
 
 class _KeptConnectionPipeline(Pipeline):
-    """A pipeline sent on a connection its thread keeps: when it is done it forgets the
-    connection instead of returning it to the pool (the thread's client still holds it)."""
+    """A pipeline sent on a connection its thread keeps: when it is done it forgets that
+    connection instead of returning it to the pool (the thread's client still holds it);
+    any other it took from the pool goes back as usual."""
+
+    kept: Any = None
 
     def reset(self) -> None:
-        self.connection = None
+        if self.connection is not None and self.connection is self.kept:
+            self.connection = None
+        self.kept = None
         super().reset()
 
 
@@ -80,9 +85,19 @@ class ThreadClients:
     def send(self, pipe: Any) -> list[Any]:
         """Send a pipeline of :meth:`pipeline`. Raises what redis-py raises; the caller
         then lets this thread's connection go."""
-        if isinstance(pipe, _KeptConnectionPipeline):
-            pipe.connection = self.here().connection
-        return pipe.execute()
+        if not isinstance(pipe, _KeptConnectionPipeline):
+            return pipe.execute()
+        if pipe.connection is not None or pipe.watching:
+            # Something ran on it before the send (a WATCH): it took a pool connection
+            # that its reset() would never give back. Batches only queue writes.
+            raise RuntimeError("a batch's pipeline ran a command before it was sent")
+        client = self.here()
+        # The lock the client takes for each command of its own: redis-py's re-auth (a
+        # rotating credential) sends AUTH from another thread under it, so holding it
+        # keeps that AUTH out of the middle of the batch.
+        with client.single_connection_lock:
+            pipe.connection = pipe.kept = client.connection
+            return pipe.execute()
 
     def let_go(self) -> None:
         """Give this thread's connection back to the pool (which drops one it no longer
