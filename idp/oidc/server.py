@@ -6,11 +6,13 @@ import functools
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer
+from authlib.integrations.flask_oauth2.requests import FlaskJsonRequest, FlaskOAuth2Request
 from authlib.oauth2.rfc6749 import InvalidGrantError
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
 from authlib.oauth2.rfc9207 import IssuerParameter
 from authlib.oidc.rpinitiated import EndSessionEndpoint
+from flask import request as flask_request
 
 from idp.audit import audit
 from idp.clients.auth_methods import AUTH_METHODS, CONFIDENTIAL_METHODS
@@ -44,6 +46,15 @@ from idp.store.models import utcnow
 
 
 class MynagateAuthorizationServer(AuthorizationServer):
+    # Authlib's Flask requests read the form through the request they hold, ~30 times a
+    # flow: give them the request itself, not Flask's proxy to it (a context lookup on
+    # every attribute). Authlib's own methods ignore their argument and take the proxy.
+    def create_oauth2_request(self, request):
+        return FlaskOAuth2Request(flask_request._get_current_object())
+
+    def create_json_request(self, request):
+        return FlaskJsonRequest(flask_request._get_current_object())
+
     def query_client(self, client_id):
         row = services().clients.get(client_id)
         if row is None or not row.enabled:
