@@ -306,17 +306,18 @@ def _carries_nul() -> bool:
     """Whether the query, a form field or a JSON body holds U+0000 (uploaded files are the
     views' business: a roster file is checked as a file). The query and a urlencoded body
     are looked at as sent; the form is parsed later from the same cached bytes."""
-    if urlencoded_has_nul(request.query_string):
+    req = request._get_current_object()  # (on every request: no proxy lookup per access)
+    if urlencoded_has_nul(req.query_string):
         return True
-    mimetype = request.mimetype
+    mimetype = req.mimetype
     if mimetype == "application/x-www-form-urlencoded":
-        return urlencoded_has_nul(request.get_data(cache=True))
-    if request.is_json:
-        return json_has_nul(request.get_data(cache=True))
+        return urlencoded_has_nul(req.get_data(cache=True))
+    if req.is_json:
+        return json_has_nul(req.get_data(cache=True))
     if mimetype == "multipart/form-data":
         # A multipart part can come without a name (None): refused by the caller anyway.
         return any("\x00" in (key or "") or "\x00" in (value or "")
-                   for key, value in request.form.items(multi=True))
+                   for key, value in req.form.items(multi=True))
     return False
 
 

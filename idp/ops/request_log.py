@@ -69,10 +69,11 @@ def install_request_log(app: Flask, *, trust_incoming_id: bool) -> None:
         request_id = g.get("request_id") or new_request_id()
         # add, not set: nothing else writes this header, so no scan of the others for it.
         response.headers.add(REQUEST_ID_HEADER, request_id)
-        endpoint = request.endpoint or "unmatched"
-        observe_request(endpoint, request.method, response.status_code, seconds)
+        req = request._get_current_object()  # (on every request: one proxy lookup)
+        endpoint = req.endpoint or "unmatched"
+        observe_request(endpoint, req.method, response.status_code, seconds)
         if access_logger.isEnabledFor(logging.INFO):
-            access_log.info("request", method=request.method, endpoint=endpoint,
+            access_log.info("request", method=req.method, endpoint=endpoint,
                             status=response.status_code,
                             duration_ms=round(seconds * 1000, 1), request_id=request_id)
         return response
