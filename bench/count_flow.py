@@ -9,7 +9,8 @@ thread only (the event log's drainer and the bus listener wake on timers, so the
 grow with the wall time a run takes). Instructions in the cryptography and argon2
 libraries are shown apart and left out of the figure to compare: RSA key generation at
 start-up tries a random number of primes, and the signature itself is the same for every
-provider. Two runs of the same code agree to about 1% here.
+provider. Two runs of the same code agree to about 1% here (with one string-hash seed for
+both: see ``counted``).
 
 ``--flow card`` counts the card sign-in of ``bench/profile_card.py`` instead (authorize ->
 card page -> challenge -> verify -> code -> token; the card's own signature, made by the
@@ -104,7 +105,9 @@ def counted(flows: int, workdir: Path, flow: str) -> tuple[int, int]:
                     f"--callgrind-out-file={out_file}", sys.executable, __file__,
                     "--inner", str(flows), "--flow", flow], check=True, cwd=ROOT,
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                   env={**os.environ, "PYTHONPATH": str(ROOT)})
+                   # One string hashing for both runs: with a random seed each, sets and
+                   # dicts probe differently and two runs of one commit differed by 3-5%.
+                   env={**os.environ, "PYTHONPATH": str(ROOT), "PYTHONHASHSEED": "0"})
     return main_thread_counts(out_file)
 
 
