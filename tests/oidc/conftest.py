@@ -105,6 +105,20 @@ def basic_auth(client_id: str, secret: str) -> dict[str, str]:
     return {"Authorization": "Basic " + base64.b64encode(raw).decode()}
 
 
+def keys_passed_to(monkeypatch, store, method: str) -> list[str]:
+    """Spy on ``store.<method>`` (``get``, ``put``...): the keys it is called with, in order,
+    the calls still going through."""
+    seen: list[str] = []
+    real = getattr(store, method)
+
+    def spy(key, *args, **kwargs):
+        seen.append(key)
+        return real(key, *args, **kwargs)
+
+    monkeypatch.setattr(store, method, spy)
+    return seen
+
+
 @pytest.fixture
 def travel(monkeypatch):
     """Move the provider's wall clock forward (``travel(30)``) without sleeping.

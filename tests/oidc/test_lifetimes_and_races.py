@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 
 from tests.conftest import query_of, token_request
-from tests.oidc.conftest import basic_auth, refresh, sign_in_tokens, userinfo
+from tests.oidc.conftest import basic_auth, keys_passed_to, refresh, sign_in_tokens, userinfo
 
 
 def test_access_token_expires(client, browser, rp, shared_student, svc, travel):
@@ -126,14 +126,7 @@ def test_a_session_is_written_again_only_when_changed_or_once_a_minute(
     """A signed-in browser's requests that change nothing do not rewrite its session (the
     idle clock is refreshed at most once a minute); after a minute the next one does."""
     sign_in_tokens(browser, rp, shared_student)
-    written: list[str] = []
-    real_put = svc.store.put
-
-    def put(key, *args, **kwargs):
-        written.append(key)
-        return real_put(key, *args, **kwargs)
-
-    monkeypatch.setattr(svc.store, "put", put)
+    written = keys_passed_to(monkeypatch, svc.store, "put")
     response, _ = browser.authorize(rp, prompt="none")
     assert "code" in query_of(response.headers["Location"])
     assert not [key for key in written if key.startswith("sess:")]

@@ -7,7 +7,7 @@ import threading
 import time
 
 from tests.conftest import redeem, token_request
-from tests.oidc.conftest import basic_auth, userinfo
+from tests.oidc.conftest import basic_auth, keys_passed_to, userinfo
 
 
 def _code_key(code: str) -> str:
@@ -159,14 +159,7 @@ def test_back_channel_calls_never_touch_the_browser_session(client, browser, rp,
     credentials: a browser's session cookie sent along (a same-site fetch from a signed-in
     tab) is neither read nor refreshed, so it grants nothing and costs no store read."""
     query, verifier = browser.sign_in_and_authorize(rp, shared_student)
-    read: list[str] = []
-    original_get = svc.store.get
-
-    def watched_get(key, *args, **kwargs):
-        read.append(key)
-        return original_get(key, *args, **kwargs)
-
-    monkeypatch.setattr(svc.store, "get", watched_get)
+    read = keys_passed_to(monkeypatch, svc.store, "get")
     tokens = redeem(client, rp, query["code"], verifier)  # the signed-in browser's cookies
     assert tokens.status_code == 200, tokens.get_json()
     answers = [tokens, userinfo(client, tokens.get_json()["access_token"]),
