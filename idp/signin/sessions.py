@@ -129,8 +129,7 @@ class StoreSessionInterface(SessionInterface):
                 self.store.delete(_key(session.session_id))
             session.session_id = secrets.token_urlsafe(32)
             session["_created"] = now
-        if self._nothing_to_write(session):
-            return
+        # (A session with nothing to write never gets here: save_session returned.)
         session["_seen"] = now
         data = dict(session)
         data.setdefault("_created", now)

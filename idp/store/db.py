@@ -181,8 +181,9 @@ class DriverStatement:
         if dialect.name != "postgresql" or dialect.paramstyle != "pyformat":
             return conn.execute(self.statement, params)
         if self.json_params:
-            params = {name: json.dumps(value) if name in self.json_params else value
-                      for name, value in params.items()}
+            params = dict(params)
+            for name in self.json_params:
+                params[name] = json.dumps(params[name])
         return conn.exec_driver_sql(self.sql(dialect), params)
 
 

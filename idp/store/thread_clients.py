@@ -88,8 +88,9 @@ class ThreadClients:
         if not isinstance(pipe, _KeptConnectionPipeline):
             return pipe.execute()
         if pipe.connection is not None or pipe.watching:
-            # Something ran on it before the send (a WATCH): it took a pool connection
-            # that its reset() would never give back. Batches only queue writes.
+            # Something ran on it before the send (a WATCH, on a connection of the pool's
+            # own, which its reset() gives back): sending the rest on the thread's would
+            # split one transaction over two connections. Batches only queue writes.
             raise RuntimeError("a batch's pipeline ran a command before it was sent")
         client = self.here()
         # The lock the client takes for each command of its own: redis-py's re-auth (a
