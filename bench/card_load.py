@@ -5,8 +5,8 @@ Python: one thread per connection, each with one keep-alive HTTP connection, and
 operation a fresh browser (its own cookies) signing in with the next card of its slice:
 
   GET /authorize -> 303 /login?txn   GET /login/card?txn (CSRF token)
-  POST /login/card/challenge         POST /login/card/verify (chain, CRL lookup, signature)
-  GET the answer's redirect -> 302 with the code   POST /token (code + PKCE) -> 200
+  POST /login/card/challenge         POST /login/card/verify (chain, CRL lookup, signature:
+  its answer's redirect is the app's, with the code)   POST /token (code + PKCE) -> 200
 
 Tokens are signed with ``cryptography`` directly, as the card and bridge would (RSASSA-
 PKCS1-v1_5/SHA-256 over SHA-256(origin) || SHA-256(challenge)), independent of idp.jpki.
@@ -126,11 +126,11 @@ class CardFlow:
             {**csrf, "Content-Type": "application/json"})
         if status != 200:
             raise Unexpected("verify", status, body.decode(errors="replace"))
-        status, headers, body = browser.request("GET", json.loads(body)["redirect"])
-        location = headers.get("location", "")
+        # The verify answer sends the browser straight back to the app with its code.
+        location = json.loads(body)["redirect"]
         code = parse_qs(urlsplit(location).query).get("code", [""])[0]
-        if status not in (302, 303) or not location.startswith(self.redirect_uri) or not code:
-            raise Unexpected("code", status, location + body.decode(errors="replace"))
+        if not location.startswith(self.redirect_uri) or not code:
+            raise Unexpected("verify", status, location)
         status, _, body = browser.request("POST", "/token", urlencode({
             "grant_type": "authorization_code", "code": code,
             "redirect_uri": self.redirect_uri, "code_verifier": verifier}).encode(),

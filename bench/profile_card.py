@@ -1,7 +1,8 @@
 """Where one card sign-in's work goes, in one process: SQL statements and Redis calls per
 step, the CPU time of each step, and a cProfile, for the harness's card workload
-(authorize → card page → challenge → verify → code → token) through the Flask test client,
-on PostgreSQL + Redis with the test PKI and a CRL of 1000 entries, as ``bench/run.py`` has.
+(authorize → card page → challenge → verify, whose answer carries the code → token)
+through the Flask test client, on PostgreSQL + Redis with the test PKI and a CRL of 1000
+entries, as ``bench/run.py`` has.
 
 Run: .venv/bin/python bench/profile_card.py [--flows 200] [--batches 3] [--profile]
 """
@@ -133,10 +134,10 @@ def one_flow(app, client_id: str, secret: str, card, counts: Counts | None = Non
     step("verify")
     r = c.post(f"/login/card/verify?txn={txn}", json=token, headers=csrf)
     assert r.status_code == 200, r.get_data(as_text=True)
-    step("code")
-    r = c.get(r.get_json()["redirect"])
-    assert r.status_code in (302, 303), r.status_code
-    code = parse_qs(urlsplit(r.headers["Location"]).query)["code"][0]
+    # The verify answer sends the browser straight back to the app with its code.
+    location = r.get_json()["redirect"]
+    assert location.startswith(REDIRECT_URI), location
+    code = parse_qs(urlsplit(location).query)["code"][0]
     step("token")
     basic = base64.b64encode(f"{client_id}:{secret}".encode()).decode()
     r = c.post("/token", data={"grant_type": "authorization_code", "code": code,
@@ -164,7 +165,7 @@ def main() -> None:
             counts = Counts(app)
             one_flow(app, client_id, secret, card, counts)
             print("per card sign-in: SQL statements and Redis commands")
-            for label in ("authorize", "card page", "challenge", "verify", "code", "token"):
+            for label in ("authorize", "card page", "challenge", "verify", "token"):
                 print(f"  {label:10} sql={counts.sql[label]:3}  redis={counts.redis[label]:3}")
                 if args.statements:
                     for statement in counts.statements.get(label, []):

@@ -26,6 +26,7 @@ from idp.jpki.errors import CardError
 from idp.jpki.verifier import VerifiedCard
 from idp.metrics import count_sign_in
 from idp.oidc.interaction import LoginTransaction
+from idp.oidc.views import continue_authorization
 from idp.services import services
 from idp.signin.context import ACR_CARD, AMR_CARD
 from idp.signin.current import browser_id, sign_in
@@ -232,7 +233,7 @@ def finish_card_sign_in(linked: CardAccount | None, pending_card: dict[str, Any]
     session.pop(linking.SESSION_KEY, None)
     if txn is not None:
         txn.update(authenticated_at=time.time())
-        target = txn.resume_url()
+        target = continue_authorization(txn)
     else:
         target = _home_url()
     response = jsonify(redirect=target, **extra)

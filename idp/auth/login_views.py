@@ -17,6 +17,7 @@ from idp.auth.forms import ConsentForm, LinkCardForm, LoginForm, LoginTotpForm
 from idp.auth.guardian_consent import GuardianStep, guardian_step
 from idp.jpki.errors import CardError
 from idp.oidc.interaction import LoginTransaction
+from idp.oidc.views import continue_authorization
 from idp.scopes import SUPPORTED_SCOPES
 from idp.services import services
 from idp.signin import device_cookie, password, totp
@@ -54,7 +55,7 @@ def client_ip() -> str:
 def _after_sign_in(txn: LoginTransaction | None):
     if txn is not None:
         txn.update(authenticated_at=time.time())
-        return redirect(txn.resume_url(), 303)
+        return redirect(continue_authorization(txn), 303)
     return redirect(url_for("account.home") if "account.home" in _endpoints() else "/", 303)
 
 
@@ -346,7 +347,7 @@ def consent():
         if form.deny.data:
             audit(db, "consent.denied", account_id=user.account.id, client_id=client.client_id)
             txn.update(denied=True)
-            return redirect(txn.resume_url(), 303)
+            return redirect(continue_authorization(txn), 303)
         if step.need != Need.NONE:
             return _guardian_must_answer(db, user.account, client, step, form, page)
         record = db.scalar(select(Consent).where(Consent.account_id == user.account.id,
@@ -360,7 +361,7 @@ def consent():
         audit(db, "consent.granted", account_id=user.account.id, client_id=client.client_id,
               scopes=scopes)
     txn.update(consented_at=time.time())
-    return redirect(txn.resume_url(), 303)
+    return redirect(continue_authorization(txn), 303)
 
 
 def _guardian_must_answer(db, account: Account, client: Client, step: GuardianStep,

@@ -7,7 +7,7 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer
 from authlib.integrations.flask_oauth2.requests import FlaskJsonRequest, FlaskOAuth2Request
-from authlib.oauth2.rfc6749 import InvalidGrantError
+from authlib.oauth2.rfc6749 import InvalidGrantError, OAuth2Request
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
 from authlib.oauth2.rfc9207 import IssuerParameter
@@ -50,6 +50,8 @@ class MynagateAuthorizationServer(AuthorizationServer):
     # flow: give them the request itself, not Flask's proxy to it (a context lookup on
     # every attribute). Authlib's own methods ignore their argument and take the proxy.
     def create_oauth2_request(self, request):
+        if isinstance(request, OAuth2Request):
+            return request  # one built here (a login transaction's stored request)
         return FlaskOAuth2Request(flask_request._get_current_object())
 
     def create_json_request(self, request):

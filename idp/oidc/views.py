@@ -6,7 +6,13 @@ import time
 from urllib.parse import urlencode
 
 from authlib.oauth2 import OAuth2Error
-from authlib.oauth2.rfc6749 import AccessDeniedError, InvalidRequestError, scope_to_list
+from authlib.oauth2.rfc6749 import (
+    AccessDeniedError,
+    InvalidRequestError,
+    OAuth2Request,
+    scope_to_list,
+)
+from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload
 from authlib.oidc.core.errors import ConsentRequiredError, LoginRequiredError
 from flask import (
     Blueprint,
@@ -233,21 +239,34 @@ def authorize():
         # the request; answer with a page, never a redirect built from such input.
         return render_template("error.html", error="invalid_request",
                                description="malformed authorization request"), 400
-    payload, client = grant.request.payload, grant.client
     txn = LoginTransaction.load(request.values.get(TXN_PARAM))
-    if txn is not None and txn.client_id != client.get_client_id():
+    if txn is not None and txn.client_id != grant.client.get_client_id():
         txn = None  # another app's transaction: it resumes nothing here
+    return _answer(grant, user, txn)
+
+
+def _answer(grant, user: SignedInUser | None, txn: LoginTransaction | None, *,
+            browser_here: bool = True):
+    """Answer a validated authorization request: the code (or, after the consent page's
+    "no", access_denied) to the app, else the page the person must see first.
+
+    ``browser_here=False``: the browser is not at /authorize but on the page that just
+    finished an interaction (:func:`continue_authorization`). Then only an answer that
+    goes to the app is given, and None for anything the browser must be shown here."""
+    payload, client = grant.request.payload, grant.client
     _remember_ui_locale(payload.data.get("ui_locales"))
     if user is not None and not may_use_client(user.account, client.row):
-        return _graduate_refused(user, payload, client)
+        return _graduate_refused(user, payload, client) if browser_here else None
     try:
         decision = prompts.decide(*_policy_inputs(user, client, payload, txn),
                                   now=time.time())
     except OAuth2Error as error:
+        if not browser_here:
+            return None
         error.state = payload.state
         return _redirect_error(error)
     if not decision.proceed:
-        return _interact(decision, payload, client, txn)
+        return _interact(decision, payload, client, txn) if browser_here else None
     if txn is not None and txn.denied:
         txn.finish()
         # The person said no on the consent page: access_denied back to the app.
@@ -264,6 +283,49 @@ def authorize():
         # The request the consent grant parsed, not a new one made from Flask's again.
         return server().create_authorization_response(
             request=grant.request, grant_user=user, grant=grant)
+
+
+class _StoredAuthorizationRequest(OAuth2Request):
+    """A login transaction's authorization request, as the browser would send it to
+    /authorize to resume it (the parameters the transaction stored, and its id)."""
+
+    def __init__(self, txn: LoginTransaction) -> None:
+        super().__init__("GET", request.host_url.rstrip("/") + txn.resume_url())
+        self.payload = BasicOAuth2Payload({**txn.params, TXN_PARAM: txn.id})
+
+    @property
+    def args(self):
+        return self.payload.data
+
+    @property
+    def form(self):
+        return {}
+
+
+def continue_authorization(txn: LoginTransaction) -> str:
+    """Where the browser goes once the person signed in, or answered the consent page, in
+    ``txn``: when the authorization request can be answered now, straight to the app
+    with its answer (the code), which saves the browser a round trip through /authorize
+    on the way; else the transaction's resume URL, where /authorize judges it again and
+    shows what the person must see (another sign-in, the consent page, a refusal).
+
+    Both ways the request is judged by the same :func:`_answer`, from the parameters the
+    transaction stored, for the person signed in now."""
+    resume = txn.resume_url()
+    user = current_user()
+    if user is None:
+        return resume
+    try:
+        grant = server().get_consent_grant(request=_StoredAuthorizationRequest(txn),
+                                           end_user=user)
+    except (OAuth2Error, ValueError):
+        return resume  # /authorize shows the refusal, as it would have
+    if txn.client_id != grant.client.get_client_id():
+        return resume
+    answer = _answer(grant, user, txn, browser_here=False)
+    if answer is None or answer.status_code != 302:
+        return resume
+    return answer.headers["Location"]
 
 
 # ----------------------------------------------------------------------------- token

@@ -101,8 +101,13 @@ class CardBrowser(Browser):
                              f"{response.get_data(as_text=True)[:300]}")
 
     def follow_json_redirect(self, response, rp) -> dict:
+        """Where the card page's script goes next: straight back to the RP when the request
+        could be answered at once (its query then), else through our pages."""
         assert response.status_code == 200, response.get_json()
-        return self.finish(self.c.get(response.get_json()["redirect"]), rp)
+        target = response.get_json()["redirect"]
+        if target.startswith(rp.redirect_uri):
+            return query_of(target)
+        return self.finish(self.c.get(target), rp)
 
     def password_after_card(self, response, student, rp) -> dict:
         """card_not_linked -> the login page -> password -> つなぐ -> back at the RP."""

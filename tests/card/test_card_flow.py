@@ -57,6 +57,26 @@ def test_token_signed_directly_with_cryptography_signs_in(card_browser, crl_svc,
                                                   AuditEvent.outcome == "ok"))
 
 
+def test_the_card_answer_sends_the_browser_straight_to_the_app(crl_app, crl_svc, new_card,
+                                                               student, rp):
+    """Once the app was agreed to, the verify answer is the app's own redirect with the
+    code (what /authorize would send): one round trip fewer for the child's browser."""
+    card = new_card()
+    bind_directly(crl_svc, student, card)
+    card_journey(CardBrowser(crl_app.test_client()), crl_svc, rp, card)  # agrees once
+    browser = CardBrowser(crl_app.test_client())
+    txn, verifier = browser.start_authorization(rp, state="card-st")
+    answer = browser.use_card(card, txn)
+    target = answer.get_json()["redirect"]
+    assert answer.status_code == 200 and target.startswith(rp.redirect_uri + "?"), target
+    query = query_of(target)
+    assert query["state"] == "card-st" and query["iss"] == crl_svc.settings.issuer
+    claims = id_token_claims(browser.c, crl_svc, rp, query, verifier)
+    assert claims["acr"] == ACR_CARD
+    # The transaction ended with the code: a second verify in it has nothing to resume.
+    assert crl_svc.store.get("txn:" + txn) is None
+
+
 def test_card_sign_in_without_transaction_goes_to_the_account_page(card_browser, crl_svc,
                                                                    new_card, student):
     card = new_card()

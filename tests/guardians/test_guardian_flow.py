@@ -102,9 +102,10 @@ def test_child_cannot_say_yes_alone_by_any_button(client, browser, rp, young_chi
 def test_deny_still_answers_access_denied(client, browser, rp, young_child, guardian):
     consent_url, _ = _to_consent(browser, rp, young_child)
     response = _press(client, consent_url, "deny")
-    back = client.get(response.headers["Location"])
-    assert back.status_code == 302 and query_of(back.headers["Location"])["error"] == \
-        "access_denied"
+    # Straight back to the app with the refusal (no round trip through /authorize).
+    assert response.status_code == 303 and response.headers["Location"].startswith(
+        rp.redirect_uri)
+    assert query_of(response.headers["Location"])["error"] == "access_denied"
 
 
 def test_openid_alone_needs_no_guardian(client, browser, rp, young_child, guardian):

@@ -57,15 +57,18 @@ def test_another_browser_cannot_load_the_transaction(app):
 
 
 def test_a_declined_transaction_of_one_app_does_not_answer_another(browser, make_rp,
-                                                                 shared_student):
+                                                                 shared_student, svc):
     """A hostile app replays another app's transaction id (its consent was declined) in its
     own request: the transaction is ignored, the person is asked about this app."""
     first, second = make_rp(host="a.example.test"), make_rp(host="b.example.test")
     response, _ = browser.authorize(first)
     response = browser.password_login(browser.follow_to_login(response), shared_student)
-    response = browser.c.get(response.headers["Location"])
-    declined = browser.consent(response, allow=False)
-    txn_id = query_of(declined.headers["Location"])[TXN_PARAM]
+    consent = browser.c.get(response.headers["Location"])
+    txn_id = query_of(consent.headers["Location"])["txn"]
+    # Declined and not yet answered (the consent page answers the app at once, ending the
+    # transaction: this is the moment between the two).
+    record = svc.store.get(LoginTransaction.key_for(txn_id))
+    svc.store.put(LoginTransaction.key_for(txn_id), {**record, "denied": True}, 300)
     response, _ = browser.authorize(second, **{TXN_PARAM: txn_id})
     assert response.status_code == 303
     assert response.headers["Location"].startswith("/consent"), response.headers["Location"]

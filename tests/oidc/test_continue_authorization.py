@@ -1,0 +1,133 @@
+"""The sign-in and consent pages answer the app themselves when they can
+(idp.oidc.views.continue_authorization): the browser goes straight back to the app with its
+code, with no round trip through /authorize. Anything /authorize would show first (the
+consent page, a refusal) still goes through /authorize, which shows it; and nothing the
+round trip would have refused gets a code this way."""
+
+from __future__ import annotations
+
+from idp.oidc.interaction import LoginTransaction
+from idp.signin.context import ACR_PASSWORD
+from tests.conftest import query_of, redeem
+from tests.oidc.conftest import verify_id_token
+
+
+def _agreed(new_browser, rp, student) -> None:
+    """The student agreed to the app once (in another browser): later sign-ins need no
+    consent page."""
+    new_browser().sign_in_and_authorize(rp, student)
+
+
+def _to_password_page(browser, rp, **params):
+    response, verifier = browser.authorize(rp, **params)
+    txn = query_of(response.headers["Location"])["txn"]
+    return browser.follow_to_login(response), txn, verifier
+
+
+def test_the_password_page_sends_the_browser_to_the_app_with_its_code(
+        new_browser, rp, shared_student, svc):
+    _agreed(new_browser, rp, shared_student)
+    browser = new_browser()
+    page, txn, verifier = _to_password_page(browser, rp, state="st-9", nonce="n-9")
+    signed_in = browser.password_login(page, shared_student)
+    assert signed_in.status_code == 303
+    location = signed_in.headers["Location"]
+    assert location.startswith(rp.redirect_uri + "?"), location
+    query = query_of(location)
+    assert query["state"] == "st-9" and query["iss"] == svc.settings.issuer
+    # The code is what /authorize would have issued: PKCE-bound, with the nonce and the
+    # sign-in's level.
+    tokens = redeem(browser.c, rp, query["code"], verifier)
+    assert tokens.status_code == 200, tokens.get_json()
+    claims = verify_id_token(browser.c, rp, tokens.get_json()["id_token"])
+    assert claims["nonce"] == "n-9" and claims["acr"] == ACR_PASSWORD
+    # The transaction is over: it cannot be resumed into a second code.
+    assert svc.store.get(LoginTransaction.key_for(txn)) is None
+    assert redeem(browser.c, rp, query["code"], verifier).status_code == 400
+
+
+def test_an_app_not_agreed_to_yet_still_shows_the_consent_page(new_browser, rp,
+                                                                shared_student):
+    browser = new_browser()
+    page, txn, _verifier = _to_password_page(browser, rp)
+    signed_in = browser.password_login(page, shared_student)
+    location = signed_in.headers["Location"]
+    assert location.startswith("/authorize?") and query_of(location)["mynagate_txn"] == txn
+    assert browser.c.get(location).headers["Location"].startswith("/consent")
+    # Agreeing answers the app at once too.
+    agreed = browser.consent(browser.c.get(location), allow=True)
+    assert agreed.status_code == 303 and agreed.headers["Location"].startswith(
+        rp.redirect_uri + "?")
+    assert "code" in query_of(agreed.headers["Location"])
+
+
+def test_an_app_switched_off_during_the_sign_in_gets_no_code(new_browser, rp,
+                                                              shared_student, svc):
+    """A school switches an app off while a child is on the sign-in page: the page sends
+    the browser to /authorize, which refuses, as the round trip always did."""
+    from idp.store.models import Client
+
+    _agreed(new_browser, rp, shared_student)
+    browser = new_browser()
+    page, _txn, _verifier = _to_password_page(browser, rp)
+    with svc.db.session() as s:
+        s.get(Client, rp.client_id).enabled = False
+    signed_in = browser.password_login(page, shared_student)
+    location = signed_in.headers["Location"]
+    assert location.startswith("/authorize?"), location
+    refused = browser.c.get(location)
+    assert refused.status_code == 400 and "Location" not in refused.headers
+
+
+def test_a_redirect_uri_removed_during_the_sign_in_gets_no_code(new_browser, make_rp,
+                                                                shared_student, svc):
+    """A hostile or mistaken change of the app's registration between the start and the
+    end of a sign-in: the stored request is validated again, never trusted as it was."""
+    from idp.store.models import Client
+
+    rp = make_rp(redirect_uris=["https://rp.example.test/callback",
+                                "https://rp.example.test/other"])
+    _agreed(new_browser, rp, shared_student)
+    browser = new_browser()
+    page, _txn, _verifier = _to_password_page(browser, rp)
+    with svc.db.session() as s:
+        s.get(Client, rp.client_id).redirect_uris = ["https://rp.example.test/other"]
+    signed_in = browser.password_login(page, shared_student)
+    location = signed_in.headers["Location"]
+    assert location.startswith("/authorize?"), location
+    assert "code=" not in location
+    shown = browser.c.get(location)
+    assert shown.status_code == 400 and "Location" not in shown.headers
+
+
+def test_a_graduate_is_shown_the_refusal_page_not_sent_a_code(new_browser, rp, svc, school,
+                                                               make_student):
+    from datetime import datetime, timedelta
+
+    from idp.accounts.lifecycle import graduate
+    from idp.store.models import Account
+
+    student = make_student()
+    _agreed(new_browser, rp, student)
+    with svc.db.session() as s:
+        graduate(s, s.get(Account, student.id), actor=None,
+                 now=datetime.now() - timedelta(days=1), batch_id="test")
+    browser = new_browser()
+    page, _txn, _verifier = _to_password_page(browser, rp)
+    signed_in = browser.password_login(page, student)
+    location = signed_in.headers["Location"]
+    assert location.startswith("/authorize?") and "code=" not in location
+    assert browser.c.get(location).status_code == 403
+
+
+def test_a_consent_refusal_goes_to_the_app_as_access_denied(new_browser, rp, shared_student,
+                                                            svc):
+    browser = new_browser()
+    page, _txn, _verifier = _to_password_page(browser, rp, state="no-thanks")
+    signed_in = browser.password_login(page, shared_student)
+    refused = browser.consent(browser.c.get(signed_in.headers["Location"]), allow=False)
+    assert refused.status_code == 303
+    query = query_of(refused.headers["Location"])
+    assert refused.headers["Location"].startswith(rp.redirect_uri + "?")
+    assert query["error"] == "access_denied" and query["state"] == "no-thanks"
+    assert query["iss"] == svc.settings.issuer and "code" not in query
