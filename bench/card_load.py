@@ -4,9 +4,9 @@ wrk's Lua cannot make the card's RSA signature over the server's challenge, so t
 Python: one thread per connection, each with one keep-alive HTTP connection, and each
 operation a fresh browser (its own cookies) signing in with the next card of its slice:
 
-  GET /authorize -> 303 /login?txn   GET /login/card?txn (CSRF token)
-  POST /login/card/challenge         POST /login/card/verify (chain, CRL lookup, signature:
-  its answer's redirect is the app's, with the code)   POST /token (code + PKCE) -> 200
+  GET /authorize -> 303 /login?txn   GET /login/card?txn (CSRF token, the first challenge)
+  POST /login/card/verify (chain, CRL lookup, signature: its answer's redirect is the
+  app's, with the code)               POST /token (code + PKCE) -> 200
 
 Tokens are signed with ``cryptography`` directly, as the card and bridge would (RSASSA-
 PKCS1-v1_5/SHA-256 over SHA-256(origin) || SHA-256(challenge)), independent of idp.jpki.
@@ -111,16 +111,13 @@ class CardFlow:
             raise Unexpected("authorize", status, location + body.decode(errors="replace"))
         status, _, body = browser.request("GET", f"/login/card?txn={txn}")
         match = re.search(rb'data-csrf="([^"]+)"', body)
-        if status != 200 or not match:
+        # The page brings its first challenge, which the page's script uses on a first try.
+        challenge = re.search(rb'data-challenge="([^"]+)"', body)
+        if status != 200 or not match or not challenge:
             raise Unexpected("card-page", status, body.decode(errors="replace"))
         csrf = {"X-CSRFToken": match.group(1).decode()}
-        status, _, body = browser.request("POST", f"/login/card/challenge?txn={txn}",
-                                          headers=csrf)
-        if status != 200:
-            raise Unexpected("challenge", status, body.decode(errors="replace"))
-        answer = json.loads(body)
         token = {"format": "jpki-auth:1", "certificate": certificate, "algorithm": "RS256",
-                 "signature": self.sign(key, answer["challenge"]), "bridge": "bench/1"}
+                 "signature": self.sign(key, challenge.group(1).decode()), "bridge": "bench/1"}
         status, _, body = browser.request(
             "POST", f"/login/card/verify?txn={txn}", json.dumps(token).encode(),
             {**csrf, "Content-Type": "application/json"})

@@ -13,7 +13,7 @@ provider. Two runs of the same code agree to about 1% here (with one string-hash
 both: see ``counted``).
 
 ``--flow card`` counts the card sign-in of ``bench/profile_card.py`` instead (authorize ->
-card page -> challenge -> verify -> code -> token; the card's own signature, made by the
+card page -> verify -> token; the card's own signature, made by the
 test, is in the cryptography figure).
 
 Run: .venv/bin/python bench/count_flow.py [--flows 200] [--flow sso|card]   (about 3 minutes)

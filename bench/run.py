@@ -3,7 +3,7 @@ panva oidc-provider v9, each pinned to core 0, loaded from core 1.
 
 Workloads (one operation each):
   sso       a signed-in browser's authorize -> token -> UserInfo (both providers; wrk)
-  card      card sign-in: authorize -> challenge -> verify -> code -> token (Python,
+  card      card sign-in: authorize -> card page -> verify -> token (Python,
             bench/card_load.py: the card's RSA signatures need real cryptography)
   refresh   refresh grant with rotation, one token chain per connection (wrk)
   password  GET /login (CSRF) -> POST credentials -> 303 (Argon2id-bound on purpose; wrk)

@@ -130,10 +130,21 @@ def card_page():
     service = card_service()
     txn = LoginTransaction.load(request.args.get("txn"))
     txn_id = txn.id if txn else None
+    # The page brings its first challenge, so the first try needs no request for one: the
+    # same challenge the endpoint would issue to this browser and transaction, in a page
+    # no one else can read (same origin) and no cache keeps (no-store). The script uses it
+    # once, while it is fresh; a later try asks the endpoint. An expired transaction gets
+    # none: its sign-in could not finish.
+    first_challenge = None
+    if service.enabled and (txn is not None or not request.args.get("txn")):
+        first_challenge = issue_challenge(services().store, service, browser=browser_id(),
+                                          txn_id=txn_id,
+                                          app=txn.client_name if txn else None)
     return render_template(
         "card_login.html", txn=txn, card_required=bool(txn and txn.card_required),
         linked=request.args.get("reason") == "linked",
         card_enabled=service.enabled, revocation_disabled=service.revocation_disabled,
+        first_challenge=first_challenge,
         challenge_url=url_for("card.challenge", txn=txn_id),
         verify_url=url_for("card.verify", txn=txn_id),
         password_url=url_for("auth.login", txn=txn_id))

@@ -139,6 +139,26 @@
              redirect: answer.body.redirect };
   }
 
+  // The page came with its first challenge (idp.auth.card_views.card_page): the first try
+  // uses it while it is fresh, leaving the bridge most of its five minutes for the PIN;
+  // every later try, and a page brought back from the browser's history, asks anew.
+  var loadedAt = Date.now();
+  var FIRST_CHALLENGE_FRESH_MS = 120000;
+  var firstChallenge = cfg.challenge ? { challenge: cfg.challenge, origin: cfg.challengeOrigin } : null;
+  if (firstChallenge && cfg.challengeApp) { firstChallenge.app = cfg.challengeApp; }
+  window.addEventListener("pageshow", function (event) {
+    if (event.persisted) { firstChallenge = null; }
+  });
+
+  function challenge() {
+    var first = firstChallenge;
+    firstChallenge = null;  // one try only, whatever happens next
+    if (first && Date.now() - loadedAt < FIRST_CHALLENGE_FRESH_MS) {
+      return Promise.resolve({ ok: true, status: 200, body: first });
+    }
+    return provider(cfg.challengeUrl);
+  }
+
   // ------------------------------------------------------------------ the bridge
   function bridgeStatus() {
     return fetch(cfg.bridgeUrl + "/v1/status", { cache: "no-store", signal: withTimeout(BRIDGE_TIMEOUT_MS) })
@@ -186,7 +206,7 @@
     say(messages.msgLooking);
     bridgeStatus()
       .then(waitForCard)
-      .then(function () { return provider(cfg.challengeUrl); })
+      .then(challenge)
       .then(function (answer) {
         if (!answer.ok) { throw providerError(answer); }
         showStep(STEP.pin);

@@ -40,6 +40,12 @@ class Journey:
         self.shots = 0
         self.console: list[str] = []
         self.page.on("console", lambda m: self.console.append(f"{m.type}: {m.text}"))
+        self.requests: list[str] = []
+        self.page.on("request", lambda r: self.requests.append(r.url))
+
+    def challenges_asked(self) -> int:
+        """How many times the page's script asked the provider for a challenge."""
+        return sum("/login/card/challenge" in url for url in self.requests)
 
     def shot(self, step: str) -> None:
         """A screenshot of the page as it is now, and axe's check of it."""
@@ -200,6 +206,12 @@ def test_then_the_card_alone_signs_in_at_the_card_level(journey, demo, bridge, v
     shown = person.back_at_app()
     assert shown["sub"] == expected_sub(demo) and shown["acr"] == ACR_CARD
     assert person.page.url.startswith(person.rp.origin)
+    # The first try used the challenge the page came with, and the verify answer was the
+    # app's redirect: the browser never went through /authorize after the card.
+    assert person.challenges_asked() == 0
+    after_card = person.requests[next(i for i, url in enumerate(person.requests)
+                                      if "/login/card/verify" in url) + 1:]
+    assert not any("/authorize" in url for url in after_card), after_card
 
 
 def test_wrong_pin_shows_the_tries_left(journey, demo, bridge, virtual_card):
@@ -215,11 +227,14 @@ def test_wrong_pin_shows_the_tries_left(journey, demo, bridge, virtual_card):
     assert "もう一度「はじめる」をおして" in text  # what to do next
     assert virtual_card.tries_left == 2
     assert person.page.is_visible("#card-password-link")  # the password is one click away
-    # Trying again with the right PIN works, from the same page.
+    assert person.challenges_asked() == 0  # the first try had the page's challenge
+    # Trying again with the right PIN works, from the same page, with a challenge asked
+    # for anew (the page's was offered to the bridge once already).
     bridge.answer(PIN)
     person.start_card()
     assert person.back_at_app()["sub"] == expected_sub(demo)
     assert virtual_card.tries_left == 3
+    assert person.challenges_asked() == 1
 
 
 def test_blocked_card_sends_the_student_to_the_city_office(journey, demo, bridge, virtual_card):

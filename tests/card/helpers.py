@@ -52,14 +52,29 @@ def make_token(certificate_der: bytes, key: rsa.RSAPrivateKey, challenge: str,
 class CardBrowser(Browser):
     """A browser on the card sign-in page, plus the password flow of :class:`Browser`."""
 
+    _csrf_token: str | None = None
+
     def card_page(self, txn: str | None = None):
+        """The card page, as the browser loads it (which issues its first challenge)."""
         page = self.c.get("/login/card", query_string={"txn": txn} if txn else None)
         assert page.status_code == 200
+        self._csrf_token = re.search(r'data-csrf="([^"]+)"', page.get_data(as_text=True))[1]
         return page
 
     def csrf(self, txn: str | None = None) -> str:
+        """This browser's CSRF token (one per session), as the page's script holds it. Read
+        from the password page the first time, not the card page: loading the card page
+        issues a challenge, replacing any one in use."""
+        if self._csrf_token is None:
+            self._csrf_token = csrf_of(self.c.get("/login").get_data(as_text=True))
+        return self._csrf_token
+
+    def page_challenge(self, txn: str | None = None) -> dict:
+        """The challenge the card page came with (data-challenge...), as its script reads it."""
         html = self.card_page(txn).get_data(as_text=True)
-        return re.search(r'data-csrf="([^"]+)"', html).group(1)
+        found = re.search(r'data-challenge="([^"]+)"\s+data-challenge-origin="([^"]+)"', html)
+        assert found, "the card page brought no challenge"
+        return {"challenge": found[1], "origin": found[2]}
 
     def challenge(self, txn: str | None = None) -> dict:
         response = self.c.post("/login/card/challenge", query_string={"txn": txn} if txn else None,

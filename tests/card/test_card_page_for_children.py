@@ -77,8 +77,9 @@ def test_the_card_pages_kept_sentences_follow_each_requests_language(crl_app):
         "card-messages", "card-steps", "card-login-messages", "card-login-start",
         "card-login-error-box", "card-login-pair-and-help"}
     tokens = [re.search(r'data-csrf="([^"]*)"', page).group(1) for page in pages]
+    challenges = [re.search(r'data-challenge="([^"]*)"', page).group(1) for page in pages]
     for fragment in kept.values():
-        assert not any(token in fragment for token in tokens)
+        assert not any(token in fragment for token in tokens + challenges)
         assert "txn=" not in fragment  # nothing of a sign-in's transaction
     # Kept, it is the same text as rendered afresh.
     app.jinja_env.auto_reload = True  # rendered afresh each time
@@ -86,7 +87,7 @@ def test_the_card_pages_kept_sentences_follow_each_requests_language(crl_app):
         again = client.get("/login/card?lang=en").get_data(as_text=True)
     finally:
         app.jinja_env.auto_reload = reloads
-    strip = re.compile(r'data-csrf="[^"]*"')
+    strip = re.compile(r'data-(csrf|challenge)="[^"]*"')  # each page's own
     assert strip.sub("", again) == strip.sub("", pages[0])
 
 
