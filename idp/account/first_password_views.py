@@ -19,8 +19,7 @@ from idp.account import my_page
 from idp.account.forms import CardPasswordForm
 from idp.account.my_page_views import PASSWORD_ERRORS
 from idp.services import services
-from idp.signin.context import ACR_PASSWORD
-from idp.signin.current import current_user, sign_in
+from idp.signin.current import current_user, must_change_now, sign_in
 from idp.signin.sessions import end_account_sessions
 from idp.store.models import Account
 
@@ -32,12 +31,6 @@ OPEN_ENDPOINTS = frozenset({
     "first_password.change", "static", "oidc.logout", "oidc.token", "oidc.userinfo",
     "oidc.revoke", "oidc.introspect", "oidc.jwks", "oidc.discovery", "help.card_bridge"})
 AFTER_KEY = "after_first_password"
-
-
-def must_change_now() -> bool:
-    user = current_user()
-    return (user is not None and user.auth.acr == ACR_PASSWORD
-            and bool(user.account.must_change_password))
 
 
 @bp.before_app_request

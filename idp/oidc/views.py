@@ -39,7 +39,7 @@ from idp.oidc.interaction import TXN_PARAM, LoginTransaction
 from idp.oidc.tokens import find_active_access_token
 from idp.services import services
 from idp.signin.context import SignedInUser
-from idp.signin.current import current_user, sign_out
+from idp.signin.current import current_user, must_change_now, sign_out
 
 bp = Blueprint("oidc", __name__)
 
@@ -313,7 +313,10 @@ def continue_authorization(txn: LoginTransaction) -> str:
     transaction stored, for the person signed in now."""
     resume = txn.resume_url()
     user = current_user()
-    if user is None:
+    # What /authorize's request hooks would stop before the view (idp.app and the web
+    # rooms' before_request guards) stops this too. Of them only the first-password guard
+    # can apply to a browser that has just signed in here; it sends it to the change page.
+    if user is None or must_change_now():
         return resume
     try:
         grant = server().get_consent_grant(request=_StoredAuthorizationRequest(txn),

@@ -8,7 +8,7 @@ import time
 from flask import g, session
 
 from idp.services import services
-from idp.signin.context import AuthContext, SignedInUser
+from idp.signin.context import ACR_PASSWORD, AuthContext, SignedInUser
 from idp.signin.sessions import regenerate
 from idp.store.models import Account
 
@@ -40,6 +40,16 @@ def current_user() -> SignedInUser | None:
             sign_out()
     g.current_user = user
     return user
+
+
+def must_change_now() -> bool:
+    """Whether this browser signed in with a first password (the teacher's slip) that must
+    be changed before anything else: idp.account.first_password_views guards every
+    request with it, and the sign-in pages that answer an app themselves ask it too
+    (idp.oidc.views.continue_authorization). A card sign-in is never asked."""
+    user = current_user()
+    return (user is not None and user.auth.acr == ACR_PASSWORD
+            and bool(user.account.must_change_password))
 
 
 def sign_in(account: Account, *, acr: str, amr: list[str],

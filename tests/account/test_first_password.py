@@ -3,6 +3,8 @@ page cannot be skipped; the card sign-in skips it."""
 
 from __future__ import annotations
 
+import pytest
+
 from tests.conftest import csrf_of, query_of
 
 NEW = "my own long password 42"
@@ -115,3 +117,32 @@ def test_day_and_time_as_a_child_reads_it():
     assert japan_day_and_time(moment) == "12月1日（月） 8:43"
     assert japan_day_and_time(moment, "en") == "Mon 1 Dec 8:43"
     assert japan_day_and_time(None) == ""
+
+
+def test_an_app_agreed_to_before_gets_no_code_before_the_new_password(browser, new_rp_consent,
+                                                                       make_student, svc):
+    """The sign-in page answers an agreed app at once (idp.oidc.views.continue_authorization),
+    but never for a first password: the change page comes first, and no code is issued."""
+    student = _slip_student(make_student, svc)
+    rp = new_rp_consent(student)
+    response, _verifier = browser.authorize(rp)
+    signed_in = browser.password_login(browser.follow_to_login(response), student)
+    assert signed_in.status_code == 303
+    assert not signed_in.headers["Location"].startswith(rp.redirect_uri)
+    assert "code=" not in signed_in.headers["Location"]
+    stopped = browser.c.get(signed_in.headers["Location"])
+    assert stopped.headers["Location"].endswith("/account/first-password")
+
+
+@pytest.fixture
+def new_rp_consent(make_rp, svc):
+    """An app the student agreed to earlier (its consent stored)."""
+    from idp.store.models import Consent
+
+    def make(student):
+        rp = make_rp()
+        with svc.db.session() as db:
+            db.add(Consent(account_id=student.id, client_id=rp.client_id, scopes=["openid"]))
+        return rp
+
+    return make
