@@ -40,6 +40,7 @@ from idp.oidc.tokens import find_active_access_token
 from idp.services import services
 from idp.signin.context import SignedInUser
 from idp.signin.current import current_user, must_change_now, sign_out
+from idp.store.shortlived import StoreUnavailable
 
 bp = Blueprint("oidc", __name__)
 
@@ -276,13 +277,16 @@ def _answer(grant, user: SignedInUser | None, txn: LoginTransaction | None, *,
     # The code's record, its audit event and the end of the transaction go to Redis in
     # one round trip.
     with svc.store.batched():
-        if txn is not None:
-            txn.finish()
+        # The request the consent grant parsed, not a new one made from Flask's again.
+        answer = server().create_authorization_response(
+            request=grant.request, grant_user=user, grant=grant)
+        # After the code's record: a store that refuses it records no issue and ends
+        # no transaction.
         svc.events.audit("authorize.code_issued", client_id=client.get_client_id(),
                          account_id=user.account.id, acr=user.auth.acr)
-        # The request the consent grant parsed, not a new one made from Flask's again.
-        return server().create_authorization_response(
-            request=grant.request, grant_user=user, grant=grant)
+        if txn is not None:
+            txn.finish()
+        return answer
 
 
 class _StoredAuthorizationRequest(OAuth2Request):
@@ -325,7 +329,12 @@ def continue_authorization(txn: LoginTransaction) -> str:
         return resume  # /authorize shows the refusal, as it would have
     if txn.client_id != grant.client.get_client_id():
         return resume
-    answer = _answer(grant, user, txn, browser_here=False)
+    try:
+        answer = _answer(grant, user, txn, browser_here=False)
+    except StoreUnavailable:
+        # The code could not be stored: the browser goes the long way, and /authorize
+        # answers when the store is back (or says it is busy), as the round trip did.
+        return resume
     if answer is None or answer.status_code != 302:
         return resume
     return answer.headers["Location"]

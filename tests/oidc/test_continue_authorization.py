@@ -131,3 +131,33 @@ def test_a_consent_refusal_goes_to_the_app_as_access_denied(new_browser, rp, sha
     assert refused.headers["Location"].startswith(rp.redirect_uri + "?")
     assert query["error"] == "access_denied" and query["state"] == "no-thanks"
     assert query["iss"] == svc.settings.issuer and "code" not in query
+
+
+def test_a_store_failure_while_answering_sends_the_browser_the_long_way(
+        new_browser, rp, shared_student, svc, monkeypatch):
+    """Redis cannot take the code just as the child signs in: no 503 on the sign-in page
+    and nothing lost; the browser goes to /authorize, which answers once the store is back."""
+    from idp.store.shortlived import StoreUnavailable
+
+    _agreed(new_browser, rp, shared_student)
+    browser = new_browser()
+    page, txn, verifier = _to_password_page(browser, rp, state="later")
+    real_put = svc.store.put
+
+    def refusing_codes(key, value, ttl):
+        if key.startswith("code:"):
+            raise StoreUnavailable("the store is away")
+        return real_put(key, value, ttl)
+
+    monkeypatch.setattr(svc.store, "put", refusing_codes)
+    signed_in = browser.password_login(page, shared_student)
+    location = signed_in.headers["Location"]
+    assert signed_in.status_code == 303 and location.startswith("/authorize?"), location
+    assert svc.store.get(LoginTransaction.key_for(txn)) is not None  # not finished
+    monkeypatch.setattr(svc.store, "put", real_put)
+    answered = browser.c.get(location)
+    assert answered.status_code == 302 and answered.headers["Location"].startswith(
+        rp.redirect_uri + "?")
+    query = query_of(answered.headers["Location"])
+    assert query["state"] == "later"
+    assert redeem(browser.c, rp, query["code"], verifier).status_code == 200
