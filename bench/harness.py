@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -339,6 +340,37 @@ class LoadResult:
     @property
     def backend_per_op(self) -> float:
         return self.backend_cpu_ms / self.ops if self.ops else float("nan")
+
+    @classmethod
+    def merged(cls, results: list[LoadResult]) -> LoadResult:
+        """Several runs of one workload on one provider as one: their operations, time,
+        latencies, errors and CPU added up (the rate is then the mean over the runs)."""
+        errors: dict[str, int] = {}
+        for result in results:
+            for kind, count in result.errors.items():
+                errors[kind] = errors.get(kind, 0) + count
+        return cls(sum(r.ops for r in results), sum(r.seconds for r in results),
+                   [ms for r in results for ms in r.latencies_ms], errors,
+                   sum(r.server_cpu_ms for r in results),
+                   sum(r.backend_cpu_ms for r in results))
+
+
+def round_ratios(mine: list[LoadResult], peer: list[LoadResult]) -> list[float]:
+    """Mynagate's rate over the peer's, round by round (runs of one round are seconds
+    apart, so a shared machine's drift, which moved the peer's own rate by 70% between
+    one run and the next, mostly cancels out of each ratio)."""
+    return [m.rate / p.rate for m, p in zip(mine, peer, strict=True) if p.rate]
+
+
+def describe_ratio(ratios: list[float], against: str) -> str:
+    """``0.58× oidc-provider (median of 3 rounds: 0.55–0.61)``."""
+    if not ratios:
+        return ""
+    median = statistics.median(ratios)
+    if len(ratios) == 1:
+        return f"{median:.2f}× {against}"
+    return (f"{median:.2f}× {against} (median of {len(ratios)} rounds: "
+            f"{min(ratios):.2f}–{max(ratios):.2f})")
 
 
 def run_wrk(script: str, base_url: str, env: dict[str, str], *, seconds: float,

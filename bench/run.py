@@ -8,7 +8,11 @@ Workloads (one operation each):
   refresh   refresh grant with rotation, one token chain per connection (wrk)
   password  GET /login (CSRF) -> POST credentials -> 303 (Argon2id-bound on purpose; wrk)
 
-Usage: python bench/run.py [--seconds 10] [--only sso,card,refresh,password] [--workers 1]
+Usage: python bench/run.py [--seconds 10] [--rounds 3] [--only sso,card,refresh,password]
+                           [--workers 1]
+SSO and refresh at full rate run in interleaved rounds (Mynagate, the peer, the floor; then
+the other way round), and each ratio to the peer is the median of the rounds' ratios: on a
+shared machine the peer's own rate moved by 70% between two runs a minute apart.
 The table goes to stdout and, as a new dated section, to bench/results.md. Any error under
 load (an answer the workload did not expect) fails the run.
 """
@@ -323,6 +327,8 @@ class Row:
     note: str = ""
     ratio: str = ""
     rss_mb: list[float] = field(default_factory=list)
+    #: Each round's rate, for the JSON (see in_rounds).
+    round_rates: list[float] = field(default_factory=list)
 
 
 def meters(provider: Provider) -> tuple[CpuMeter, CpuMeter]:
@@ -355,29 +361,61 @@ def load(provider: Provider, script: str, env: dict[str, str], args,
                            meters=meters(provider))
 
 
+def in_rounds(providers: list[Provider], args,
+              run_slice: Callable[[Provider, int], LoadResult]) -> dict[str, list[LoadResult]]:
+    """Each provider's full-rate runs, interleaved: ``args.rounds`` rounds, each running
+    every provider once for its share of ``args.seconds``, in an order reversed every other
+    round (A B C, C B A, ...), so that a machine slowing or speeding up over the minute
+    weighs on every provider alike. ``run_slice(provider, round)`` runs one of them."""
+    runs: dict[str, list[LoadResult]] = {p.name: [] for p in providers}
+    for number in range(args.rounds):
+        for provider in providers if number % 2 == 0 else providers[::-1]:
+            result = run_slice(provider, number)
+            if result.seconds <= 0:
+                raise BenchError(f"{provider.name}: a {slice_seconds(args)} s run "
+                                 "measured nothing")
+            runs[provider.name].append(result)
+    return runs
+
+
+def slice_seconds(args) -> int:
+    """One round's run, in whole seconds (wrk's -d)."""
+    return max(1, round(args.seconds / args.rounds))
+
+
 def workload_sso(providers: list[Provider], args) -> list[Row]:
+    envs = {p.name: sso_env(p) for p in providers}
+    if args.warmup:
+        # A short unmeasured warm-up first: connection pools, caches, the JIT of node.
+        for provider in providers:
+            harness.run_wrk("sso.lua", provider.server.base_url, envs[provider.name],
+                            seconds=args.warmup, connections=args.connections)
+    runs = in_rounds(providers, args, lambda provider, _number: harness.run_wrk(
+        "sso.lua", provider.server.base_url, envs[provider.name], seconds=slice_seconds(args),
+        connections=args.connections, meters=meters(provider)))
     rows = []
     for provider in providers:
-        env = sso_env(provider)
-        result = load(provider, "sso.lua", env, args)
-        row = Row("sso", provider.name, result,
-                  rss_mb=[harness.rss_mb(p) for p in provider.server.workers()])
-        rows.append(row)
+        result = LoadResult.merged(runs[provider.name])
+        rows.append(Row("sso", provider.name, result, round_rates=[
+            r.rate for r in runs[provider.name]],
+            rss_mb=[harness.rss_mb(p) for p in provider.server.workers()]))
         if result.ops:
             # p99 at half the measured max rate: each connection paced by delay() in Lua.
             interval = args.connections / (result.rate / 2) * 1000
             half = harness.run_wrk("sso.lua", provider.server.base_url,
-                                   {**env, "BENCH_OP_INTERVAL_MS": f"{interval:.3f}"},
+                                   {**envs[provider.name],
+                                    "BENCH_OP_INTERVAL_MS": f"{interval:.3f}"},
                                    seconds=args.seconds, connections=args.connections,
                                    meters=meters(provider))
             rows.append(Row("sso @ ½ max", provider.name, half,
                             note=f"paced to {result.rate / 2:.0f} ops/s"))
+    peer = runs.get("oidc-provider")
     by_name = {r.provider: r for r in rows if r.workload == "sso"}
-    peer = by_name.get("oidc-provider")
     for name in ("Mynagate", FLOOR):
         row = by_name.get(name)
-        if row and peer and row.result and peer.result and peer.result.rate:
-            row.ratio = f"{row.result.rate / peer.result.rate:.2f}× oidc-provider"
+        if row and peer and name in runs:
+            row.ratio = harness.describe_ratio(harness.round_ratios(runs[name], peer),
+                                               "oidc-provider")
     floor = by_name.get(FLOOR)
     if floor:
         floor.note = "bare Flask + RS256 under the same gunicorn: the stack's ceiling"
@@ -399,27 +437,40 @@ def refresh_chains(provider: Provider, n: int) -> list[str]:
 
 
 def workload_refresh(mine: Provider, peer: Provider | None, args) -> list[Row]:
-    rows = []
-    for provider in [mine] + ([peer] if peer else []):
-        # Two sets of chains: the warm-up's last request in flight may have rotated a token
-        # whose answer wrk never read; reusing that chain would (rightly) be refused.
-        files = []
-        for name in ("warm", "measured"):
-            path = Path(provider.server.log_path.parent) / f"refresh-{provider.name}-{name}"
-            path.write_text("\n".join(refresh_chains(provider, args.connections)) + "\n")
-            files.append(path)
-        env = {"BENCH_TOKEN_PATH": provider.token_path, "BENCH_BASIC": provider.basic}
-        if args.warmup:
+    providers = [mine] + ([peer] if peer else [])
+    # A set of chains for each run: the last request of a run may have rotated a token
+    # whose answer wrk never read; reusing that chain would (rightly) be refused.
+    envs = {p.name: {"BENCH_TOKEN_PATH": p.token_path, "BENCH_BASIC": p.basic}
+            for p in providers}
+
+    def chains(provider: Provider, name: str) -> str:
+        path = Path(provider.server.log_path.parent) / f"refresh-{provider.name}-{name}"
+        path.write_text("\n".join(refresh_chains(provider, args.connections)) + "\n")
+        return str(path)
+
+    if args.warmup:
+        for provider in providers:
             harness.run_wrk("refresh.lua", provider.server.base_url,
-                            {**env, "BENCH_TOKENS_FILE": str(files[0])},
+                            {**envs[provider.name],
+                             "BENCH_TOKENS_FILE": chains(provider, "warm")},
                             seconds=args.warmup, connections=args.connections)
-        result = harness.run_wrk("refresh.lua", provider.server.base_url,
-                                 {**env, "BENCH_TOKENS_FILE": str(files[1])},
-                                 seconds=args.seconds, connections=args.connections,
-                                 meters=meters(provider))
+    # Each round's chains are made just before its run, not all at first: oidc-provider's
+    # in-memory adapter keeps its most recent 1,000 entries, and a run's rotations would
+    # push a later round's tokens out.
+    runs = in_rounds(providers, args, lambda provider, number: harness.run_wrk(
+        "refresh.lua", provider.server.base_url,
+        {**envs[provider.name], "BENCH_TOKENS_FILE": chains(provider, f"round-{number}")},
+        seconds=slice_seconds(args), connections=args.connections, meters=meters(provider)))
+    rows = []
+    for provider in providers:
+        result = LoadResult.merged(runs[provider.name])
         # Keycloak's figure is per vCPU; each provider here has one core.
-        rows.append(Row("refresh", provider.name, result,
-                        ratio=f"{result.rate / KEYCLOAK_REFRESH_PER_VCPU:.2f}× Keycloak sizing"))
+        ratio = f"{result.rate / KEYCLOAK_REFRESH_PER_VCPU:.2f}× Keycloak sizing"
+        if provider is mine and peer:
+            ratio += "; " + harness.describe_ratio(
+                harness.round_ratios(runs[mine.name], runs[peer.name]), "oidc-provider")
+        rows.append(Row("refresh", provider.name, result, ratio=ratio,
+                        round_rates=[r.rate for r in runs[provider.name]]))
     return rows
 
 
@@ -587,7 +638,9 @@ def machine(args) -> dict[str, str]:
                      f"({args.worker_class}) "
                      f"on core {harness.SERVER_CPU}, oidc-provider on core "
                      f"{harness.SERVER_CPU}, load on core {harness.LOAD_CPU}, "
-                     f"{args.connections} connections, {args.seconds:g} s per run")
+                     f"{args.connections} connections, {args.seconds:g} s per run "
+                     f"(SSO and refresh at full rate: {args.rounds} interleaved rounds of "
+                     f"{slice_seconds(args)} s per provider)")
     return info
 
 
@@ -622,6 +675,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seconds", type=float, default=10.0, help="per load run")
     parser.add_argument("--only", default=",".join(WORKLOADS),
                         help="comma-separated: " + ",".join(WORKLOADS))
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="the full-rate SSO and refresh runs, interleaved between the "
+                             "providers in this many rounds (the ratio is their median)")
     parser.add_argument("--warmup", type=float, default=1.0,
                         help="unmeasured seconds before each run (0: none)")
     parser.add_argument("--workers", type=int, default=1, help="gunicorn worker processes")
@@ -635,6 +691,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--json", default="", help="also write the rows as JSON here")
     args = parser.parse_args(argv)
     args.only = [w.strip() for w in args.only.split(",") if w.strip()]
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
     unknown = set(args.only) - set(WORKLOADS)
     if unknown:
         parser.error(f"unknown workload(s): {', '.join(sorted(unknown))}")
@@ -646,7 +704,8 @@ def rows_json(rows: list[Row]) -> list[dict]:
     for row in rows:
         r = row.result
         out.append({"workload": row.workload, "provider": row.provider, "note": row.note,
-                    "ratio": row.ratio, "rss_mb": row.rss_mb} | ({} if r is None else {
+                    "ratio": row.ratio, "rss_mb": row.rss_mb,
+                    "round_rates": row.round_rates} | ({} if r is None else {
                         "ops": r.ops, "rate": r.rate, "p50_ms": r.percentile(50),
                         "p99_ms": r.percentile(99), "errors": r.errors,
                         "cpu_ms_per_op": r.cpu_per_op,

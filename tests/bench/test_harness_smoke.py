@@ -45,6 +45,7 @@ def test_every_workload_produces_numbers_without_errors(tmp_path):
     out = tmp_path / "bench.json"
     # No warm-up runs: numbers, not good numbers, keep it under a minute.
     cmd = [sys.executable, str(ROOT / "bench/run.py"), "--seconds", "2", "--warmup", "0",
+           "--rounds", "2",
            "--results", "", "--json", str(out)] + ([] if with_peer else ["--no-peer"])
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=240,
                           env={**os.environ, "PYTHONPATH": str(ROOT)})
@@ -64,4 +65,13 @@ def test_every_workload_produces_numbers_without_errors(tmp_path):
         assert row["errors"] == {}, (key, row["errors"])
         assert row["p50_ms"] > 0 and row["p99_ms"] >= row["p50_ms"], (key, row)
         assert row["cpu_ms_per_op"] > 0, (key, row)
+    # The full-rate SSO and refresh runs come in interleaved rounds, one rate each.
+    for key in expected & {("sso", "Mynagate"), ("sso", "oidc-provider"),
+                           ("sso", "floor (Flask)"), ("refresh", "Mynagate"),
+                           ("refresh", "oidc-provider")}:
+        rates = measured[key]["round_rates"]
+        assert len(rates) == 2 and all(rate > 0 for rate in rates), (key, rates)
+    if with_peer:
+        assert "× oidc-provider (median of 2 rounds:" in measured["sso", "Mynagate"]["ratio"]
+        assert "× oidc-provider (median of 2 rounds:" in measured["refresh", "Mynagate"]["ratio"]
     assert "| sso | Mynagate |" in proc.stdout
