@@ -350,12 +350,17 @@ def sso_env(provider: Provider) -> dict[str, str]:
             "BENCH_VERIFIER": verifier}
 
 
-def load(provider: Provider, script: str, env: dict[str, str], args,
-         seconds: float | None = None) -> LoadResult:
-    # A short unmeasured warm-up first: connection pools, caches, the JIT of node.
+def warm_up(provider: Provider, script: str, env: dict[str, str], args) -> None:
+    """An unmeasured run first (``--warmup`` seconds): connection pools, caches, the JIT
+    of node."""
     if args.warmup:
         harness.run_wrk(script, provider.server.base_url, env, seconds=args.warmup,
                         connections=args.connections)
+
+
+def load(provider: Provider, script: str, env: dict[str, str], args,
+         seconds: float | None = None) -> LoadResult:
+    warm_up(provider, script, env, args)
     return harness.run_wrk(script, provider.server.base_url, env,
                            seconds=seconds or args.seconds, connections=args.connections,
                            meters=meters(provider))
@@ -378,6 +383,12 @@ def in_rounds(providers: list[Provider], args,
     return runs
 
 
+def merged_row(workload: str, provider: Provider, runs: dict[str, list[LoadResult]]) -> Row:
+    """The table's row of a provider's rounds: their sum, and each round's rate apart."""
+    return Row(workload, provider.name, LoadResult.merged(runs[provider.name]),
+               round_rates=[r.rate for r in runs[provider.name]])
+
+
 def slice_seconds(args) -> int:
     """One round's run, in whole seconds (wrk's -d)."""
     return max(1, round(args.seconds / args.rounds))
@@ -385,20 +396,17 @@ def slice_seconds(args) -> int:
 
 def workload_sso(providers: list[Provider], args) -> list[Row]:
     envs = {p.name: sso_env(p) for p in providers}
-    if args.warmup:
-        # A short unmeasured warm-up first: connection pools, caches, the JIT of node.
-        for provider in providers:
-            harness.run_wrk("sso.lua", provider.server.base_url, envs[provider.name],
-                            seconds=args.warmup, connections=args.connections)
+    for provider in providers:
+        warm_up(provider, "sso.lua", envs[provider.name], args)
     runs = in_rounds(providers, args, lambda provider, _number: harness.run_wrk(
         "sso.lua", provider.server.base_url, envs[provider.name], seconds=slice_seconds(args),
         connections=args.connections, meters=meters(provider)))
     rows = []
     for provider in providers:
-        result = LoadResult.merged(runs[provider.name])
-        rows.append(Row("sso", provider.name, result, round_rates=[
-            r.rate for r in runs[provider.name]],
-            rss_mb=[harness.rss_mb(p) for p in provider.server.workers()]))
+        row = merged_row("sso", provider, runs)
+        row.rss_mb = [harness.rss_mb(p) for p in provider.server.workers()]
+        rows.append(row)
+        result = row.result
         if result.ops:
             # p99 at half the measured max rate: each connection paced by delay() in Lua.
             interval = args.connections / (result.rate / 2) * 1000
@@ -448,12 +456,11 @@ def workload_refresh(mine: Provider, peer: Provider | None, args) -> list[Row]:
         path.write_text("\n".join(refresh_chains(provider, args.connections)) + "\n")
         return str(path)
 
-    if args.warmup:
+    if args.warmup:  # (its chains are made only when it runs)
         for provider in providers:
-            harness.run_wrk("refresh.lua", provider.server.base_url,
-                            {**envs[provider.name],
-                             "BENCH_TOKENS_FILE": chains(provider, "warm")},
-                            seconds=args.warmup, connections=args.connections)
+            warm_up(provider, "refresh.lua",
+                    {**envs[provider.name], "BENCH_TOKENS_FILE": chains(provider, "warm")},
+                    args)
     # Each round's chains are made just before its run, not all at first: oidc-provider's
     # in-memory adapter keeps its most recent 1,000 entries, and a run's rotations would
     # push a later round's tokens out.
@@ -463,14 +470,13 @@ def workload_refresh(mine: Provider, peer: Provider | None, args) -> list[Row]:
         seconds=slice_seconds(args), connections=args.connections, meters=meters(provider)))
     rows = []
     for provider in providers:
-        result = LoadResult.merged(runs[provider.name])
+        row = merged_row("refresh", provider, runs)
         # Keycloak's figure is per vCPU; each provider here has one core.
-        ratio = f"{result.rate / KEYCLOAK_REFRESH_PER_VCPU:.2f}× Keycloak sizing"
+        row.ratio = f"{row.result.rate / KEYCLOAK_REFRESH_PER_VCPU:.2f}× Keycloak sizing"
         if provider is mine and peer:
-            ratio += "; " + harness.describe_ratio(
+            row.ratio += "; " + harness.describe_ratio(
                 harness.round_ratios(runs[mine.name], runs[peer.name]), "oidc-provider")
-        rows.append(Row("refresh", provider.name, result, ratio=ratio,
-                        round_rates=[r.rate for r in runs[provider.name]]))
+        rows.append(row)
     return rows
 
 
