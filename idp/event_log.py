@@ -47,7 +47,8 @@ GATHER_SECONDS = 0.25
 
 class EventLog(Protocol):
     def audit(self, event: str, *, outcome: str = "ok", account_id: str | None = None,
-              client_id: str | None = None, **details: Any) -> None: ...
+              client_id: str | None = None, lost_with_batch: bool = False,
+              **details: Any) -> None: ...
     def disclosure(self, *, account_id: str, client_id: str, claims: list[str],
                    via: str) -> None: ...
     def flush(self, timeout: float = 5.0) -> None: ...
@@ -114,7 +115,10 @@ class DirectEventLog:
         self._db = database
 
     def audit(self, event: str, *, outcome: str = "ok", account_id: str | None = None,
-              client_id: str | None = None, **details: Any) -> None:
+              client_id: str | None = None, lost_with_batch: bool = False,
+              **details: Any) -> None:
+        # (Beside the in-process store, whose batches cannot fail: lost_with_batch changes
+        # nothing here.)
         write_records(self._db, [_audit_record(event, outcome, account_id, client_id,
                                                details)])
 
@@ -127,6 +131,12 @@ class DirectEventLog:
 
     def close(self) -> None:
         return None
+
+
+def _log_dropped(record: dict[str, Any]) -> None:
+    # The request's log already has the event's line: this one says it did not happen.
+    log.warning("event_not_recorded", event=record.get("event"),
+                reason="what it records could not be stored")
 
 
 class StreamEventLog:
@@ -149,20 +159,29 @@ class StreamEventLog:
 
     # -- emitting (the request path)
     def audit(self, event: str, *, outcome: str = "ok", account_id: str | None = None,
-              client_id: str | None = None, **details: Any) -> None:
-        self._emit(_audit_record(event, outcome, account_id, client_id, details))
+              client_id: str | None = None, lost_with_batch: bool = False,
+              **details: Any) -> None:
+        """``lost_with_batch``: the event records what the open store batch does (a code
+        handed out): if that batch cannot be sent, it did not happen, and the event is
+        not written either (any other event then goes to the database at once)."""
+        self._emit(_audit_record(event, outcome, account_id, client_id, details),
+                   lost_with_batch=lost_with_batch)
 
     def disclosure(self, *, account_id: str, client_id: str, claims: list[str],
                    via: str) -> None:
         self._emit(_disclosure_record(account_id, client_id, claims, via))
 
-    def _emit(self, record: dict[str, Any]) -> None:
+    def _emit(self, record: dict[str, Any], *, lost_with_batch: bool = False) -> None:
         try:
             self._ensure_group()
             entry = {"r": json.dumps(record, ensure_ascii=False)}
             # Inside a store batch the XADD is sent with the batch; if the batch cannot
-            # be sent, the record is written to the database then, as below.
-            self._store.on_batch_failure(functools.partial(self._write_now, record))
+            # be sent, the record is written to the database then, as below (or, for
+            # an event of the batch's own doing, said not to be).
+            if lost_with_batch:
+                self._store.on_batch_failure(functools.partial(_log_dropped, record))
+            else:
+                self._store.on_batch_failure(functools.partial(self._write_now, record))
             self._store.writer().xadd(self._stream, entry)
         except Exception as exc:  # noqa: BLE001 - Redis cannot take it: write it now
             log.warning("event_log_direct_write", error=str(exc)[:200])

@@ -49,6 +49,34 @@ def test_when_redis_cannot_take_a_batch_every_fallback_runs_then_it_says_so():
     assert not store.on_batch_failure(lambda: None)  # the batch is closed
 
 
+def test_a_flushing_block_sends_the_outer_blocks_writes_with_its_own_when_it_ends(any_store):
+    with any_store.batched():
+        any_store.put("outer", {"n": 1}, 60)
+        with any_store.batched(flush=True):
+            any_store.put("inner", {"n": 2}, 60)
+        # Sent already, while the outer block is still open (a read goes to Redis itself).
+        assert any_store.get("outer") == {"n": 1} and any_store.get("inner") == {"n": 2}
+        any_store.put("after", {"n": 3}, 60)
+    assert any_store.get("after") == {"n": 3}
+
+
+def test_a_flushing_block_that_cannot_be_sent_fails_where_it_ends():
+    """Redis away: the failure is raised at the inner block's end, not the outer's, after
+    the fallbacks of everything the batch held, the outer block's included."""
+    store = RedisStore(f"redis://127.0.0.1:{_closed_port()}/0", prefix="gone:")
+    ran: list[str] = []
+    reached_after = False
+    with store.batched():
+        store.put("outer", {"n": 1}, 60)
+        store.on_batch_failure(lambda: ran.append("outer"))
+        with pytest.raises(StoreUnavailable), store.batched(flush=True):
+            store.put("inner", {"n": 2}, 60)
+            store.on_batch_failure(lambda: ran.append("inner"))
+        reached_after = True
+        assert ran == ["outer", "inner"]
+    assert reached_after  # the outer block ends with an empty batch: nothing to send
+
+
 # -- each thread's own connection (RedisStore._here)
 def _held_address(store: RedisStore) -> str:
     host, port = store._here().connection._sock.getsockname()[:2]

@@ -262,8 +262,44 @@ def issue_challenge(store: ShortLivedStore, service: CardService, *, browser: st
     store.put(_challenge_key(browser, txn_id),
               {"challenge": challenge, "expires_at": _now() + service.challenge_lifetime},
               service.challenge_lifetime + EXPIRED_GRACE)
+    return _challenge_answer(service, challenge, service.challenge_lifetime, app)
+
+
+# The least of a challenge's life a card page needs to hand it out: the page's script uses
+# its challenge only for a try that starts with this much left, for the PIN (card.js).
+PAGE_CHALLENGE_MIN_LEFT = 180
+
+
+def page_challenge(store: ShortLivedStore, service: CardService, *, browser: str,
+                   txn_id: str | None, app: str | None = None) -> dict[str, Any] | None:
+    """The challenge a card page brings for its first try, or None (its script asks the
+    endpoint when the try starts).
+
+    Unlike the endpoint's, it never replaces a live challenge: a page load is a GET, which a
+    prefetch, a second tab or another site's link makes without the child doing anything
+    (the session cookie is SameSite=Lax), and replacing the challenge an open page is using
+    would fail that page's try after the PIN. So the live challenge is handed out again
+    while it has :data:`PAGE_CHALLENGE_MIN_LEFT` to go; a younger page makes a new one only
+    when there is none, or it is past its life."""
+    key, now = _challenge_key(browser, txn_id), _now()
+    fresh = {"challenge": new_challenge(), "expires_at": now + service.challenge_lifetime}
+    ttl = service.challenge_lifetime + EXPIRED_GRACE
+    if store.put_if_absent(key, fresh, ttl):  # the usual case: one round trip
+        return _challenge_answer(service, fresh["challenge"], service.challenge_lifetime, app)
+    live = store.get(key)
+    left = float(live.get("expires_at", 0)) - now if live else 0.0
+    if live and isinstance(live.get("challenge"), str) and left > 0:
+        if left < PAGE_CHALLENGE_MIN_LEFT:
+            return None  # too little left to hand out, and maybe still in use
+        return _challenge_answer(service, live["challenge"], int(left), app)
+    store.put(key, fresh, ttl)
+    return _challenge_answer(service, fresh["challenge"], service.challenge_lifetime, app)
+
+
+def _challenge_answer(service: CardService, challenge: str, expires_in: int,
+                      app: str | None) -> dict[str, Any]:
     answer: dict[str, Any] = {"challenge": challenge, "origin": service.origin,
-                              "expires_in": service.challenge_lifetime}
+                              "expires_in": expires_in}
     name = app_display_name(app or "")
     if name:
         answer["app"] = name

@@ -19,6 +19,7 @@ from idp.audit import audit
 from idp.auth.card import (
     CardService,
     issue_challenge,
+    page_challenge,
     pending_card_record,
     verify_token,
 )
@@ -130,16 +131,16 @@ def card_page():
     service = card_service()
     txn = LoginTransaction.load(request.args.get("txn"))
     txn_id = txn.id if txn else None
-    # The page brings its first challenge, so the first try needs no request for one: the
-    # same challenge the endpoint would issue to this browser and transaction, in a page
-    # no one else can read (same origin) and no cache keeps (no-store). The script uses it
-    # once, while it is fresh; a later try asks the endpoint. An expired transaction gets
-    # none: its sign-in could not finish.
+    # The page brings its first challenge, so the first try needs no request for one: a
+    # challenge of this browser and transaction, in a page no one else can read (same
+    # origin) and no cache keeps (no-store). The script uses it once, while enough of it
+    # is left; a later try asks the endpoint. An expired transaction gets none (its
+    # sign-in could not finish), nor does a HEAD, which shows nothing.
     first_challenge = None
-    if service.enabled and (txn is not None or not request.args.get("txn")):
-        first_challenge = issue_challenge(services().store, service, browser=browser_id(),
-                                          txn_id=txn_id,
-                                          app=txn.client_name if txn else None)
+    if service.enabled and request.method != "HEAD" and \
+            (txn is not None or not request.args.get("txn")):
+        first_challenge = page_challenge(services().store, service, browser=browser_id(),
+                                         txn_id=txn_id, app=txn.client_name if txn else None)
     return render_template(
         "card_login.html", txn=txn, card_required=bool(txn and txn.card_required),
         linked=request.args.get("reason") == "linked",
@@ -178,8 +179,9 @@ def verify():
         return card_unavailable_response()
     txn = LoginTransaction.load(request.args.get("txn"))
     body = request.get_json(force=True, silent=True)
-    # The card's audit event and the transaction's "signed in" go to the store in one
-    # round trip (the challenge is still taken at once, inside).
+    # The card's audit events go to the store with the code (or the transaction's
+    # "signed in"): one round trip. The challenge is still taken at once, inside, and the
+    # code's batch is sent before the answer is made (idp.oidc.views._answer).
     with services().store.batched():
         try:
             checked = check_token(body, browser=browser_id(),
@@ -243,8 +245,7 @@ def finish_card_sign_in(linked: CardAccount | None, pending_card: dict[str, Any]
     sign_in(linked.account, acr=ACR_CARD, amr=AMR_CARD, card_binding=linked.binding_id)
     session.pop(linking.SESSION_KEY, None)
     if txn is not None:
-        txn.update(authenticated_at=time.time())
-        target = continue_authorization(txn)
+        target = continue_authorization(txn, authenticated_at=time.time())
     else:
         target = _home_url()
     response = jsonify(redirect=target, **extra)

@@ -54,8 +54,7 @@ def client_ip() -> str:
 
 def _after_sign_in(txn: LoginTransaction | None):
     if txn is not None:
-        txn.update(authenticated_at=time.time())
-        return redirect(continue_authorization(txn), 303)
+        return redirect(continue_authorization(txn, authenticated_at=time.time()), 303)
     return redirect(url_for("account.home") if "account.home" in _endpoints() else "/", 303)
 
 
@@ -346,8 +345,7 @@ def consent():
             return render_template("consent.html", **page)
         if form.deny.data:
             audit(db, "consent.denied", account_id=user.account.id, client_id=client.client_id)
-            txn.update(denied=True)
-            return redirect(continue_authorization(txn), 303)
+            return redirect(continue_authorization(txn, denied=True), 303)
         if step.need != Need.NONE:
             return _guardian_must_answer(db, user.account, client, step, form, page)
         record = db.scalar(select(Consent).where(Consent.account_id == user.account.id,
@@ -360,8 +358,7 @@ def consent():
             record.granted_at = utcnow()
         audit(db, "consent.granted", account_id=user.account.id, client_id=client.client_id,
               scopes=scopes)
-    txn.update(consented_at=time.time())
-    return redirect(continue_authorization(txn), 303)
+    return redirect(continue_authorization(txn, consented_at=time.time()), 303)
 
 
 def _guardian_must_answer(db, account: Account, client: Client, step: GuardianStep,

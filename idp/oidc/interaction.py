@@ -86,11 +86,15 @@ class LoginTransaction:
         svc.store.put(self.key, self.to_record(), svc.settings.login_transaction_lifetime)
 
     def update(self, **changes: Any) -> None:
+        self.change(**changes)
+        self.save()
+
+    def change(self, **changes: Any) -> None:
+        """Change fields here, not in the store (:meth:`save` stores them)."""
         for name, value in changes.items():
             if name == "id" or name not in self.__dataclass_fields__:
                 raise AttributeError(f"a login transaction has no field {name!r}")
             setattr(self, name, value)
-        self.save()
 
     def finish(self) -> None:
         """The authorization request was answered: the transaction cannot be resumed again."""

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 from urllib.parse import urlencode
 
+import structlog
 from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.rfc6749 import (
     AccessDeniedError,
@@ -26,6 +28,7 @@ from flask import (
 )
 from joserfc import jwt
 from joserfc.errors import JoseError
+from sqlalchemy.exc import DBAPIError
 
 from idp.accounts.lifecycle import graduate_access_ends, may_use_client
 from idp.audit import audit
@@ -43,6 +46,7 @@ from idp.signin.current import current_user, must_change_now, sign_out
 from idp.store.shortlived import StoreUnavailable
 
 bp = Blueprint("oidc", __name__)
+log = structlog.get_logger("idp.oidc")
 
 #: Endpoints a relying party's server (or a library fetching metadata) calls, never a
 #: person's browser on our pages: they answer from their own credentials alone, so the
@@ -275,18 +279,19 @@ def _answer(grant, user: SignedInUser | None, txn: LoginTransaction | None, *,
             request=grant.request, grant_user=None, grant=grant)
     svc = services()
     # The code's record, its audit event and the end of the transaction go to Redis in
-    # one round trip.
-    with svc.store.batched():
+    # one round trip, sent before the answer leaves (with what an outer batch holds: the
+    # card check's events), so that a store that cannot take them fails here: then no
+    # code reaches the app, no issue is recorded and the transaction lives on.
+    with svc.store.batched(flush=True):
         # The request the consent grant parsed, not a new one made from Flask's again.
         answer = server().create_authorization_response(
             request=grant.request, grant_user=user, grant=grant)
-        # After the code's record: a store that refuses it records no issue and ends
-        # no transaction.
         svc.events.audit("authorize.code_issued", client_id=client.get_client_id(),
-                         account_id=user.account.id, acr=user.auth.acr)
+                         account_id=user.account.id, acr=user.auth.acr,
+                         lost_with_batch=True)
         if txn is not None:
             txn.finish()
-        return answer
+    return answer
 
 
 class _StoredAuthorizationRequest(OAuth2Request):
@@ -306,37 +311,52 @@ class _StoredAuthorizationRequest(OAuth2Request):
         return {}
 
 
-def continue_authorization(txn: LoginTransaction) -> str:
+def continue_authorization(txn: LoginTransaction, **changes: Any) -> str:
     """Where the browser goes once the person signed in, or answered the consent page, in
     ``txn``: when the authorization request can be answered now, straight to the app
     with its answer (the code), which saves the browser a round trip through /authorize
     on the way; else the transaction's resume URL, where /authorize judges it again and
     shows what the person must see (another sign-in, the consent page, a refusal).
 
+    ``changes`` are what the interaction just did to the transaction (``authenticated_at``,
+    ``consented_at``, ``denied``). They are stored only when the browser goes the long way:
+    an answered transaction ends, and storing them first would cost a write for nothing.
+
     Both ways the request is judged by the same :func:`_answer`, from the parameters the
     transaction stored, for the person signed in now."""
-    resume = txn.resume_url()
+    txn.change(**changes)
+    target = _answer_now(txn)
+    if target is None:
+        txn.save()
+        return txn.resume_url()
+    return target
+
+
+def _answer_now(txn: LoginTransaction) -> str | None:
+    """The app's answer (its Location) when it can be given from here, else None."""
     user = current_user()
     # What /authorize's request hooks would stop before the view (idp.app and the web
     # rooms' before_request guards) stops this too. Of them only the first-password guard
     # can apply to a browser that has just signed in here; it sends it to the change page.
     if user is None or must_change_now():
-        return resume
+        return None
     try:
         grant = server().get_consent_grant(request=_StoredAuthorizationRequest(txn),
                                            end_user=user)
     except (OAuth2Error, ValueError):
-        return resume  # /authorize shows the refusal, as it would have
+        return None  # /authorize shows the refusal, as it would have
     if txn.client_id != grant.client.get_client_id():
-        return resume
+        return None
     try:
         answer = _answer(grant, user, txn, browser_here=False)
-    except StoreUnavailable:
-        # The code could not be stored: the browser goes the long way, and /authorize
-        # answers when the store is back (or says it is busy), as the round trip did.
-        return resume
+    except (StoreUnavailable, DBAPIError) as exc:
+        # The code could not be stored, or what the answer reads (the consent, the client)
+        # could not be: the browser goes the long way, and /authorize answers when the
+        # store is back (or says it is busy), as the round trip did.
+        log.warning("answer_deferred_to_authorize", error=str(exc)[:200])
+        return None
     if answer is None or answer.status_code != 302:
-        return resume
+        return None
     return answer.headers["Location"]
 
 

@@ -140,10 +140,12 @@
   }
 
   // The page came with its first challenge (idp.auth.card_views.card_page): the first try
-  // uses it while it is fresh, leaving the bridge most of its five minutes for the PIN;
-  // every later try, and a page brought back from the browser's history, asks anew.
+  // uses it while at least three of its minutes are left for the PIN (a page loaded again
+  // gets the same one, with less left); every later try, and a page brought back from the
+  // browser's history, asks anew.
   var loadedAt = Date.now();
-  var FIRST_CHALLENGE_FRESH_MS = 120000;
+  var PIN_TIME_MS = 180000;
+  var firstChallengeUsableMs = (Number(cfg.challengeExpiresIn) || 300) * 1000 - PIN_TIME_MS;
   var firstChallenge = cfg.challenge ? { challenge: cfg.challenge, origin: cfg.challengeOrigin } : null;
   if (firstChallenge && cfg.challengeApp) { firstChallenge.app = cfg.challengeApp; }
   window.addEventListener("pageshow", function (event) {
@@ -153,7 +155,7 @@
   function challenge() {
     var first = firstChallenge;
     firstChallenge = null;  // one try only, whatever happens next
-    if (first && Date.now() - loadedAt < FIRST_CHALLENGE_FRESH_MS) {
+    if (first && Date.now() - loadedAt < firstChallengeUsableMs) {
       return Promise.resolve({ ok: true, status: 200, body: first });
     }
     return provider(cfg.challengeUrl);

@@ -59,7 +59,7 @@ class ShortLivedStore(Protocol):
     def remove_member(self, key: str, member: str) -> None: ...
     def ping(self) -> None: ...
     def take_if(self, key: str, field: str, expected: str) -> TakeResult: ...
-    def batched(self) -> Any: ...
+    def batched(self, *, flush: bool = False) -> Any: ...
 
 
 class MemoryStore:
@@ -180,7 +180,7 @@ class MemoryStore:
         return None
 
     @contextmanager
-    def batched(self) -> Iterator[None]:
+    def batched(self, *, flush: bool = False) -> Iterator[None]:
         """Nothing to gather in one process: see :meth:`RedisStore.batched`."""
         yield
 
@@ -290,21 +290,32 @@ class RedisStore:
     # -- write-behind batches: the writes a request makes once its work is committed (the
     # token grants' access-token copy and event records) cost one round trip, not one each.
     @contextmanager
-    def batched(self) -> Iterator[None]:
+    def batched(self, *, flush: bool = False) -> Iterator[None]:
         """Writes this thread makes inside (:meth:`put`, :meth:`drop`, :meth:`add_member`,
         :meth:`put_unless`, and what goes through :meth:`writer`) are sent together, in one
         round trip, when the block ends, even if it raised. Reads inside would get no
         answer: make none. When Redis cannot take the batch, the ``on_batch_failure``
-        callbacks run, then StoreUnavailable."""
+        callbacks run, then StoreUnavailable.
+
+        A block inside another is sent with the outer one, unless ``flush``: then, when it
+        ends without raising, everything the open batch holds (the outer block's writes
+        so far with its own) is sent at once, so that a failure to store it is raised
+        here, where its caller can still answer it (an authorization code that could not
+        be stored must not reach the app as stored). The outer block goes on with an
+        empty batch."""
         if self._open_batch() is not None:
-            yield  # already inside one: the outer block sends
+            yield  # already inside one: the outer block sends, or this one flushes it
+            if flush:
+                pipe, fallbacks = self._batch.pipe, self._batch.fallbacks
+                self._batch.pipe, self._batch.fallbacks = self._clients.pipeline(), []
+                self._send(pipe, fallbacks)
             return
         pipe = self._clients.pipeline()
         self._batch.pipe, self._batch.fallbacks = pipe, []
         try:
             yield
         finally:
-            fallbacks = self._batch.fallbacks
+            pipe, fallbacks = self._batch.pipe, self._batch.fallbacks
             self._batch.pipe = self._batch.fallbacks = None
             self._send(pipe, fallbacks)
 

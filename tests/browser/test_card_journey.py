@@ -214,6 +214,27 @@ def test_then_the_card_alone_signs_in_at_the_card_level(journey, demo, bridge, v
     assert not any("/authorize" in url for url in after_card), after_card
 
 
+def test_the_card_page_opened_again_in_another_tab_spoils_nothing(journey, demo, bridge,
+                                                                  virtual_card):
+    """The same card page loaded again with the child's cookie while the first tab waits
+    (a second tab, a prefetch, another site's link): the first tab's sign-in still works,
+    with the challenge it came with."""
+    link_card(demo)
+    virtual_card.set_tries_left(3)
+    person = journey()
+    person.to_card_page(card_level=True)
+    other = person.context.new_page()
+    other.goto(person.page.url)
+    other.wait_for_selector("#card-start")
+    other.close()
+    bridge.answer(PIN)
+    person.start_card()
+    shown = person.back_at_app()
+    assert shown["sub"] == expected_sub(demo) and shown["acr"] == ACR_CARD
+    assert person.challenges_asked() == 0
+    assert virtual_card.tries_left == 3
+
+
 def test_wrong_pin_shows_the_tries_left(journey, demo, bridge, virtual_card):
     link_card(demo)
     virtual_card.set_tries_left(3)

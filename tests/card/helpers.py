@@ -64,7 +64,7 @@ class CardBrowser(Browser):
     def csrf(self, txn: str | None = None) -> str:
         """This browser's CSRF token (one per session), as the page's script holds it. Read
         from the password page the first time, not the card page: loading the card page
-        issues a challenge, replacing any one in use."""
+        may issue a challenge."""
         if self._csrf_token is None:
             self._csrf_token = csrf_of(self.c.get("/login").get_data(as_text=True))
         return self._csrf_token
@@ -72,9 +72,10 @@ class CardBrowser(Browser):
     def page_challenge(self, txn: str | None = None) -> dict:
         """The challenge the card page came with (data-challenge...), as its script reads it."""
         html = self.card_page(txn).get_data(as_text=True)
-        found = re.search(r'data-challenge="([^"]+)"\s+data-challenge-origin="([^"]+)"', html)
+        found = re.search(r'data-challenge="([^"]+)"\s+data-challenge-origin="([^"]+)"\s+'
+                          r'data-challenge-expires-in="(\d+)"', html)
         assert found, "the card page brought no challenge"
-        return {"challenge": found[1], "origin": found[2]}
+        return {"challenge": found[1], "origin": found[2], "expires_in": int(found[3])}
 
     def challenge(self, txn: str | None = None) -> dict:
         response = self.c.post("/login/card/challenge", query_string={"txn": txn} if txn else None,

@@ -1,6 +1,8 @@
 """The card page brings its first challenge (idp.auth.card_views.card_page), so the first
 try needs no request for one. It is the challenge the endpoint would have issued: bound to
-this browser and this login transaction, used once, replaced by the next one issued."""
+this browser and this login transaction, used once. Loading the page again brings the live
+challenge again and never replaces it; the endpoint's POST, which only the page's script can
+make, does."""
 
 from __future__ import annotations
 
@@ -53,17 +55,87 @@ def test_the_pages_challenge_is_used_once(card_browser, new_card, crl_svc, stude
     refused(card_browser.verify(token), "challenge_not_found", 400)
 
 
-def test_loading_the_page_again_replaces_its_challenge(card_browser, new_card, crl_svc,
-                                                       student):
-    """One live challenge per browser and transaction: an old tab's challenge does not sign
-    in once the page was loaded again (its try is refused, and nothing is signed in)."""
+def test_loading_the_page_again_brings_the_same_challenge(card_browser, new_card, crl_svc,
+                                                          student):
+    """A second tab, or the same page loaded again, gets the live challenge again (with
+    what is left of its life): the first tab's try still signs in, and once one try used
+    it, the other's is refused and asks for a new one."""
+    card = new_card()
+    bind_directly(crl_svc, student, card)
+    first = card_browser.page_challenge()
+    again = card_browser.page_challenge()
+    assert again["challenge"] == first["challenge"] and again["expires_in"] <= 300
+    assert card_browser.verify(_signed(card, first)).status_code == 200
+    refused(card_browser.verify(_signed(card, again)), "challenge_not_found", 400)
+
+
+def test_a_prefetch_or_another_sites_link_does_not_spoil_the_open_pages_try(
+        crl_app, crl_svc, new_card, student, rp):
+    """The card page is a GET, which a browser's prefetch, or a link on another site (the
+    session cookie is SameSite=Lax), makes with the child's cookie while the child types the
+    PIN on the open page: the open page's try still signs in."""
+    card = new_card()
+    bind_directly(crl_svc, student, card)
+    browser = CardBrowser(crl_app.test_client())
+    txn, _verifier = browser.start_authorization(rp, state="open-page")
+    on_the_page = browser.page_challenge(txn)
+    for _ in range(3):  # a hostile page navigating the browser to the card page, again
+        assert browser.c.get("/login/card", query_string={"txn": txn}).status_code == 200
+    query = browser.follow_json_redirect(browser.verify(_signed(card, on_the_page), txn), rp)
+    assert query["state"] == "open-page" and "code" in query
+
+
+def test_a_head_request_brings_and_replaces_nothing(card_browser, new_card, crl_svc,
+                                                    student, travel):
+    card = new_card()
+    bind_directly(crl_svc, student, card)
+    head = card_browser.c.head("/login/card")
+    assert head.status_code == 200 and head.headers["Cache-Control"] == "no-store"
+    # Nothing was issued by the HEAD: the page's challenge is a new one, and a later HEAD,
+    # even when the challenge is nearly used up, leaves it as it is.
+    challenge = card_browser.page_challenge()
+    travel(250)
+    assert card_browser.c.head("/login/card").status_code == 200
+    assert card_browser.verify(_signed(card, challenge)).status_code == 200
+
+
+def test_a_challenge_nearly_used_up_is_not_handed_out_nor_replaced(card_browser, new_card,
+                                                                   crl_svc, student, travel):
+    """With less than three minutes left a challenge is no use to a new page (its script
+    asks the endpoint when the try starts), but an older page may be using it for its PIN:
+    the page brings none and leaves it alone."""
+    card = new_card()
+    bind_directly(crl_svc, student, card)
+    challenge = card_browser.page_challenge()
+    travel(150)
+    html = card_browser.card_page().get_data(as_text=True)
+    assert 'id="card-login"' in html and "data-challenge=" not in html
+    assert card_browser.verify(_signed(card, challenge)).status_code == 200
+
+
+def test_a_page_after_the_challenge_expired_brings_a_new_one(card_browser, new_card,
+                                                             crl_svc, student, travel):
     card = new_card()
     bind_directly(crl_svc, student, card)
     old = card_browser.page_challenge()
+    travel(301)
     new = card_browser.page_challenge()
-    assert old["challenge"] != new["challenge"]
+    assert new["challenge"] != old["challenge"] and new["expires_in"] == 300
     refused(card_browser.verify(_signed(card, old)), "signature_invalid", 403)
-    refused(card_browser.verify(_signed(card, new)), "challenge_not_found", 400)
+
+
+def test_the_endpoint_still_gives_a_new_challenge_each_time(card_browser, new_card, crl_svc,
+                                                            student):
+    """A try the page's script starts asks the endpoint (a POST with the page's CSRF token,
+    which only the page can send): that one replaces the earlier challenge, as the page
+    asked for it."""
+    card = new_card()
+    bind_directly(crl_svc, student, card)
+    on_the_page = card_browser.page_challenge()
+    asked = card_browser.challenge()
+    assert asked["challenge"] != on_the_page["challenge"]
+    refused(card_browser.verify(_signed(card, on_the_page)), "signature_invalid", 403)
+    refused(card_browser.verify(_signed(card, asked)), "challenge_not_found", 400)
 
 
 def test_the_pages_challenge_belongs_to_its_transaction(crl_app, new_card, crl_svc, student,

@@ -6,9 +6,12 @@ round trip would have refused gets a code this way."""
 
 from __future__ import annotations
 
+import pytest
+
 from idp.oidc.interaction import LoginTransaction
 from idp.signin.context import ACR_PASSWORD
 from tests.conftest import query_of, redeem
+from tests.faults import redis_drops_the_batch_holding
 from tests.oidc.conftest import verify_id_token
 
 
@@ -161,3 +164,84 @@ def test_a_store_failure_while_answering_sends_the_browser_the_long_way(
     query = query_of(answered.headers["Location"])
     assert query["state"] == "later"
     assert redeem(browser.c, rp, query["code"], verifier).status_code == 200
+
+
+def _code_events(svc, account_id: str) -> int:
+    from idp.store.models import AuditEvent
+
+    svc.events.flush()
+    with svc.db.session() as db:
+        return db.query(AuditEvent).filter_by(event="authorize.code_issued",
+                                              account_id=account_id).count()
+
+
+@pytest.mark.postgres
+def test_redis_dropping_the_codes_batch_sends_the_browser_the_long_way_and_records_no_code(
+        new_browser, rp, shared_student, svc):
+    """The batch with the code, its audit event and the transaction's end is lost as it is
+    sent (Redis restarting): no code reaches the app, no issue is recorded (the record is
+    not written to the database instead), and the transaction, with its sign-in, lives on
+    for /authorize, which answers once Redis is back."""
+    _agreed(new_browser, rp, shared_student)
+    account_id = shared_student.id
+    before = _code_events(svc, account_id)
+    browser = new_browser()
+    page, txn, verifier = _to_password_page(browser, rp, state="after-blip")
+    with redis_drops_the_batch_holding(svc.store, ":code:") as refused:
+        signed_in = browser.password_login(page, shared_student)
+    assert refused, "the code's batch was never sent"
+    location = signed_in.headers["Location"]
+    assert signed_in.status_code == 303 and location.startswith("/authorize?"), location
+    stored = svc.store.get(LoginTransaction.key_for(txn))
+    assert stored is not None and stored["authenticated_at"]
+    assert _code_events(svc, account_id) == before
+    answered = browser.c.get(location)
+    assert answered.status_code == 302, answered.get_data(as_text=True)[:300]
+    query = query_of(answered.headers["Location"])
+    assert query["state"] == "after-blip"
+    assert redeem(browser.c, rp, query["code"], verifier).status_code == 200
+    assert _code_events(svc, account_id) == before + 1
+
+
+def test_a_database_failure_while_answering_sends_the_browser_the_long_way(
+        new_browser, rp, shared_student, svc, monkeypatch):
+    """The database cannot say what the child agreed to just as the sign-in finishes: the
+    sign-in page answers with /authorize (which says it is busy, or answers), not a 503."""
+    from sqlalchemy.exc import OperationalError
+
+    _agreed(new_browser, rp, shared_student)
+    browser = new_browser()
+    page, txn, verifier = _to_password_page(browser, rp, state="db-blip")
+    real_scopes = svc.consents.scopes
+
+    def failing(*args, **kwargs):
+        raise OperationalError("SELECT consents", {}, Exception("server closed the connection"))
+
+    monkeypatch.setattr(svc.consents, "scopes", failing)
+    signed_in = browser.password_login(page, shared_student)
+    location = signed_in.headers["Location"]
+    assert signed_in.status_code == 303 and location.startswith("/authorize?"), location
+    assert browser.c.get(location).status_code == 503  # still away: busy, try again
+    monkeypatch.setattr(svc.consents, "scopes", real_scopes)
+    answered = browser.c.get(location)
+    assert answered.status_code == 302
+    query = query_of(answered.headers["Location"])
+    assert query["state"] == "db-blip"
+    assert redeem(browser.c, rp, query["code"], verifier).status_code == 200
+
+
+def test_a_consent_answered_and_sent_straight_on_stores_nothing_for_the_transaction(
+        new_browser, rp, shared_student, svc, monkeypatch):
+    """An answered transaction ends: what the interaction changed in it is not written
+    first (a write for nothing), and it is gone after."""
+    _agreed(new_browser, rp, shared_student)
+    browser = new_browser()
+    page, txn, _verifier = _to_password_page(browser, rp)
+    writes: list[str] = []
+    real_put = svc.store.put
+    monkeypatch.setattr(svc.store, "put", lambda key, value, ttl: (
+        writes.append(key), real_put(key, value, ttl))[1])
+    signed_in = browser.password_login(page, shared_student)
+    assert signed_in.headers["Location"].startswith(rp.redirect_uri + "?")
+    assert LoginTransaction.key_for(txn) not in writes
+    assert svc.store.get(LoginTransaction.key_for(txn)) is None
