@@ -100,6 +100,10 @@ class LoginTransaction:
         """The authorization request was answered: the transaction cannot be resumed again."""
         services().store.drop(self.key)  # with the code's batch when one is open
 
+    #: True once the request's answer is made and its writes are sent (not a field: never
+    #: stored). An answered transaction is not saved again, which would bring it back.
+    answered = False
+
     def signed_in_during(self, auth_time: int) -> bool:
         """Whether a sign-in at ``auth_time`` happened in this transaction (a second of
         slack: auth_time is whole seconds, ``started`` is not)."""

@@ -274,6 +274,7 @@ def _answer(grant, user: SignedInUser | None, txn: LoginTransaction | None, *,
         return _interact(decision, payload, client, txn) if browser_here else None
     if txn is not None and txn.denied:
         txn.finish()
+        txn.answered = True
         # The person said no on the consent page: access_denied back to the app.
         return server().create_authorization_response(
             request=grant.request, grant_user=None, grant=grant)
@@ -291,6 +292,8 @@ def _answer(grant, user: SignedInUser | None, txn: LoginTransaction | None, *,
                          lost_with_batch=True)
         if txn is not None:
             txn.finish()
+    if txn is not None:
+        txn.answered = True
     return answer
 
 
@@ -327,7 +330,8 @@ def continue_authorization(txn: LoginTransaction, **changes: Any) -> str:
     txn.change(**changes)
     target = _answer_now(txn)
     if target is None:
-        txn.save()
+        if not txn.answered:
+            txn.save()
         return txn.resume_url()
     return target
 
