@@ -133,10 +133,12 @@ class DirectEventLog:
         return None
 
 
-def _log_dropped(record: dict[str, Any]) -> None:
-    # The request's log already has the event's line: this one says it did not happen.
-    log.warning("event_not_recorded", event=record.get("event"),
-                reason="what it records could not be stored")
+def _left_to_redis(record: dict[str, Any]) -> None:
+    # The request's log already has the event's line. Its batch's answer was lost: if Redis
+    # took the batch, the drainer records the event with what it records; if not, neither
+    # happened. Never written from here, which could record something that did not happen.
+    log.warning("event_recorded_only_with_its_batch", event=record.get("event"),
+                event_key=record.get("event_key"))
 
 
 class StreamEventLog:
@@ -162,8 +164,9 @@ class StreamEventLog:
               client_id: str | None = None, lost_with_batch: bool = False,
               **details: Any) -> None:
         """``lost_with_batch``: the event records what the open store batch does (a code
-        handed out): if that batch cannot be sent, it did not happen, and the event is
-        not written either (any other event then goes to the database at once)."""
+        stored): it goes with that batch and nowhere else, so that it is recorded exactly
+        when what it records happened (any other event of a batch Redis did not answer is
+        written to the database at once)."""
         self._emit(_audit_record(event, outcome, account_id, client_id, details),
                    lost_with_batch=lost_with_batch)
 
@@ -172,18 +175,26 @@ class StreamEventLog:
         self._emit(_disclosure_record(account_id, client_id, claims, via))
 
     def _emit(self, record: dict[str, Any], *, lost_with_batch: bool = False) -> None:
+        entry = {"r": json.dumps(record, ensure_ascii=False)}
+        # Inside a store batch the XADD is sent with the batch; if the batch cannot be
+        # sent, the record is written to the database then (written twice is written once:
+        # the event's key is unique), or, for an event of the batch's own doing, left to
+        # what Redis took.
+        in_batch = self._store.on_batch_failure(functools.partial(
+            _left_to_redis if lost_with_batch else self._write_now, record))
         try:
             self._ensure_group()
-            entry = {"r": json.dumps(record, ensure_ascii=False)}
-            # Inside a store batch the XADD is sent with the batch; if the batch cannot
-            # be sent, the record is written to the database then, as below (or, for
-            # an event of the batch's own doing, said not to be).
-            if lost_with_batch:
-                self._store.on_batch_failure(functools.partial(_log_dropped, record))
-            else:
-                self._store.on_batch_failure(functools.partial(self._write_now, record))
+        except Exception as exc:  # noqa: BLE001 - Redis away just now
+            if not in_batch:
+                log.warning("event_log_direct_write", error=str(exc)[:200])
+                self._write_now(record)
+                return
+            # In a batch the entry still goes with it, never around it: the drainer makes
+            # the group (from id 0, so it reads this entry too).
+            log.warning("event_log_group_not_ready", error=str(exc)[:200])
+        try:
             self._store.writer().xadd(self._stream, entry)
-        except Exception as exc:  # noqa: BLE001 - Redis cannot take it: write it now
+        except Exception as exc:  # noqa: BLE001 - (no batch) Redis cannot take it: write it now
             log.warning("event_log_direct_write", error=str(exc)[:200])
             self._write_now(record)
             return

@@ -77,6 +77,17 @@ def test_a_flushing_block_that_cannot_be_sent_fails_where_it_ends():
     assert reached_after  # the outer block ends with an empty batch: nothing to send
 
 
+def test_put_if_present_replaces_a_live_record_only(any_store):
+    any_store.put("here", {"n": 1}, 60)
+    any_store.put_if_present("here", {"n": 2}, 60)
+    any_store.put_if_present("gone", {"n": 3}, 60)
+    assert any_store.get("here") == {"n": 2} and any_store.get("gone") is None
+    with any_store.batched():  # in a batch too: the record deleted before it stays deleted
+        any_store.drop("here")
+        any_store.put_if_present("here", {"n": 4}, 60)
+    assert any_store.get("here") is None
+
+
 # -- each thread's own connection (RedisStore._here)
 def _held_address(store: RedisStore) -> str:
     host, port = store._here().connection._sock.getsockname()[:2]

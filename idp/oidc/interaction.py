@@ -81,9 +81,13 @@ class LoginTransaction:
         record["params"] = dict(self.params)
         return record
 
-    def save(self) -> None:
+    def save(self, *, if_alive: bool = False) -> None:
+        """Store the transaction; with ``if_alive``, only while its record still exists (it
+        ended meanwhile, or an answer's batch whose outcome is unknown ended it: it stays
+        ended)."""
         svc = services()
-        svc.store.put(self.key, self.to_record(), svc.settings.login_transaction_lifetime)
+        write = svc.store.put_if_present if if_alive else svc.store.put
+        write(self.key, self.to_record(), svc.settings.login_transaction_lifetime)
 
     def update(self, **changes: Any) -> None:
         self.change(**changes)

@@ -331,7 +331,7 @@ def continue_authorization(txn: LoginTransaction, **changes: Any) -> str:
     target = _answer_now(txn)
     if target is None:
         if not txn.answered:
-            txn.save()
+            txn.save(if_alive=True)
         return txn.resume_url()
     return target
 
@@ -347,16 +347,15 @@ def _answer_now(txn: LoginTransaction) -> str | None:
     try:
         grant = server().get_consent_grant(request=_StoredAuthorizationRequest(txn),
                                            end_user=user)
+        if txn.client_id != grant.client.get_client_id():
+            return None
+        answer = _answer(grant, user, txn, browser_here=False)
     except (OAuth2Error, ValueError):
         return None  # /authorize shows the refusal, as it would have
-    if txn.client_id != grant.client.get_client_id():
-        return None
-    try:
-        answer = _answer(grant, user, txn, browser_here=False)
     except (StoreUnavailable, DBAPIError) as exc:
-        # The code could not be stored, or what the answer reads (the consent, the client)
-        # could not be: the browser goes the long way, and /authorize answers when the
-        # store is back (or says it is busy), as the round trip did.
+        # What the answer reads (the client, the consent) could not be read, or the code
+        # could not be stored: the browser goes the long way, and /authorize answers when
+        # the store is back (or says it is busy), as the round trip did.
         log.warning("answer_deferred_to_authorize", error=str(exc)[:200])
         return None
     if answer is None or answer.status_code != 302:

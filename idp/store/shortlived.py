@@ -7,6 +7,7 @@ One interface, two implementations: :class:`RedisStore` for real deployments and
 
 from __future__ import annotations
 
+import functools
 import json
 import threading
 import time
@@ -45,6 +46,7 @@ class StoreUnavailable(RuntimeError):
 class ShortLivedStore(Protocol):
     def put(self, key: str, value: dict[str, Any], ttl: int) -> None: ...
     def put_if_absent(self, key: str, value: dict[str, Any], ttl: int) -> bool: ...
+    def put_if_present(self, key: str, value: dict[str, Any], ttl: int) -> None: ...
     def put_unless(self, key: str, value: dict[str, Any], ttl: int, marker: str) -> None: ...
     def get(self, key: str) -> dict[str, Any] | None: ...
     def take(self, key: str) -> dict[str, Any] | None: ...
@@ -100,6 +102,13 @@ class MemoryStore:
                 return False
             self._data[key] = (self._clock() + ttl, blob)
             return True
+
+    def put_if_present(self, key: str, value: dict[str, Any], ttl: int) -> None:
+        """Replace ``key`` only while it exists (see :meth:`RedisStore.put_if_present`)."""
+        blob = json.dumps(value)
+        with self._lock:
+            if self._live(key) is not None:
+                self._data[key] = (self._clock() + ttl, blob)
 
     def put_unless(self, key: str, value: dict[str, Any], ttl: int, marker: str) -> None:
         """Write ``key`` unless ``marker`` exists (see :meth:`RedisStore.put_unless`)."""
@@ -387,6 +396,12 @@ class RedisStore:
             return self._here().set(self._p + key, json.dumps(value), ex=max(1, ttl),
                                     nx=True)
         return bool(self._call(op))
+
+    def put_if_present(self, key: str, value: dict[str, Any], ttl: int) -> None:
+        """Replace ``key`` only while it exists (SET XX; in a batch, sent with it): a record
+        that was deleted meanwhile (perhaps by a batch whose answer was lost) stays so."""
+        self._call(functools.partial(self._batch_or_here().set, self._p + key,
+                                     json.dumps(value), ex=max(1, ttl), xx=True))
 
     def get(self, key: str) -> dict[str, Any] | None:
         blob = self._call(self._here().get, self._p + key)

@@ -245,3 +245,91 @@ def test_a_consent_answered_and_sent_straight_on_stores_nothing_for_the_transact
     assert signed_in.headers["Location"].startswith(rp.redirect_uri + "?")
     assert LoginTransaction.key_for(txn) not in writes
     assert svc.store.get(LoginTransaction.key_for(txn)) is None
+
+
+@pytest.mark.postgres
+def test_no_code_issued_event_for_a_lost_code_even_when_the_event_log_must_start_again(
+        new_browser, rp, shared_student, svc, monkeypatch):
+    """Redis away: the event log's group must be made again (as after the drainer's own
+    failure), and cannot be. The code's event still goes with the code's batch only, never
+    around it to the database: no issue is recorded for a code Redis did not take."""
+    import redis
+
+    _agreed(new_browser, rp, shared_student)
+    before = _code_events(svc, shared_student.id)
+    browser = new_browser()
+    page, _txn, _verifier = _to_password_page(browser, rp, state="away")
+
+    def away(*args, **kwargs):
+        raise redis.ConnectionError("Connection refused")
+
+    monkeypatch.setattr(svc.events, "_group_ready", False)
+    monkeypatch.setattr(svc.events._r, "xgroup_create", away)
+    with redis_drops_the_batch_holding(svc.store, ":code:") as refused:
+        signed_in = browser.password_login(page, shared_student)
+    monkeypatch.undo()
+    assert refused
+    location = signed_in.headers["Location"]
+    assert location.startswith("/authorize?") and "code" not in query_of(location)
+    assert _code_events(svc, shared_student.id) == before
+
+
+def test_a_database_failure_looking_the_app_up_goes_the_long_way(
+        new_browser, rp, shared_student, svc, monkeypatch):
+    """The app's record is read (not cached) just as the database blips: the sign-in page
+    still answers with /authorize, and the sign-in made in the transaction is kept."""
+    from sqlalchemy.exc import OperationalError
+
+    _agreed(new_browser, rp, shared_student)
+    browser = new_browser()
+    page, txn, verifier = _to_password_page(browser, rp, state="client-blip")
+
+    def failing(*args, **kwargs):
+        raise OperationalError("SELECT clients", {}, Exception("server closed the connection"))
+
+    monkeypatch.setattr(svc.clients, "get", failing)
+    signed_in = browser.password_login(page, shared_student)
+    monkeypatch.undo()
+    assert signed_in.status_code == 303, signed_in.get_data(as_text=True)[:300]
+    location = signed_in.headers["Location"]
+    assert location.startswith("/authorize?"), location
+    stored = svc.store.get(LoginTransaction.key_for(txn))
+    assert stored is not None and stored["authenticated_at"]
+    answered = browser.c.get(location)
+    assert answered.status_code == 302
+    assert redeem(browser.c, rp, query_of(answered.headers["Location"])["code"],
+                  verifier).status_code == 200
+
+
+@pytest.mark.postgres
+def test_a_batch_redis_took_but_whose_answer_was_lost_leaves_the_transaction_ended(
+        new_browser, rp, shared_student, svc):
+    """Redis ran the code's batch (code stored, event queued, transaction ended) and the
+    answer was lost (a timeout, a failover): the outcome is unknown here, so the browser goes
+    the long way, but the ended transaction is not written back (an answered request cannot
+    be resumed), and the code's event is recorded once, as Redis took it."""
+    import redis
+
+    _agreed(new_browser, rp, shared_student)
+    before = _code_events(svc, shared_student.id)
+    browser = new_browser()
+    page, txn, _verifier = _to_password_page(browser, rp)
+    clients, lost = svc.store._clients, []
+    real_send = clients.send
+
+    def send(pipe):
+        writes = [str(arg) for args, _options in pipe.command_stack for arg in args]
+        result = real_send(pipe)
+        if not lost and any(":code:" in arg for arg in writes):
+            lost.append(writes)
+            raise redis.TimeoutError("Timeout reading from socket")
+        return result
+
+    clients.send = send
+    try:
+        signed_in = browser.password_login(page, shared_student)
+    finally:
+        del clients.send
+    assert lost and signed_in.headers["Location"].startswith("/authorize?")
+    assert svc.store.get(LoginTransaction.key_for(txn)) is None
+    assert _code_events(svc, shared_student.id) == before + 1
