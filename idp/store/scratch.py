@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, make_url, text
 
 
 @contextmanager
@@ -25,7 +25,9 @@ def scratch_database(admin_url: str, prefix: str) -> Iterator[str]:
         admin.dispose()
         raise
     try:
-        yield admin_url.rsplit("/", 1)[0] + "/" + name
+        # Through SQLAlchemy's URL, so a query (``?host=/var/run/postgresql``, a socket)
+        # is kept.
+        yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
     finally:
         with admin.connect() as conn:
             conn.execute(text(
