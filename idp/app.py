@@ -22,6 +22,7 @@ from flask_babel import get_translations
 from flask_wtf.csrf import CSRFError
 from markupsafe import Markup, escape
 from sqlalchemy.exc import DataError, DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from werkzeug.exceptions import BadRequest, HTTPException
 
 from idp.account.first_password_views import bp as first_password_bp
@@ -357,6 +358,8 @@ def install_error_handlers(app: Flask) -> None:
     app.register_error_handler(StoreUnavailable, unavailable)
     app.register_error_handler(OperationalError, unavailable)
     app.register_error_handler(DBAPIError, unavailable)
+    # Every pooled connection busy for pool_timeout: the database is there but saturated.
+    app.register_error_handler(PoolTimeout, unavailable)
 
     @app.errorhandler(DataError)
     def data_refused(exc: DataError):

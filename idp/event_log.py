@@ -137,7 +137,8 @@ def _left_to_redis(record: dict[str, Any]) -> None:
     # The request's log already has the event's line. Its batch's answer was lost: if Redis
     # took the batch, the drainer records the event with what it records; if not, neither
     # happened. Never written from here, which could record something that did not happen.
-    log.warning("event_recorded_only_with_its_batch", event=record.get("event"),
+    # (structlog's own first argument is named "event": the record's goes as "recorded".)
+    log.warning("event_recorded_only_with_its_batch", recorded=record.get("event"),
                 event_key=record.get("event_key"))
 
 

@@ -29,6 +29,7 @@ from flask import (
 from joserfc import jwt
 from joserfc.errors import JoseError
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from idp.accounts.lifecycle import graduate_access_ends, may_use_client
 from idp.audit import audit
@@ -352,7 +353,7 @@ def _answer_now(txn: LoginTransaction) -> str | None:
         answer = _answer(grant, user, txn, browser_here=False)
     except (OAuth2Error, ValueError):
         return None  # /authorize shows the refusal, as it would have
-    except (StoreUnavailable, DBAPIError) as exc:
+    except (StoreUnavailable, DBAPIError, PoolTimeout) as exc:
         # What the answer reads (the client, the consent) could not be read, or the code
         # could not be stored: the browser goes the long way, and /authorize answers when
         # the store is back (or says it is busy), as the round trip did.

@@ -333,3 +333,43 @@ def test_a_batch_redis_took_but_whose_answer_was_lost_leaves_the_transaction_end
     assert lost and signed_in.headers["Location"].startswith("/authorize?")
     assert svc.store.get(LoginTransaction.key_for(txn)) is None
     assert _code_events(svc, shared_student.id) == before + 1
+
+
+def test_every_pooled_connection_busy_is_a_busy_page_never_a_500(
+        new_browser, rp, shared_student, svc, monkeypatch):
+    """The database is there but saturated (every pooled connection in use for
+    pool_timeout): the sign-in page goes the long way, and /authorize says "busy, try
+    again" (503 with Retry-After) until a connection is free."""
+    from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+    _agreed(new_browser, rp, shared_student)
+    browser = new_browser()
+    page, _txn, verifier = _to_password_page(browser, rp, state="saturated")
+
+    def saturated(*args, **kwargs):
+        raise PoolTimeout("QueuePool limit of size 10 overflow 10 reached")
+
+    monkeypatch.setattr(svc.clients, "get", saturated)
+    signed_in = browser.password_login(page, shared_student)
+    location = signed_in.headers["Location"]
+    assert signed_in.status_code == 303 and location.startswith("/authorize?"), location
+    busy = browser.c.get(location)
+    assert busy.status_code == 503 and busy.headers["Retry-After"]
+    monkeypatch.undo()
+    answered = browser.c.get(location)
+    assert answered.status_code == 302
+    assert redeem(browser.c, rp, query_of(answered.headers["Location"])["code"],
+                  verifier).status_code == 200
+
+
+def test_the_line_for_an_event_left_to_its_batch_is_logged():
+    """What the log says when a code's batch got no answer (the event's key, to match it
+    with what Redis took): logged, not an error of its own."""
+    from structlog.testing import capture_logs
+
+    from idp.event_log import _left_to_redis
+
+    with capture_logs() as logs:
+        _left_to_redis({"event": "authorize.code_issued", "event_key": "k1"})
+    assert {"event": "event_recorded_only_with_its_batch", "recorded": "authorize.code_issued",
+            "event_key": "k1", "log_level": "warning"} in logs
