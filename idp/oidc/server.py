@@ -6,7 +6,11 @@ import functools
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer
-from authlib.integrations.flask_oauth2.requests import FlaskJsonRequest, FlaskOAuth2Request
+from authlib.integrations.flask_oauth2.requests import (
+    FlaskJsonRequest,
+    FlaskOAuth2Payload,
+    FlaskOAuth2Request,
+)
 from authlib.oauth2.rfc6749 import InvalidGrantError, OAuth2Request
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
@@ -45,6 +49,23 @@ from idp.store import access_cache
 from idp.store.models import utcnow
 
 
+def transport_uri(req) -> str:
+    """The URI an Authlib request holds, for the one use Authlib makes of it: the HTTPS
+    check (InsecureTransportError.check looks at the scheme and host). ``request.url``
+    would rebuild the whole URL, its query re-quoted, on every protocol request."""
+    return f"{req.scheme}://{req.host}{req.path}"
+
+
+class _FlaskRequest(FlaskOAuth2Request):
+    """Authlib's Flask request, holding :func:`transport_uri` instead of ``request.url``."""
+
+    def __init__(self, request) -> None:
+        OAuth2Request.__init__(self, method=request.method, uri=transport_uri(request),
+                               headers=request.headers)
+        self._request = request
+        self.payload = FlaskOAuth2Payload(request)
+
+
 class MynagateAuthorizationServer(AuthorizationServer):
     # Authlib's Flask requests read the form through the request they hold, ~30 times a
     # flow: give them the request itself, not Flask's proxy to it (a context lookup on
@@ -52,7 +73,7 @@ class MynagateAuthorizationServer(AuthorizationServer):
     def create_oauth2_request(self, request):
         if isinstance(request, OAuth2Request):
             return request  # one built here (a login transaction's stored request)
-        return FlaskOAuth2Request(flask_request._get_current_object())
+        return _FlaskRequest(flask_request._get_current_object())
 
     def create_json_request(self, request):
         return FlaskJsonRequest(flask_request._get_current_object())

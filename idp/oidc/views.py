@@ -40,6 +40,7 @@ from idp.oidc import prompts
 from idp.oidc.claims import subject_for, userinfo_claims
 from idp.oidc.discovery import provider_metadata
 from idp.oidc.interaction import TXN_PARAM, LoginTransaction
+from idp.oidc.server import transport_uri
 from idp.oidc.tokens import find_active_access_token
 from idp.services import services
 from idp.signin.context import SignedInUser
@@ -303,7 +304,7 @@ class _StoredAuthorizationRequest(OAuth2Request):
     /authorize to resume it (the parameters the transaction stored, and its id)."""
 
     def __init__(self, txn: LoginTransaction) -> None:
-        super().__init__("GET", request.host_url.rstrip("/") + txn.resume_url())
+        super().__init__("GET", transport_uri(request))
         self.payload = BasicOAuth2Payload({**txn.params, TXN_PARAM: txn.id})
 
     @property
