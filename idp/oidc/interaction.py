@@ -89,10 +89,6 @@ class LoginTransaction:
         write = svc.store.put_if_present if if_alive else svc.store.put
         write(self.key, self.to_record(), svc.settings.login_transaction_lifetime)
 
-    def update(self, **changes: Any) -> None:
-        self.change(**changes)
-        self.save()
-
     def change(self, **changes: Any) -> None:
         """Change fields here, not in the store (:meth:`save` stores them)."""
         for name, value in changes.items():

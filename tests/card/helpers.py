@@ -49,6 +49,11 @@ def make_token(certificate_der: bytes, key: rsa.RSAPrivateKey, challenge: str,
             "bridge": "pytest/1.0"}
 
 
+def token_for(card: Card, challenge: dict) -> dict:
+    """The bridge's token for a challenge as the provider handed it out (page or endpoint)."""
+    return make_token(card.der, card.key, challenge["challenge"], challenge["origin"])
+
+
 class CardBrowser(Browser):
     """A browser on the card sign-in page, plus the password flow of :class:`Browser`."""
 

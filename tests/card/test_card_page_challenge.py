@@ -8,13 +8,9 @@ from __future__ import annotations
 
 import re
 
-from tests.card.helpers import CardBrowser, make_token
+from tests.card.helpers import CardBrowser, token_for
 from tests.card.test_card_errors import refused
 from tests.card.test_card_flow import bind_directly
-
-
-def _signed(card, challenge: dict) -> dict:
-    return make_token(card.der, card.key, challenge["challenge"], challenge["origin"])
 
 
 def test_the_pages_challenge_signs_in(crl_app, crl_svc, new_card, student, rp):
@@ -24,7 +20,7 @@ def test_the_pages_challenge_signs_in(crl_app, crl_svc, new_card, student, rp):
     txn, _verifier = browser.start_authorization(rp, state="from-page")
     challenge = browser.page_challenge(txn)
     assert challenge["origin"] == crl_svc.settings.issuer and len(challenge["challenge"]) >= 43
-    query = browser.follow_json_redirect(browser.verify(_signed(card, challenge), txn), rp)
+    query = browser.follow_json_redirect(browser.verify(token_for(card, challenge), txn), rp)
     assert query["state"] == "from-page" and "code" in query
 
 
@@ -41,7 +37,7 @@ def test_a_classmate_cannot_use_the_challenge_of_anothers_page(crl_app, new_card
     card = new_card()
     bind_directly(crl_svc, student, card)
     owner, classmate = CardBrowser(crl_app.test_client()), CardBrowser(crl_app.test_client())
-    token = _signed(card, owner.page_challenge())
+    token = token_for(card, owner.page_challenge())
     refused(classmate.verify(token), "challenge_not_found", 400)
     # The owner's own try still works: the classmate's attempt spent nothing of it.
     assert owner.verify(token).status_code == 200
@@ -50,7 +46,7 @@ def test_a_classmate_cannot_use_the_challenge_of_anothers_page(crl_app, new_card
 def test_the_pages_challenge_is_used_once(card_browser, new_card, crl_svc, student):
     card = new_card()
     bind_directly(crl_svc, student, card)
-    token = _signed(card, card_browser.page_challenge())
+    token = token_for(card, card_browser.page_challenge())
     assert card_browser.verify(token).status_code == 200
     refused(card_browser.verify(token), "challenge_not_found", 400)
 
@@ -65,8 +61,8 @@ def test_loading_the_page_again_brings_the_same_challenge(card_browser, new_card
     first = card_browser.page_challenge()
     again = card_browser.page_challenge()
     assert again["challenge"] == first["challenge"] and again["expires_in"] <= 300
-    assert card_browser.verify(_signed(card, first)).status_code == 200
-    refused(card_browser.verify(_signed(card, again)), "challenge_not_found", 400)
+    assert card_browser.verify(token_for(card, first)).status_code == 200
+    refused(card_browser.verify(token_for(card, again)), "challenge_not_found", 400)
 
 
 def test_a_prefetch_or_another_sites_link_does_not_spoil_the_open_pages_try(
@@ -81,7 +77,7 @@ def test_a_prefetch_or_another_sites_link_does_not_spoil_the_open_pages_try(
     on_the_page = browser.page_challenge(txn)
     for _ in range(3):  # a hostile page navigating the browser to the card page, again
         assert browser.c.get("/login/card", query_string={"txn": txn}).status_code == 200
-    query = browser.follow_json_redirect(browser.verify(_signed(card, on_the_page), txn), rp)
+    query = browser.follow_json_redirect(browser.verify(token_for(card, on_the_page), txn), rp)
     assert query["state"] == "open-page" and "code" in query
 
 
@@ -96,7 +92,7 @@ def test_a_head_request_brings_and_replaces_nothing(card_browser, new_card, crl_
     challenge = card_browser.page_challenge()
     travel(250)
     assert card_browser.c.head("/login/card").status_code == 200
-    assert card_browser.verify(_signed(card, challenge)).status_code == 200
+    assert card_browser.verify(token_for(card, challenge)).status_code == 200
 
 
 def test_a_challenge_nearly_used_up_is_not_handed_out_nor_replaced(card_browser, new_card,
@@ -110,7 +106,7 @@ def test_a_challenge_nearly_used_up_is_not_handed_out_nor_replaced(card_browser,
     travel(150)
     html = card_browser.card_page().get_data(as_text=True)
     assert 'id="card-login"' in html and "data-challenge=" not in html
-    assert card_browser.verify(_signed(card, challenge)).status_code == 200
+    assert card_browser.verify(token_for(card, challenge)).status_code == 200
 
 
 def test_a_page_after_the_challenge_expired_brings_a_new_one(card_browser, new_card,
@@ -121,7 +117,7 @@ def test_a_page_after_the_challenge_expired_brings_a_new_one(card_browser, new_c
     travel(301)
     new = card_browser.page_challenge()
     assert new["challenge"] != old["challenge"] and new["expires_in"] == 300
-    refused(card_browser.verify(_signed(card, old)), "signature_invalid", 403)
+    refused(card_browser.verify(token_for(card, old)), "signature_invalid", 403)
 
 
 def test_the_endpoint_still_gives_a_new_challenge_each_time(card_browser, new_card, crl_svc,
@@ -134,8 +130,8 @@ def test_the_endpoint_still_gives_a_new_challenge_each_time(card_browser, new_ca
     on_the_page = card_browser.page_challenge()
     asked = card_browser.challenge()
     assert asked["challenge"] != on_the_page["challenge"]
-    refused(card_browser.verify(_signed(card, on_the_page)), "signature_invalid", 403)
-    refused(card_browser.verify(_signed(card, asked)), "challenge_not_found", 400)
+    refused(card_browser.verify(token_for(card, on_the_page)), "signature_invalid", 403)
+    refused(card_browser.verify(token_for(card, asked)), "challenge_not_found", 400)
 
 
 def test_the_pages_challenge_belongs_to_its_transaction(crl_app, new_card, crl_svc, student,
@@ -144,7 +140,7 @@ def test_the_pages_challenge_belongs_to_its_transaction(crl_app, new_card, crl_s
     bind_directly(crl_svc, student, card)
     browser = CardBrowser(crl_app.test_client())
     txn, _verifier = browser.start_authorization(rp)
-    token = _signed(card, browser.page_challenge(txn))
+    token = token_for(card, browser.page_challenge(txn))
     refused(browser.verify(token), "challenge_not_found", 400)  # posted without the txn
     assert browser.verify(token, txn).status_code == 200
 

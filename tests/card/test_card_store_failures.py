@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from idp.oidc.interaction import LoginTransaction
 from idp.store.models import AuditEvent
-from tests.card.helpers import CardBrowser, make_token
+from tests.card.helpers import CardBrowser, token_for
 from tests.card.test_card_flow import bind_directly
 from tests.conftest import redeem
 from tests.faults import redis_drops_the_batch_holding
@@ -27,13 +27,9 @@ def _events(svc, account_id: str, event: str) -> list[AuditEvent]:
                                                         AuditEvent.account_id == account_id)))
 
 
-def _token(card, challenge: dict) -> dict:
-    return make_token(card.der, card.key, challenge["challenge"], challenge["origin"])
-
-
 def _sign_in(browser: CardBrowser, card, rp) -> dict:
     txn, _verifier = browser.start_authorization(rp)
-    return browser.follow_json_redirect(browser.verify(_token(card, browser.page_challenge(txn)),
+    return browser.follow_json_redirect(browser.verify(token_for(card, browser.page_challenge(txn)),
                                                        txn), rp)
 
 
@@ -46,7 +42,7 @@ def test_redis_losing_the_codes_batch_sends_the_card_page_the_long_way(crl_app, 
     codes_before = len(_events(crl_svc, student.id, "authorize.code_issued"))
     browser = CardBrowser(crl_app.test_client())
     txn, verifier = browser.start_authorization(rp, state="card-blip")
-    token = _token(card, browser.page_challenge(txn))
+    token = token_for(card, browser.page_challenge(txn))
     with redis_drops_the_batch_holding(crl_svc.store, ":code:") as refused:
         answer = browser.verify(token, txn)
     assert refused, "no batch with a code was sent"

@@ -238,9 +238,10 @@ def test_a_consent_answered_and_sent_straight_on_stores_nothing_for_the_transact
     browser = new_browser()
     page, txn, _verifier = _to_password_page(browser, rp)
     writes: list[str] = []
-    real_put = svc.store.put
-    monkeypatch.setattr(svc.store, "put", lambda key, value, ttl: (
-        writes.append(key), real_put(key, value, ttl))[1])
+    for name in ("put", "put_if_present"):  # every way a transaction is written
+        real = getattr(svc.store, name)
+        monkeypatch.setattr(svc.store, name, lambda key, value, ttl, real=real: (
+            writes.append(key), real(key, value, ttl))[1])
     signed_in = browser.password_login(page, shared_student)
     assert signed_in.headers["Location"].startswith(rp.redirect_uri + "?")
     assert LoginTransaction.key_for(txn) not in writes
@@ -308,28 +309,13 @@ def test_a_batch_redis_took_but_whose_answer_was_lost_leaves_the_transaction_end
     answer was lost (a timeout, a failover): the outcome is unknown here, so the browser goes
     the long way, but the ended transaction is not written back (an answered request cannot
     be resumed), and the code's event is recorded once, as Redis took it."""
-    import redis
 
     _agreed(new_browser, rp, shared_student)
     before = _code_events(svc, shared_student.id)
     browser = new_browser()
     page, txn, _verifier = _to_password_page(browser, rp)
-    clients, lost = svc.store._clients, []
-    real_send = clients.send
-
-    def send(pipe):
-        writes = [str(arg) for args, _options in pipe.command_stack for arg in args]
-        result = real_send(pipe)
-        if not lost and any(":code:" in arg for arg in writes):
-            lost.append(writes)
-            raise redis.TimeoutError("Timeout reading from socket")
-        return result
-
-    clients.send = send
-    try:
+    with redis_drops_the_batch_holding(svc.store, ":code:", after_running=True) as lost:
         signed_in = browser.password_login(page, shared_student)
-    finally:
-        del clients.send
     assert lost and signed_in.headers["Location"].startswith("/authorize?")
     assert svc.store.get(LoginTransaction.key_for(txn)) is None
     assert _code_events(svc, shared_student.id) == before + 1

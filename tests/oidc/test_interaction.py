@@ -16,7 +16,8 @@ def test_start_load_update_round_trip(app, svc):
         txn = LoginTransaction.start({"scope": "openid"}, card_required=True,
                                      client_name="算数", client_id="c1")
         assert svc.store.get(txn.key)["client_name"] == "算数"
-        txn.update(authenticated_at=123.0)
+        txn.change(authenticated_at=123.0)
+        txn.save()
         again = LoginTransaction.load(txn.id)
         assert again == txn and again.authenticated_at == 123.0 and again.card_required
         assert query_of(again.resume_url())[TXN_PARAM] == txn.id
@@ -24,12 +25,12 @@ def test_start_load_update_round_trip(app, svc):
         assert LoginTransaction.load(txn.id) is None
 
 
-def test_update_refuses_an_unknown_field(app):
+def test_change_refuses_an_unknown_field(app):
     with app.test_request_context():
         session["browser"] = "browser-2"
         txn = LoginTransaction.start({}, client_id="c1")
         with pytest.raises(AttributeError):
-            txn.update(account_id="someone")
+            txn.change(account_id="someone")
 
 
 def test_signed_in_during_needs_a_sign_in_after_the_start():
