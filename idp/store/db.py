@@ -143,13 +143,15 @@ class Database:
 
 
 class DriverStatement:
-    """A hot write's Core statement, rendered to SQL once per dialect and run with
+    """A hot statement, rendered to SQL once per dialect and run with
     ``exec_driver_sql``: SQLAlchemy still runs it (its events, its error types, its
     handling of a dropped connection) but skips what it does per call for a Core
     statement (the cache-key walk, the bind processors). The token grants' one write
-    went from 0.31 to 0.24 ms of client CPU this way (timed interleaved in one process);
-    a SELECT of many columns gains nothing (its result set costs the same), so reads
-    stay Core statements.
+    went from 0.31 to 0.24 ms of client CPU this way (timed interleaved in one process).
+    A SELECT's cost is mostly its result's columns (the driver and SQLAlchemy describe
+    each one on every execution), so a hot read run this way names only the columns it
+    uses: the refresh grant's lookup went from 25 columns as a Core statement to 18 as
+    driver SQL, 0.27 to 0.20 ms.
 
     On PostgreSQL through psycopg only (a driver whose parameters are named
     ``%(name)s``); SQLite and any other driver run the Core statement. For plain columns:
