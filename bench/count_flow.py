@@ -1,4 +1,4 @@
-"""Instructions per SSO flow (or card sign-in), counted by valgrind's callgrind: a
+"""Instructions per SSO flow (or card sign-in, or refresh grant), counted by valgrind's callgrind: a
 developer's lens that a busy machine does not move (the harness's rates moved 0.53x ->
 0.88x with the code unchanged).
 
@@ -14,9 +14,10 @@ both: see ``counted``).
 
 ``--flow card`` counts the card sign-in of ``bench/profile_card.py`` instead (authorize ->
 card page -> verify -> token; the card's own signature, made by the
-test, is in the cryptography figure).
+test, is in the cryptography figure); ``--flow refresh`` counts refresh grants with
+rotation on one chain (``profile_flow.refresh_chain``, the harness's refresh workload).
 
-Run: .venv/bin/python bench/count_flow.py [--flows 200] [--flow sso|card]   (about 3 minutes)
+Run: .venv/bin/python bench/count_flow.py [--flows 200] [--flow sso|card|refresh]  (~3 minutes)
 Compare two commits: run it in each checkout (a ``git worktree``), minutes apart or not.
 """
 
@@ -50,12 +51,18 @@ def run_flows(flows: int, flow: str) -> None:
         with stack:
             rp, student = profile_flow.seed(app)
             client = app.test_client()
-            Browser(client).sign_in_and_authorize(rp, student, scope="openid profile")
+            if flow == "refresh":
+                one = profile_flow.refresh_chain(client, rp, student)
+            else:
+                Browser(client).sign_in_and_authorize(rp, student, scope="openid profile")
+
+                def one() -> None:
+                    profile_flow.one_flow(client, rp, None)
             for _ in range(20):
-                profile_flow.one_flow(client, rp, None)
+                one()
             settle()
             for _ in range(flows):
-                profile_flow.one_flow(client, rp, None)
+                one()
 
 
 def run_card_sign_ins(flows: int) -> None:
@@ -114,7 +121,7 @@ def counted(flows: int, workdir: Path, flow: str) -> tuple[int, int]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--flows", type=int, default=200)
-    parser.add_argument("--flow", choices=("sso", "card"), default="sso")
+    parser.add_argument("--flow", choices=("sso", "card", "refresh"), default="sso")
     parser.add_argument("--inner", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.inner is not None:
@@ -127,7 +134,7 @@ def main() -> None:
         total, apart = counted(args.flows, Path(tmp), args.flow)
     per_flow = (total - base_total) / args.flows / 1e6
     crypto = (apart - base_apart) / args.flows / 1e6
-    what = "SSO flow" if args.flow == "sso" else "card sign-in"
+    what = {"sso": "SSO flow", "card": "card sign-in", "refresh": "refresh grant"}[args.flow]
     print(f"per {what}, main thread (client + server): {per_flow - crypto:.2f} M "
           f"instructions, besides {crypto:.2f} M in cryptography/argon2")
 

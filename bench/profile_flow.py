@@ -159,6 +159,28 @@ def one_flow(c, rp, counts: Counts | None, timer: StepTimer | None = None) -> No
         timer.step("")
 
 
+def refresh_chain(c, rp, student):
+    """One refresh-token chain (the harness's refresh workload): a sign-in with
+    ``offline_access``, its code exchanged, then a function that runs one refresh grant with
+    rotation, carrying the chain's newest refresh token on."""
+    query, verifier = Browser(c).sign_in_and_authorize(
+        rp, student, scope="openid profile offline_access")
+    basic = "Basic " + base64.b64encode(f"{rp.client_id}:{rp.client_secret}".encode()).decode()
+    r = c.post("/token", data={"grant_type": "authorization_code", "code": query["code"],
+                               "redirect_uri": rp.redirect_uri, "code_verifier": verifier},
+               headers={"Authorization": basic})
+    assert r.status_code == 200, r.get_data(as_text=True)
+    newest = [r.get_json()["refresh_token"]]
+
+    def one_refresh() -> None:
+        r = c.post("/token", data={"grant_type": "refresh_token", "refresh_token": newest[0]},
+                   headers={"Authorization": basic})
+        assert r.status_code == 200, r.get_data(as_text=True)
+        newest[0] = r.get_json()["refresh_token"]
+
+    return one_refresh
+
+
 def print_step_minimums(c, rp, flows: int, batches: int) -> None:
     best: dict[str, float] = {}
     for _ in range(batches):

@@ -22,7 +22,7 @@ from idp.audit import audit
 from idp.event_log import EventLog
 from idp.jpki.errors import CardError
 from idp.jpki.verifier import VerifiedCard
-from idp.store.db import DriverStatement, dialect_insert
+from idp.store.db import dialect_insert
 from idp.store.models import Account, CardBinding, iso_utc, new_id, utcnow
 
 ACTIVE, REVOKED, EXPIRED, REPLACED = "active", "revoked", "expired", "replaced"
@@ -105,12 +105,12 @@ class CardAccount:
 # The read carries the account's active and locked columns too: they decide, not the
 # cache, so an account locked in a process whose change message was lost (a failed
 # publish) is refused here at once rather than when the cache entry expires.
-_BINDING_OF_CARD = DriverStatement(select(
+_BINDING_OF_CARD = select(
     CardBinding.id, CardBinding.account_id, CardBinding.certificate_sha256,
     CardBinding.status, CardBinding.replaced_by_id, CardBinding.last_used_at,
     Account.active.label("account_active"), Account.locked.label("account_locked"),
 ).join(Account, Account.id == CardBinding.account_id).where(
-    CardBinding.issuer == bindparam("issuer"), CardBinding.serial == bindparam("serial")))
+    CardBinding.issuer == bindparam("issuer"), CardBinding.serial == bindparam("serial"))
 _BINDINGS = CardBinding.__table__.c
 _TOUCH_BINDING = (update(CardBinding.__table__).where(_BINDINGS.id == bindparam("binding_id"))
                   .values(last_used_at=bindparam("used_at")))
@@ -135,7 +135,7 @@ def account_for_card(database: Any, card: VerifiedCard, *, ip: str | None,
     ``login.card`` event (the admin page's ``page="admin"``).
     """
     with database.one_statement() as conn:  # one read: no ORM session, no transaction
-        binding = _BINDING_OF_CARD.execute(conn, {
+        binding = conn.execute(_BINDING_OF_CARD, {
             "issuer": card.issuer, "serial": card.serial}).first()
     if binding is None:
         events.audit("login.card", outcome="not_linked", ip=ip, issuer=card.issuer,

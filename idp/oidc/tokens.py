@@ -102,17 +102,19 @@ _TOKEN_WITH_FAMILY = {
     for kind, column in (("access_token", Token.access_token_hash),
                          ("refresh_token", Token.refresh_token_hash))}
 _TOKENS = Token.__table__.c
-# The refresh grant's lookup: only the columns the grant reads (the driver describes every
-# column of every execution, and the rest are never looked at), run as driver SQL, read
-# into two attribute views (loading the two ORM objects cost as much again as the
-# statement). The family's columns are labelled, so no two names can meet.
+# The refresh grant's lookup: only the columns the grant reads (the driver and SQLAlchemy
+# describe every column of every execution: 25 columns cost 0.22 ms, these 18 0.19 ms in
+# one process), read into two attribute views (loading the two ORM objects cost as much
+# again as the statement). A Core statement, not driver SQL: SQLAlchemy keeps a compiled
+# statement's result description, and builds a text statement's anew on every execution.
+# The family's columns are labelled, so no two names can meet.
 _FAMILIES = TokenFamily.__table__.c
 _REFRESH_TOKEN_COLUMNS = ("id", "client_id", "account_id", "scope", "issued_at",
                           "access_expires_at", "refresh_expires_at", "refresh_used_at",
                           "revoked_at")
 _REFRESH_FAMILY_COLUMNS = ("id", "client_id", "account_id", "expires_at", "revoked_at",
                            "auth_time", "acr", "amr", "sid")
-_REFRESH_WITH_FAMILY = DriverStatement(
+_REFRESH_WITH_FAMILY = (
     select(*[_TOKENS[name] for name in _REFRESH_TOKEN_COLUMNS],
            *[_FAMILIES[name].label("family_" + name) for name in _REFRESH_FAMILY_COLUMNS])
     .join(TokenFamily.__table__, _FAMILIES.id == _TOKENS.family_id)
@@ -248,7 +250,7 @@ def find_refresh_token(database: Database, value: str) -> IssuedToken | None:
     if not isinstance(value, str) or not value or len(value) > 512:
         return None
     with database.one_statement() as conn:
-        found = _REFRESH_WITH_FAMILY.execute(conn, {"hash": token_hash(value)}).first()
+        found = conn.execute(_REFRESH_WITH_FAMILY, {"hash": token_hash(value)}).first()
     if found is None:
         return None
     token = SimpleNamespace(**dict(zip(_REFRESH_TOKEN_COLUMNS, found[:_SPLIT_AT], strict=True)))
