@@ -34,6 +34,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 import structlog
+from sqlalchemy import text
 
 from idp.store.db import dialect_insert
 from idp.store.models import AuditEvent, Disclosure, utcnow
@@ -79,12 +80,15 @@ def _disclosure_record(account_id: str, client_id: str, claims: list[str], via: 
 
 def write_records(database: Any, records: list[dict[str, Any]]) -> None:
     """Insert records in one transaction, skipping any already written (same key)."""
+    if database.engine.dialect.name == "postgresql":
+        _write_as_json(database, records)
+        return
     audits = [_audit_row(r) for r in records if r["kind"] == "audit"]
     disclosures = [_disclosure_row(r) for r in records if r["kind"] == "disclosure"]
     insert = dialect_insert(database.engine.dialect.name)
     # One statement each, executed with many parameter sets: its compiled form is cached
-    # (a VALUES list built per batch was compiled anew every time, most of the drainer's
-    # CPU), and SQLAlchemy still sends the rows in multi-row batches.
+    # (a VALUES list built per batch was compiled anew every time), and SQLAlchemy still
+    # sends the rows in multi-row batches.
     with database.session() as db:
         if audits:
             db.execute(insert(AuditEvent.__table__)
@@ -92,6 +96,44 @@ def write_records(database: Any, records: list[dict[str, Any]]) -> None:
         if disclosures:
             db.execute(insert(Disclosure.__table__)
                        .on_conflict_do_nothing(index_elements=["id"]), disclosures)
+
+
+# On PostgreSQL the whole batch goes as ONE JSON parameter, each table's rows selected
+# from it by kind (json_to_recordset reads the keys named in its column list and ignores
+# the rest): the records are JSON already, and the database parses them in C. The same
+# batch through SQLAlchemy's executemany took ~43 us of the drainer's CPU per record
+# (bind processing per value) -- in the serving process, holding its interpreter for
+# ~7 ms per batch of 160 -- and takes ~5 us this way. The column types are the tables'
+# (models.AuditEvent, models.Disclosure); ``at`` is naive UTC in ISO form.
+_AUDITS_FROM_JSON = text("""
+    INSERT INTO audit_events (event_key, at, event, outcome, actor, account_id, school_id,
+                              client_id, ip, details)
+    SELECT event_key, at, event, outcome, actor, account_id, school_id, client_id, ip,
+           details
+    FROM json_to_recordset(CAST(:records AS json)) AS r(
+        kind text, event_key varchar(32), at timestamp, event varchar(64),
+        outcome varchar(16), actor varchar(64), account_id varchar(32),
+        school_id varchar(32), client_id varchar(64), ip varchar(64), details json)
+    WHERE kind = 'audit'
+    ON CONFLICT (event_key) DO NOTHING""")
+_DISCLOSURES_FROM_JSON = text("""
+    INSERT INTO disclosures (id, at, account_id, client_id, claims, via)
+    SELECT id, at, account_id, client_id, claims, via
+    FROM json_to_recordset(CAST(:records AS json)) AS r(
+        kind text, id varchar(32), at timestamp, account_id varchar(32),
+        client_id varchar(64), claims json, via varchar(32))
+    WHERE kind = 'disclosure'
+    ON CONFLICT (id) DO NOTHING""")
+
+
+def _write_as_json(database: Any, records: list[dict[str, Any]]) -> None:
+    kinds = {record["kind"] for record in records}
+    batch = json.dumps(records, ensure_ascii=False)
+    with database.session() as db:
+        if "audit" in kinds:
+            db.execute(_AUDITS_FROM_JSON, {"records": batch})
+        if "disclosure" in kinds:
+            db.execute(_DISCLOSURES_FROM_JSON, {"records": batch})
 
 
 def _audit_row(record: dict[str, Any]) -> dict[str, Any]:
