@@ -30,11 +30,12 @@ import socket
 import threading
 import time
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import structlog
 from sqlalchemy import text
+from sqlalchemy.exc import DataError, IntegrityError
 
 from idp.store.db import dialect_insert
 from idp.store.models import AuditEvent, Disclosure, utcnow
@@ -44,6 +45,14 @@ GROUP = "writers"
 CLAIM_IDLE_MS = 30_000
 BATCH = 500
 GATHER_SECONDS = 0.25
+#: Where the drainer keeps records the database refuses for good (a value it cannot store,
+#: an account deleted before its record was written), with the error: acknowledged out of
+#: the event stream so that they hold no other record back, never dropped. Bounded
+#: (approximately) so that a flood of them cannot fill Redis.
+REFUSED_STREAM = "events:refused"
+REFUSED_KEEP = 10_000
+#: What a record's own data makes fail, every time: anything else (an outage) is retried.
+_REFUSED_FOR_GOOD = (IntegrityError, DataError, KeyError, ValueError, TypeError)
 
 
 class EventLog(Protocol):
@@ -80,11 +89,17 @@ def _disclosure_record(account_id: str, client_id: str, claims: list[str], via: 
 
 def write_records(database: Any, records: list[dict[str, Any]]) -> None:
     """Insert records in one transaction, skipping any already written (same key)."""
-    if database.engine.dialect.name == "postgresql":
-        _write_as_json(database, records)
-        return
     audits = [_audit_row(r) for r in records if r["kind"] == "audit"]
     disclosures = [_disclosure_row(r) for r in records if r["kind"] == "disclosure"]
+    if database.engine.dialect.name == "postgresql":
+        try:
+            _write_as_json(database, audits, disclosures)
+            return
+        except (DataError, IntegrityError):
+            # A value the JSON path cannot carry and a bound parameter can (U+0000 in the
+            # details: PostgreSQL will not turn it into text), or a row the database
+            # refuses anyway (then the path below raises it for the drainer to isolate).
+            pass
     insert = dialect_insert(database.engine.dialect.name)
     # One statement each, executed with many parameter sets: its compiled form is cached
     # (a VALUES list built per batch was compiled anew every time), and SQLAlchemy still
@@ -98,42 +113,51 @@ def write_records(database: Any, records: list[dict[str, Any]]) -> None:
                        .on_conflict_do_nothing(index_elements=["id"]), disclosures)
 
 
-# On PostgreSQL the whole batch goes as ONE JSON parameter, each table's rows selected
-# from it by kind (json_to_recordset reads the keys named in its column list and ignores
-# the rest): the records are JSON already, and the database parses them in C. The same
-# batch through SQLAlchemy's executemany took ~43 us of the drainer's CPU per record
-# (bind processing per value) -- in the serving process, holding its interpreter for
-# ~7 ms per batch of 160 -- and takes ~5 us this way. The column types are the tables'
-# (models.AuditEvent, models.Disclosure); ``at`` is naive UTC in ISO form.
+# On PostgreSQL each table's rows go as ONE JSON parameter (json_to_recordset reads the
+# keys named in its column list), parsed by the database in C. The same batch through
+# SQLAlchemy's executemany took ~43 us of the drainer's CPU per record (bind processing per
+# value) -- in the serving process, holding its interpreter ~7 ms per batch of 160 -- and
+# takes ~5 us this way. The rows are built and checked as for the generic path first
+# (every key present, ``at`` a timestamp); the column types are the tables'
+# (models.AuditEvent, models.Disclosure), ``at`` naive UTC.
 _AUDITS_FROM_JSON = text("""
     INSERT INTO audit_events (event_key, at, event, outcome, actor, account_id, school_id,
                               client_id, ip, details)
     SELECT event_key, at, event, outcome, actor, account_id, school_id, client_id, ip,
            details
-    FROM json_to_recordset(CAST(:records AS json)) AS r(
-        kind text, event_key varchar(32), at timestamp, event varchar(64),
-        outcome varchar(16), actor varchar(64), account_id varchar(32),
-        school_id varchar(32), client_id varchar(64), ip varchar(64), details json)
-    WHERE kind = 'audit'
+    FROM json_to_recordset(CAST(:rows AS json)) AS r(
+        event_key varchar(32), at timestamp, event varchar(64), outcome varchar(16),
+        actor varchar(64), account_id varchar(32), school_id varchar(32),
+        client_id varchar(64), ip varchar(64), details json)
     ON CONFLICT (event_key) DO NOTHING""")
 _DISCLOSURES_FROM_JSON = text("""
     INSERT INTO disclosures (id, at, account_id, client_id, claims, via)
     SELECT id, at, account_id, client_id, claims, via
-    FROM json_to_recordset(CAST(:records AS json)) AS r(
-        kind text, id varchar(32), at timestamp, account_id varchar(32),
-        client_id varchar(64), claims json, via varchar(32))
-    WHERE kind = 'disclosure'
+    FROM json_to_recordset(CAST(:rows AS json)) AS r(
+        id varchar(32), at timestamp, account_id varchar(32), client_id varchar(64),
+        claims json, via varchar(32))
     ON CONFLICT (id) DO NOTHING""")
 
 
-def _write_as_json(database: Any, records: list[dict[str, Any]]) -> None:
-    kinds = {record["kind"] for record in records}
-    batch = json.dumps(records, ensure_ascii=False)
+def _write_as_json(database: Any, audits: list[dict[str, Any]],
+                   disclosures: list[dict[str, Any]]) -> None:
     with database.session() as db:
-        if "audit" in kinds:
-            db.execute(_AUDITS_FROM_JSON, {"records": batch})
-        if "disclosure" in kinds:
-            db.execute(_DISCLOSURES_FROM_JSON, {"records": batch})
+        if audits:
+            db.execute(_AUDITS_FROM_JSON, {"rows": _json_rows(audits)})
+        if disclosures:
+            db.execute(_DISCLOSURES_FROM_JSON, {"rows": _json_rows(disclosures)})
+
+
+def _json_rows(rows: list[dict[str, Any]]) -> str:
+    return json.dumps(rows, ensure_ascii=False, default=_naive_utc_iso)
+
+
+def _naive_utc_iso(value: Any) -> str:
+    if not isinstance(value, datetime):
+        raise TypeError(f"{type(value).__name__} is not JSON")
+    if value.tzinfo is not None:
+        value = value.astimezone(UTC).replace(tzinfo=None)
+    return value.isoformat()
 
 
 def _audit_row(record: dict[str, Any]) -> dict[str, Any]:
@@ -308,20 +332,43 @@ class StreamEventLog:
     def _write_and_ack(self, entries: list[Any]) -> None:
         if not entries:
             return
-        records = []
+        readable = []
         for _entry_id, fields in entries:
             raw = fields.get(b"r") or fields.get("r")
             try:
-                records.append(json.loads(raw))
+                readable.append((raw, json.loads(raw)))
             except (TypeError, ValueError):
                 log.error("event_log_unreadable_entry")
-        if records:
-            write_records(self._db, records)
+        for raw, record, exc in self._write_isolating(readable):
+            # Kept, out of the way: one record the database cannot take must not hold the
+            # batch's others back forever (nor every flush behind them).
+            self._r.xadd(self._store.qualified(REFUSED_STREAM),
+                         {"r": raw, "error": f"{type(exc).__name__}: {exc}"[:300]},
+                         maxlen=REFUSED_KEEP, approximate=True)
+            log.error("event_log_record_refused", recorded=record.get("event"),
+                      event_key=record.get("event_key") or record.get("id"),
+                      error=type(exc).__name__)
         ids = [entry_id for entry_id, _ in entries]
         # Acknowledged only after the commit: a crash before this line means a replay,
         # which the records' own keys make harmless.
         self._r.xack(self._stream, GROUP, *ids)
         self._r.xdel(self._stream, *ids)
+
+    def _write_isolating(self, readable: list[tuple[Any, dict[str, Any]]]
+                         ) -> list[tuple[Any, dict[str, Any], Exception]]:
+        """Write the records; if the database refuses the batch for its data, write each
+        half alone, down to the records it refuses one by one: those are returned. An
+        outage (anything else) is raised, and the batch is retried as it is."""
+        if not readable:
+            return []
+        try:
+            write_records(self._db, [record for _, record in readable])
+            return []
+        except _REFUSED_FOR_GOOD as exc:
+            if len(readable) == 1:
+                return [(*readable[0], exc)]
+        half = len(readable) // 2
+        return self._write_isolating(readable[:half]) + self._write_isolating(readable[half:])
 
     def flush(self, timeout: float = 5.0) -> None:
         """Write everything emitted so far before returning (readers call this first).

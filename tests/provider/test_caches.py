@@ -307,37 +307,6 @@ def test_a_crashed_readers_records_are_claimed_and_written_once(svc):
     log.close()
 
 
-def test_a_batch_of_both_kinds_is_written_once_with_every_column(svc, make_student):
-    """The drainer's batch (on PostgreSQL one JSON parameter per table): every column as
-    recorded, Japanese text and nested details included, and a replay of the same batch
-    writes nothing new."""
-    event = "test.batch_" + uuid.uuid4().hex[:8]
-    account = make_student().id
-    audit = {"kind": "audit", "event_key": uuid.uuid4().hex, "at": "2026-12-02T08:00:00.123456",
-             "event": event, "outcome": "refused", "account_id": account,
-             "client_id": "c-batch", "actor": "admin:1", "school_id": None,
-             "ip": "192.0.2.7", "details": {"reason": "やりなおし \"quoted\"\n",
-                                            "nested": {"n": [1, 2]}}}
-    other = {**audit, "event_key": uuid.uuid4().hex, "outcome": "ok", "details": {}}
-    disclosure = {"kind": "disclosure", "id": uuid.uuid4().hex, "at": "2026-12-02T08:00:01",
-                  "account_id": account, "client_id": "c-batch", "claims": ["name", "grade"],
-                  "via": "id_token"}
-    for _ in range(2):
-        write_records(svc.db, [audit, disclosure, other])
-    rows = sorted(_audits(svc, event), key=lambda row: row.outcome)
-    assert [(r.outcome, r.event_key) for r in rows] == [
-        ("ok", other["event_key"]), ("refused", audit["event_key"])]
-    written = rows[1]
-    assert (written.account_id, written.client_id, written.actor, written.school_id,
-            written.ip) == (account, "c-batch", "admin:1", None, "192.0.2.7")
-    assert written.details == audit["details"]
-    assert written.at.isoformat() == "2026-12-02T08:00:00.123456"
-    with svc.db.session() as db:
-        found = db.query(Disclosure).filter_by(id=disclosure["id"]).all()
-        assert [(d.claims, d.via, d.at.isoformat()) for d in found] == [
-            (["name", "grade"], "id_token", "2026-12-02T08:00:01")]
-
-
 @pytest.mark.postgres
 def test_records_are_written_at_once_when_redis_is_away(svc):
     """Redis refuses the record: it goes to the database in the request, never dropped."""
