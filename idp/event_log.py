@@ -12,6 +12,9 @@ then acknowledges it. So:
   and each record carries its own key (``AuditEvent.event_key``, the disclosure's id), so
   the second insert is skipped (never doubled);
 - when Redis cannot take the record, it is written to the database at once, as before;
+- a record the database refuses for its own data (a value its column cannot hold, an
+  account deleted first) is kept in ``refused_events`` with the error and the rest of its
+  batch is written; any other error is retried with the whole batch (never lost);
 - a reader that must see everything (the audit log, the student's page) calls
   :meth:`StreamEventLog.flush` first.
 
@@ -38,21 +41,29 @@ from sqlalchemy import text
 from sqlalchemy.exc import DataError, IntegrityError
 
 from idp.store.db import dialect_insert
-from idp.store.models import AuditEvent, Disclosure, utcnow
+from idp.store.models import AuditEvent, Disclosure, RefusedEvent, utcnow
 
 log = structlog.get_logger("audit")
 GROUP = "writers"
 CLAIM_IDLE_MS = 30_000
 BATCH = 500
 GATHER_SECONDS = 0.25
-#: Where the drainer keeps records the database refuses for good (a value it cannot store,
-#: an account deleted before its record was written), with the error: acknowledged out of
-#: the event stream so that they hold no other record back, never dropped. Bounded
-#: (approximately) so that a flood of them cannot fill Redis.
-REFUSED_STREAM = "events:refused"
-REFUSED_KEEP = 10_000
-#: What a record's own data makes fail, every time: anything else (an outage) is retried.
-_REFUSED_FOR_GOOD = (IntegrityError, DataError, KeyError, ValueError, TypeError)
+#: SQLSTATEs that a record's own values cause, every time it is written: class 22 (a
+#: value the column cannot hold) and 23503 (its account is gone). Such a record is kept in
+#: ``refused_events`` and the rest of its batch written. Every other error is retried with
+#: the batch as it is, however long it lasts: a constraint a migration added, a sequence
+#: behind its table after a restore, an outage -- those refuse every record, and must not
+#: turn a whole stream into refusals.
+_PER_RECORD_SQLSTATES = ("22", "23503")
+
+
+def _refused_for_good(exc: Exception) -> bool:
+    if isinstance(exc, (KeyError, ValueError, TypeError, AttributeError)):
+        return True  # the record's shape (a missing key, an unreadable timestamp)
+    if isinstance(exc, (DataError, IntegrityError)):
+        sqlstate = getattr(getattr(exc, "orig", None), "sqlstate", None) or ""
+        return sqlstate.startswith(_PER_RECORD_SQLSTATES)
+    return False
 
 
 class EventLog(Protocol):
@@ -87,11 +98,12 @@ def _disclosure_record(account_id: str, client_id: str, claims: list[str], via: 
             "via": via}
 
 
-def write_records(database: Any, records: list[dict[str, Any]]) -> None:
+def write_records(database: Any, records: list[dict[str, Any]], *,
+                  via_json: bool = True) -> None:
     """Insert records in one transaction, skipping any already written (same key)."""
     audits = [_audit_row(r) for r in records if r["kind"] == "audit"]
     disclosures = [_disclosure_row(r) for r in records if r["kind"] == "disclosure"]
-    if database.engine.dialect.name == "postgresql":
+    if via_json and database.engine.dialect.name == "postgresql":
         try:
             _write_as_json(database, audits, disclosures)
             return
@@ -172,6 +184,27 @@ def _disclosure_row(record: dict[str, Any]) -> dict[str, Any]:
     return {"id": record["id"], "at": datetime.fromisoformat(record["at"]),
             "account_id": record["account_id"], "client_id": record["client_id"],
             "claims": record["claims"], "via": record["via"]}
+
+
+def _keep_refused(database: Any, refused: list[tuple[Any, dict[str, Any], Exception]]
+                  ) -> None:
+    """Keep records the database refused (the drainer's), each once, with the error."""
+    rows = [{"record_key": str(record.get("event_key") or record.get("id") or "")[:64]
+             or None, "raw": _text(raw), "error": f"{type(exc).__name__}: {exc}"[:300],
+             "at": utcnow()} for raw, record, exc in refused]
+    for (_raw, record, exc), row in zip(refused, rows, strict=True):
+        log.error("event_log_record_refused", recorded=record.get("event"),
+                  record_key=row["record_key"], error=type(exc).__name__)
+    insert = dialect_insert(database.engine.dialect.name)
+    with database.session() as db:
+        db.execute(insert(RefusedEvent.__table__)
+                   .on_conflict_do_nothing(index_elements=["record_key"]), rows)
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="backslashreplace")
+    return "" if value is None else str(value)
 
 
 class DirectEventLog:
@@ -332,43 +365,49 @@ class StreamEventLog:
     def _write_and_ack(self, entries: list[Any]) -> None:
         if not entries:
             return
-        readable = []
-        for _entry_id, fields in entries:
+        readable, refused = [], []
+        for entry_id, fields in entries:
             raw = fields.get(b"r") or fields.get("r")
             try:
-                readable.append((raw, json.loads(raw)))
-            except (TypeError, ValueError):
+                record = json.loads(raw)
+                if not isinstance(record, dict):
+                    raise TypeError(f"a {type(record).__name__}, not a record")
+                readable.append((raw, record))
+            except (TypeError, ValueError) as exc:
                 log.error("event_log_unreadable_entry")
-        for raw, record, exc in self._write_isolating(readable):
-            # Kept, out of the way: one record the database cannot take must not hold the
-            # batch's others back forever (nor every flush behind them).
-            self._r.xadd(self._store.qualified(REFUSED_STREAM),
-                         {"r": raw, "error": f"{type(exc).__name__}: {exc}"[:300]},
-                         maxlen=REFUSED_KEEP, approximate=True)
-            log.error("event_log_record_refused", recorded=record.get("event"),
-                      event_key=record.get("event_key") or record.get("id"),
-                      error=type(exc).__name__)
+                refused.append((raw, {"event_key": f"entry:{_text(entry_id)}"}, exc))
+        refused += self._write_isolating(readable)
+        if refused:
+            _keep_refused(self._db, refused)
         ids = [entry_id for entry_id, _ in entries]
-        # Acknowledged only after the commit: a crash before this line means a replay,
-        # which the records' own keys make harmless.
-        self._r.xack(self._stream, GROUP, *ids)
-        self._r.xdel(self._stream, *ids)
+        # Acknowledged only after the commit (and the refused records' own): a crash before
+        # this line means a replay, which the records' own keys make harmless.
+        pipe = self._r.pipeline(transaction=True)
+        pipe.xack(self._stream, GROUP, *ids)
+        pipe.xdel(self._stream, *ids)
+        pipe.execute()
 
-    def _write_isolating(self, readable: list[tuple[Any, dict[str, Any]]]
+    def _write_isolating(self, readable: list[tuple[Any, dict[str, Any]]], *,
+                         first: bool = True
                          ) -> list[tuple[Any, dict[str, Any], Exception]]:
-        """Write the records; if the database refuses the batch for its data, write each
-        half alone, down to the records it refuses one by one: those are returned. An
-        outage (anything else) is raised, and the batch is retried as it is."""
+        """Write the records; if the database refuses the batch for one record's data
+        (:func:`_refused_for_good`), write each half alone, down to the records it
+        refuses one by one: those are returned. Anything else is raised, and the batch is
+        retried as it is. Below the first try the halves skip the JSON path (which would
+        fail the same way and then fall back)."""
         if not readable:
             return []
         try:
-            write_records(self._db, [record for _, record in readable])
+            write_records(self._db, [record for _, record in readable], via_json=first)
             return []
-        except _REFUSED_FOR_GOOD as exc:
+        except Exception as exc:
+            if not _refused_for_good(exc):
+                raise
             if len(readable) == 1:
                 return [(*readable[0], exc)]
         half = len(readable) // 2
-        return self._write_isolating(readable[:half]) + self._write_isolating(readable[half:])
+        return (self._write_isolating(readable[:half], first=False)
+                + self._write_isolating(readable[half:], first=False))
 
     def flush(self, timeout: float = 5.0) -> None:
         """Write everything emitted so far before returning (readers call this first).

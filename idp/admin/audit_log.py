@@ -16,7 +16,7 @@ from idp.accounts.roles import Action, Actor, require, school_scope
 from idp.audit import audit
 from idp.japan_time import japan_day_bounds
 from idp.store.admin_models import PlatformSetting
-from idp.store.models import Account, AuditEvent, utcnow
+from idp.store.models import Account, AuditEvent, RefusedEvent, utcnow
 
 RETENTION_KEY = "audit_retention_days"
 DEFAULT_RETENTION_DAYS = 400  # a school year and a bit: long enough to answer a parent
@@ -172,9 +172,11 @@ def set_retention_days(db: Session, actor: Actor, days: int) -> None:
 
 
 def purge(db: Session, *, actor: str, now: datetime | None = None) -> int:
-    """Delete events older than the retention; the purge itself is recorded."""
+    """Delete events older than the retention (with the event-log records the database
+    refused, kept aside: idp.event_log); the purge itself is recorded."""
     cutoff = (now or utcnow()) - timedelta(days=retention_days(db))
     result = db.execute(delete(AuditEvent).where(AuditEvent.at < cutoff))
+    refused = db.execute(delete(RefusedEvent).where(RefusedEvent.at < cutoff))
     audit(db, "audit.purged", actor=actor, deleted=result.rowcount,
-          before=cutoff.isoformat() + "Z")
+          refused_deleted=refused.rowcount or 0, before=cutoff.isoformat() + "Z")
     return result.rowcount or 0

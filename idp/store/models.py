@@ -263,6 +263,19 @@ class Disclosure(Base):
     at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
 
 
+class RefusedEvent(Base):
+    """An event-log record the database refused for its own data (idp.event_log): kept
+    here, as it was sent, with the error, instead of holding its batch back forever."""
+
+    __tablename__ = "refused_events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    # The record's own key (its event_key or id) when it has one: kept once.
+    record_key: Mapped[str | None] = mapped_column(String(64), nullable=True, unique=True)
+    raw: Mapped[str] = mapped_column(Text)
+    error: Mapped[str] = mapped_column(String(300))
+    at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, index=True)
+
+
 class AuditEvent(Base):
     __tablename__ = "audit_events"
     __table_args__ = (UniqueConstraint("event_key", name="uq_audit_events_event_key"),)

@@ -88,11 +88,22 @@ def test_retention_setting_and_purge(client, svc, platform_admin, token_of):
                       headers=headers).get_json() == {"days": 30}
     _event(svc, event="test.ancient", at=utcnow() - timedelta(days=31))
     recent = _event(svc, event="test.recent", at=utcnow() - timedelta(days=29))
+    # Records the event log kept aside (idp.event_log) follow the same retention.
+    from idp.store.models import RefusedEvent
+
+    with svc.db.session() as s:
+        s.add_all([RefusedEvent(record_key="old-" + platform_admin.id, raw="{}", error="x",
+                                at=utcnow() - timedelta(days=31)),
+                   RefusedEvent(record_key="new-" + platform_admin.id, raw="{}", error="x",
+                                at=utcnow() - timedelta(days=29))])
     purged = client.post("/api/admin/audit/purge", headers=headers).get_json()
     assert purged["deleted"] >= 1
     with svc.db.session() as s:
         assert s.query(AuditEvent).filter_by(event="test.ancient").count() == 0
         assert s.get(AuditEvent, recent.id).event == "test.recent"
+        kept = {r.record_key for r in s.query(RefusedEvent).filter(
+            RefusedEvent.record_key.like("%" + platform_admin.id))}
+        assert kept == {"new-" + platform_admin.id}
         audit_log.set_retention_days(s, Actor(platform_admin.id, "platform_admin",
                                               platform_admin.school_id),
                                      audit_log.DEFAULT_RETENTION_DAYS)

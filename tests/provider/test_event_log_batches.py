@@ -10,9 +10,11 @@ import uuid
 
 import pytest
 from sqlalchemy import event
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 
-from idp.event_log import GROUP, REFUSED_STREAM, StreamEventLog, write_records
-from idp.store.models import AuditEvent, Disclosure
+import idp.event_log
+from idp.event_log import GROUP, StreamEventLog, _refused_for_good, write_records
+from idp.store.models import AuditEvent, Disclosure, RefusedEvent
 from tests.conftest import BACKEND
 
 POSTGRES = BACKEND == "postgres"
@@ -93,20 +95,28 @@ def test_a_nul_in_the_details_is_written_as_it_was(svc):
         _expected(r) for r in records)
 
 
+def _refused(svc, key: str) -> list[RefusedEvent]:
+    with svc.db.session() as db:
+        return db.query(RefusedEvent).filter(RefusedEvent.record_key == key).all()
+
+
+def _stream(svc):
+    log = StreamEventLog(svc.db, svc.store.redis_client(), svc.store)
+    log._ensure_group()
+    return log, svc.store.redis_client(), svc.store.qualified("events")
+
+
 @pytest.mark.postgres
 def test_a_record_the_database_refuses_holds_no_other_back(svc, make_student):
     """A disclosure whose account is gone (a foreign key the database enforces) sits in a
-    stream batch between good records: they are written, it is kept in the refused stream
-    with its error, nothing stays pending, and a flush does not wait for it."""
-    log = StreamEventLog(svc.db, svc.store.redis_client(), svc.store)
-    redis = svc.store.redis_client()
-    stream = svc.store.qualified("events")
-    refused_stream = svc.store.qualified(REFUSED_STREAM)
+    stream batch between good records: they are written, it is kept in refused_events with
+    its error (once, however often it is replayed), nothing stays pending, and a flush does
+    not wait for it."""
+    log, redis, stream = _stream(svc)
     name = "test.isolated_" + uuid.uuid4().hex[:8]
     account = make_student().id
     good = [_audit(name, account) for _ in range(5)] + [_disclosure(account)]
     orphan = _disclosure("no-such-account-" + uuid.uuid4().hex[:8])
-    log._ensure_group()
     for record in [*good[:3], orphan, *good[3:]]:
         redis.xadd(stream, {"r": json.dumps(record)})
     started = time.monotonic()
@@ -114,8 +124,75 @@ def test_a_record_the_database_refuses_holds_no_other_back(svc, make_student):
     assert time.monotonic() - started < 2.0
     assert len(_audits(svc, name)) == 5
     assert len(_disclosures(svc, [good[-1]["id"], orphan["id"]])) == 1
-    kept = [fields for _id, fields in redis.xrange(refused_stream)
-            if json.loads(fields[b"r"])["id"] == orphan["id"]]
-    assert len(kept) == 1 and kept[0][b"error"].startswith(b"IntegrityError")
+    kept = _refused(svc, orphan["id"])
+    assert len(kept) == 1 and kept[0].error.startswith("IntegrityError")
+    assert json.loads(kept[0].raw) == orphan
+    assert int(redis.xpending(stream, GROUP)["pending"]) == 0
+    # Replayed (a crash before the acknowledgement): still kept once.
+    log._write_and_ack([("1-1", {b"r": json.dumps(orphan).encode()})])
+    assert len(_refused(svc, orphan["id"])) == 1
+    log.close()
+
+
+@pytest.mark.postgres
+def test_an_entry_that_is_no_record_is_kept_not_retried(svc):
+    """JSON that is not a record (a list), or not JSON: kept with its stream id, the batch's
+    records written, nothing left pending."""
+    log, redis, stream = _stream(svc)
+    name = "test.unreadable_" + uuid.uuid4().hex[:8]
+    record = _audit(name, None)
+    bad_ids = [redis.xadd(stream, {"r": "[1, 2]"}), redis.xadd(stream, {"r": "{not json"})]
+    redis.xadd(stream, {"r": json.dumps(record)})
+    log.flush(timeout=2.0)
+    assert len(_audits(svc, name)) == 1
+    for entry_id in bad_ids:
+        key = "entry:" + (entry_id.decode() if isinstance(entry_id, bytes) else entry_id)
+        assert len(_refused(svc, key)) == 1
+    assert int(redis.xpending(stream, GROUP)["pending"]) == 0
+    log.close()
+
+
+class _Orig(Exception):
+    def __init__(self, sqlstate: str) -> None:
+        super().__init__(sqlstate)
+        self.sqlstate = sqlstate
+
+
+@pytest.mark.parametrize(("error", "for_good"), [
+    (DataError("s", {}, _Orig("22001")), True),       # a value too long for its column
+    (DataError("s", {}, _Orig("22P05")), True),       # U+0000 into text
+    (IntegrityError("s", {}, _Orig("23503")), True),  # the record's account is gone
+    (IntegrityError("s", {}, _Orig("23505")), False),  # e.g. a sequence behind its table
+    (IntegrityError("s", {}, _Orig("23502")), False),  # a NOT NULL a migration added
+    (IntegrityError("s", {}, _Orig("23514")), False),  # a CHECK a migration added
+    (OperationalError("s", {}, _Orig("40001")), False),  # a serialization failure
+    (KeyError("event_key"), True), (ValueError("at"), True)])
+def test_only_a_records_own_data_counts_as_refused_for_good(error, for_good):
+    assert _refused_for_good(error) is for_good
+
+
+@pytest.mark.postgres
+def test_an_error_every_record_meets_is_retried_never_kept(svc, monkeypatch):
+    """A constraint every row breaks (a sequence left behind by a restore, a new NOT
+    NULL): nothing is acknowledged or moved to refused_events; once it is fixed the same
+    entries are written."""
+    log, redis, stream = _stream(svc)
+    name = "test.systemic_" + uuid.uuid4().hex[:8]
+    records = [_audit(name, None) for _ in range(3)]
+    for record in records:
+        redis.xadd(stream, {"r": json.dumps(record)})
+    real = idp.event_log.write_records
+
+    def every_row_refused(*_args, **_kwargs):
+        raise IntegrityError("INSERT", {}, _Orig("23505"))
+
+    monkeypatch.setattr(idp.event_log, "write_records", every_row_refused)
+    with pytest.raises(IntegrityError):
+        log._drain_once(block_ms=None, consumer="c1")
+    assert int(redis.xpending(stream, GROUP)["pending"]) == 3
+    assert all(not _refused(svc, r["event_key"]) for r in records)
+    monkeypatch.setattr(idp.event_log, "write_records", real)
+    log.flush(timeout=0.2)  # takes the pending entries over and writes them
+    assert len(_audits(svc, name)) == 3
     assert int(redis.xpending(stream, GROUP)["pending"]) == 0
     log.close()
