@@ -9,7 +9,6 @@ Run: .venv/bin/python bench/profile_flow.py [--flows 300] [--backend postgres|sq
 from __future__ import annotations
 
 import argparse
-import base64
 import cProfile
 import io
 import os
@@ -22,6 +21,9 @@ from urllib.parse import parse_qs, urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from run import basic_auth  # noqa: E402 - the harness's own, as its workloads send it
 
 from tests.conftest import (  # noqa: E402 - the test helpers drive the flow like a browser
     PG_ADMIN_URL,
@@ -143,10 +145,10 @@ def one_flow(c, rp, counts: Counts | None, timer: StepTimer | None = None) -> No
         counts.label = "token"
     if timer:
         timer.step("token")
-    basic = base64.b64encode(f"{rp.client_id}:{rp.client_secret}".encode()).decode()
+    basic = basic_auth(rp.client_id, rp.client_secret)
     r = c.post("/token", data={"grant_type": "authorization_code", "code": code,
                                "redirect_uri": rp.redirect_uri, "code_verifier": verifier},
-               headers={"Authorization": "Basic " + basic})
+               headers={"Authorization": basic})
     assert r.status_code == 200, r.get_data(as_text=True)
     access = r.get_json()["access_token"]
     if counts:
@@ -165,7 +167,7 @@ def refresh_chain(c, rp, student):
     rotation, carrying the chain's newest refresh token on."""
     query, verifier = Browser(c).sign_in_and_authorize(
         rp, student, scope="openid profile offline_access")
-    basic = "Basic " + base64.b64encode(f"{rp.client_id}:{rp.client_secret}".encode()).decode()
+    basic = basic_auth(rp.client_id, rp.client_secret)
     r = c.post("/token", data={"grant_type": "authorization_code", "code": query["code"],
                                "redirect_uri": rp.redirect_uri, "code_verifier": verifier},
                headers={"Authorization": basic})

@@ -58,7 +58,7 @@ _PER_RECORD_SQLSTATES = ("22", "23503")
 
 
 def _refused_for_good(exc: Exception) -> bool:
-    if isinstance(exc, (KeyError, ValueError, TypeError, AttributeError)):
+    if isinstance(exc, (KeyError, ValueError, TypeError)):
         return True  # the record's shape (a missing key, an unreadable timestamp)
     if isinstance(exc, (DataError, IntegrityError)):
         sqlstate = getattr(getattr(exc, "orig", None), "sqlstate", None) or ""
@@ -189,12 +189,13 @@ def _disclosure_row(record: dict[str, Any]) -> dict[str, Any]:
 def _keep_refused(database: Any, refused: list[tuple[Any, dict[str, Any], Exception]]
                   ) -> None:
     """Keep records the database refused (the drainer's), each once, with the error."""
-    rows = [{"record_key": str(record.get("event_key") or record.get("id") or "")[:64]
-             or None, "raw": _text(raw), "error": f"{type(exc).__name__}: {exc}"[:300],
-             "at": utcnow()} for raw, record, exc in refused]
-    for (_raw, record, exc), row in zip(refused, rows, strict=True):
+    rows = []
+    for raw, record, exc in refused:
+        key = record.get("event_key") or record.get("id")
+        rows.append({"record_key": str(key)[:64] if key else None, "raw": _text(raw),
+                     "error": f"{type(exc).__name__}: {exc}"[:300], "at": utcnow()})
         log.error("event_log_record_refused", recorded=record.get("event"),
-                  record_key=row["record_key"], error=type(exc).__name__)
+                  record_key=rows[-1]["record_key"], error=type(exc).__name__)
     insert = dialect_insert(database.engine.dialect.name)
     with database.session() as db:
         db.execute(insert(RefusedEvent.__table__)
@@ -373,8 +374,7 @@ class StreamEventLog:
                 if not isinstance(record, dict):
                     raise TypeError(f"a {type(record).__name__}, not a record")
                 readable.append((raw, record))
-            except (TypeError, ValueError) as exc:
-                log.error("event_log_unreadable_entry")
+            except (TypeError, ValueError) as exc:  # kept (and logged) as refused
                 refused.append((raw, {"event_key": f"entry:{_text(entry_id)}"}, exc))
         refused += self._write_isolating(readable)
         if refused:

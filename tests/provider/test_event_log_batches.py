@@ -117,7 +117,10 @@ def test_a_record_the_database_refuses_holds_no_other_back(svc, make_student):
     account = make_student().id
     good = [_audit(name, account) for _ in range(5)] + [_disclosure(account)]
     orphan = _disclosure("no-such-account-" + uuid.uuid4().hex[:8])
-    for record in [*good[:3], orphan, *good[3:]]:
+    # An address no real client has: what a forged X-Forwarded-For would leave behind a
+    # proxy trusted one hop too many. Too long for its column: kept, and hides nothing.
+    forged = _audit(name, account, ip="203.0.113.9, " * 8)
+    for record in [*good[:3], orphan, forged, *good[3:]]:
         redis.xadd(stream, {"r": json.dumps(record)})
     started = time.monotonic()
     log.flush(timeout=2.0)
@@ -127,6 +130,9 @@ def test_a_record_the_database_refuses_holds_no_other_back(svc, make_student):
     kept = _refused(svc, orphan["id"])
     assert len(kept) == 1 and kept[0].error.startswith("IntegrityError")
     assert json.loads(kept[0].raw) == orphan
+    kept = _refused(svc, forged["event_key"])
+    assert len(kept) == 1 and kept[0].error.startswith("DataError")
+    assert json.loads(kept[0].raw)["ip"] == forged["ip"]
     assert int(redis.xpending(stream, GROUP)["pending"]) == 0
     # Replayed (a crash before the acknowledgement): still kept once.
     log._write_and_ack([("1-1", {b"r": json.dumps(orphan).encode()})])
